@@ -1,0 +1,340 @@
+//! Turns the raw, deserialized file into the typed config: applies defaults,
+//! expands `${VAR}` references, and performs the semantic checks (transport
+//! selection, required keys, URL schemes, non-negative durations), reporting
+//! each failure at the position of the offending value.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::{ConfigError, InvalidConfig};
+use super::interpolate;
+use super::locate::KeyPath;
+use super::raw::{Obj, RawAgent, RawAuth, RawLlm, RawMemory, RawServer, RawUi};
+use super::{
+    AgentConfig, AuthConfig, HttpConfig, HttpKind, LlmConfig, MemoryConfig, MemoryMode,
+    ServerConfig, StdioConfig, TransportConfig, UiConfig,
+};
+
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_SSE_READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+const TRANSPORTS: &str = "`stdio`, `sse`, `streamable_http`, `streamable-http` or `http`";
+
+pub(crate) struct Builder<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) text: &'a str,
+    pub(crate) lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// A transport as chosen by `transport_type` / `type`, or guessed from the keys.
+enum Selected {
+    Stdio,
+    Http(HttpKind),
+}
+
+impl Builder<'_> {
+    fn error(&self, path: &KeyPath, message: impl Into<String>) -> ConfigError {
+        InvalidConfig::at(self.file, self.text, path, message).into()
+    }
+
+    fn expand(&self, path: &KeyPath, value: &str) -> Result<String, ConfigError> {
+        interpolate::expand(value, self.lookup).map_err(|e| self.error(path, e.to_string()))
+    }
+
+    fn expand_opt(
+        &self,
+        path: &KeyPath,
+        value: Option<&str>,
+    ) -> Result<Option<String>, ConfigError> {
+        value.map(|v| self.expand(path, v)).transpose()
+    }
+
+    fn expand_map(
+        &self,
+        path: &KeyPath,
+        map: Option<BTreeMap<String, String>>,
+    ) -> Result<BTreeMap<String, String>, ConfigError> {
+        map.unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = self.expand(&path.key(&k), &v)?;
+                Ok((k, v))
+            })
+            .collect()
+    }
+
+    /// Durations are written as seconds, integer or fractional.
+    fn seconds(&self, path: &KeyPath, value: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+        let Some(secs) = value else {
+            return Ok(None);
+        };
+        if secs < 0.0 {
+            return Err(self.error(path, "expected a non-negative number of seconds"));
+        }
+        Duration::try_from_secs_f64(secs)
+            .map(Some)
+            .map_err(|_| self.error(path, "number of seconds is too large"))
+    }
+
+    fn non_empty(&self, path: &KeyPath, value: String, key: &str) -> Result<String, ConfigError> {
+        if value.trim().is_empty() {
+            return Err(self.error(path, format!("`{key}` must not be empty")));
+        }
+        Ok(value)
+    }
+
+    pub(crate) fn agent(&self, raw: Option<Obj<RawAgent>>) -> Result<AgentConfig, ConfigError> {
+        let defaults = AgentConfig::default();
+        let Some(Obj(raw)) = raw else {
+            return Ok(defaults);
+        };
+        let path = KeyPath::root().key("AgentConfig");
+        Ok(AgentConfig {
+            tool_call_timeout: self
+                .seconds(&path.key("tool_call_timeout"), raw.tool_call_timeout)?
+                .unwrap_or(defaults.tool_call_timeout),
+            max_steps: raw.max_steps.unwrap_or(defaults.max_steps),
+            request_limit: raw.request_limit.unwrap_or(defaults.request_limit),
+            total_tokens_limit: raw
+                .total_tokens_limit
+                .unwrap_or(defaults.total_tokens_limit),
+            memory_config: self.memory(&path.key("memory_config"), raw.memory_config)?,
+            startup_timeout: self
+                .seconds(&path.key("startup_timeout"), raw.startup_timeout)?
+                .unwrap_or(defaults.startup_timeout),
+        })
+    }
+
+    fn memory(
+        &self,
+        path: &KeyPath,
+        raw: Option<Obj<RawMemory>>,
+    ) -> Result<MemoryConfig, ConfigError> {
+        let defaults = MemoryConfig::default();
+        let Some(Obj(raw)) = raw else {
+            return Ok(defaults);
+        };
+        let mode = match raw.mode.as_deref() {
+            None => defaults.mode,
+            Some("sliding_window") => MemoryMode::SlidingWindow,
+            Some("token_budget") => MemoryMode::TokenBudget,
+            Some(other) => {
+                return Err(self.error(
+                    &path.key("mode"),
+                    format!(
+                        "unknown memory mode `{other}`; expected `sliding_window` or `token_budget`"
+                    ),
+                ));
+            }
+        };
+        Ok(MemoryConfig {
+            mode,
+            value: raw.value.unwrap_or(defaults.value),
+        })
+    }
+
+    pub(crate) fn llm(&self, raw: Option<Obj<RawLlm>>) -> Result<Option<LlmConfig>, ConfigError> {
+        let Some(Obj(raw)) = raw else {
+            return Ok(None);
+        };
+        let path = KeyPath::root().key("LLM");
+        let text =
+            |key: &str, value: Option<String>| self.expand_opt(&path.key(key), value.as_deref());
+        let provider = self.expand(&path.key("provider"), &raw.provider)?;
+        let model = self.expand(&path.key("model"), &raw.model)?;
+        Ok(Some(LlmConfig {
+            provider: self.non_empty(&path.key("provider"), provider, "provider")?,
+            model: self.non_empty(&path.key("model"), model, "model")?,
+            temperature: raw.temperature,
+            max_tokens: raw.max_tokens,
+            top_p: raw.top_p,
+            max_context_length: raw.max_context_length,
+            azure_endpoint: text("azure_endpoint", raw.azure_endpoint)?,
+            azure_api_version: text("azure_api_version", raw.azure_api_version)?,
+            azure_deployment: text("azure_deployment", raw.azure_deployment)?,
+            ollama_host: text("ollama_host", raw.ollama_host)?,
+            base_url: text("base_url", raw.base_url)?,
+        }))
+    }
+
+    pub(crate) fn ui(&self, raw: Option<Obj<RawUi>>) -> UiConfig {
+        let defaults = UiConfig::default();
+        let Some(Obj(raw)) = raw else {
+            return defaults;
+        };
+        UiConfig {
+            theme: raw.theme.unwrap_or(defaults.theme),
+            mouse: raw.mouse.unwrap_or(defaults.mouse),
+        }
+    }
+
+    pub(crate) fn servers(
+        &self,
+        raw: Vec<(String, Obj<RawServer>)>,
+    ) -> Result<Vec<ServerConfig>, ConfigError> {
+        let root = KeyPath::root().key("mcpServers");
+        let mut seen = HashSet::new();
+        let mut servers = Vec::with_capacity(raw.len());
+        for (name, Obj(server)) in raw {
+            let path = root.key(&name);
+            if name.trim().is_empty() {
+                return Err(self.error(&path, "server name must not be empty"));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(self.error(&path, format!("duplicate server name `{name}`")));
+            }
+            servers.push(self.server(&path, name, server)?);
+        }
+        Ok(servers)
+    }
+
+    fn server(
+        &self,
+        path: &KeyPath,
+        name: String,
+        raw: RawServer,
+    ) -> Result<ServerConfig, ConfigError> {
+        let selected = self.select_transport(path, &raw)?;
+        let request_timeout = self
+            .seconds(&path.key("timeout"), raw.timeout)?
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let startup_timeout = self.seconds(&path.key("startup_timeout"), raw.startup_timeout)?;
+        let enabled = raw.enabled.unwrap_or(true) && !raw.disabled.unwrap_or(false);
+        let transport = match selected {
+            Selected::Stdio => TransportConfig::Stdio(self.stdio(path, raw)?),
+            Selected::Http(kind) => TransportConfig::Http(self.http(path, kind, raw)?),
+        };
+        Ok(ServerConfig {
+            name,
+            transport,
+            enabled,
+            request_timeout,
+            startup_timeout,
+        })
+    }
+
+    fn select_transport(&self, path: &KeyPath, raw: &RawServer) -> Result<Selected, ConfigError> {
+        let given = match (&raw.transport_type, &raw.kind) {
+            (Some(value), _) => Some(("transport_type", value)),
+            (None, Some(value)) => Some(("type", value)),
+            (None, None) => None,
+        };
+        if let Some((key, value)) = given {
+            return match value.to_ascii_lowercase().as_str() {
+                "stdio" => Ok(Selected::Stdio),
+                "sse" => Ok(Selected::Http(HttpKind::Sse)),
+                "streamable_http" | "streamable-http" | "http" => {
+                    Ok(Selected::Http(HttpKind::StreamableHttp))
+                }
+                _ => Err(self.error(
+                    &path.key(key),
+                    format!("unknown transport `{value}`; expected {TRANSPORTS}"),
+                )),
+            };
+        }
+        if raw.command.is_some() {
+            Ok(Selected::Stdio)
+        } else if raw.url.is_some() {
+            Ok(Selected::Http(HttpKind::Auto))
+        } else {
+            Err(self.error(path, "expected `command` (stdio) or `url` (http/sse)"))
+        }
+    }
+
+    fn stdio(&self, path: &KeyPath, raw: RawServer) -> Result<StdioConfig, ConfigError> {
+        let Some(command) = raw.command else {
+            return Err(self.error(path, "stdio transport requires `command`"));
+        };
+        let command_path = path.key("command");
+        let command = self.expand(&command_path, &command)?;
+        let command = self.non_empty(&command_path, command, "command")?;
+        let args_path = path.key("args");
+        let args = raw
+            .args
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, arg)| self.expand(&args_path.index(i), arg))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(StdioConfig {
+            command,
+            args,
+            env: self.expand_map(&path.key("env"), raw.env)?,
+            cwd: self
+                .expand_opt(&path.key("cwd"), raw.cwd.as_deref())?
+                .map(PathBuf::from),
+        })
+    }
+
+    fn http(
+        &self,
+        path: &KeyPath,
+        kind: HttpKind,
+        raw: RawServer,
+    ) -> Result<HttpConfig, ConfigError> {
+        let Some(url) = raw.url else {
+            let name = if kind == HttpKind::Sse {
+                "sse"
+            } else {
+                "streamable_http"
+            };
+            return Err(self.error(path, format!("{name} transport requires `url`")));
+        };
+        let url_path = path.key("url");
+        let url = self.expand(&url_path, &url)?;
+        if !has_http_scheme(&url) {
+            return Err(self.error(
+                &url_path,
+                "expected a URL starting with `http://` or `https://`",
+            ));
+        }
+        let auth = match raw.auth {
+            Some(Obj(auth)) => Some(self.auth(&path.key("auth"), auth)?),
+            None => None,
+        };
+        Ok(HttpConfig {
+            url,
+            kind,
+            headers: self.expand_map(&path.key("headers"), raw.headers)?,
+            sse_read_timeout: self
+                .seconds(&path.key("sse_read_timeout"), raw.sse_read_timeout)?
+                .unwrap_or(DEFAULT_SSE_READ_TIMEOUT),
+            auth,
+        })
+    }
+
+    fn auth(&self, path: &KeyPath, raw: RawAuth) -> Result<AuthConfig, ConfigError> {
+        let Some(method) = raw.method else {
+            return Err(self.error(path, "`auth` requires `method` (`oauth` or `bearer`)"));
+        };
+        match method.to_ascii_lowercase().as_str() {
+            "oauth" => Ok(AuthConfig::OAuth {
+                client_id: self.expand_opt(&path.key("client_id"), raw.client_id.as_deref())?,
+                scopes: raw.scopes.unwrap_or_default(),
+            }),
+            "bearer" => {
+                let Some(token) = raw.token else {
+                    return Err(self.error(path, "bearer auth requires `token`"));
+                };
+                let token_path = path.key("token");
+                let token = self.expand(&token_path, &token)?;
+                Ok(AuthConfig::Bearer {
+                    token: self.non_empty(&token_path, token, "token")?,
+                })
+            }
+            _ => Err(self.error(
+                &path.key("method"),
+                format!("unknown auth method `{method}`; expected `oauth` or `bearer`"),
+            )),
+        }
+    }
+}
+
+fn has_http_scheme(url: &str) -> bool {
+    ["http://", "https://"].iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+            && url.len() > scheme.len()
+    })
+}

@@ -1,0 +1,310 @@
+//! Typed configuration for mcpomni: the data model of `servers_config.json`
+//! (MCPOmni Connect's format, plus Claude Desktop's `mcpServers` entries) and
+//! the entry points that find, read and validate it.
+//!
+//! Everything that can go wrong while loading is reported as a [`ConfigError`]
+//! that names the file, the line and column, and the dotted key path.
+
+mod build;
+mod error;
+mod interpolate;
+mod load;
+mod locate;
+mod raw;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use error::{ConfigError, InvalidConfig};
+pub use load::{LoadEnv, SELF_EXE_VAR, default_config_home, load, parse};
+
+/// The configuration used when no file is found anywhere: it only runs the
+/// built-in demo server, so a first start shows something useful.
+pub const BUNDLED_CONFIG: &str = include_str!("../../config/servers_config.json");
+
+/// Name of the config file looked up in the working directory and under the
+/// user's config directory (`<config_home>/mcpomni/`).
+pub const CONFIG_FILE_NAME: &str = "servers_config.json";
+
+/// Everything read from the config file and `.env`.
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    pub source: ConfigSource,
+    pub agent: AgentConfig,
+    pub llm: Option<LlmConfig>,
+    /// In file order.
+    pub servers: Vec<ServerConfig>,
+    pub ui: UiConfig,
+    /// Values read from `.env` in the working directory (never applied to the process env).
+    pub dotenv: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Process environment first, then `.env` values.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.dotenv.get(name).cloned())
+    }
+
+    /// Find a server by name.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+// `.env` usually holds API keys, so only its variable names may reach a log.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("source", &self.source)
+            .field("agent", &self.agent)
+            .field("llm", &self.llm)
+            .field("servers", &self.servers)
+            .field("ui", &self.ui)
+            .field("dotenv", &Redacted(&self.dotenv))
+            .finish()
+    }
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Bundled,
+}
+
+impl ConfigSource {
+    /// The name used in error messages: the path as given, or `<bundled>`.
+    pub fn display_name(&self) -> String {
+        match self {
+            ConfigSource::File(path) => path.display().to_string(),
+            ConfigSource::Bundled => "<bundled>".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display_name())
+    }
+}
+
+/// The `AgentConfig` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    pub tool_call_timeout: Duration,
+    pub max_steps: u32,
+    /// 0 = unlimited.
+    pub request_limit: u64,
+    /// 0 = unlimited.
+    pub total_tokens_limit: u64,
+    pub memory_config: MemoryConfig,
+    /// How long a server may take to start and finish the MCP handshake.
+    pub startup_timeout: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            tool_call_timeout: Duration::from_secs(30),
+            max_steps: 15,
+            request_limit: 0,
+            total_tokens_limit: 0,
+            memory_config: MemoryConfig::default(),
+            startup_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryConfig {
+    pub mode: MemoryMode,
+    /// Messages kept (sliding window) or tokens kept (token budget).
+    pub value: u64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            mode: MemoryMode::SlidingWindow,
+            value: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryMode {
+    SlidingWindow,
+    TokenBudget,
+}
+
+/// The `LLM` block. API keys are not part of it: they come from the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmConfig {
+    pub provider: String,
+    pub model: String,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub top_p: Option<f64>,
+    pub max_context_length: Option<u32>,
+    pub azure_endpoint: Option<String>,
+    pub azure_api_version: Option<String>,
+    pub azure_deployment: Option<String>,
+    pub ollama_host: Option<String>,
+    pub base_url: Option<String>,
+}
+
+/// The `UI` block (an mcpomni extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiConfig {
+    pub theme: String,
+    pub mouse: bool,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            theme: "dark".to_owned(),
+            mouse: true,
+        }
+    }
+}
+
+/// One entry of `mcpServers`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub name: String,
+    pub transport: TransportConfig,
+    pub enabled: bool,
+    /// Applies to every request except tool calls.
+    pub request_timeout: Duration,
+    /// Overrides [`AgentConfig::startup_timeout`] for this server.
+    pub startup_timeout: Option<Duration>,
+}
+
+impl ServerConfig {
+    pub fn effective_startup_timeout(&self, agent: &AgentConfig) -> Duration {
+        self.startup_timeout.unwrap_or(agent.startup_timeout)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportConfig {
+    Stdio(StdioConfig),
+    Http(HttpConfig),
+}
+
+impl TransportConfig {
+    /// What the Servers pane shows as the transport.
+    pub fn kind_label(&self) -> &'static str {
+        match self {
+            TransportConfig::Stdio(_) => "stdio",
+            TransportConfig::Http(http) => match http.kind {
+                HttpKind::StreamableHttp => "http",
+                HttpKind::Sse => "sse",
+                HttpKind::Auto => "http?",
+            },
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct StdioConfig {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<PathBuf>,
+}
+
+// Server env blocks are where tokens live in Claude Desktop configs.
+impl fmt::Debug for StdioConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StdioConfig")
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env", &Redacted(&self.env))
+            .field("cwd", &self.cwd)
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub url: String,
+    pub kind: HttpKind,
+    pub headers: BTreeMap<String, String>,
+    pub sse_read_timeout: Duration,
+    pub auth: Option<AuthConfig>,
+}
+
+// Header values usually carry `Authorization`; names are enough to debug.
+impl fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("url", &self.url)
+            .field("kind", &self.kind)
+            .field("headers", &Redacted(&self.headers))
+            .field("sse_read_timeout", &self.sse_read_timeout)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpKind {
+    StreamableHttp,
+    Sse,
+    /// url given without a transport: try streamable HTTP, fall back to SSE
+    Auto,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthConfig {
+    OAuth {
+        client_id: Option<String>,
+        scopes: Vec<String>,
+    },
+    Bearer {
+        token: String,
+    },
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthConfig::OAuth { client_id, scopes } => f
+                .debug_struct("OAuth")
+                .field("client_id", client_id)
+                .field("scopes", scopes)
+                .finish(),
+            AuthConfig::Bearer { .. } => f
+                .debug_struct("Bearer")
+                .field("token", &RedactedValue)
+                .finish(),
+        }
+    }
+}
+
+/// Prints a string map's keys with every value replaced by `"<redacted>"`.
+struct Redacted<'a>(&'a BTreeMap<String, String>);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, RedactedValue)))
+            .finish()
+    }
+}
+
+struct RedactedValue;
+
+impl fmt::Debug for RedactedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}

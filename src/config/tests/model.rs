@@ -1,0 +1,241 @@
+//! The typed model: transport selection, defaults, flags, and redacted Debug.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{parse_ok, vars};
+use crate::config::{
+    AgentConfig, AuthConfig, HttpConfig, HttpKind, MemoryConfig, MemoryMode, ServerConfig,
+    StdioConfig, TransportConfig, UiConfig,
+};
+
+fn http_of(server: &ServerConfig) -> &HttpConfig {
+    match &server.transport {
+        TransportConfig::Http(http) => http,
+        other => panic!("expected http, got {other:?}"),
+    }
+}
+
+#[test]
+fn transport_selection() {
+    let config = parse_ok(
+        r#"{"mcpServers": {
+            "cmd": {"command": "a"},
+            "url": {"url": "http://h/mcp"},
+            "claude-http": {"type": "http", "url": "http://h/mcp"},
+            "claude-sse": {"type": "sse", "url": "http://h/sse"},
+            "claude-streamable": {"type": "streamable-http", "url": "http://h/mcp"},
+            "omni-sse": {"transport_type": "sse", "url": "http://h/sse"},
+            "omni-http": {"transport_type": "streamable_http", "url": "http://h/mcp"},
+            "omni-dash": {"transport_type": "streamable-http", "url": "http://h/mcp"},
+            "omni-short": {"transport_type": "http", "url": "http://h/mcp"},
+            "omni-stdio": {"transport_type": "STDIO", "command": "a", "url": "ignored"},
+            "both": {"transport_type": "sse", "type": "stdio", "url": "http://h/sse"}
+        }}"#,
+    );
+    let labels: Vec<(&str, &str)> = config
+        .servers
+        .iter()
+        .map(|s| (s.name.as_str(), s.transport.kind_label()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("cmd", "stdio"),
+            ("url", "http?"),
+            ("claude-http", "http"),
+            ("claude-sse", "sse"),
+            ("claude-streamable", "http"),
+            ("omni-sse", "sse"),
+            ("omni-http", "http"),
+            ("omni-dash", "http"),
+            ("omni-short", "http"),
+            ("omni-stdio", "stdio"),
+            ("both", "sse"),
+        ]
+    );
+    assert_eq!(http_of(&config.servers[1]).kind, HttpKind::Auto);
+    assert_eq!(http_of(&config.servers[2]).kind, HttpKind::StreamableHttp);
+    assert_eq!(http_of(&config.servers[3]).kind, HttpKind::Sse);
+}
+
+#[test]
+fn servers_keep_file_order_and_can_be_found_by_name() {
+    let config =
+        parse_ok(r#"{"mcpServers": {"zeta": {"command": "z"}, "alpha": {"command": "a"}}}"#);
+    let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["zeta", "alpha"]);
+    assert_eq!(
+        config.server("alpha").map(|s| s.name.as_str()),
+        Some("alpha")
+    );
+    assert!(config.server("beta").is_none());
+}
+
+#[test]
+fn enabled_and_claude_disabled() {
+    let config = parse_ok(
+        r#"{"mcpServers": {
+            "default": {"command": "a"},
+            "off": {"command": "a", "enabled": false},
+            "claude-off": {"command": "a", "disabled": true},
+            "claude-on": {"command": "a", "disabled": false}
+        }}"#,
+    );
+    let enabled: Vec<bool> = config.servers.iter().map(|s| s.enabled).collect();
+    assert_eq!(enabled, [true, false, false, true]);
+}
+
+#[test]
+fn stdio_server_in_full() {
+    let config = parse_ok(
+        r#"{"mcpServers": {"x": {"command": "npx", "args": ["-y", "pkg"], "env": {"B": "2", "A": "1"},
+            "cwd": "/srv", "timeout": 1.5, "startup_timeout": 90}}}"#,
+    );
+    let server = &config.servers[0];
+    assert_eq!(
+        server,
+        &ServerConfig {
+            name: "x".into(),
+            transport: TransportConfig::Stdio(StdioConfig {
+                command: "npx".into(),
+                args: vec!["-y".into(), "pkg".into()],
+                env: BTreeMap::from([("A".into(), "1".into()), ("B".into(), "2".into())]),
+                cwd: Some("/srv".into()),
+            }),
+            enabled: true,
+            request_timeout: Duration::from_millis(1500),
+            startup_timeout: Some(Duration::from_secs(90)),
+        }
+    );
+    assert_eq!(
+        server.effective_startup_timeout(&config.agent),
+        Duration::from_secs(90)
+    );
+}
+
+#[test]
+fn defaults_when_blocks_are_absent() {
+    let config = parse_ok(r#"{"mcpServers": {"h": {"url": "http://h/mcp"}}}"#);
+    assert_eq!(config.agent, AgentConfig::default());
+    assert_eq!(config.agent.tool_call_timeout, Duration::from_secs(30));
+    assert_eq!(config.agent.max_steps, 15);
+    assert_eq!(
+        (config.agent.request_limit, config.agent.total_tokens_limit),
+        (0, 0)
+    );
+    assert_eq!(
+        config.agent.memory_config,
+        MemoryConfig {
+            mode: MemoryMode::SlidingWindow,
+            value: 10_000
+        }
+    );
+    assert_eq!(
+        config.ui,
+        UiConfig {
+            theme: "dark".into(),
+            mouse: true
+        }
+    );
+    assert_eq!(config.llm, None);
+    let server = &config.servers[0];
+    assert_eq!(server.request_timeout, Duration::from_secs(30));
+    assert_eq!(server.startup_timeout, None);
+    assert_eq!(
+        server.effective_startup_timeout(&config.agent),
+        Duration::from_secs(30)
+    );
+    let http = http_of(server);
+    assert_eq!(http.sse_read_timeout, Duration::from_secs(300));
+    assert_eq!((http.headers.len(), &http.auth), (0, &None));
+    assert!(parse_ok("{}").servers.is_empty());
+}
+
+#[test]
+fn agent_block_partially_given() {
+    let config = parse_ok(
+        r#"{"AgentConfig": {"tool_call_timeout": 2.5, "memory_config": {"mode": "token_budget"}}}"#,
+    );
+    assert_eq!(
+        config.agent,
+        AgentConfig {
+            tool_call_timeout: Duration::from_millis(2500),
+            memory_config: MemoryConfig {
+                mode: MemoryMode::TokenBudget,
+                value: 10_000
+            },
+            ..AgentConfig::default()
+        }
+    );
+}
+
+#[test]
+fn auth_variants() {
+    let config = parse_ok(
+        r#"{"mcpServers": {
+            "o": {"url": "http://h", "auth": {"method": "oauth"}},
+            "s": {"url": "http://h", "auth": {"method": "OAuth", "client_id": "cid", "scopes": ["a", "b"]}},
+            "b": {"url": "http://h", "auth": {"method": "bearer", "token": "tok"}}
+        }}"#,
+    );
+    let auths: Vec<Option<AuthConfig>> = config
+        .servers
+        .iter()
+        .map(|s| http_of(s).auth.clone())
+        .collect();
+    assert_eq!(
+        auths,
+        [
+            Some(AuthConfig::OAuth {
+                client_id: None,
+                scopes: vec![]
+            }),
+            Some(AuthConfig::OAuth {
+                client_id: Some("cid".into()),
+                scopes: vec!["a".into(), "b".into()]
+            }),
+            Some(AuthConfig::Bearer {
+                token: "tok".into()
+            }),
+        ]
+    );
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(".env"), "API_KEY=dotenv-s3cr3t\n").expect("write .env");
+    let env = vars(&[("TOKEN", "bearer-s3cr3t")]);
+    let text = r#"{"mcpServers": {
+        "h": {"url": "https://h/mcp", "headers": {"Authorization": "Bearer header-s3cr3t"},
+              "auth": {"method": "bearer", "token": "${TOKEN}"}},
+        "s": {"command": "a", "env": {"GITHUB_TOKEN": "env-s3cr3t"}}
+    }}"#;
+    let config = crate::config::parse(
+        text,
+        crate::config::ConfigSource::Bundled,
+        &super::load_env(dir.path(), &env),
+    )
+    .expect("parses");
+    let debug = format!("{config:?} {config:#?}");
+    assert!(!debug.contains("s3cr3t"), "secret leaked: {debug}");
+    for visible in [
+        "Authorization",
+        "GITHUB_TOKEN",
+        "API_KEY",
+        "\"<redacted>\"",
+        "Bearer",
+    ] {
+        assert!(debug.contains(visible), "{visible} missing from {debug}");
+    }
+    assert_eq!(
+        format!("{:?}", http_of(&config.servers[0]).auth),
+        r#"Some(Bearer { token: "<redacted>" })"#
+    );
+    // The redaction is only in Debug: the values themselves are intact.
+    assert_eq!(
+        http_of(&config.servers[0]).headers["Authorization"],
+        "Bearer header-s3cr3t"
+    );
+}

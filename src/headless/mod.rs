@@ -1,0 +1,223 @@
+//! The headless subcommands (`servers`, `tools`, `call`, `resources`, `read`, `prompts`,
+//! `prompt`): start the servers a command needs through the same runtime the dashboard uses,
+//! wait until they have settled, do one thing, print it, shut down.
+//!
+//! Exit status: 0 success, 1 a server or tool failed (a tool result with `isError` prints the
+//! server's message on stderr), 2 usage or config error, 130 interrupted.
+
+mod output;
+
+use std::future::Future;
+
+use rmcp::model::JsonObject;
+
+use crate::cli::Cmd;
+use crate::config::Config;
+use crate::runtime::content::{blocks_text, resource_text};
+use crate::runtime::messages::ServerState;
+use crate::runtime::{self, RuntimeHandle, RuntimeOptions, Snapshots};
+use output::Out;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILURE: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs one headless command and returns the exit status.
+pub async fn run(command: Cmd, config: &Config) -> i32 {
+    let only = match &command {
+        Cmd::Call { server, .. } | Cmd::Read { server, .. } | Cmd::Prompt { server, .. } => {
+            Some(vec![server.clone()])
+        }
+        Cmd::Tools { server, .. } | Cmd::Resources { server, .. } | Cmd::Prompts { server, .. } => {
+            server.clone().map(|s| vec![s])
+        }
+        Cmd::Servers { .. } | Cmd::DemoServer => None,
+    };
+    let options = RuntimeOptions {
+        only,
+        ..RuntimeOptions::default()
+    };
+    let (handle, _events) = match runtime::start(config, options) {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("mcpomni: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let status = interruptible(&handle, dispatch(command, &handle)).await;
+    handle.shutdown().await;
+    status
+}
+
+/// Runs `work`; Ctrl-C (SIGINT) or SIGTERM abandons it — dropping an in-flight request tells
+/// the server `notifications/cancelled` — and exits 130.
+async fn interruptible(handle: &RuntimeHandle, work: impl Future<Output = i32>) -> i32 {
+    let _ = handle;
+    tokio::select! {
+        status = work => status,
+        () = interrupted() => {
+            eprintln!("mcpomni: interrupted");
+            EXIT_INTERRUPTED
+        }
+    }
+}
+
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+async fn dispatch(command: Cmd, handle: &RuntimeHandle) -> i32 {
+    let snapshots = handle.wait_settled().await;
+    let mut out = Out::stdout();
+    match command {
+        Cmd::Servers { json } => {
+            output::servers(&mut out, &snapshots, json);
+            report_failures(&snapshots)
+        }
+        Cmd::Tools { json, .. } => {
+            output::tools(&mut out, &handle.catalog(), json);
+            report_failures(&snapshots)
+        }
+        Cmd::Resources { json, .. } => {
+            output::resources(&mut out, &handle.catalog(), json);
+            report_failures(&snapshots)
+        }
+        Cmd::Prompts { json, .. } => {
+            output::prompts(&mut out, &handle.catalog(), json);
+            report_failures(&snapshots)
+        }
+        Cmd::Call {
+            server,
+            tool,
+            args,
+            json,
+        } => {
+            let Some(arguments) = parse_object("--args", &args) else {
+                return EXIT_USAGE;
+            };
+            match handle.call_tool(&server, &tool, arguments, None).await {
+                Ok(result) => {
+                    let failed = result.is_error.unwrap_or(false);
+                    if json {
+                        out.json(&result);
+                    } else if failed {
+                        eprintln!(
+                            "mcpomni: {server}/{tool} returned an error: {}",
+                            out.clean(&blocks_text(&result.content))
+                        );
+                    } else {
+                        let text = blocks_text(&result.content);
+                        match (&result.structured_content, text.is_empty()) {
+                            (Some(structured), true) => out.json(structured),
+                            _ => out.text(&text),
+                        }
+                    }
+                    if failed { EXIT_FAILURE } else { EXIT_OK }
+                }
+                Err(error) => {
+                    eprintln!("mcpomni: {error}");
+                    EXIT_FAILURE
+                }
+            }
+        }
+        Cmd::Read { server, uri, json } => match handle.read_resource(&server, &uri).await {
+            Ok(result) => {
+                if json {
+                    out.json(&result);
+                } else {
+                    let text: Vec<String> = result.contents.iter().map(resource_text).collect();
+                    out.text(&text.join("\n"));
+                }
+                EXIT_OK
+            }
+            Err(error) => {
+                eprintln!("mcpomni: {error}");
+                EXIT_FAILURE
+            }
+        },
+        Cmd::Prompt {
+            server,
+            name,
+            args,
+            json,
+        } => {
+            let Some(arguments) = parse_object("--args", &args) else {
+                return EXIT_USAGE;
+            };
+            match handle.get_prompt(&server, &name, arguments).await {
+                Ok(result) => {
+                    if json {
+                        out.json(&result);
+                    } else {
+                        output::prompt_messages(&mut out, &result);
+                    }
+                    EXIT_OK
+                }
+                Err(error) => {
+                    eprintln!("mcpomni: {error}");
+                    EXIT_FAILURE
+                }
+            }
+        }
+        // Handled in main before any runtime starts.
+        Cmd::DemoServer => EXIT_USAGE,
+    }
+}
+
+/// Prints a line on stderr for every server that did not come up; 1 if there was one.
+fn report_failures(snapshots: &Snapshots) -> i32 {
+    let mut status = EXIT_OK;
+    for s in snapshots.iter() {
+        if matches!(s.state, ServerState::Failed | ServerState::Degraded) {
+            eprintln!(
+                "mcpomni: server `{}` is {}: {}",
+                s.name,
+                s.state,
+                s.last_error.as_deref().unwrap_or("no reason given")
+            );
+            status = EXIT_FAILURE;
+        }
+    }
+    status
+}
+
+fn parse_object(flag: &str, text: &str) -> Option<JsonObject> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Some(map),
+        Ok(other) => {
+            eprintln!(
+                "mcpomni: {flag}: expected a JSON object like '{{\"key\": \"value\"}}', got {}",
+                json_kind(&other)
+            );
+            None
+        }
+        Err(error) => {
+            eprintln!("mcpomni: {flag}: not valid JSON: {error}");
+            None
+        }
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

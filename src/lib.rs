@@ -1,0 +1,25 @@
+//! mcpomni: a universal MCP client with an LLM agent, as a full-screen terminal dashboard.
+//!
+//! Layers, each using only the ones below it:
+//! - `runtime` (+ `config`, `text`): tokio actors, one per MCP server, a supervisor, the
+//!   catalog; plain-data `Command`s in and `Event`s out. Never touches the terminal.
+//! - `tui`: the dashboard, a pure reducer over `AppState` plus views; `headless`: the
+//!   non-interactive subcommands. Both drive the same runtime.
+//! - `demo`: the bundled demo MCP server, run as the hidden `demo-server` subcommand.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod headless;
+pub mod logging;
+pub mod runtime;
+pub mod text;
+pub mod tui;
+
+/// Installs rustls' ring crypto provider. Must run before any HTTP client is built (reqwest
+/// panics otherwise); a second call is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,101 @@
+//! The `mcpomni` binary: parse the command line, load the config, then open the dashboard or
+//! run a headless subcommand. Exit status: 0 success, 1 a server or tool failed, 2 usage or
+//! config error, 101 a panic, 130 interrupted.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use mcpomni::cli::{Cli, Cmd};
+use mcpomni::config::{self, Config, LoadEnv};
+use mcpomni::tui::theme::{Theme, no_color_requested};
+use mcpomni::{headless, logging, tui};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    mcpomni::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mcpomni: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(Cmd::DemoServer) = cli.command {
+        return match runtime.block_on(mcpomni::demo::run_stdio()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("mcpomni demo-server: {error}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("mcpomni: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let logging = logging::init();
+    tracing::info!(source = %config.source.display_name(), "mcpomni {} starting", env!("CARGO_PKG_VERSION"));
+    let status = match cli.command {
+        Some(command) => runtime.block_on(headless::run(command, &config)),
+        None => run_dashboard(&runtime, &config, logging.as_ref()),
+    };
+    drop(logging);
+    // Do not wait for blocking tasks (a stuck stdin read, a highlight job) on the way out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    ExitCode::from(u8::try_from(status).unwrap_or(1))
+}
+
+fn run_dashboard(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    logging: Option<&logging::Logging>,
+) -> i32 {
+    let no_color = no_color_requested(std::env::var("NO_COLOR").ok());
+    let themes_dir = config::default_config_home().map(|home| home.join("mcpomni").join("themes"));
+    let theme = match Theme::load(&config.ui.theme, themes_dir.as_deref(), no_color) {
+        Ok(theme) => theme,
+        Err(error) => {
+            eprintln!("mcpomni: UI.theme: {error}");
+            return 2;
+        }
+    };
+    let log_file = logging.and_then(|l| l.stderr_file.as_ref());
+    match runtime.block_on(tui::run(config, theme, log_file)) {
+        Ok(tui::Outcome::Quit) => 0,
+        Ok(tui::Outcome::Signalled) => 130,
+        Ok(tui::Outcome::Panicked) => {
+            if let Some(logging) = logging {
+                eprintln!("mcpomni: crashed; details are in {}", logging.dir.display());
+            }
+            101
+        }
+        Err(error) => {
+            eprintln!("mcpomni: {error:#}");
+            1
+        }
+    }
+}
+
+fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, String> {
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let self_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mcpomni"));
+    let vars = |name: &str| std::env::var(name).ok();
+    let env = LoadEnv {
+        cwd: &cwd,
+        config_home: config::default_config_home(),
+        vars: &vars,
+        self_exe,
+    };
+    config::load(explicit, &env).map_err(|e| e.to_string())
+}

@@ -1,0 +1,170 @@
+//! Plain data that crosses the channels between the runtime and its clients (the TUI and the
+//! headless subcommands). Nothing here does IO or knows about ratatui: `Command`s go in
+//! (imperative), `Event`s come out (past tense), and every async result carries the id of the
+//! request that caused it so a client can drop stale answers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::model::{CallToolResult, JsonObject};
+
+use super::catalog::Catalog;
+
+/// The name a server has in the config file; unique within one config.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerName(Arc<str>);
+
+impl ServerName {
+    pub fn new(name: &str) -> Self {
+        Self(Arc::from(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Identifies one client-issued call so its result (and progress) can be matched to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CallId(pub u64);
+
+/// Where a server is in its life. The Servers pane shows exactly these words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerState {
+    /// The transport is being created (process spawn, HTTP connect).
+    Starting,
+    /// The transport is up; the MCP `initialize` handshake and first listings are running.
+    Initializing,
+    /// Initialized and answering.
+    Ready,
+    /// Connected but misbehaving (failed health checks or listings).
+    Degraded,
+    /// Lost and waiting to reconnect.
+    Reconnecting,
+    /// The server wants an OAuth authorization the user has not given yet.
+    NeedsAuth,
+    /// Gave up; `last_error` says why.
+    Failed,
+    /// Shut down on purpose (disabled, or the app is exiting).
+    Stopped,
+}
+
+impl ServerState {
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerState::Starting => "Starting",
+            ServerState::Initializing => "Initializing",
+            ServerState::Ready => "Ready",
+            ServerState::Degraded => "Degraded",
+            ServerState::Reconnecting => "Reconnecting",
+            ServerState::NeedsAuth => "NeedsAuth",
+            ServerState::Failed => "Failed",
+            ServerState::Stopped => "Stopped",
+        }
+    }
+
+    /// True once startup has reached an outcome a caller can act on.
+    pub fn is_settled(self) -> bool {
+        match self {
+            ServerState::Starting | ServerState::Initializing | ServerState::Reconnecting => false,
+            ServerState::Ready
+            | ServerState::Degraded
+            | ServerState::NeedsAuth
+            | ServerState::Failed
+            | ServerState::Stopped => true,
+        }
+    }
+}
+
+impl fmt::Display for ServerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The server's own name and version from its `initialize` answer (sanitized).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerIdentity {
+    pub name: String,
+    pub version: String,
+}
+
+/// Everything the dashboard shows about one server, as of one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSnapshot {
+    pub name: ServerName,
+    /// `stdio`, `sse`, `http`, or `http?` while the HTTP flavour is unknown.
+    pub transport: String,
+    pub state: ServerState,
+    /// When the server last became Ready (for uptime).
+    pub ready_since: Option<Instant>,
+    pub protocol_version: Option<String>,
+    pub identity: Option<ServerIdentity>,
+    /// Capabilities the server declared (`tools`, `resources`, `prompts`, `logging`, …).
+    pub capabilities: Vec<String>,
+    pub tool_count: usize,
+    pub resource_count: usize,
+    pub prompt_count: usize,
+    pub last_error: Option<String>,
+    /// The newest lines the server wrote to stderr, oldest first.
+    pub stderr_tail: Vec<String>,
+    pub pid: Option<u32>,
+    /// How long `initialize` plus the first listings took.
+    pub startup_time: Option<Duration>,
+}
+
+impl ServerSnapshot {
+    pub fn new(name: ServerName, transport: &str) -> Self {
+        Self {
+            name,
+            transport: transport.to_owned(),
+            state: ServerState::Starting,
+            ready_since: None,
+            protocol_version: None,
+            identity: None,
+            capabilities: Vec::new(),
+            tool_count: 0,
+            resource_count: 0,
+            prompt_count: 0,
+            last_error: None,
+            stderr_tail: Vec::new(),
+            pid: None,
+            startup_time: None,
+        }
+    }
+}
+
+/// What a client asks the runtime to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    CallTool {
+        id: CallId,
+        server: ServerName,
+        tool: String,
+        arguments: JsonObject,
+    },
+    CancelCall {
+        id: CallId,
+    },
+    /// Close every server and stop; `Event::ShutdownComplete` follows.
+    Shutdown,
+}
+
+/// What happened in the runtime.
+#[derive(Debug, Clone)]
+pub enum Event {
+    ServerChanged(Arc<ServerSnapshot>),
+    CatalogChanged(Arc<Catalog>),
+    CallFinished {
+        id: CallId,
+        outcome: Result<CallToolResult, String>,
+    },
+    ShutdownComplete,
+}

@@ -1,0 +1,325 @@
+//! The runtime: one actor per MCP server, a supervisor that gathers their state into
+//! snapshots and a catalog, and [`RuntimeHandle`], the cloneable front door used by both the
+//! TUI and the headless subcommands. It never touches the terminal.
+//!
+//! State flows out two ways: `watch` channels hold the latest server snapshots and catalog
+//! (for callers that want "the current truth", like headless commands), and an `Event` stream
+//! reports every change (for the TUI's update loop).
+
+pub mod bridge;
+pub mod catalog;
+pub mod client;
+pub mod content;
+pub mod messages;
+pub mod request;
+pub mod server;
+pub mod stdio;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rmcp::model::{CallToolResult, GetPromptResult, JsonObject, ReadResourceResult};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use catalog::{Catalog, ServerListing};
+use messages::{Event, ServerName, ServerSnapshot, ServerState};
+use server::{ActorContext, CallError, ServerHandle, ServerUpdate, spawn_actor};
+
+/// How long shutdown may take before the remaining tasks are abandoned. Each server gets
+/// well under this (see `server::EXIT_GRACE`); they all stop concurrently.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+/// Room in the event stream; the TUI drains it every frame.
+const EVENT_QUEUE: usize = 1024;
+
+pub type ParentEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How to start the runtime.
+#[derive(Clone)]
+pub struct RuntimeOptions {
+    /// Start only these servers (headless commands that need one server).
+    pub only: Option<Vec<String>>,
+    /// Our environment, as seen by server processes (through the allow-list).
+    pub parent_env: ParentEnv,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            only: None,
+            parent_env: Arc::new(|name| std::env::var(name).ok()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("no server named `{name}` in the config (servers: {known})")]
+    UnknownServer { name: String, known: String },
+    #[error("server `{server}` has no tool `{tool}`{}", list_hint(available))]
+    UnknownTool {
+        server: String,
+        tool: String,
+        available: Vec<String>,
+    },
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+fn list_hint(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (tools: {})", names.join(", "))
+    }
+}
+
+pub type Snapshots = Arc<Vec<Arc<ServerSnapshot>>>;
+
+/// The running set of servers. Cheap to clone.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    servers: Arc<Vec<ServerHandle>>,
+    snapshots: watch::Receiver<Snapshots>,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    root: CancellationToken,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    events: mpsc::Sender<Event>,
+    tool_call_timeout: Duration,
+}
+
+/// Starts an actor for every configured server (or the `only` ones) and the supervisor.
+/// Returns the handle and the event stream (drop the receiver if you do not need it).
+pub fn start(
+    config: &Config,
+    options: RuntimeOptions,
+) -> Result<(RuntimeHandle, mpsc::Receiver<Event>), RuntimeError> {
+    let selected: Vec<_> = match &options.only {
+        None => config.servers.iter().collect(),
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                config
+                    .server(name)
+                    .ok_or_else(|| RuntimeError::UnknownServer {
+                        name: name.clone(),
+                        known: config
+                            .servers
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let root = CancellationToken::new();
+    let (updates_tx, updates) = mpsc::channel(256);
+    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let initial: Vec<Arc<ServerSnapshot>> = selected
+        .iter()
+        .map(|s| {
+            Arc::new(ServerSnapshot::new(
+                ServerName::new(&s.name),
+                s.transport.kind_label(),
+            ))
+        })
+        .collect();
+    let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial.clone()));
+    let (catalog_tx, catalog) = watch::channel(Arc::new(Catalog::default()));
+    let mut tasks = Vec::new();
+    let mut handles = Vec::new();
+    for (index, server_config) in selected.into_iter().enumerate() {
+        let ctx = ActorContext {
+            index,
+            default_startup_timeout: config.agent.startup_timeout,
+            updates: updates_tx.clone(),
+            root: root.child_token(),
+            parent_env: options.parent_env.clone(),
+        };
+        let (handle, task) = spawn_actor(server_config.clone(), ctx);
+        handles.push(handle);
+        tasks.push(task);
+    }
+    drop(updates_tx);
+    let supervisor = Supervisor {
+        snapshots: initial,
+        listings: (0..handles.len())
+            .map(|_| Arc::new(ServerListing::default()))
+            .collect(),
+        catalog_version: 0,
+        snapshots_tx,
+        catalog_tx,
+        events: events_tx.clone(),
+    };
+    tasks.push(tokio::spawn(supervisor.run(updates)));
+    let handle = RuntimeHandle {
+        servers: Arc::new(handles),
+        snapshots,
+        catalog,
+        root,
+        tasks: Arc::new(Mutex::new(tasks)),
+        events: events_tx,
+        tool_call_timeout: config.agent.tool_call_timeout,
+    };
+    Ok((handle, events))
+}
+
+impl RuntimeHandle {
+    /// The latest snapshot of every server, in config order.
+    pub fn snapshots(&self) -> Snapshots {
+        self.snapshots.borrow().clone()
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    pub fn server(&self, name: &str) -> Option<&ServerHandle> {
+        self.servers.iter().find(|s| s.name().as_str() == name)
+    }
+
+    pub fn tool_call_timeout(&self) -> Duration {
+        self.tool_call_timeout
+    }
+
+    /// A sender into the event stream, for tasks that report results (the command bridge).
+    pub fn event_sender(&self) -> mpsc::Sender<Event> {
+        self.events.clone()
+    }
+
+    /// Waits until every server has finished starting (Ready, Degraded, Failed, …).
+    /// Bounded by each server's startup and request timeouts.
+    pub async fn wait_settled(&self) -> Snapshots {
+        let mut rx = self.snapshots.clone();
+        let settled = rx
+            .wait_for(|snaps| snaps.iter().all(|s| s.state.is_settled()))
+            .await
+            .map(|s| s.clone());
+        settled.unwrap_or_else(|_| self.snapshots())
+    }
+
+    fn handle_for(&self, server: &str) -> Result<&ServerHandle, RuntimeError> {
+        self.server(server)
+            .ok_or_else(|| RuntimeError::UnknownServer {
+                name: server.to_owned(),
+                known: self
+                    .servers
+                    .iter()
+                    .map(|s| s.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Calls `tool` (the server's own name, or its qualified name) on `server`.
+    pub async fn call_tool(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: JsonObject,
+        cancel: Option<CancellationToken>,
+    ) -> Result<CallToolResult, RuntimeError> {
+        let handle = self.handle_for(server)?;
+        let catalog = self.catalog();
+        let own_name = match catalog.resolve_tool(server, tool) {
+            Some(entry) => entry.name.clone(),
+            None => {
+                // Report "not ready" before "no such tool": an empty catalog is the symptom.
+                handle.requester().await?;
+                return Err(RuntimeError::UnknownTool {
+                    server: server.to_owned(),
+                    tool: tool.to_owned(),
+                    available: catalog.tools_of(server).map(|t| t.name.clone()).collect(),
+                });
+            }
+        };
+        Ok(handle
+            .call_tool(&own_name, arguments, self.tool_call_timeout, cancel)
+            .await?)
+    }
+
+    pub async fn read_resource(
+        &self,
+        server: &str,
+        uri: &str,
+    ) -> Result<ReadResourceResult, RuntimeError> {
+        Ok(self.handle_for(server)?.read_resource(uri).await?)
+    }
+
+    pub async fn get_prompt(
+        &self,
+        server: &str,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<GetPromptResult, RuntimeError> {
+        Ok(self.handle_for(server)?.get_prompt(name, arguments).await?)
+    }
+
+    /// Stops every server concurrently and waits (bounded) for them to be gone.
+    pub async fn shutdown(&self) {
+        self.root.cancel();
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        let all = futures::future::join_all(tasks);
+        if tokio::time::timeout(SHUTDOWN_DEADLINE, all).await.is_err() {
+            tracing::warn!("shutdown deadline passed; killing what is left");
+            stdio::kill_all_groups();
+        }
+    }
+}
+
+/// Gathers actor updates into the published snapshots, catalog and events.
+struct Supervisor {
+    snapshots: Vec<Arc<ServerSnapshot>>,
+    listings: Vec<Arc<ServerListing>>,
+    catalog_version: u64,
+    snapshots_tx: watch::Sender<Snapshots>,
+    catalog_tx: watch::Sender<Arc<Catalog>>,
+    events: mpsc::Sender<Event>,
+}
+
+impl Supervisor {
+    async fn run(mut self, mut updates: mpsc::Receiver<ServerUpdate>) {
+        while let Some(update) = updates.recv().await {
+            match update {
+                ServerUpdate::Snapshot(index, snapshot) => {
+                    let Some(slot) = self.snapshots.get_mut(index) else {
+                        continue;
+                    };
+                    *slot = snapshot.clone();
+                    self.snapshots_tx
+                        .send_replace(Arc::new(self.snapshots.clone()));
+                    // A closed stream just means nobody is watching (headless).
+                    let _ = self.events.send(Event::ServerChanged(snapshot)).await;
+                }
+                ServerUpdate::Listing(index, listing) => {
+                    let Some(slot) = self.listings.get_mut(index) else {
+                        continue;
+                    };
+                    if **slot == *listing {
+                        continue;
+                    }
+                    *slot = listing;
+                    self.catalog_version += 1;
+                    let named: Vec<_> = self
+                        .snapshots
+                        .iter()
+                        .zip(&self.listings)
+                        .map(|(snap, listing)| (snap.name.clone(), listing.clone()))
+                        .collect();
+                    let catalog = Arc::new(Catalog::build(self.catalog_version, &named));
+                    self.catalog_tx.send_replace(catalog.clone());
+                    let _ = self.events.send(Event::CatalogChanged(catalog)).await;
+                }
+            }
+        }
+    }
+}
+
+/// True when no server in `snapshots` is Ready (used to pick exit codes and messages).
+pub fn none_ready(snapshots: &[Arc<ServerSnapshot>]) -> bool {
+    !snapshots.iter().any(|s| s.state == ServerState::Ready)
+}

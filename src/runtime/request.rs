@@ -1,0 +1,344 @@
+//! The one door to a server: every MCP request this program sends goes through [`Requester`],
+//! which puts a deadline on it. rmcp has no default request timeout (a server that never
+//! answers would hang a call forever), so `clippy.toml` forbids rmcp's request methods
+//! everywhere else and this module alone is allowed to call them.
+//!
+//! A request that is abandoned — its future dropped, its cancel token fired, or its deadline
+//! passed — tells the server with `notifications/cancelled`, as the spec asks.
+
+use std::time::{Duration, Instant};
+
+use rmcp::RoleClient;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientRequest, GetPromptRequest, GetPromptRequestParams, GetPromptResult, JsonObject,
+    ListPromptsRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
+    PingRequest, Prompt, ReadResourceRequest, ReadResourceRequestParams, ReadResourceResult,
+    RequestId, Resource, ServerResult, Tool,
+};
+use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
+use tokio_util::sync::CancellationToken;
+
+/// Listing more pages than this means a server is looping on its cursor.
+const MAX_PAGES: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RequestError {
+    #[error("{method} timed out after {}", crate::text::human_duration(*.after))]
+    Timeout {
+        method: &'static str,
+        after: Duration,
+    },
+    #[error("{method}: the server closed the connection")]
+    Closed { method: &'static str },
+    #[error("{method}: server error {code}: {message}")]
+    Server {
+        method: &'static str,
+        code: i32,
+        message: String,
+    },
+    #[error("{method}: {message}")]
+    Transport {
+        method: &'static str,
+        message: String,
+    },
+    #[error("{method}: the server sent a reply of the wrong kind")]
+    Unexpected { method: &'static str },
+    #[error("{method}: cancelled")]
+    Cancelled { method: &'static str },
+}
+
+/// Options for one request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// Deadline; with `reset_on_progress` it is an idle deadline that progress pushes back.
+    pub timeout: Option<Duration>,
+    pub reset_on_progress: bool,
+    /// Firing this cancels the request and tells the server.
+    pub cancel: Option<CancellationToken>,
+}
+
+/// Sends requests to one connected server, each under a deadline.
+#[derive(Clone, Debug)]
+pub struct Requester {
+    peer: Peer<RoleClient>,
+    request_timeout: Duration,
+}
+
+impl Requester {
+    pub fn new(peer: Peer<RoleClient>, request_timeout: Duration) -> Self {
+        Self {
+            peer,
+            request_timeout,
+        }
+    }
+
+    pub fn peer(&self) -> &Peer<RoleClient> {
+        &self.peer
+    }
+
+    /// Round-trip time of one `ping`.
+    pub async fn ping(&self, timeout: Duration) -> Result<Duration, RequestError> {
+        let started = Instant::now();
+        let request = ClientRequest::PingRequest(PingRequest::default());
+        self.send("ping", request, self.deadline(timeout)).await?;
+        Ok(started.elapsed())
+    }
+
+    pub async fn list_tools(&self) -> Result<Vec<Tool>, RequestError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        for _ in 0..MAX_PAGES {
+            let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(
+                PaginatedRequestParams::default().with_cursor(cursor.take()),
+            ));
+            match self
+                .send("tools/list", request, self.default_options())
+                .await?
+            {
+                ServerResult::ListToolsResult(page) => {
+                    all.extend(page.tools);
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => return Ok(all),
+                    }
+                }
+                _ => {
+                    return Err(RequestError::Unexpected {
+                        method: "tools/list",
+                    });
+                }
+            }
+        }
+        Err(too_many_pages("tools/list"))
+    }
+
+    pub async fn list_resources(&self) -> Result<Vec<Resource>, RequestError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        for _ in 0..MAX_PAGES {
+            let request = ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(
+                PaginatedRequestParams::default().with_cursor(cursor.take()),
+            ));
+            match self
+                .send("resources/list", request, self.default_options())
+                .await?
+            {
+                ServerResult::ListResourcesResult(page) => {
+                    all.extend(page.resources);
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => return Ok(all),
+                    }
+                }
+                _ => {
+                    return Err(RequestError::Unexpected {
+                        method: "resources/list",
+                    });
+                }
+            }
+        }
+        Err(too_many_pages("resources/list"))
+    }
+
+    pub async fn list_prompts(&self) -> Result<Vec<Prompt>, RequestError> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        for _ in 0..MAX_PAGES {
+            let request = ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(
+                PaginatedRequestParams::default().with_cursor(cursor.take()),
+            ));
+            match self
+                .send("prompts/list", request, self.default_options())
+                .await?
+            {
+                ServerResult::ListPromptsResult(page) => {
+                    all.extend(page.prompts);
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => return Ok(all),
+                    }
+                }
+                _ => {
+                    return Err(RequestError::Unexpected {
+                        method: "prompts/list",
+                    });
+                }
+            }
+        }
+        Err(too_many_pages("prompts/list"))
+    }
+
+    /// Calls a tool. The timeout is an idle deadline: progress from the server pushes it back.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+        timeout: Duration,
+        cancel: Option<CancellationToken>,
+    ) -> Result<CallToolResult, RequestError> {
+        let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let options = RequestOptions {
+            timeout: Some(timeout),
+            reset_on_progress: true,
+            cancel,
+        };
+        match self.send("tools/call", request, options).await? {
+            ServerResult::CallToolResult(result) => Ok(result),
+            _ => Err(RequestError::Unexpected {
+                method: "tools/call",
+            }),
+        }
+    }
+
+    pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, RequestError> {
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(
+            ReadResourceRequestParams::new(uri),
+        ));
+        match self
+            .send("resources/read", request, self.default_options())
+            .await?
+        {
+            ServerResult::ReadResourceResult(result) => Ok(result),
+            _ => Err(RequestError::Unexpected {
+                method: "resources/read",
+            }),
+        }
+    }
+
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: JsonObject,
+    ) -> Result<GetPromptResult, RequestError> {
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(
+            GetPromptRequestParams::new(name).with_arguments(arguments),
+        ));
+        match self
+            .send("prompts/get", request, self.default_options())
+            .await?
+        {
+            ServerResult::GetPromptResult(result) => Ok(result),
+            _ => Err(RequestError::Unexpected {
+                method: "prompts/get",
+            }),
+        }
+    }
+
+    fn default_options(&self) -> RequestOptions {
+        self.deadline(self.request_timeout)
+    }
+
+    fn deadline(&self, timeout: Duration) -> RequestOptions {
+        RequestOptions {
+            timeout: Some(timeout),
+            ..RequestOptions::default()
+        }
+    }
+
+    /// The only place that hands a request to rmcp.
+    #[allow(clippy::disallowed_methods)]
+    pub async fn send(
+        &self,
+        method: &'static str,
+        request: ClientRequest,
+        options: RequestOptions,
+    ) -> Result<ServerResult, RequestError> {
+        let timeout = options.timeout.unwrap_or(self.request_timeout);
+        let mut peer_options = PeerRequestOptions::with_timeout(timeout);
+        if options.reset_on_progress {
+            peer_options = peer_options.reset_timeout_on_progress();
+        }
+        // Handing the request to the transport can itself block (a full outbound queue to a
+        // wedged server), so the hand-off gets the same deadline.
+        let handle = tokio::time::timeout(
+            timeout,
+            self.peer.send_request_with_option(request, peer_options),
+        )
+        .await
+        .map_err(|_| RequestError::Timeout {
+            method,
+            after: timeout,
+        })?
+        .map_err(|e| map_service_error(method, e))?;
+        let mut guard = CancelOnDrop::new(self.peer.clone(), handle.id.clone());
+        let cancel = options.cancel.unwrap_or_default();
+        let result = tokio::select! {
+            result = handle.await_response() => result.map_err(|e| map_service_error(method, e)),
+            () = cancel.cancelled() => {
+                // The guard sends `notifications/cancelled` as it drops.
+                return Err(RequestError::Cancelled { method });
+            }
+        };
+        // rmcp already told the server about a timeout; other outcomes need no notice.
+        guard.disarm();
+        result
+    }
+}
+
+fn too_many_pages(method: &'static str) -> RequestError {
+    RequestError::Transport {
+        method,
+        message: format!("the server returned more than {MAX_PAGES} pages"),
+    }
+}
+
+fn map_service_error(method: &'static str, error: ServiceError) -> RequestError {
+    match error {
+        ServiceError::McpError(data) => RequestError::Server {
+            method,
+            code: data.code.0,
+            message: crate::text::sanitize_line(&data.message),
+        },
+        ServiceError::TransportClosed => RequestError::Closed { method },
+        ServiceError::Timeout { timeout } => RequestError::Timeout {
+            method,
+            after: timeout,
+        },
+        ServiceError::Cancelled { .. } => RequestError::Cancelled { method },
+        ServiceError::UnexpectedResponse => RequestError::Unexpected { method },
+        other => RequestError::Transport {
+            method,
+            message: crate::text::sanitize_line(&other.to_string()),
+        },
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller went away before the answer.
+struct CancelOnDrop {
+    peer: Option<Peer<RoleClient>>,
+    id: RequestId,
+}
+
+impl CancelOnDrop {
+    fn new(peer: Peer<RoleClient>, id: RequestId) -> Self {
+        Self {
+            peer: Some(peer),
+            id,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.peer = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(peer) = self.peer.take() else {
+            return;
+        };
+        // Drop can run outside a runtime (process teardown); then there is nobody to tell.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let param = CancelledNotificationParam::new(
+            Some(self.id.clone()),
+            Some("cancelled by the client".into()),
+        );
+        runtime.spawn(async move {
+            let _ = peer.notify_cancelled(param).await;
+        });
+    }
+}

@@ -1,0 +1,181 @@
+//! Text that servers supply is untrusted: descriptions, tool results, stderr and log lines can
+//! carry terminal escape sequences that would move the cursor, recolour the dashboard, set the
+//! window title or write to the clipboard (OSC 52). Everything a server says passes through
+//! [`sanitize`] before it is drawn or printed to a terminal.
+
+/// Removes terminal control sequences and control characters from `input`.
+///
+/// Kept: printable text, `\n`, and `\t` (expanded to spaces so column widths stay honest).
+/// Removed: CSI (`ESC [ … final`), OSC (`ESC ] … BEL|ST`), DCS/SOS/PM/APC strings, other
+/// two-byte `ESC x` sequences, C0 controls (including `\r`, backspace, BEL) and C1 controls
+/// (U+0080–U+009F, which some terminals treat like their `ESC` equivalents).
+pub fn sanitize(input: &str) -> String {
+    // Fast path: most text has nothing to strip.
+    if !input.chars().any(needs_work) {
+        return input.to_owned();
+    }
+    let mut out = String::with_capacity(input.len());
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            // C1 CSI/OSC/DCS etc. introduce strings just like their ESC forms.
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            '\n' => out.push('\n'),
+            '\t' => out.push_str("    "),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sanitizes and flattens to one line (for table cells and status lines).
+pub fn sanitize_line(input: &str) -> String {
+    let clean = sanitize(input);
+    if clean.contains('\n') {
+        clean.split('\n').collect::<Vec<_>>().join(" ")
+    } else {
+        clean
+    }
+}
+
+fn needs_work(c: char) -> bool {
+    c.is_control() && c != '\n'
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+fn skip_escape(chars: &mut Chars<'_>) {
+    match chars.next() {
+        Some('[') => skip_csi(chars),
+        Some(']') | Some('P') | Some('X') | Some('^') | Some('_') => skip_string(chars),
+        // Character-set designations take one more byte (ESC ( B).
+        Some('(') | Some(')') | Some('*') | Some('+') | Some('#') | Some('%') => {
+            chars.next();
+        }
+        // Any other two-byte escape (ESC 7, ESC c, ESC =, …) ends here.
+        Some(_) | None => {}
+    }
+}
+
+/// CSI: parameter and intermediate bytes, then one final byte in `@`..=`~`.
+fn skip_csi(chars: &mut Chars<'_>) {
+    for c in chars.by_ref() {
+        if ('@'..='~').contains(&c) {
+            return;
+        }
+    }
+}
+
+/// OSC/DCS/SOS/PM/APC: everything up to BEL, ST (`ESC \`) or C1 ST.
+fn skip_string(chars: &mut Chars<'_>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => return,
+            '\u{1b}' => {
+                if chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A short human form of a duration: `250ms`, `1.5s`, `2m 5s`, `1h 3m`.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 10_000 {
+        let tenths = ms / 100;
+        if tenths.is_multiple_of(10) {
+            format!("{}s", tenths / 10)
+        } else {
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        }
+    } else {
+        let secs = d.as_secs();
+        match secs {
+            s if s < 60 => format!("{s}s"),
+            s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+            s => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        }
+    }
+}
+
+/// Shortens `text` to at most `max` characters, marking the cut with `…`.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_untouched() {
+        assert_eq!(sanitize("hello, wörld\nline 2"), "hello, wörld\nline 2");
+    }
+
+    #[test]
+    fn strips_csi_colours_and_cursor_moves() {
+        assert_eq!(
+            sanitize("\u{1b}[31mred\u{1b}[0m \u{1b}[2J\u{1b}[10;5Hx"),
+            "red x"
+        );
+    }
+
+    #[test]
+    fn strips_osc_title_and_clipboard_writes() {
+        assert_eq!(sanitize("a\u{1b}]0;evil title\u{7}b"), "ab");
+        assert_eq!(sanitize("a\u{1b}]52;c;ZXZpbA==\u{1b}\\b"), "ab");
+    }
+
+    #[test]
+    fn strips_dcs_and_c1_controls() {
+        assert_eq!(sanitize("a\u{1b}Pq#0;2;0;0;0\u{1b}\\b"), "ab");
+        assert_eq!(sanitize("a\u{9b}31mb\u{9d}title\u{9c}c"), "abc");
+    }
+
+    #[test]
+    fn strips_c0_controls_but_keeps_newlines_and_expands_tabs() {
+        assert_eq!(sanitize("a\rb\u{8}c\u{7}d\te\nf"), "abcd    e\nf");
+    }
+
+    #[test]
+    fn unterminated_sequences_do_not_swallow_more_than_the_rest() {
+        assert_eq!(sanitize("ok\u{1b}[31"), "ok");
+        assert_eq!(sanitize("ok\u{1b}]0;never ends"), "ok");
+    }
+
+    #[test]
+    fn sanitize_line_flattens_newlines() {
+        assert_eq!(sanitize_line("a\nb\u{1b}[1m\nc"), "a b c");
+    }
+
+    #[test]
+    fn human_durations() {
+        use std::time::Duration;
+        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(human_duration(Duration::from_secs(125)), "2m 5s");
+        assert_eq!(human_duration(Duration::from_secs(3780)), "1h 3m");
+    }
+
+    #[test]
+    fn truncate_marks_the_cut() {
+        assert_eq!(truncate_chars("abcdef", 4), "abc…");
+        assert_eq!(truncate_chars("abc", 4), "abc");
+    }
+}

@@ -1,0 +1,452 @@
+//! The one keymap table. Key dispatch, the help overlay and the README's key reference all come
+//! from [`KEYMAP`], so they cannot drift apart (a test compares the README with
+//! [`markdown_table`]).
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// When a binding applies. Checked in table order; the first match wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Always, whatever has the keyboard.
+    Anywhere,
+    /// While the help overlay is open.
+    Help,
+    /// While typing in the chat input.
+    Typing,
+    /// While typing a filter in the Tools pane.
+    Filtering,
+    /// Chat pane focused, not typing.
+    Chat,
+    /// Tools pane focused, not typing.
+    Tools,
+    /// Any pane, not typing.
+    Normal,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Anywhere => "Anywhere",
+            Scope::Help => "Help overlay",
+            Scope::Typing => "Typing in the chat input",
+            Scope::Filtering => "Typing a tool filter",
+            Scope::Chat => "Chat pane (not typing)",
+            Scope::Tools => "Tools pane",
+            Scope::Normal => "Any pane (not typing)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ForceQuit,
+    Quit,
+    ToggleHelp,
+    CloseHelp,
+    FocusChat,
+    FocusServers,
+    FocusTools,
+    FocusTrace,
+    NextPane,
+    PrevPane,
+    ToggleMouse,
+    Send,
+    NewLine,
+    LeaveInput,
+    EnterInput,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    StartFilter,
+    ClearFilter,
+    AcceptFilter,
+    DetailsUp,
+    DetailsDown,
+}
+
+/// One key: a code plus the modifiers that must be held (Shift is implied by the character).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+const fn key(code: KeyCode) -> Key {
+    Key {
+        code,
+        ctrl: false,
+        alt: false,
+    }
+}
+
+const fn ch(c: char) -> Key {
+    key(KeyCode::Char(c))
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+        alt: false,
+    }
+}
+
+const fn alt(code: KeyCode) -> Key {
+    Key {
+        code,
+        ctrl: false,
+        alt: true,
+    }
+}
+
+impl Key {
+    pub fn matches(&self, event: &KeyEvent) -> bool {
+        let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = event.modifiers.contains(KeyModifiers::ALT);
+        let code = match event.code {
+            // Terminals report Ctrl-letters in either case; compare them lower-cased.
+            KeyCode::Char(c) if ctrl => KeyCode::Char(c.to_ascii_lowercase()),
+            other => other,
+        };
+        code == self.code && ctrl == self.ctrl && alt == self.alt
+    }
+
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_owned(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "Enter".to_owned(),
+            KeyCode::Esc => "Esc".to_owned(),
+            KeyCode::Tab => "Tab".to_owned(),
+            KeyCode::BackTab => "Shift-Tab".to_owned(),
+            KeyCode::Up => "↑".to_owned(),
+            KeyCode::Down => "↓".to_owned(),
+            KeyCode::Left => "←".to_owned(),
+            KeyCode::Right => "→".to_owned(),
+            KeyCode::PageUp => "PgUp".to_owned(),
+            KeyCode::PageDown => "PgDn".to_owned(),
+            KeyCode::Home => "Home".to_owned(),
+            KeyCode::End => "End".to_owned(),
+            KeyCode::Backspace => "Backspace".to_owned(),
+            other => format!("{other:?}"),
+        };
+        match (self.ctrl, self.alt) {
+            (true, _) => format!("Ctrl-{base}"),
+            (false, true) => format!("Alt-{base}"),
+            (false, false) => base,
+        }
+    }
+}
+
+pub struct Binding {
+    pub scope: Scope,
+    pub keys: &'static [Key],
+    pub action: Action,
+    pub help: &'static str,
+}
+
+const fn bind(scope: Scope, keys: &'static [Key], action: Action, help: &'static str) -> Binding {
+    Binding {
+        scope,
+        keys,
+        action,
+        help,
+    }
+}
+
+use Action as A;
+use Scope as S;
+
+pub const KEYMAP: &[Binding] = &[
+    bind(S::Anywhere, &[ctrl('c')], A::ForceQuit, "quit at once"),
+    bind(
+        S::Help,
+        &[key(KeyCode::Esc), ch('?'), ch('q')],
+        A::CloseHelp,
+        "close help",
+    ),
+    bind(
+        S::Typing,
+        &[key(KeyCode::Enter)],
+        A::Send,
+        "send the message",
+    ),
+    bind(
+        S::Typing,
+        &[alt(KeyCode::Enter), ctrl('j')],
+        A::NewLine,
+        "new line in the message",
+    ),
+    bind(
+        S::Typing,
+        &[key(KeyCode::Esc)],
+        A::LeaveInput,
+        "leave the input (then single keys work)",
+    ),
+    bind(S::Typing, &[key(KeyCode::Tab)], A::NextPane, "next pane"),
+    bind(
+        S::Typing,
+        &[key(KeyCode::BackTab)],
+        A::PrevPane,
+        "previous pane",
+    ),
+    bind(
+        S::Typing,
+        &[key(KeyCode::PageUp)],
+        A::PageUp,
+        "scroll the conversation up",
+    ),
+    bind(
+        S::Typing,
+        &[key(KeyCode::PageDown)],
+        A::PageDown,
+        "scroll the conversation down",
+    ),
+    bind(
+        S::Filtering,
+        &[key(KeyCode::Enter)],
+        A::AcceptFilter,
+        "keep the filter, leave typing",
+    ),
+    bind(
+        S::Filtering,
+        &[key(KeyCode::Esc)],
+        A::ClearFilter,
+        "clear the filter",
+    ),
+    bind(S::Filtering, &[key(KeyCode::Up)], A::Up, "previous tool"),
+    bind(S::Filtering, &[key(KeyCode::Down)], A::Down, "next tool"),
+    bind(
+        S::Chat,
+        &[ch('i'), key(KeyCode::Enter)],
+        A::EnterInput,
+        "type in the chat input",
+    ),
+    bind(
+        S::Tools,
+        &[ch('/')],
+        A::StartFilter,
+        "filter tools by name or description",
+    ),
+    bind(
+        S::Tools,
+        &[key(KeyCode::Esc)],
+        A::ClearFilter,
+        "clear the filter",
+    ),
+    bind(
+        S::Tools,
+        &[ch('J'), ch(']')],
+        A::DetailsDown,
+        "scroll the tool details down",
+    ),
+    bind(
+        S::Tools,
+        &[ch('K'), ch('[')],
+        A::DetailsUp,
+        "scroll the tool details up",
+    ),
+    bind(S::Normal, &[ch('q')], A::Quit, "quit"),
+    bind(
+        S::Normal,
+        &[ch('?')],
+        A::ToggleHelp,
+        "show or hide this help",
+    ),
+    bind(S::Normal, &[ch('1')], A::FocusChat, "focus Chat (and type)"),
+    bind(S::Normal, &[ch('2')], A::FocusServers, "focus Servers"),
+    bind(S::Normal, &[ch('3')], A::FocusTools, "focus Tools"),
+    bind(S::Normal, &[ch('4')], A::FocusTrace, "focus Trace"),
+    bind(S::Normal, &[key(KeyCode::Tab)], A::NextPane, "next pane"),
+    bind(
+        S::Normal,
+        &[key(KeyCode::BackTab)],
+        A::PrevPane,
+        "previous pane",
+    ),
+    bind(S::Normal, &[ch('k'), key(KeyCode::Up)], A::Up, "move up"),
+    bind(
+        S::Normal,
+        &[ch('j'), key(KeyCode::Down)],
+        A::Down,
+        "move down",
+    ),
+    bind(
+        S::Normal,
+        &[key(KeyCode::PageUp), ctrl('u')],
+        A::PageUp,
+        "page up",
+    ),
+    bind(
+        S::Normal,
+        &[key(KeyCode::PageDown), ctrl('d')],
+        A::PageDown,
+        "page down",
+    ),
+    bind(
+        S::Normal,
+        &[ch('g'), key(KeyCode::Home)],
+        A::Top,
+        "go to the top",
+    ),
+    bind(
+        S::Normal,
+        &[ch('G'), key(KeyCode::End)],
+        A::Bottom,
+        "go to the bottom",
+    ),
+    bind(
+        S::Normal,
+        &[ch('m')],
+        A::ToggleMouse,
+        "toggle mouse capture (off lets you select text)",
+    ),
+];
+
+/// The action bound to `event` in the first of `scopes` that binds it.
+pub fn lookup(event: &KeyEvent, scopes: &[Scope]) -> Option<Action> {
+    scopes.iter().find_map(|scope| {
+        KEYMAP
+            .iter()
+            .filter(|b| b.scope == *scope)
+            .find(|b| b.keys.iter().any(|k| k.matches(event)))
+            .map(|b| b.action)
+    })
+}
+
+pub fn keys_label(binding: &Binding) -> String {
+    binding
+        .keys
+        .iter()
+        .map(Key::label)
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+/// Scopes in the order the help overlay and the README list them.
+pub const SCOPE_ORDER: &[Scope] = &[
+    Scope::Anywhere,
+    Scope::Typing,
+    Scope::Normal,
+    Scope::Chat,
+    Scope::Tools,
+    Scope::Filtering,
+    Scope::Help,
+];
+
+/// The key reference as a Markdown table (the README embeds exactly this).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| Where | Keys | Action |\n|---|---|---|\n");
+    for scope in SCOPE_ORDER {
+        for binding in KEYMAP.iter().filter(|b| b.scope == *scope) {
+            let keys = keys_label(binding).replace('|', "\\|");
+            out.push_str(&format!(
+                "| {} | `{}` | {} |\n",
+                scope.title(),
+                keys,
+                binding.help
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::crossterm::event::KeyEventKind;
+
+    fn ev(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new_with_kind(code, modifiers, KeyEventKind::Press)
+    }
+
+    #[test]
+    fn ctrl_c_quits_from_every_scope() {
+        for scope in SCOPE_ORDER {
+            assert_eq!(
+                lookup(
+                    &ev(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                    &[Scope::Anywhere, *scope]
+                ),
+                Some(Action::ForceQuit)
+            );
+        }
+        assert_eq!(
+            lookup(
+                &ev(
+                    KeyCode::Char('C'),
+                    KeyModifiers::CONTROL | KeyModifiers::SHIFT
+                ),
+                &[Scope::Anywhere]
+            ),
+            Some(Action::ForceQuit)
+        );
+    }
+
+    #[test]
+    fn q_types_while_typing_and_quits_otherwise() {
+        let q = ev(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(lookup(&q, &[Scope::Anywhere, Scope::Typing]), None);
+        assert_eq!(
+            lookup(&q, &[Scope::Anywhere, Scope::Normal]),
+            Some(Action::Quit)
+        );
+    }
+
+    #[test]
+    fn shifted_characters_match_without_naming_shift() {
+        let big_g = ev(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(lookup(&big_g, &[Scope::Normal]), Some(Action::Bottom));
+        let question = ev(KeyCode::Char('?'), KeyModifiers::SHIFT);
+        assert_eq!(
+            lookup(&question, &[Scope::Normal]),
+            Some(Action::ToggleHelp)
+        );
+    }
+
+    #[test]
+    fn earlier_scopes_win() {
+        let esc = ev(KeyCode::Esc, KeyModifiers::NONE);
+        assert_eq!(
+            lookup(&esc, &[Scope::Help, Scope::Tools]),
+            Some(Action::CloseHelp)
+        );
+        assert_eq!(
+            lookup(&esc, &[Scope::Tools, Scope::Normal]),
+            Some(Action::ClearFilter)
+        );
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_scope() {
+        for scope in SCOPE_ORDER {
+            let mut seen = Vec::new();
+            for binding in KEYMAP.iter().filter(|b| b.scope == *scope) {
+                for key in binding.keys {
+                    assert!(
+                        !seen.contains(key),
+                        "{:?} bound twice in {scope:?}",
+                        key.label()
+                    );
+                    seen.push(*key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_scope_is_listed_in_the_reference() {
+        for binding in KEYMAP {
+            assert!(SCOPE_ORDER.contains(&binding.scope));
+        }
+        let table = markdown_table();
+        assert!(table.contains("| Anywhere | `Ctrl-c` | quit at once |"));
+        assert!(table.contains(
+            "| Typing in the chat input | `Alt-Enter / Ctrl-j` | new line in the message |"
+        ));
+    }
+}

@@ -1,0 +1,108 @@
+//! The full-screen dashboard. `run` starts the runtime, takes over the terminal, runs the app
+//! loop until the user quits (or a signal or panic ends it), gives the terminal back, and shuts
+//! the servers down.
+
+pub mod app;
+pub mod highlight;
+pub mod keymap;
+pub mod layout;
+pub mod state;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+
+use std::io;
+use std::time::Duration;
+
+use crossterm::event::EventStream;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::runtime::{self, RuntimeOptions};
+use app::{Host, LoopEnd, Ports};
+use state::AppState;
+use theme::Theme;
+
+/// How long to wait for servers to stop after the terminal has been given back.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(4);
+
+struct RealTerminal;
+
+impl Host for RealTerminal {
+    fn set_mouse_capture(&mut self, enabled: bool) {
+        if let Err(error) = terminal::set_mouse_capture(enabled) {
+            tracing::warn!("could not change mouse capture: {error}");
+        }
+    }
+
+    fn can_draw(&self) -> bool {
+        terminal::is_active()
+    }
+}
+
+/// What the process should exit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Quit,
+    Signalled,
+    Panicked,
+}
+
+/// Runs the dashboard until the user quits.
+pub async fn run(
+    config: &Config,
+    theme: Theme,
+    log_file: Option<&std::fs::File>,
+) -> anyhow::Result<Outcome> {
+    let panics = terminal::install_panic_hook();
+    let (handle, events) = runtime::start(config, RuntimeOptions::default())?;
+    let (commands_tx, commands) = mpsc::unbounded_channel();
+    let bridge = tokio::spawn(runtime::bridge::run(handle.clone(), commands));
+    let model = config
+        .llm
+        .as_ref()
+        .map(|llm| format!("{}/{}", llm.provider, llm.model));
+    let mut state = AppState::new(theme, config.source.display_name(), model, config.ui.mouse);
+    let guard = terminal::enter(config.ui.mouse, log_file)?;
+    // The UI runs on its own task so a panic in it surfaces here as a JoinError instead of
+    // unwinding through the runtime.
+    let ui = tokio::spawn(async move {
+        let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        let ports = Ports {
+            input: EventStream::new(),
+            events,
+            commands: commands_tx,
+            panics,
+        };
+        let mut host = RealTerminal;
+        app::run(&mut terminal, &mut state, ports, &mut host).await
+    });
+    let end = ui.await;
+    drop(guard);
+    let outcome = match end {
+        Ok(Ok(LoopEnd::Quit | LoopEnd::InputClosed)) => Outcome::Quit,
+        Ok(Ok(LoopEnd::Signal(name))) => {
+            tracing::info!("{name} received; shutting down");
+            Outcome::Signalled
+        }
+        Ok(Ok(LoopEnd::Panicked(_))) | Err(_) => Outcome::Panicked,
+        Ok(Err(error)) => {
+            shutdown(&handle).await;
+            return Err(error.into());
+        }
+    };
+    shutdown(&handle).await;
+    bridge.abort();
+    Ok(outcome)
+}
+
+async fn shutdown(handle: &runtime::RuntimeHandle) {
+    if tokio::time::timeout(SHUTDOWN_WAIT, handle.shutdown())
+        .await
+        .is_err()
+    {
+        runtime::stdio::kill_all_groups();
+    }
+}

@@ -1,0 +1,381 @@
+//! The dashboard's state and its reducer. `update(&mut AppState, Msg) -> Vec<Effect>` is pure:
+//! no IO, no await, no locks. Terminal input and runtime events come in as `Msg`s; what must
+//! happen outside (quit, talk to the runtime, change mouse capture, highlight a schema) goes
+//! out as `Effect`s that the app loop carries out.
+
+pub mod chat;
+pub mod servers;
+pub mod tools;
+pub mod trace;
+
+use std::time::Instant;
+
+use ratatui::crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+use ratatui::text::Line;
+
+use super::keymap::{self, Action, Scope};
+use super::layout::{Layout, PaneAreas};
+use super::theme::Theme;
+use crate::runtime::messages::{Command, Event};
+use chat::{ChatState, Role, no_llm_guidance};
+use servers::ServersState;
+use tools::{HighlightJob, ToolsState};
+use trace::TraceState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Chat,
+    Servers,
+    Tools,
+    Trace,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [Pane::Chat, Pane::Servers, Pane::Tools, Pane::Trace];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Chat => "Chat",
+            Pane::Servers => "Servers",
+            Pane::Tools => "Tools",
+            Pane::Trace => "Trace",
+        }
+    }
+
+    pub fn number(self) -> usize {
+        match self {
+            Pane::Chat => 1,
+            Pane::Servers => 2,
+            Pane::Tools => 3,
+            Pane::Trace => 4,
+        }
+    }
+
+    fn next(self) -> Pane {
+        match self {
+            Pane::Chat => Pane::Servers,
+            Pane::Servers => Pane::Tools,
+            Pane::Tools => Pane::Trace,
+            Pane::Trace => Pane::Chat,
+        }
+    }
+
+    fn prev(self) -> Pane {
+        match self {
+            Pane::Chat => Pane::Trace,
+            Pane::Servers => Pane::Chat,
+            Pane::Tools => Pane::Servers,
+            Pane::Trace => Pane::Tools,
+        }
+    }
+}
+
+/// Everything the views draw.
+#[derive(Debug)]
+pub struct AppState {
+    pub focus: Pane,
+    /// The keyboard is in the chat input.
+    pub typing: bool,
+    pub help: bool,
+    pub mouse: bool,
+    pub chat: ChatState,
+    pub servers: ServersState,
+    pub tools: ToolsState,
+    pub trace: TraceState,
+    pub theme: Theme,
+    /// Terminal size in cells.
+    pub size: (u16, u16),
+    /// Where the config came from, e.g. `./servers_config.json` or `bundled default`.
+    pub config_label: String,
+    /// A short message for the status bar.
+    pub notice: Option<String>,
+    /// The time the views measure uptimes against (set by ticks, so views stay pure).
+    pub now: Instant,
+    pub quitting: bool,
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    Resize(u16, u16),
+    Runtime(Event),
+    Highlighted {
+        key: String,
+        lines: Vec<Line<'static>>,
+    },
+    Tick(Instant),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    Command(Command),
+    SetMouseCapture(bool),
+    Highlight { job: HighlightJob, theme: String },
+}
+
+impl AppState {
+    pub fn new(theme: Theme, config_label: String, model: Option<String>, mouse: bool) -> Self {
+        let mut chat = ChatState::new(model.clone());
+        match &model {
+            None => {
+                chat.push(Role::Notice, no_llm_guidance(&config_label));
+            }
+            Some(model) => {
+                chat.push(Role::Notice, format!("Chatting with {model}."));
+            }
+        }
+        Self {
+            focus: Pane::Chat,
+            typing: true,
+            help: false,
+            mouse,
+            chat,
+            servers: ServersState::default(),
+            tools: ToolsState::default(),
+            trace: TraceState::default(),
+            theme,
+            size: (80, 24),
+            config_label,
+            notice: None,
+            now: Instant::now(),
+            quitting: false,
+        }
+    }
+
+    /// Which keymap scopes apply right now, most specific first.
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut scopes = vec![Scope::Anywhere];
+        if self.help {
+            scopes.push(Scope::Help);
+        } else if self.typing && self.focus == Pane::Chat {
+            scopes.push(Scope::Typing);
+        } else if self.tools.filtering && self.focus == Pane::Tools {
+            scopes.push(Scope::Filtering);
+        } else {
+            match self.focus {
+                Pane::Chat => scopes.push(Scope::Chat),
+                Pane::Tools => scopes.push(Scope::Tools),
+                Pane::Servers | Pane::Trace => {}
+            }
+            scopes.push(Scope::Normal);
+        }
+        scopes
+    }
+
+    pub fn layout(&self) -> PaneAreas {
+        Layout::for_size(self.size).areas(self.focus)
+    }
+
+    fn focus(&mut self, pane: Pane) {
+        self.focus = pane;
+        // Chat's only use is typing, so focusing it puts the keyboard in the input.
+        self.typing = pane == Pane::Chat;
+        if pane != Pane::Tools {
+            self.tools.filtering = false;
+        }
+    }
+
+    /// Lines one page moves in the focused pane.
+    fn page(&self) -> usize {
+        let areas = self.layout();
+        let rect = areas.rect(self.focus).unwrap_or_default();
+        usize::from(rect.height.saturating_sub(3)).max(1)
+    }
+}
+
+/// The reducer.
+pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    match msg {
+        Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key, &mut effects),
+        Msg::Key(_) => {}
+        Msg::Mouse(mouse) => on_mouse(state, mouse),
+        Msg::Paste(text) => {
+            if state.typing && state.focus == Pane::Chat {
+                state.chat.input.insert_str(text);
+            } else if state.tools.filtering {
+                state.tools.filter.push_str(&text.replace('\n', " "));
+                state.tools.refilter();
+            }
+        }
+        Msg::Resize(width, height) => state.size = (width, height),
+        Msg::Runtime(event) => on_runtime(state, event),
+        Msg::Highlighted { key, lines } => state.tools.store_highlight(key, lines),
+        Msg::Tick(now) => state.now = now,
+    }
+    if state.quitting && !effects.contains(&Effect::Quit) {
+        effects.push(Effect::Quit);
+    }
+    if let Some(job) = state.tools.highlight_job()
+        && let Some(theme) = state.theme.syntax_theme.clone()
+    {
+        effects.push(Effect::Highlight { job, theme });
+    }
+    effects
+}
+
+fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
+    let scopes = state.scopes();
+    let Some(action) = keymap::lookup(&key, &scopes) else {
+        // Unbound keys are text where text is being typed.
+        if scopes.contains(&Scope::Typing) {
+            state.chat.input.input(key);
+            state.chat.scroll = 0;
+        } else if scopes.contains(&Scope::Filtering) {
+            edit_filter(state, key);
+        }
+        return;
+    };
+    state.notice = None;
+    match action {
+        Action::ForceQuit | Action::Quit => state.quitting = true,
+        Action::ToggleHelp => state.help = !state.help,
+        Action::CloseHelp => state.help = false,
+        Action::FocusChat => state.focus(Pane::Chat),
+        Action::FocusServers => state.focus(Pane::Servers),
+        Action::FocusTools => state.focus(Pane::Tools),
+        Action::FocusTrace => state.focus(Pane::Trace),
+        Action::NextPane => state.focus(state.focus.next()),
+        Action::PrevPane => state.focus(state.focus.prev()),
+        Action::ToggleMouse => {
+            state.mouse = !state.mouse;
+            state.notice = Some(if state.mouse {
+                "mouse on: click focuses, wheel scrolls".to_owned()
+            } else {
+                "mouse off: select text with the mouse; m turns it back on".to_owned()
+            });
+            effects.push(Effect::SetMouseCapture(state.mouse));
+        }
+        Action::Send => send_message(state),
+        Action::NewLine => state.chat.input.insert_newline(),
+        Action::LeaveInput => state.typing = false,
+        Action::EnterInput => state.typing = true,
+        Action::Up => move_selection(state, -1),
+        Action::Down => move_selection(state, 1),
+        Action::PageUp => move_selection(state, -(state.page() as isize)),
+        Action::PageDown => move_selection(state, state.page() as isize),
+        Action::Top => move_selection(state, isize::MIN / 2),
+        Action::Bottom => move_selection(state, isize::MAX / 2),
+        Action::StartFilter => state.tools.filtering = true,
+        Action::ClearFilter => {
+            state.tools.filtering = false;
+            state.tools.filter.clear();
+            state.tools.refilter();
+        }
+        Action::AcceptFilter => state.tools.filtering = false,
+        Action::DetailsDown => {
+            state.tools.detail_scroll = state.tools.detail_scroll.saturating_add(3);
+        }
+        Action::DetailsUp => {
+            state.tools.detail_scroll = state.tools.detail_scroll.saturating_sub(3);
+        }
+    }
+}
+
+fn edit_filter(state: &mut AppState, key: KeyEvent) {
+    use ratatui::crossterm::event::KeyCode;
+    match key.code {
+        KeyCode::Backspace => {
+            state.tools.filter.pop();
+        }
+        KeyCode::Char(c) => state.tools.filter.push(c),
+        _ => return,
+    }
+    state.tools.refilter();
+}
+
+fn send_message(state: &mut AppState) {
+    let Some(message) = state.chat.take_input() else {
+        return;
+    };
+    state.chat.push(Role::User, message);
+    state.chat.scroll = 0;
+    if state.chat.model.is_none() {
+        state.chat.push(
+            Role::Notice,
+            format!("Not sent. {}", no_llm_guidance(&state.config_label)),
+        );
+    }
+}
+
+/// Moves the focused pane's selection (or scroll) by `delta` rows.
+fn move_selection(state: &mut AppState, delta: isize) {
+    let shift = |current: usize| current.saturating_add_signed(delta);
+    match state.focus {
+        Pane::Chat => {
+            // Up the screen means back in time: scrolling up increases the offset.
+            let lines = delta.unsigned_abs();
+            if delta < 0 {
+                state.chat.scroll_up(lines);
+            } else {
+                state.chat.scroll_down(lines);
+            }
+        }
+        Pane::Servers => {
+            let next = shift(state.servers.selected);
+            state.servers.select(next);
+        }
+        Pane::Tools => {
+            let next = shift(state.tools.selected);
+            state.tools.select(next);
+        }
+        Pane::Trace => {
+            let next = shift(state.trace.selected);
+            state.trace.select(next);
+        }
+    }
+}
+
+fn on_mouse(state: &mut AppState, mouse: MouseEvent) {
+    if !state.mouse || state.help {
+        return;
+    }
+    let areas = state.layout();
+    let at = Position::new(mouse.column, mouse.row);
+    let Some(pane) = Pane::ALL
+        .into_iter()
+        .find(|p| areas.rect(*p).is_some_and(|r: Rect| r.contains(at)))
+    else {
+        // The tab bar: clicking a tab focuses its pane.
+        if let MouseEventKind::Down(MouseButton::Left) = mouse.kind
+            && let Some(pane) = areas.tab_at(at)
+        {
+            state.focus(pane);
+        }
+        return;
+    };
+    match mouse.kind {
+        // Clicking Chat (even when focused) puts the keyboard back in the input.
+        MouseEventKind::Down(MouseButton::Left) if pane != state.focus || pane == Pane::Chat => {
+            state.focus(pane);
+        }
+        MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+            let delta = if mouse.kind == MouseEventKind::ScrollUp {
+                -3
+            } else {
+                3
+            };
+            let previous = state.focus;
+            state.focus = pane;
+            move_selection(state, delta);
+            state.focus = previous;
+        }
+        _ => {}
+    }
+}
+
+fn on_runtime(state: &mut AppState, event: Event) {
+    match event {
+        Event::ServerChanged(snapshot) => state.servers.upsert(snapshot),
+        Event::CatalogChanged(catalog) => state.tools.set_catalog(catalog),
+        Event::CallFinished { .. } => {}
+        Event::ShutdownComplete => state.quitting = true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

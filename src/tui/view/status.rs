@@ -1,0 +1,68 @@
+//! The status bar: where the keyboard is, the keys that matter now, and a one-line summary of
+//! server health (or a transient notice).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::runtime::messages::ServerState;
+use crate::tui::state::{AppState, Pane};
+
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
+    let theme = &state.theme;
+    let (mode, hints) = if state.help {
+        (" HELP ", "Esc closes")
+    } else if state.typing && state.focus == Pane::Chat {
+        (" TYPING ", "Enter send · Esc keys · Tab pane · Ctrl-C quit")
+    } else if state.tools.filtering && state.focus == Pane::Tools {
+        (" FILTER ", "Enter keep · Esc clear")
+    } else {
+        (" KEYS ", "q quit · ? help · 1-4 pane · j/k move · m mouse")
+    };
+    let mode_style = theme.selection().add_modifier(Modifier::BOLD);
+    let mut left = vec![
+        Span::styled(mode, mode_style),
+        Span::raw(" "),
+        Span::styled(hints, theme.muted()),
+    ];
+    let right = match &state.notice {
+        Some(notice) => notice.clone(),
+        None => health_summary(state),
+    };
+    let used: usize = left.iter().map(Span::width).sum();
+    let room = usize::from(area.width).saturating_sub(used);
+    let right_len = right.chars().count();
+    if right_len < room {
+        left.push(Span::raw(" ".repeat(room - right_len - 1)));
+        let style = if state.notice.is_some() {
+            Style::default().fg(theme.warn)
+        } else {
+            theme.muted()
+        };
+        left.push(Span::styled(right, style));
+    }
+    frame.render_widget(Paragraph::new(Line::from(left)), area);
+}
+
+fn health_summary(state: &AppState) -> String {
+    let servers = &state.servers.servers;
+    let failed = servers
+        .iter()
+        .filter(|s| s.state == ServerState::Failed)
+        .count();
+    let mut parts = vec![format!(
+        "{}/{} ready",
+        state.servers.ready_count(),
+        servers.len()
+    )];
+    if failed > 0 {
+        parts.push(format!("{failed} failed"));
+    }
+    parts.push(format!("{} tools", state.tools.catalog.tools.len()));
+    if !state.mouse {
+        parts.push("mouse off".to_owned());
+    }
+    parts.join(" · ")
+}
