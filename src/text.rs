@@ -107,6 +107,22 @@ pub fn human_duration(d: std::time::Duration) -> String {
     }
 }
 
+/// An uptime to the second: `12s`, `3m 4s`, `1h 2m`, `2d 3h`.
+pub fn human_uptime(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// `1 tool`, `2 tools`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Shortens `text` to at most `max` characters, marking the cut with `…`.
 pub fn truncate_chars(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -171,6 +187,17 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(30)), "30s");
         assert_eq!(human_duration(Duration::from_secs(125)), "2m 5s");
         assert_eq!(human_duration(Duration::from_secs(3780)), "1h 3m");
+    }
+
+    #[test]
+    fn uptimes_and_plurals() {
+        use std::time::Duration;
+        assert_eq!(human_uptime(Duration::from_millis(1900)), "1s");
+        assert_eq!(human_uptime(Duration::from_secs(184)), "3m 4s");
+        assert_eq!(human_uptime(Duration::from_secs(7320)), "2h 2m");
+        assert_eq!(human_uptime(Duration::from_secs(183_600)), "2d 3h");
+        assert_eq!(plural(1, "prompt", "prompts"), "1 prompt");
+        assert_eq!(plural(0, "prompt", "prompts"), "0 prompts");
     }
 
     #[test]

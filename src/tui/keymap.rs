@@ -135,7 +135,7 @@ impl Key {
             other => format!("{other:?}"),
         };
         match (self.ctrl, self.alt) {
-            (true, _) => format!("Ctrl-{base}"),
+            (true, _) => format!("Ctrl-{}", base.to_uppercase()),
             (false, true) => format!("Alt-{base}"),
             (false, false) => base,
         }
@@ -161,150 +161,43 @@ const fn bind(scope: Scope, keys: &'static [Key], action: Action, help: &'static
 use Action as A;
 use Scope as S;
 
+#[rustfmt::skip]
 pub const KEYMAP: &[Binding] = &[
     bind(S::Anywhere, &[ctrl('c')], A::ForceQuit, "quit at once"),
-    bind(
-        S::Help,
-        &[key(KeyCode::Esc), ch('?'), ch('q')],
-        A::CloseHelp,
-        "close help",
-    ),
-    bind(
-        S::Typing,
-        &[key(KeyCode::Enter)],
-        A::Send,
-        "send the message",
-    ),
-    bind(
-        S::Typing,
-        &[alt(KeyCode::Enter), ctrl('j')],
-        A::NewLine,
-        "new line in the message",
-    ),
-    bind(
-        S::Typing,
-        &[key(KeyCode::Esc)],
-        A::LeaveInput,
-        "leave the input (then single keys work)",
-    ),
+    bind(S::Help, &[key(KeyCode::Esc), ch('?'), ch('q')], A::CloseHelp, "close help"),
+    bind(S::Help, &[ch('j'), key(KeyCode::Down)], A::Down, "scroll the help down"),
+    bind(S::Help, &[ch('k'), key(KeyCode::Up)], A::Up, "scroll the help up"),
+    bind(S::Typing, &[key(KeyCode::Enter)], A::Send, "send the message"),
+    bind(S::Typing, &[alt(KeyCode::Enter), ctrl('j')], A::NewLine, "new line in the message"),
+    bind(S::Typing, &[key(KeyCode::Esc)], A::LeaveInput, "leave the input (then single keys work)"),
     bind(S::Typing, &[key(KeyCode::Tab)], A::NextPane, "next pane"),
-    bind(
-        S::Typing,
-        &[key(KeyCode::BackTab)],
-        A::PrevPane,
-        "previous pane",
-    ),
-    bind(
-        S::Typing,
-        &[key(KeyCode::PageUp)],
-        A::PageUp,
-        "scroll the conversation up",
-    ),
-    bind(
-        S::Typing,
-        &[key(KeyCode::PageDown)],
-        A::PageDown,
-        "scroll the conversation down",
-    ),
-    bind(
-        S::Filtering,
-        &[key(KeyCode::Enter)],
-        A::AcceptFilter,
-        "keep the filter, leave typing",
-    ),
-    bind(
-        S::Filtering,
-        &[key(KeyCode::Esc)],
-        A::ClearFilter,
-        "clear the filter",
-    ),
+    bind(S::Typing, &[key(KeyCode::BackTab)], A::PrevPane, "previous pane"),
+    bind(S::Typing, &[key(KeyCode::PageUp)], A::PageUp, "scroll the conversation up"),
+    bind(S::Typing, &[key(KeyCode::PageDown)], A::PageDown, "scroll the conversation down"),
+    bind(S::Filtering, &[key(KeyCode::Enter)], A::AcceptFilter, "keep the filter, leave typing"),
+    bind(S::Filtering, &[key(KeyCode::Esc)], A::ClearFilter, "clear the filter"),
     bind(S::Filtering, &[key(KeyCode::Up)], A::Up, "previous tool"),
     bind(S::Filtering, &[key(KeyCode::Down)], A::Down, "next tool"),
-    bind(
-        S::Chat,
-        &[ch('i'), key(KeyCode::Enter)],
-        A::EnterInput,
-        "type in the chat input",
-    ),
-    bind(
-        S::Tools,
-        &[ch('/')],
-        A::StartFilter,
-        "filter tools by name or description",
-    ),
-    bind(
-        S::Tools,
-        &[key(KeyCode::Esc)],
-        A::ClearFilter,
-        "clear the filter",
-    ),
-    bind(
-        S::Tools,
-        &[ch('J'), ch(']')],
-        A::DetailsDown,
-        "scroll the tool details down",
-    ),
-    bind(
-        S::Tools,
-        &[ch('K'), ch('[')],
-        A::DetailsUp,
-        "scroll the tool details up",
-    ),
+    bind(S::Chat, &[ch('i'), key(KeyCode::Enter)], A::EnterInput, "type in the chat input"),
+    bind(S::Tools, &[ch('/')], A::StartFilter, "filter tools by name or description"),
+    bind(S::Tools, &[key(KeyCode::Esc)], A::ClearFilter, "clear the filter"),
+    bind(S::Tools, &[ch('J'), ch(']')], A::DetailsDown, "scroll the tool details down"),
+    bind(S::Tools, &[ch('K'), ch('[')], A::DetailsUp, "scroll the tool details up"),
     bind(S::Normal, &[ch('q')], A::Quit, "quit"),
-    bind(
-        S::Normal,
-        &[ch('?')],
-        A::ToggleHelp,
-        "show or hide this help",
-    ),
+    bind(S::Normal, &[ch('?')], A::ToggleHelp, "show or hide this help"),
     bind(S::Normal, &[ch('1')], A::FocusChat, "focus Chat (and type)"),
     bind(S::Normal, &[ch('2')], A::FocusServers, "focus Servers"),
     bind(S::Normal, &[ch('3')], A::FocusTools, "focus Tools"),
     bind(S::Normal, &[ch('4')], A::FocusTrace, "focus Trace"),
     bind(S::Normal, &[key(KeyCode::Tab)], A::NextPane, "next pane"),
-    bind(
-        S::Normal,
-        &[key(KeyCode::BackTab)],
-        A::PrevPane,
-        "previous pane",
-    ),
+    bind(S::Normal, &[key(KeyCode::BackTab)], A::PrevPane, "previous pane"),
     bind(S::Normal, &[ch('k'), key(KeyCode::Up)], A::Up, "move up"),
-    bind(
-        S::Normal,
-        &[ch('j'), key(KeyCode::Down)],
-        A::Down,
-        "move down",
-    ),
-    bind(
-        S::Normal,
-        &[key(KeyCode::PageUp), ctrl('u')],
-        A::PageUp,
-        "page up",
-    ),
-    bind(
-        S::Normal,
-        &[key(KeyCode::PageDown), ctrl('d')],
-        A::PageDown,
-        "page down",
-    ),
-    bind(
-        S::Normal,
-        &[ch('g'), key(KeyCode::Home)],
-        A::Top,
-        "go to the top",
-    ),
-    bind(
-        S::Normal,
-        &[ch('G'), key(KeyCode::End)],
-        A::Bottom,
-        "go to the bottom",
-    ),
-    bind(
-        S::Normal,
-        &[ch('m')],
-        A::ToggleMouse,
-        "toggle mouse capture (off lets you select text)",
-    ),
+    bind(S::Normal, &[ch('j'), key(KeyCode::Down)], A::Down, "move down"),
+    bind(S::Normal, &[key(KeyCode::PageUp), ctrl('u')], A::PageUp, "page up"),
+    bind(S::Normal, &[key(KeyCode::PageDown), ctrl('d')], A::PageDown, "page down"),
+    bind(S::Normal, &[ch('g'), key(KeyCode::Home)], A::Top, "go to the top"),
+    bind(S::Normal, &[ch('G'), key(KeyCode::End)], A::Bottom, "go to the bottom"),
+    bind(S::Normal, &[ch('m')], A::ToggleMouse, "toggle mouse capture (off lets you select text)"),
 ];
 
 /// The action bound to `event` in the first of `scopes` that binds it.
@@ -444,9 +337,9 @@ mod tests {
             assert!(SCOPE_ORDER.contains(&binding.scope));
         }
         let table = markdown_table();
-        assert!(table.contains("| Anywhere | `Ctrl-c` | quit at once |"));
+        assert!(table.contains("| Anywhere | `Ctrl-C` | quit at once |"));
         assert!(table.contains(
-            "| Typing in the chat input | `Alt-Enter / Ctrl-j` | new line in the message |"
+            "| Typing in the chat input | `Alt-Enter / Ctrl-J` | new line in the message |"
         ));
     }
 }

@@ -19,7 +19,8 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigSource};
+use state::chat::bundled_label as chat_bundled_label;
 use crate::runtime::{self, RuntimeOptions};
 use app::{Host, LoopEnd, Ports};
 use state::AppState;
@@ -64,7 +65,11 @@ pub async fn run(
         .llm
         .as_ref()
         .map(|llm| format!("{}/{}", llm.provider, llm.model));
-    let mut state = AppState::new(theme, config.source.display_name(), model, config.ui.mouse);
+    let label = match &config.source {
+        ConfigSource::File(path) => path.display().to_string(),
+        ConfigSource::Bundled => chat_bundled_label().to_owned(),
+    };
+    let mut state = AppState::new(theme, label, model, config.ui.mouse);
     let guard = terminal::enter(config.ui.mouse, log_file)?;
     // The UI runs on its own task so a panic in it surfaces here as a JoinError instead of
     // unwinding through the runtime.

@@ -53,11 +53,23 @@ impl std::fmt::Debug for ChatState {
     }
 }
 
+/// How the dashboard names the built-in config.
+pub fn bundled_label() -> &'static str {
+    "bundled config"
+}
+
 /// The guidance shown when no LLM is configured.
 pub fn no_llm_guidance(config_label: &str) -> String {
+    let target = if config_label == bundled_label() {
+        "a servers_config.json (in this directory, in ~/.config/mcpomni/, or given with \
+         --config; start from config/example.full.json)"
+            .to_owned()
+    } else {
+        config_label.to_owned()
+    };
     format!(
         "No LLM is configured, so chat cannot answer yet. To configure one, add an \"LLM\" \
-         section to {config_label}, for example:\n\n  \"LLM\": {{\"provider\": \"openai\", \
+         section to {target}, for example:\n\n  \"LLM\": {{\"provider\": \"openai\", \
          \"model\": \"gpt-4o-mini\"}}\n\nand put your key in the environment or in .env as \
          LLM_API_KEY=... (any OpenAI-compatible server works with \"base_url\"; Anthropic and \
          Gemini are supported too). Meanwhile the Servers and Tools panes work without one."

@@ -78,6 +78,8 @@ pub struct AppState {
     /// The keyboard is in the chat input.
     pub typing: bool,
     pub help: bool,
+    /// Lines scrolled in the help overlay.
+    pub help_scroll: u16,
     pub mouse: bool,
     pub chat: ChatState,
     pub servers: ServersState,
@@ -132,6 +134,7 @@ impl AppState {
             focus: Pane::Chat,
             typing: true,
             help: false,
+            help_scroll: 0,
             mouse,
             chat,
             servers: ServersState::default(),
@@ -231,9 +234,19 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         return;
     };
     state.notice = None;
+    if state.help {
+        match action {
+            Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
+            Action::Down => state.help_scroll = state.help_scroll.saturating_add(1),
+            _ => {}
+        }
+    }
     match action {
         Action::ForceQuit | Action::Quit => state.quitting = true,
-        Action::ToggleHelp => state.help = !state.help,
+        Action::ToggleHelp => {
+            state.help = !state.help;
+            state.help_scroll = 0;
+        }
         Action::CloseHelp => state.help = false,
         Action::FocusChat => state.focus(Pane::Chat),
         Action::FocusServers => state.focus(Pane::Servers),
@@ -254,6 +267,7 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         Action::NewLine => state.chat.input.insert_newline(),
         Action::LeaveInput => state.typing = false,
         Action::EnterInput => state.typing = true,
+        Action::Up | Action::Down if state.help => {}
         Action::Up => move_selection(state, -1),
         Action::Down => move_selection(state, 1),
         Action::PageUp => move_selection(state, -(state.page() as isize)),

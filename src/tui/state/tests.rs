@@ -1,1 +1,337 @@
+//! Reducer tests: plain functions, no tokio, no terminal. State in, effects out.
 
+use std::sync::Arc;
+
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use serde_json::json;
+
+use super::*;
+use crate::runtime::catalog::{Catalog, ServerListing};
+use crate::runtime::messages::{Event, ServerName, ServerSnapshot, ServerState};
+
+fn state() -> AppState {
+    let mut state = AppState::new(Theme::default_dark(), "test.json".into(), None, true);
+    state.size = (80, 24);
+    state
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new_with_kind(code, KeyModifiers::NONE, KeyEventKind::Press))
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new_with_kind(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+        KeyEventKind::Press,
+    ))
+}
+
+fn type_text(state: &mut AppState, text: &str) {
+    for c in text.chars() {
+        update(state, key(KeyCode::Char(c)));
+    }
+}
+
+fn catalog(names: &[&str]) -> Arc<Catalog> {
+    let tools = names
+        .iter()
+        .map(|n| {
+            serde_json::from_value(json!({
+                "name": n,
+                "description": format!("does {n}"),
+                "inputSchema": {"type": "object"}
+            }))
+            .expect("tool")
+        })
+        .collect();
+    Arc::new(Catalog::build(
+        1,
+        &[(
+            ServerName::new("demo"),
+            Arc::new(ServerListing {
+                tools,
+                ..ServerListing::default()
+            }),
+        )],
+    ))
+}
+
+fn snapshot(name: &str, state: ServerState) -> Arc<ServerSnapshot> {
+    let mut s = ServerSnapshot::new(ServerName::new(name), "stdio");
+    s.state = state;
+    Arc::new(s)
+}
+
+#[test]
+fn starts_typing_in_chat_with_guidance_when_no_llm() {
+    let state = state();
+    assert_eq!(state.focus, Pane::Chat);
+    assert!(state.typing);
+    assert_eq!(state.chat.entries.len(), 1);
+    assert!(state.chat.entries[0].text.contains("No LLM is configured"));
+    assert!(state.chat.entries[0].text.contains("\"LLM\""));
+}
+
+#[test]
+fn typing_q_types_and_esc_then_q_quits() {
+    let mut s = state();
+    assert!(update(&mut s, key(KeyCode::Char('q'))).is_empty());
+    assert_eq!(s.chat.input.lines(), ["q"]);
+    update(&mut s, key(KeyCode::Esc));
+    assert!(!s.typing);
+    assert_eq!(update(&mut s, key(KeyCode::Char('q'))), vec![Effect::Quit]);
+}
+
+#[test]
+fn ctrl_c_quits_while_typing_filtering_and_in_help() {
+    let mut typing = state();
+    assert_eq!(update(&mut typing, ctrl('c')), vec![Effect::Quit]);
+
+    let mut filtering = state();
+    update(&mut filtering, key(KeyCode::Esc));
+    update(&mut filtering, key(KeyCode::Char('3')));
+    update(&mut filtering, key(KeyCode::Char('/')));
+    assert!(filtering.tools.filtering);
+    assert_eq!(update(&mut filtering, ctrl('c')), vec![Effect::Quit]);
+
+    let mut help = state();
+    update(&mut help, key(KeyCode::Esc));
+    update(&mut help, key(KeyCode::Char('?')));
+    assert!(help.help);
+    assert_eq!(update(&mut help, ctrl('c')), vec![Effect::Quit]);
+}
+
+#[test]
+fn number_keys_and_tab_move_focus() {
+    let mut s = state();
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('2')));
+    assert_eq!(s.focus, Pane::Servers);
+    update(&mut s, key(KeyCode::Char('4')));
+    assert_eq!(s.focus, Pane::Trace);
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.focus, Pane::Chat);
+    assert!(s.typing, "focusing Chat puts the keyboard in the input");
+    update(&mut s, key(KeyCode::BackTab));
+    assert_eq!(s.focus, Pane::Trace);
+    assert!(!s.typing);
+    update(&mut s, key(KeyCode::Char('3')));
+    assert_eq!(s.focus, Pane::Tools);
+}
+
+#[test]
+fn enter_without_llm_keeps_the_message_and_explains() {
+    let mut s = state();
+    type_text(&mut s, "hello there");
+    update(&mut s, key(KeyCode::Enter));
+    let texts: Vec<_> = s.chat.entries.iter().map(|e| (e.role, e.text.as_str())).collect();
+    assert_eq!(texts[1], (chat::Role::User, "hello there"));
+    assert_eq!(texts[2].0, chat::Role::Notice);
+    assert!(texts[2].1.starts_with("Not sent. No LLM is configured"));
+    assert!(s.chat.input.is_empty());
+}
+
+#[test]
+fn blank_messages_are_not_sent() {
+    let mut s = state();
+    type_text(&mut s, "   ");
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.chat.entries.len(), 1);
+}
+
+#[test]
+fn alt_enter_inserts_a_newline() {
+    let mut s = state();
+    type_text(&mut s, "a");
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new_with_kind(
+            KeyCode::Enter,
+            KeyModifiers::ALT,
+            KeyEventKind::Press,
+        )),
+    );
+    type_text(&mut s, "b");
+    assert_eq!(s.chat.input.lines(), ["a", "b"]);
+}
+
+#[test]
+fn help_opens_and_closes_and_swallows_other_keys() {
+    let mut s = state();
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('?')));
+    assert!(s.help);
+    update(&mut s, key(KeyCode::Char('2')));
+    assert_eq!(s.focus, Pane::Chat, "keys other than help's own do nothing");
+    update(&mut s, key(KeyCode::Esc));
+    assert!(!s.help);
+}
+
+#[test]
+fn mouse_toggle_emits_the_capture_effect() {
+    let mut s = state();
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(
+        update(&mut s, key(KeyCode::Char('m'))),
+        vec![Effect::SetMouseCapture(false)]
+    );
+    assert!(!s.mouse);
+    assert!(s.notice.as_deref().is_some_and(|n| n.contains("select text")));
+    assert_eq!(
+        update(&mut s, key(KeyCode::Char('m'))),
+        vec![Effect::SetMouseCapture(true)]
+    );
+}
+
+#[test]
+fn clicking_a_tab_focuses_its_pane_and_mouse_off_ignores_clicks() {
+    let mut s = state();
+    let click = |column, row| {
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    update(&mut s, click(10, 0));
+    assert_eq!(s.focus, Pane::Servers);
+    s.mouse = false;
+    update(&mut s, click(1, 0));
+    assert_eq!(s.focus, Pane::Servers);
+}
+
+#[test]
+fn runtime_events_update_servers_and_tools() {
+    let mut s = state();
+    update(&mut s, Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Starting))));
+    update(&mut s, Msg::Runtime(Event::ServerChanged(snapshot("b", ServerState::Failed))));
+    update(&mut s, Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Ready))));
+    let states: Vec<_> = s.servers.servers.iter().map(|x| (x.name.to_string(), x.state)).collect();
+    assert_eq!(
+        states,
+        [("a".into(), ServerState::Ready), ("b".into(), ServerState::Failed)]
+    );
+    assert_eq!(s.servers.ready_count(), 1);
+    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add"]))));
+    assert_eq!(s.tools.visible.len(), 2);
+}
+
+#[test]
+fn selecting_a_tool_asks_for_its_schema_highlight_once() {
+    let mut s = state();
+    let effects = update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add"]))));
+    let jobs: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Highlight { job, theme } => Some((job.key.clone(), theme.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(jobs.len(), 1);
+    assert!(jobs[0].0.starts_with("demo__echo#"));
+    assert_eq!(jobs[0].1, "base16-ocean.dark");
+    // Pending: no second request for the same schema.
+    assert!(update(&mut s, Msg::Tick(std::time::Instant::now())).is_empty());
+    update(
+        &mut s,
+        Msg::Highlighted {
+            key: jobs[0].0.clone(),
+            lines: vec![Line::raw("{}")],
+        },
+    );
+    let tool = s.tools.selected_tool().expect("selected").clone();
+    assert!(s.tools.highlighted_schema(&tool).is_some());
+}
+
+#[test]
+fn no_highlight_jobs_without_colour() {
+    let mut s = state();
+    s.theme = Theme::default_dark().monochrome();
+    let effects = update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))));
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn tools_filter_narrows_and_escape_clears() {
+    let mut s = state();
+    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add", "adder"]))));
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('3')));
+    update(&mut s, key(KeyCode::Char('/')));
+    type_text(&mut s, "add");
+    let names: Vec<_> = s
+        .tools
+        .visible
+        .iter()
+        .map(|&i| s.tools.catalog.tools[i].name.as_str())
+        .collect();
+    assert_eq!(names, ["add", "adder"]);
+    // 'q' while filtering is text, not quit.
+    assert!(!update(&mut s, key(KeyCode::Char('q'))).contains(&Effect::Quit));
+    assert!(s.tools.visible.is_empty());
+    update(&mut s, key(KeyCode::Backspace));
+    update(&mut s, key(KeyCode::Enter));
+    assert!(!s.tools.filtering);
+    assert_eq!(s.tools.filter, "add");
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.tools.filter, "");
+    assert_eq!(s.tools.visible.len(), 3);
+}
+
+#[test]
+fn selection_moves_and_clamps() {
+    let mut s = state();
+    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["a", "b", "c"]))));
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('3')));
+    update(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(s.tools.selected, 1);
+    update(&mut s, key(KeyCode::Char('G')));
+    assert_eq!(s.tools.selected, 2);
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.tools.selected, 2);
+    update(&mut s, key(KeyCode::Char('g')));
+    assert_eq!(s.tools.selected, 0);
+    update(&mut s, key(KeyCode::Up));
+    assert_eq!(s.tools.selected, 0);
+}
+
+#[test]
+fn catalog_updates_keep_the_selected_tool() {
+    let mut s = state();
+    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["a", "b", "c"]))));
+    s.tools.select(2);
+    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["c", "a"]))));
+    assert_eq!(s.tools.selected_tool().map(|t| t.name.as_str()), Some("c"));
+}
+
+#[test]
+fn paste_goes_into_the_input() {
+    let mut s = state();
+    update(&mut s, Msg::Paste("line one\nline two".into()));
+    assert_eq!(s.chat.input.lines(), ["line one", "line two"]);
+}
+
+#[test]
+fn shutdown_complete_quits() {
+    let mut s = state();
+    assert_eq!(update(&mut s, Msg::Runtime(Event::ShutdownComplete)), vec![Effect::Quit]);
+}
+
+#[test]
+fn key_releases_are_ignored() {
+    let mut s = state();
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new_with_kind(
+            KeyCode::Char('x'),
+            KeyModifiers::NONE,
+            KeyEventKind::Release,
+        )),
+    );
+    assert!(s.chat.input.is_empty());
+}

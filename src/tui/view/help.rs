@@ -20,7 +20,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         .borders(Borders::ALL)
         .border_type(BorderType::Double)
         .border_style(theme.border(true))
-        .title(Span::styled(" Keys · Esc closes ", theme.accent()))
+        .title(Span::styled(" Keys · j/k scroll · Esc closes ", theme.accent()))
         .style(theme.base());
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
@@ -48,5 +48,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             ]));
         }
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    // Scrolling stops once the last line is on screen.
+    let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
+    let scroll = state.help_scroll.min(max_scroll);
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
 }

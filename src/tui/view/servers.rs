@@ -7,12 +7,12 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::wrap::wrapped_height;
 use super::{label_value, pane_block, placeholder};
 use crate::runtime::messages::{ServerSnapshot, ServerState};
-use crate::text::human_duration;
+use crate::text::{human_duration, human_uptime, plural};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 
@@ -42,6 +42,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
         .constraints([Constraint::Length(table_height), Constraint::Min(0)])
         .areas(inner);
     draw_table(frame, table_area, state);
+    let separator = Block::default()
+        .borders(Borders::TOP)
+        .border_style(theme.border(false));
+    let details_area = {
+        let inner = separator.inner(details_area);
+        frame.render_widget(separator, details_area);
+        inner
+    };
     if let Some(selected) = servers.selected() {
         draw_details(
             frame,
@@ -77,7 +85,7 @@ pub fn state_symbol(state: ServerState) -> &'static str {
 fn uptime(snapshot: &ServerSnapshot, now: Instant) -> String {
     snapshot
         .ready_since
-        .map(|since| human_duration(now.saturating_duration_since(since)))
+        .map(|since| human_uptime(now.saturating_duration_since(since)))
         .unwrap_or_else(|| "-".to_owned())
 }
 
@@ -202,8 +210,10 @@ fn draw_details(
         lines.push(label_value("offers", s.capabilities.join(", "), theme));
     }
     let mut facts = vec![format!(
-        "{} tools, {} resources, {} prompts",
-        s.tool_count, s.resource_count, s.prompt_count
+        "{}, {}, {}",
+        plural(s.tool_count, "tool", "tools"),
+        plural(s.resource_count, "resource", "resources"),
+        plural(s.prompt_count, "prompt", "prompts")
     )];
     if let Some(pid) = s.pid {
         facts.push(format!("pid {pid}"));

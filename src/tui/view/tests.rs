@@ -1,1 +1,199 @@
+//! Pane snapshots: every pane drawn into a `TestBackend` at 80×24 and 40×12 (plus the grid at
+//! 140×45, the help overlay and the too-small message), compared with reviewed `insta`
+//! snapshots. Time-dependent fields are fixed so snapshots are stable.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+
+use super::draw;
+use crate::runtime::catalog::{Catalog, ServerListing};
+use crate::runtime::messages::{ServerIdentity, ServerName, ServerSnapshot, ServerState};
+use crate::tui::state::chat::Role;
+use crate::tui::state::{AppState, Pane};
+use crate::tui::theme::Theme;
+
+fn demo_snapshot(now: Instant) -> ServerSnapshot {
+    let mut s = ServerSnapshot::new(ServerName::new("demo"), "stdio");
+    s.state = ServerState::Ready;
+    s.ready_since = Some(now - Duration::from_secs(75));
+    s.protocol_version = Some("2025-11-25".into());
+    s.identity = Some(ServerIdentity {
+        name: "mcpomni-demo".into(),
+        version: "0.1.0".into(),
+    });
+    s.capabilities = vec!["tools".into(), "resources".into(), "prompts".into()];
+    s.tool_count = 3;
+    s.resource_count = 2;
+    s.prompt_count = 1;
+    s.pid = Some(4242);
+    s.startup_time = Some(Duration::from_millis(18));
+    s
+}
+
+fn broken_snapshot() -> ServerSnapshot {
+    let mut s = ServerSnapshot::new(ServerName::new("broken"), "stdio");
+    s.state = ServerState::Failed;
+    s.last_error = Some("the process exited with status 3 before answering initialize".into());
+    s.stderr_tail = vec![
+        "starting broken server".into(),
+        "error: cannot open database".into(),
+    ];
+    s
+}
+
+fn tools() -> Arc<Catalog> {
+    let tools = vec![
+        serde_json::from_value(json!({
+            "name": "echo",
+            "description": "Return the given message unchanged, as text.",
+            "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]},
+            "annotations": {"readOnlyHint": true}
+        })),
+        serde_json::from_value(json!({
+            "name": "delete_file",
+            "title": "Delete a file",
+            "description": "Deletes the file at `path`.",
+            "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}},
+            "annotations": {"readOnlyHint": false, "destructiveHint": true}
+        })),
+        serde_json::from_value(json!({
+            "name": "add",
+            "description": "Add two numbers.",
+            "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}
+        })),
+    ]
+    .into_iter()
+    .map(|t| t.expect("valid tool"))
+    .collect();
+    Arc::new(Catalog::build(
+        1,
+        &[(
+            ServerName::new("demo"),
+            Arc::new(ServerListing {
+                tools,
+                ..ServerListing::default()
+            }),
+        )],
+    ))
+}
+
+fn state(size: (u16, u16), focus: Pane) -> AppState {
+    let mut state = AppState::new(
+        Theme::default_dark(),
+        "servers_config.json".into(),
+        None,
+        true,
+    );
+    let now = Instant::now();
+    state.now = now;
+    state.size = size;
+    state.servers.upsert(Arc::new(demo_snapshot(now)));
+    state.servers.upsert(Arc::new(broken_snapshot()));
+    state.tools.set_catalog(tools());
+    state.chat.push(Role::User, "What tools do I have?");
+    state.focus = focus;
+    state.typing = focus == Pane::Chat;
+    state
+}
+
+fn render(state: &AppState) -> Terminal<TestBackend> {
+    let (w, h) = state.size;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    terminal.draw(|frame| draw(frame, state)).expect("draw");
+    terminal
+}
+
+macro_rules! snapshot_pane {
+    ($name:ident, $pane:expr, $size:expr) => {
+        #[test]
+        fn $name() {
+            let state = state($size, $pane);
+            insta::assert_snapshot!(render(&state).backend());
+        }
+    };
+}
+
+snapshot_pane!(chat_80x24, Pane::Chat, (80, 24));
+snapshot_pane!(chat_40x12, Pane::Chat, (40, 12));
+snapshot_pane!(servers_80x24, Pane::Servers, (80, 24));
+snapshot_pane!(servers_40x12, Pane::Servers, (40, 12));
+snapshot_pane!(tools_80x24, Pane::Tools, (80, 24));
+snapshot_pane!(tools_40x12, Pane::Tools, (40, 12));
+snapshot_pane!(trace_80x24, Pane::Trace, (80, 24));
+snapshot_pane!(trace_40x12, Pane::Trace, (40, 12));
+snapshot_pane!(grid_140x45, Pane::Servers, (140, 45));
+
+#[test]
+fn selected_failed_server_shows_its_error_and_stderr() {
+    let mut state = state((80, 24), Pane::Servers);
+    state.servers.select(1);
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn tools_filter_line() {
+    let mut state = state((80, 24), Pane::Tools);
+    state.tools.filtering = true;
+    state.tools.filter = "de".into();
+    state.tools.refilter();
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let mut state = state((80, 24), Pane::Servers);
+    state.help = true;
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn too_small_terminal_gets_a_message() {
+    let state = state((30, 8), Pane::Chat);
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn empty_dashboard_while_servers_start() {
+    let mut state = AppState::new(Theme::default_dark(), "bundled config".into(), None, true);
+    state.size = (80, 24);
+    state.focus = Pane::Tools;
+    state.typing = false;
+    state
+        .servers
+        .upsert(Arc::new(ServerSnapshot::new(ServerName::new("demo"), "stdio")));
+    insta::assert_snapshot!(render(&state).backend());
+}
+
+#[test]
+fn chat_scrolls_back_through_many_messages() {
+    let mut state = state((80, 24), Pane::Chat);
+    for i in 0..200 {
+        state.chat.push(Role::Assistant, format!("message number {i}"));
+    }
+    state.chat.scroll = 30;
+    let text = render(&state).backend().to_string();
+    assert!(text.contains("↑30 lines"));
+    assert!(text.contains("message number 189"), "{text}");
+    assert!(!text.contains("message number 199"));
+    // Scrolling far past the top stops at the first message.
+    state.chat.scroll = usize::MAX / 2;
+    let text = render(&state).backend().to_string();
+    assert!(text.contains("No LLM is configured"), "{text}");
+}
+
+#[test]
+fn server_text_with_escape_sequences_is_drawn_clean() {
+    // The runtime sanitizes server text; the view must never add raw control characters.
+    let mut state = state((80, 24), Pane::Servers);
+    let mut s = broken_snapshot();
+    s.stderr_tail = vec![crate::text::sanitize("\u{1b}[31mred alert\u{1b}[0m\u{7}")];
+    state.servers.upsert(Arc::new(s));
+    state.servers.select(1);
+    let text = render(&state).backend().to_string();
+    assert!(text.contains("red alert"));
+    assert!(!text.contains('\u{1b}'));
+}
