@@ -45,6 +45,8 @@ const RELIST_DEBOUNCE: Duration = Duration::from_millis(50);
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// How long it gets after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_millis(300);
+/// How long to wait for a SIGKILLed process to be reaped.
+const KILL_GRACE: Duration = Duration::from_millis(200);
 
 /// What the runtime passes to every actor.
 #[derive(Clone)]
@@ -537,13 +539,21 @@ impl ServerActor {
         };
         if stdio::group_alive(pid) {
             stdio::signal_group(pid, Signal::SIGTERM);
-            let deadline = Instant::now() + TERM_GRACE;
-            while stdio::group_alive(pid) && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            wait_for_group_exit(pid, TERM_GRACE).await;
+        }
+        if stdio::group_alive(pid) {
             stdio::signal_group(pid, Signal::SIGKILL);
+            // SIGKILL cannot be refused; this only waits for the zombie to be reaped.
+            wait_for_group_exit(pid, KILL_GRACE).await;
         }
         stdio::forget_group(pid);
+    }
+}
+
+async fn wait_for_group_exit(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while stdio::group_alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""A misbehaving stdio "MCP server" for tests: it reads JSON-RPC requests and answers only the
+methods named with --answer (comma-separated); every other request is swallowed and never
+answered, like a server that hangs. Notifications are ignored.
+
+Options:
+  --answer M1,M2   methods to answer (initialize, tools/list, resources/list, prompts/list,
+                   tools/call, resources/read, prompts/get, ping)
+  --stderr TEXT    write TEXT to stderr at start
+  --env NAME,...   write NAME=value (or NAME=<unset>) for each variable to stderr at start
+  --stubborn       ignore SIGTERM and keep running after stdin closes (only SIGKILL stops it)
+  --noise          write non-JSON lines to stdout before every answer
+"""
+import json
+import os
+import signal
+import sys
+import time
+
+args = sys.argv[1:]
+
+
+def option(name, default=None):
+    if name in args:
+        i = args.index(name)
+        return args[i + 1] if i + 1 < len(args) else default
+    return default
+
+
+answer = set(filter(None, (option("--answer", "") or "").split(",")))
+stubborn = "--stubborn" in args
+noise = "--noise" in args
+if option("--stderr"):
+    print(option("--stderr"), file=sys.stderr, flush=True)
+for name in filter(None, (option("--env", "") or "").split(",")):
+    print(f"{name}={os.environ.get(name, '<unset>')}", file=sys.stderr, flush=True)
+if stubborn:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+RESULTS = {
+    "initialize": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {"tools": {}, "resources": {}, "prompts": {}},
+        "serverInfo": {"name": "black-hole", "version": "1.0"},
+    },
+    "tools/list": {"tools": [{"name": "hang", "inputSchema": {"type": "object"}}]},
+    "resources/list": {"resources": [{"uri": "hole://r", "name": "r"}]},
+    "prompts/list": {"prompts": [{"name": "p"}]},
+    "tools/call": {"content": [{"type": "text", "text": "answered"}]},
+    "resources/read": {"contents": [{"uri": "hole://r", "text": "answered"}]},
+    "prompts/get": {"messages": []},
+    "ping": {},
+}
+
+for line in sys.stdin:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        continue
+    method = message.get("method")
+    if "id" not in message or method not in answer:
+        continue
+    if noise:
+        print("this is not JSON-RPC", flush=True)
+    reply = {"jsonrpc": "2.0", "id": message["id"], "result": RESULTS.get(method, {})}
+    print(json.dumps(reply), flush=True)
+
+if stubborn:
+    while True:
+        time.sleep(1)

@@ -1,0 +1,66 @@
+//! Shared helpers for the integration tests: where the binary is, configs built from JSON
+//! text, the misbehaving stdio server (`black_hole.py`), and process checks.
+
+#![allow(dead_code)]
+
+pub mod tmux;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mcpomni::config::{self, Config, ConfigSource, LoadEnv};
+
+/// The mcpomni binary under test: `MCPOMNI_BIN` (the release build in `scripts/test`) or the
+/// one cargo built for this test run.
+pub fn bin() -> PathBuf {
+    std::env::var_os("MCPOMNI_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mcpomni")))
+}
+
+pub fn black_hole_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/black_hole.py")
+}
+
+/// A server entry that runs the black hole with `args`.
+pub fn black_hole(args: &[&str]) -> serde_json::Value {
+    let mut all = vec![black_hole_script().display().to_string()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    serde_json::json!({"command": "python3", "args": all})
+}
+
+/// A server entry for the bundled demo server.
+pub fn demo() -> serde_json::Value {
+    serde_json::json!({"command": "${MCPOMNI_EXE}", "args": ["demo-server"]})
+}
+
+/// A config from JSON text, with `${MCPOMNI_EXE}` pointing at the binary under test.
+pub fn config(json: serde_json::Value) -> Config {
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    let cwd = std::env::temp_dir();
+    let vars = |name: &str| std::env::var(name).ok();
+    let env = LoadEnv {
+        cwd: &cwd,
+        config_home: None,
+        vars: &vars,
+        self_exe: bin(),
+    };
+    config::parse(&text, ConfigSource::File("test.json".into()), &env).expect("valid config")
+}
+
+/// Polls `check` every 10 ms (without blocking the runtime) until it returns true or `limit`
+/// passes.
+pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    check()
+}
+
+pub fn group_alive(pid: u32) -> bool {
+    mcpomni::runtime::stdio::group_alive(pid)
+}

@@ -1,0 +1,235 @@
+//! No request may hang. A "black hole" server (tests/support/black_hole.py) answers only the
+//! methods it is told to and swallows the rest; for every request type the runtime must give
+//! up after its deadline with a clear reason, while other servers keep working.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use mcpomni::runtime::messages::ServerState;
+use mcpomni::runtime::request::RequestError;
+use mcpomni::runtime::server::CallError;
+use mcpomni::runtime::{self, RuntimeError, RuntimeOptions};
+use rmcp::model::JsonObject;
+use serde_json::json;
+
+fn timeouts() -> serde_json::Value {
+    json!({"tool_call_timeout": 1, "startup_timeout": 1})
+}
+
+fn with_timeout(mut server: serde_json::Value, seconds: f64) -> serde_json::Value {
+    server["timeout"] = json!(seconds);
+    server
+}
+
+#[tokio::test]
+async fn silent_initialize_fails_after_the_startup_timeout_and_others_keep_working() {
+    let config = support::config(json!({
+        "AgentConfig": timeouts(),
+        "mcpServers": {
+            "hole": support::black_hole(&["--stderr", "hole is listening"]),
+            "demo": support::demo(),
+        }
+    }));
+    let started = Instant::now();
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    let snapshots = handle.wait_settled().await;
+    let elapsed = started.elapsed();
+    let hole = &snapshots[0];
+    assert_eq!(hole.state, ServerState::Failed);
+    assert_eq!(
+        hole.last_error.as_deref(),
+        Some("no answer to initialize within 1s")
+    );
+    assert_eq!(hole.stderr_tail, ["hole is listening"]);
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "startup gave up in time ({elapsed:?})"
+    );
+    assert_eq!(snapshots[1].state, ServerState::Ready);
+    let echo = handle
+        .call_tool(
+            "demo",
+            "echo",
+            json!({"message": "still here"}).as_object().cloned().unwrap_or_default(),
+            None,
+        )
+        .await
+        .expect("the demo server still answers");
+    assert_eq!(runtime::content::blocks_text(&echo.content), "still here");
+    // Calling the failed server says why it is not available.
+    let error = handle
+        .call_tool("hole", "hang", JsonObject::new(), None)
+        .await
+        .expect_err("not ready");
+    assert_eq!(
+        error.to_string(),
+        "server `hole` is Failed: no answer to initialize within 1s"
+    );
+    let pid = hole.pid.expect("pid");
+    assert!(!support::group_alive(pid), "a failed server's process is stopped");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn silent_listings_time_out_and_mark_the_server_degraded() {
+    let config = support::config(json!({
+        "AgentConfig": timeouts(),
+        "mcpServers": {
+            "hole": with_timeout(support::black_hole(&["--answer", "initialize"]), 1.0),
+        }
+    }));
+    let started = Instant::now();
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    let snapshots = handle.wait_settled().await;
+    let hole = &snapshots[0];
+    assert_eq!(hole.state, ServerState::Degraded);
+    let error = hole.last_error.as_deref().unwrap_or_default();
+    for method in ["tools/list", "resources/list", "prompts/list"] {
+        assert!(
+            error.contains(&format!("{method} timed out after 1s")),
+            "{error}"
+        );
+    }
+    // The three listings run concurrently: about one timeout, not three.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_request_type_times_out() {
+    let config = support::config(json!({
+        "AgentConfig": timeouts(),
+        "mcpServers": {
+            "hole": with_timeout(
+                support::black_hole(&[
+                    "--answer",
+                    "initialize,tools/list,resources/list,prompts/list",
+                ]),
+                1.0,
+            ),
+        }
+    }));
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    let snapshots = handle.wait_settled().await;
+    assert_eq!(snapshots[0].state, ServerState::Ready, "{:?}", snapshots[0]);
+    let timed_out = |error: &RuntimeError, method: &str| match error {
+        RuntimeError::Call(CallError::Request {
+            error: RequestError::Timeout { method: m, after },
+            ..
+        }) => *m == method && *after == Duration::from_secs(1),
+        _ => false,
+    };
+
+    let started = Instant::now();
+    let error = handle
+        .call_tool("hole", "hang", JsonObject::new(), None)
+        .await
+        .expect_err("tools/call never answered");
+    assert!(timed_out(&error, "tools/call"), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        error.to_string(),
+        "server `hole`: tools/call timed out after 1s"
+    );
+
+    let error = handle
+        .read_resource("hole", "hole://r")
+        .await
+        .expect_err("resources/read never answered");
+    assert!(timed_out(&error, "resources/read"), "{error:?}");
+
+    let error = handle
+        .get_prompt("hole", "p", JsonObject::new())
+        .await
+        .expect_err("prompts/get never answered");
+    assert!(timed_out(&error, "prompts/get"), "{error:?}");
+
+    let requester = handle
+        .server("hole")
+        .expect("server")
+        .requester()
+        .await
+        .expect("ready");
+    let error = requester
+        .ping(Duration::from_millis(300))
+        .await
+        .expect_err("ping never answered");
+    assert_eq!(
+        error,
+        RequestError::Timeout {
+            method: "ping",
+            after: Duration::from_millis(300)
+        }
+    );
+    // The server is still usable for what it does answer.
+    let tools = requester.list_tools().await.expect("tools/list answers");
+    assert_eq!(tools.len(), 1);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn answered_requests_succeed_through_the_same_wrapper() {
+    let config = support::config(json!({
+        "AgentConfig": timeouts(),
+        "mcpServers": {
+            "hole": support::black_hole(&[
+                "--answer",
+                "initialize,tools/list,resources/list,prompts/list,tools/call,ping",
+                "--noise",
+            ]),
+        }
+    }));
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    let snapshots = handle.wait_settled().await;
+    assert_eq!(snapshots[0].state, ServerState::Ready, "non-JSON stdout lines are ignored");
+    let result = handle
+        .call_tool("hole", "hang", JsonObject::new(), None)
+        .await
+        .expect("answered");
+    assert_eq!(runtime::content::blocks_text(&result.content), "answered");
+    let requester = handle.server("hole").expect("server").requester().await.expect("ready");
+    let rtt = requester.ping(Duration::from_secs(1)).await.expect("ping");
+    assert!(rtt < Duration::from_secs(1));
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_call_returns_at_once() {
+    let config = support::config(json!({
+        "AgentConfig": {"tool_call_timeout": 30},
+        "mcpServers": {"demo": support::demo()}
+    }));
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    handle.wait_settled().await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let error = handle
+        .call_tool(
+            "demo",
+            "sleep",
+            json!({"ms": 20_000}).as_object().cloned().unwrap_or_default(),
+            Some(cancel),
+        )
+        .await
+        .expect_err("cancelled");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(error.to_string(), "server `demo`: tools/call: cancelled");
+    // The server was told and stays responsive.
+    let echo = handle
+        .call_tool(
+            "demo",
+            "echo",
+            json!({"message": "ok"}).as_object().cloned().unwrap_or_default(),
+            None,
+        )
+        .await
+        .expect("echo after cancel");
+    assert_eq!(runtime::content::blocks_text(&echo.content), "ok");
+    handle.shutdown().await;
+}
