@@ -52,7 +52,7 @@ enum TestPanic {
     Runtime,
 }
 
-const TEST_PANIC_AFTER: Duration = Duration::from_millis(1500);
+const TEST_PANIC_AFTER: Duration = Duration::from_secs(3);
 
 impl TestPanic {
     fn from_env() -> Option<Self> {

@@ -98,6 +98,19 @@ impl Tmux {
         self.wait_for(&format!("{text:?}"), limit, |s| s.contains(text))
     }
 
+    pub fn resize(&self, width: u16, height: u16) {
+        let out = self.run(&[
+            "resize-window",
+            "-t",
+            &self.target,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]);
+        assert!(out.status.success(), "resize failed: {out:?}");
+    }
+
     /// The pid of the process running in the pane (the `sh -c` wrapper).
     pub fn pane_pid(&self) -> u32 {
         self.display("#{pane_pid}").parse().expect("pane pid")

@@ -259,7 +259,7 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
             state.notice = Some(if state.mouse {
                 "mouse on: click focuses, wheel scrolls".to_owned()
             } else {
-                "mouse off: select text with the mouse; m turns it back on".to_owned()
+                "mouse off: select text freely; m turns it on".to_owned()
             });
             effects.push(Effect::SetMouseCapture(state.mouse));
         }

@@ -179,7 +179,7 @@ fn mouse_toggle_emits_the_capture_effect() {
         vec![Effect::SetMouseCapture(false)]
     );
     assert!(!s.mouse);
-    assert!(s.notice.as_deref().is_some_and(|n| n.contains("select text")));
+    assert!(s.notice.as_deref().is_some_and(|n| n.contains("select text freely")));
     assert_eq!(
         update(&mut s, key(KeyCode::Char('m'))),
         vec![Effect::SetMouseCapture(true)]

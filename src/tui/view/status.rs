@@ -1,5 +1,5 @@
-//! The status bar: where the keyboard is, the keys that matter now, and a one-line summary of
-//! server health (or a transient notice).
+//! The status bar: where the keyboard is, then a notice if there is one (else the keys that
+//! matter now), and on the right a one-line summary of server health when it fits.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,7 +13,7 @@ use crate::tui::state::{AppState, Pane};
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let theme = &state.theme;
     let (mode, hints) = if state.help {
-        (" HELP ", "Esc closes")
+        (" HELP ", "j/k scroll · Esc closes")
     } else if state.typing && state.focus == Pane::Chat {
         (" TYPING ", "Enter send · Esc keys · Tab pane · Ctrl-C quit")
     } else if state.tools.filtering && state.focus == Pane::Tools {
@@ -22,28 +22,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         (" KEYS ", "q quit · ? help · 1-4 pane · j/k move · m mouse")
     };
     let mode_style = theme.selection().add_modifier(Modifier::BOLD);
-    let mut left = vec![
-        Span::styled(mode, mode_style),
-        Span::raw(" "),
-        Span::styled(hints, theme.muted()),
-    ];
-    let right = match &state.notice {
-        Some(notice) => notice.clone(),
-        None => health_summary(state),
+    let middle = match &state.notice {
+        Some(notice) => Span::styled(notice.clone(), Style::default().fg(theme.warn)),
+        None => Span::styled(hints, theme.muted()),
     };
-    let used: usize = left.iter().map(Span::width).sum();
+    let mut spans = vec![Span::styled(mode, mode_style), Span::raw(" "), middle];
+    let summary = health_summary(state);
+    let used: usize = spans.iter().map(Span::width).sum();
     let room = usize::from(area.width).saturating_sub(used);
-    let right_len = right.chars().count();
-    if right_len < room {
-        left.push(Span::raw(" ".repeat(room - right_len - 1)));
-        let style = if state.notice.is_some() {
-            Style::default().fg(theme.warn)
-        } else {
-            theme.muted()
-        };
-        left.push(Span::styled(right, style));
+    let summary_len = summary.chars().count();
+    if summary_len + 2 <= room {
+        spans.push(Span::raw(" ".repeat(room - summary_len - 1)));
+        spans.push(Span::styled(summary, theme.muted()));
     }
-    frame.render_widget(Paragraph::new(Line::from(left)), area);
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
 fn health_summary(state: &AppState) -> String {

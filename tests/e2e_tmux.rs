@@ -1,0 +1,200 @@
+//! End to end in a real terminal: the binary (the release build when `MCPOMNI_BIN` is set, as
+//! `scripts/test` does) runs in a fixed-size tmux window with no config file present, so it
+//! falls back to the bundled config and the demo server. Tests drive it with keys, poll the
+//! screen, and check that every way out — `q`, Ctrl-C, SIGTERM, SIGHUP, a panic in the UI
+//! or in a runtime task — gives the terminal back (alternate screen and mouse modes off) and
+//! leaves no server process behind.
+
+mod support;
+
+use std::time::Duration;
+
+use support::tmux::Tmux;
+
+const STARTUP: Duration = Duration::from_secs(15);
+const EXIT: Duration = Duration::from_secs(10);
+const RESTORED: &str = "alt=0 mouse_any=0 mouse_button=0 mouse_standard=0 mouse_all=0 mouse_sgr=0 keypad=0";
+
+/// Starts the dashboard in an empty working directory with a private HOME and XDG dirs.
+fn start(name: &str, width: u16, height: u16, extra_env: &[(&str, &str)]) -> (Tmux, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().display().to_string();
+    let mut env: Vec<(&str, &str)> = vec![
+        // A backtrace would scroll the panic message off the small test screen.
+        ("RUST_BACKTRACE", "0"),
+        ("HOME", &home),
+        ("XDG_CONFIG_HOME", &home),
+        ("XDG_STATE_HOME", &home),
+    ];
+    env.extend_from_slice(extra_env);
+    let command = format!("cd '{home}' && '{}'", support::bin().display());
+    let tmux = Tmux::start(name, width, height, &command, &env);
+    (tmux, dir)
+}
+
+/// The demo server's pid, read from the Servers pane details.
+fn demo_pid(tmux: &Tmux) -> u32 {
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["2"]);
+    let screen = tmux.wait_for_text("pid ", STARTUP);
+    let after = screen.split("pid ").nth(1).expect("pid shown");
+    after
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a pid number")
+}
+
+fn assert_restored_and_exited(tmux: &Tmux, status: &str, server_pid: u32) {
+    let screen = tmux.wait_for_text(&format!("EXITED {status}"), EXIT);
+    assert!(!screen.contains("Chat"), "the dashboard is gone:\n{screen}");
+    assert_eq!(tmux.terminal_modes(), RESTORED);
+    assert!(
+        !support::group_alive(server_pid),
+        "the demo server (pid {server_pid}) was stopped"
+    );
+}
+
+#[test]
+fn dashboard_shows_the_demo_server_switches_panes_and_quits_cleanly() {
+    let (tmux, _dir) = start("main", 100, 30, &[]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    let screen = tmux.screen();
+    assert!(screen.contains("No LLM is configured"), "{screen}");
+    assert!(screen.contains("TYPING"), "the keyboard starts in the chat input");
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "1",
+        "the dashboard uses the alternate screen"
+    );
+
+    // Typing goes to the input at once; without an LLM the message is kept and explained.
+    tmux.text("hello q");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for_text("Not sent.", EXIT);
+    assert!(screen.contains("hello q"), "{screen}");
+
+    tmux.keys(&["Escape"]);
+    tmux.wait_for_text(" KEYS ", EXIT);
+    tmux.keys(&["2"]);
+    let servers = tmux.wait_for_text("mcpomni-demo", EXIT);
+    assert!(servers.contains("● demo"), "{servers}");
+    assert!(servers.contains("Ready"), "{servers}");
+    assert!(servers.contains("2025-11-25"), "{servers}");
+
+    tmux.keys(&["3"]);
+    let tools = tmux.wait_for_text("count_with_progress", EXIT);
+    assert!(tools.contains("input schema"), "{tools}");
+    tmux.keys(&["/"]);
+    tmux.text("lor");
+    let filtered = tmux.wait_for_text("1 of 6", EXIT);
+    assert!(filtered.contains("lorem"), "{filtered}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for_text("Tools · 6", EXIT);
+
+    tmux.keys(&["4"]);
+    tmux.wait_for_text("No reasoning steps yet", EXIT);
+    tmux.keys(&["Tab"]);
+    tmux.wait_for_text("TYPING", EXIT);
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["?"]);
+    tmux.wait_for_text("Keys · j/k scroll", EXIT);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(
+        "help to close",
+        EXIT,
+        |s| !s.contains("Keys · j/k scroll"),
+    );
+
+    let pid = demo_pid(&tmux);
+    tmux.keys(&["q"]);
+    assert_restored_and_exited(&tmux, "0", pid);
+}
+
+#[test]
+fn ctrl_c_quits_from_the_chat_input() {
+    let (tmux, _dir) = start("ctrlc", 80, 24, &[]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    let pid = demo_pid(&tmux);
+    tmux.keys(&["1"]);
+    tmux.wait_for_text("TYPING", EXIT);
+    tmux.keys(&["C-c"]);
+    assert_restored_and_exited(&tmux, "0", pid);
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_stops_servers() {
+    let (tmux, _dir) = start("term", 80, 24, &[]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    let pid = demo_pid(&tmux);
+    signal_app(&tmux, "TERM");
+    assert_restored_and_exited(&tmux, "130", pid);
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_stops_servers() {
+    let (tmux, _dir) = start("hup", 80, 24, &[]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    let pid = demo_pid(&tmux);
+    signal_app(&tmux, "HUP");
+    assert_restored_and_exited(&tmux, "130", pid);
+}
+
+#[test]
+fn a_panic_in_the_ui_restores_the_terminal() {
+    let (tmux, _dir) = start("panic-ui", 80, 24, &[("MCPOMNI_TEST_PANIC", "ui")]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    let pid = demo_pid(&tmux);
+    let screen = tmux.wait_for_text("EXITED 101", EXIT);
+    assert!(screen.contains("test panic in the UI task"), "{screen}");
+    assert!(screen.contains("mcpomni: crashed; details are in"), "{screen}");
+    assert_restored_and_exited(&tmux, "101", pid);
+}
+
+#[test]
+fn a_panic_in_a_runtime_task_restores_the_terminal() {
+    let (tmux, _dir) = start("panic-rt", 80, 24, &[("MCPOMNI_TEST_PANIC", "runtime")]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    let pid = demo_pid(&tmux);
+    let screen = tmux.wait_for_text("EXITED 101", EXIT);
+    assert!(screen.contains("test panic in a runtime task"), "{screen}");
+    assert_restored_and_exited(&tmux, "101", pid);
+}
+
+#[test]
+fn a_tiny_terminal_gets_a_message_and_recovers_when_enlarged() {
+    let (tmux, _dir) = start("tiny", 30, 8, &[]);
+    tmux.wait_for_text("Terminal too small", STARTUP);
+    tmux.resize(100, 30);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    tmux.keys(&["C-c"]);
+    tmux.wait_for_text("EXITED 0", EXIT);
+    assert_eq!(tmux.terminal_modes(), RESTORED);
+}
+
+#[test]
+fn mouse_toggle_turns_capture_off_and_on() {
+    let (tmux, _dir) = start("mouse", 80, 24, &[]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    assert_eq!(tmux.display("#{mouse_any_flag}#{mouse_sgr_flag}"), "11");
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["m"]);
+    tmux.wait_for_text("mouse off", EXIT);
+    assert_eq!(tmux.display("#{mouse_any_flag}"), "0");
+    tmux.keys(&["m"]);
+    tmux.wait_for_text("mouse on", EXIT);
+    assert_eq!(tmux.display("#{mouse_any_flag}"), "1");
+    tmux.keys(&["q"]);
+    tmux.wait_for_text("EXITED 0", EXIT);
+    assert_eq!(tmux.terminal_modes(), RESTORED);
+}
+
+/// Sends `signal` to the mcpomni process (the child of the pane's shell).
+fn signal_app(tmux: &Tmux, signal: &str) {
+    let shell = tmux.pane_pid();
+    let out = std::process::Command::new("pkill")
+        .args([&format!("-{signal}"), "-P", &shell.to_string(), "-x", "mcpomni"])
+        .output()
+        .expect("pkill runs");
+    assert!(out.status.success(), "pkill found mcpomni: {out:?}");
+}
