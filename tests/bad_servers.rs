@@ -123,7 +123,10 @@ async fn shutdown_kills_a_server_that_ignores_eof_and_sigterm() {
     }));
     let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
     let snapshots = handle.wait_settled().await;
-    assert!(snapshots.iter().all(|s| s.state == ServerState::Ready), "{snapshots:?}");
+    assert!(
+        snapshots.iter().all(|s| s.state == ServerState::Ready),
+        "{snapshots:?}"
+    );
     let pids: Vec<u32> = snapshots.iter().filter_map(|s| s.pid).collect();
     assert_eq!(pids.len(), 2);
     let started = Instant::now();
@@ -157,6 +160,9 @@ async fn a_server_dying_later_is_seen_at_once() {
         Some("the process was killed by signal 9 (SIGKILL)")
     );
     assert_eq!(snapshot.tool_count, 0);
-    assert!(handle.catalog().tools.is_empty(), "its tools leave the catalog");
+    assert!(
+        handle.catalog().tools.is_empty(),
+        "its tools leave the catalog"
+    );
     handle.shutdown().await;
 }

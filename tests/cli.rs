@@ -49,20 +49,42 @@ fn tools_json_uses_the_bundled_demo_server() {
     assert_eq!(echo["qualified_name"], "demo__echo");
     assert!(echo["description"].as_str().is_some_and(|d| !d.is_empty()));
     assert_eq!(echo["input_schema"]["type"], "object");
-    assert_eq!(echo["input_schema"]["required"], serde_json::json!(["message"]));
+    assert_eq!(
+        echo["input_schema"]["required"],
+        serde_json::json!(["message"])
+    );
     let keys: Vec<&String> = echo.as_object().expect("object").keys().collect();
     assert_eq!(
         keys,
-        ["server", "name", "qualified_name", "description", "input_schema"]
+        [
+            "server",
+            "name",
+            "qualified_name",
+            "description",
+            "input_schema"
+        ]
     );
 }
 
 #[test]
 fn call_prints_the_result_text() {
-    let (out, _dir) = run(&["call", "demo", "echo", "--args", r#"{"message":"hi there"}"#]);
+    let (out, _dir) = run(&[
+        "call",
+        "demo",
+        "echo",
+        "--args",
+        r#"{"message":"hi there"}"#,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "hi there\n");
-    let (out, _dir) = run(&["call", "demo", "demo__add", "--args", r#"{"a":1,"b":2}"#, "--json"]);
+    let (out, _dir) = run(&[
+        "call",
+        "demo",
+        "demo__add",
+        "--args",
+        r#"{"a":1,"b":2}"#,
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let result: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(result["structuredContent"]["sum"], 3.0);
@@ -90,7 +112,11 @@ fn call_failures_exit_1_with_the_reason() {
         "mcpomni: server `demo` has no tool `nope` (tools: add, count_with_progress, echo, fail, lorem, sleep)\n"
     );
     let (out, _dir) = run(&["call", "demo", "echo", "--args", r#"{"message": 5}"#]);
-    assert_eq!(out.status.code(), Some(1), "a type error is the tool's failure");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a type error is the tool's failure"
+    );
 }
 
 #[test]
@@ -162,8 +188,14 @@ fn servers_lists_state_and_failures_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let table = stdout(&out);
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("SERVER  STATE   TRANSPORT  T/R/P  PROTOCOL"), "{table}");
-    assert!(lines[1].starts_with("demo    Ready   stdio      6/2/1  2025-11-25  mcpomni-demo"), "{table}");
+    assert!(
+        lines[0].starts_with("SERVER  STATE   TRANSPORT  T/R/P  PROTOCOL"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("demo    Ready   stdio      6/2/1  2025-11-25  mcpomni-demo"),
+        "{table}"
+    );
     assert!(lines[2].starts_with("ghost   Failed  stdio"), "{table}");
     assert_eq!(
         stderr(&out),
@@ -196,19 +228,36 @@ fn resources_read_prompts_and_prompt() {
     assert_eq!(prompts[0]["name"], "review_code");
     assert_eq!(prompts[0]["arguments"][0]["name"], "code");
     assert_eq!(prompts[0]["arguments"][0]["required"], true);
-    let (out, _dir) = run(&["prompt", "demo", "review_code", "--args", r#"{"code":"x = 1"}"#]);
+    let (out, _dir) = run(&[
+        "prompt",
+        "demo",
+        "review_code",
+        "--args",
+        r#"{"code":"x = 1"}"#,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("user: Please review"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("user: Please review"),
+        "{}",
+        stdout(&out)
+    );
     let (out, _dir) = run(&["prompt", "demo", "review_code"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("missing required argument: code"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing required argument: code"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn version_flag() {
     let (out, _dir) = run(&["--version"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout(&out), format!("mcpomni {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&out),
+        format!("mcpomni {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -245,7 +294,16 @@ fn env_and_dotenv_interpolate_into_server_config() {
         "mcpServers": {"demo": {"command": "${MCPOMNI_EXE}", "args": ["${DEMO_ARG}"]}}
     });
     std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("write");
-    let out = run_in(dir.path(), &["call", "demo", "echo", "--args", r#"{"message":"via .env"}"#]);
+    let out = run_in(
+        dir.path(),
+        &[
+            "call",
+            "demo",
+            "echo",
+            "--args",
+            r#"{"message":"via .env"}"#,
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "via .env\n");
 }

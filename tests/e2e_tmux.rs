@@ -13,10 +13,16 @@ use support::tmux::Tmux;
 
 const STARTUP: Duration = Duration::from_secs(15);
 const EXIT: Duration = Duration::from_secs(10);
-const RESTORED: &str = "alt=0 mouse_any=0 mouse_button=0 mouse_standard=0 mouse_all=0 mouse_sgr=0 keypad=0";
+const RESTORED: &str =
+    "alt=0 mouse_any=0 mouse_button=0 mouse_standard=0 mouse_all=0 mouse_sgr=0 keypad=0";
 
 /// Starts the dashboard in an empty working directory with a private HOME and XDG dirs.
-fn start(name: &str, width: u16, height: u16, extra_env: &[(&str, &str)]) -> (Tmux, tempfile::TempDir) {
+fn start(
+    name: &str,
+    width: u16,
+    height: u16,
+    extra_env: &[(&str, &str)],
+) -> (Tmux, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().display().to_string();
     let mut env: Vec<(&str, &str)> = vec![
@@ -61,7 +67,10 @@ fn dashboard_shows_the_demo_server_switches_panes_and_quits_cleanly() {
     tmux.wait_for_text("1/1 ready", STARTUP);
     let screen = tmux.screen();
     assert!(screen.contains("No LLM is configured"), "{screen}");
-    assert!(screen.contains("TYPING"), "the keyboard starts in the chat input");
+    assert!(
+        screen.contains("TYPING"),
+        "the keyboard starts in the chat input"
+    );
     assert_eq!(
         tmux.display("#{alternate_on}"),
         "1",
@@ -100,11 +109,7 @@ fn dashboard_shows_the_demo_server_switches_panes_and_quits_cleanly() {
     tmux.keys(&["?"]);
     tmux.wait_for_text("Keys · j/k scroll", EXIT);
     tmux.keys(&["Escape"]);
-    tmux.wait_for(
-        "help to close",
-        EXIT,
-        |s| !s.contains("Keys · j/k scroll"),
-    );
+    tmux.wait_for("help to close", EXIT, |s| !s.contains("Keys · j/k scroll"));
 
     let pid = demo_pid(&tmux);
     tmux.keys(&["q"]);
@@ -147,7 +152,10 @@ fn a_panic_in_the_ui_restores_the_terminal() {
     let pid = demo_pid(&tmux);
     let screen = tmux.wait_for_text("EXITED 101", EXIT);
     assert!(screen.contains("test panic in the UI task"), "{screen}");
-    assert!(screen.contains("mcpomni: crashed; details are in"), "{screen}");
+    assert!(
+        screen.contains("mcpomni: crashed; details are in"),
+        "{screen}"
+    );
     assert_restored_and_exited(&tmux, "101", pid);
 }
 
@@ -193,7 +201,13 @@ fn mouse_toggle_turns_capture_off_and_on() {
 fn signal_app(tmux: &Tmux, signal: &str) {
     let shell = tmux.pane_pid();
     let out = std::process::Command::new("pkill")
-        .args([&format!("-{signal}"), "-P", &shell.to_string(), "-x", "mcpomni"])
+        .args([
+            &format!("-{signal}"),
+            "-P",
+            &shell.to_string(),
+            "-x",
+            "mcpomni",
+        ])
         .output()
         .expect("pkill runs");
     assert!(out.status.success(), "pkill found mcpomni: {out:?}");

@@ -29,10 +29,17 @@ async fn demo_server_comes_up_and_every_tool_works() {
     let identity = demo.identity.as_ref().expect("identity");
     assert_eq!(identity.name, "mcpomni-demo");
     assert_eq!(identity.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!((demo.tool_count, demo.resource_count, demo.prompt_count), (6, 2, 1));
+    assert_eq!(
+        (demo.tool_count, demo.resource_count, demo.prompt_count),
+        (6, 2, 1)
+    );
 
     let catalog = handle.catalog();
-    let mut names: Vec<_> = catalog.tools.iter().map(|t| t.qualified_name.as_str()).collect();
+    let mut names: Vec<_> = catalog
+        .tools
+        .iter()
+        .map(|t| t.qualified_name.as_str())
+        .collect();
     names.sort_unstable();
     assert_eq!(
         names,
@@ -69,7 +76,10 @@ async fn demo_server_comes_up_and_every_tool_works() {
         )
         .await
         .expect("count");
-    assert_eq!(runtime::content::blocks_text(&counted.content), "counted to 3");
+    assert_eq!(
+        runtime::content::blocks_text(&counted.content),
+        "counted to 3"
+    );
 
     let failed = handle
         .call_tool("demo", "fail", args(json!({"reason": "testing"})), None)
@@ -93,7 +103,10 @@ async fn demo_server_comes_up_and_every_tool_works() {
         .expect("lorem");
     assert_eq!(runtime::content::blocks_text(&lorem.content).len(), 100_000);
 
-    let readme = handle.read_resource("demo", "demo://readme").await.expect("readme");
+    let readme = handle
+        .read_resource("demo", "demo://readme")
+        .await
+        .expect("readme");
     let text = runtime::content::resource_text(&readme.contents[0]);
     assert!(text.starts_with("# mcpomni demo server"), "{text}");
     let config_json = handle
@@ -121,7 +134,10 @@ async fn demo_server_comes_up_and_every_tool_works() {
         "shutdown took {:?}",
         started.elapsed()
     );
-    assert!(!support::group_alive(pid), "the demo server is gone after shutdown");
+    assert!(
+        !support::group_alive(pid),
+        "the demo server is gone after shutdown"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +166,9 @@ async fn unknown_tools_and_servers_get_specific_errors() {
         .await
         .expect_err("unknown resource");
     assert!(
-        error.to_string().contains("resource not found: demo://missing"),
+        error
+            .to_string()
+            .contains("resource not found: demo://missing"),
         "{error}"
     );
     handle.shutdown().await;
@@ -176,9 +194,17 @@ async fn events_report_every_state_transition_in_order() {
     }
     assert_eq!(
         states,
-        [ServerState::Starting, ServerState::Initializing, ServerState::Ready]
+        [
+            ServerState::Starting,
+            ServerState::Initializing,
+            ServerState::Ready
+        ]
     );
-    assert_eq!(catalog_versions, [1], "the catalog is published before Ready");
+    assert_eq!(
+        catalog_versions,
+        [1],
+        "the catalog is published before Ready"
+    );
     handle.shutdown().await;
     let mut last = None;
     while last != Some(ServerState::Stopped) {

@@ -51,7 +51,10 @@ async fn silent_initialize_fails_after_the_startup_timeout_and_others_keep_worki
         .call_tool(
             "demo",
             "echo",
-            json!({"message": "still here"}).as_object().cloned().unwrap_or_default(),
+            json!({"message": "still here"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             None,
         )
         .await
@@ -67,7 +70,10 @@ async fn silent_initialize_fails_after_the_startup_timeout_and_others_keep_worki
         "server `hole` is Failed: no answer to initialize within 1s"
     );
     let pid = hole.pid.expect("pid");
-    assert!(!support::group_alive(pid), "a failed server's process is stopped");
+    assert!(
+        !support::group_alive(pid),
+        "a failed server's process is stopped"
+    );
     handle.shutdown().await;
 }
 
@@ -92,7 +98,11 @@ async fn silent_listings_time_out_and_mark_the_server_degraded() {
         );
     }
     // The three listings run concurrently: about one timeout, not three.
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     handle.shutdown().await;
 }
 
@@ -182,13 +192,22 @@ async fn answered_requests_succeed_through_the_same_wrapper() {
     }));
     let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
     let snapshots = handle.wait_settled().await;
-    assert_eq!(snapshots[0].state, ServerState::Ready, "non-JSON stdout lines are ignored");
+    assert_eq!(
+        snapshots[0].state,
+        ServerState::Ready,
+        "non-JSON stdout lines are ignored"
+    );
     let result = handle
         .call_tool("hole", "hang", JsonObject::new(), None)
         .await
         .expect("answered");
     assert_eq!(runtime::content::blocks_text(&result.content), "answered");
-    let requester = handle.server("hole").expect("server").requester().await.expect("ready");
+    let requester = handle
+        .server("hole")
+        .expect("server")
+        .requester()
+        .await
+        .expect("ready");
     let rtt = requester.ping(Duration::from_secs(1)).await.expect("ping");
     assert!(rtt < Duration::from_secs(1));
     handle.shutdown().await;
@@ -213,7 +232,10 @@ async fn cancelling_a_call_returns_at_once() {
         .call_tool(
             "demo",
             "sleep",
-            json!({"ms": 20_000}).as_object().cloned().unwrap_or_default(),
+            json!({"ms": 20_000})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             Some(cancel),
         )
         .await
@@ -225,7 +247,10 @@ async fn cancelling_a_call_returns_at_once() {
         .call_tool(
             "demo",
             "echo",
-            json!({"message": "ok"}).as_object().cloned().unwrap_or_default(),
+            json!({"message": "ok"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             None,
         )
         .await

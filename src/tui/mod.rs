@@ -20,10 +20,10 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigSource};
-use state::chat::bundled_label as chat_bundled_label;
 use crate::runtime::{self, RuntimeOptions};
 use app::{Host, LoopEnd, Ports};
 use state::AppState;
+use state::chat::bundled_label as chat_bundled_label;
 use theme::Theme;
 
 /// How long to wait for servers to stop after the terminal has been given back.

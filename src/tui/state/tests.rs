@@ -18,7 +18,11 @@ fn state() -> AppState {
 }
 
 fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new_with_kind(code, KeyModifiers::NONE, KeyEventKind::Press))
+    Msg::Key(KeyEvent::new_with_kind(
+        code,
+        KeyModifiers::NONE,
+        KeyEventKind::Press,
+    ))
 }
 
 fn ctrl(c: char) -> Msg {
@@ -127,7 +131,12 @@ fn enter_without_llm_keeps_the_message_and_explains() {
     let mut s = state();
     type_text(&mut s, "hello there");
     update(&mut s, key(KeyCode::Enter));
-    let texts: Vec<_> = s.chat.entries.iter().map(|e| (e.role, e.text.as_str())).collect();
+    let texts: Vec<_> = s
+        .chat
+        .entries
+        .iter()
+        .map(|e| (e.role, e.text.as_str()))
+        .collect();
     assert_eq!(texts[1], (chat::Role::User, "hello there"));
     assert_eq!(texts[2].0, chat::Role::Notice);
     assert!(texts[2].1.starts_with("Not sent. No LLM is configured"));
@@ -179,7 +188,11 @@ fn mouse_toggle_emits_the_capture_effect() {
         vec![Effect::SetMouseCapture(false)]
     );
     assert!(!s.mouse);
-    assert!(s.notice.as_deref().is_some_and(|n| n.contains("select text freely")));
+    assert!(
+        s.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("select text freely"))
+    );
     assert_eq!(
         update(&mut s, key(KeyCode::Char('m'))),
         vec![Effect::SetMouseCapture(true)]
@@ -207,23 +220,46 @@ fn clicking_a_tab_focuses_its_pane_and_mouse_off_ignores_clicks() {
 #[test]
 fn runtime_events_update_servers_and_tools() {
     let mut s = state();
-    update(&mut s, Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Starting))));
-    update(&mut s, Msg::Runtime(Event::ServerChanged(snapshot("b", ServerState::Failed))));
-    update(&mut s, Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Ready))));
-    let states: Vec<_> = s.servers.servers.iter().map(|x| (x.name.to_string(), x.state)).collect();
+    update(
+        &mut s,
+        Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Starting))),
+    );
+    update(
+        &mut s,
+        Msg::Runtime(Event::ServerChanged(snapshot("b", ServerState::Failed))),
+    );
+    update(
+        &mut s,
+        Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Ready))),
+    );
+    let states: Vec<_> = s
+        .servers
+        .servers
+        .iter()
+        .map(|x| (x.name.to_string(), x.state))
+        .collect();
     assert_eq!(
         states,
-        [("a".into(), ServerState::Ready), ("b".into(), ServerState::Failed)]
+        [
+            ("a".into(), ServerState::Ready),
+            ("b".into(), ServerState::Failed)
+        ]
     );
     assert_eq!(s.servers.ready_count(), 1);
-    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add"]))));
+    update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add"]))),
+    );
     assert_eq!(s.tools.visible.len(), 2);
 }
 
 #[test]
 fn selecting_a_tool_asks_for_its_schema_highlight_once() {
     let mut s = state();
-    let effects = update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add"]))));
+    let effects = update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add"]))),
+    );
     let jobs: Vec<_> = effects
         .iter()
         .filter_map(|e| match e {
@@ -251,14 +287,20 @@ fn selecting_a_tool_asks_for_its_schema_highlight_once() {
 fn no_highlight_jobs_without_colour() {
     let mut s = state();
     s.theme = Theme::default_dark().monochrome();
-    let effects = update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))));
+    let effects = update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))),
+    );
     assert!(effects.is_empty());
 }
 
 #[test]
 fn tools_filter_narrows_and_escape_clears() {
     let mut s = state();
-    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add", "adder"]))));
+    update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add", "adder"]))),
+    );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
     update(&mut s, key(KeyCode::Char('/')));
@@ -285,7 +327,10 @@ fn tools_filter_narrows_and_escape_clears() {
 #[test]
 fn selection_moves_and_clamps() {
     let mut s = state();
-    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["a", "b", "c"]))));
+    update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["a", "b", "c"]))),
+    );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
     update(&mut s, key(KeyCode::Char('j')));
@@ -303,9 +348,15 @@ fn selection_moves_and_clamps() {
 #[test]
 fn catalog_updates_keep_the_selected_tool() {
     let mut s = state();
-    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["a", "b", "c"]))));
+    update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["a", "b", "c"]))),
+    );
     s.tools.select(2);
-    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog(&["c", "a"]))));
+    update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["c", "a"]))),
+    );
     assert_eq!(s.tools.selected_tool().map(|t| t.name.as_str()), Some("c"));
 }
 
@@ -319,7 +370,10 @@ fn paste_goes_into_the_input() {
 #[test]
 fn shutdown_complete_quits() {
     let mut s = state();
-    assert_eq!(update(&mut s, Msg::Runtime(Event::ShutdownComplete)), vec![Effect::Quit]);
+    assert_eq!(
+        update(&mut s, Msg::Runtime(Event::ShutdownComplete)),
+        vec![Effect::Quit]
+    );
 }
 
 #[test]

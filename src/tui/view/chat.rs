@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::pane_block;
 use super::wrap::{wrap, wrapped_height};
-use crate::tui::state::chat::{ChatEntry, ChatState, Role};
+use crate::tui::state::chat::{ChatEntry, ChatState, HeightCache, Role};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 
@@ -22,20 +22,22 @@ const MAX_INPUT_LINES: usize = 5;
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     let theme = &state.theme;
     let chat = &state.chat;
-    let extra = match (&chat.model, chat.scroll) {
-        (_, scroll) if scroll > 0 => format!("· ↑{scroll} lines"),
-        (Some(model), _) => format!("· {model}"),
-        (None, _) => "· no LLM configured".to_owned(),
-    };
-    let block = pane_block(Pane::Chat, focused, theme, &extra);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+    // The title shows the scroll position, which is only known once the history is laid out.
+    let probe = pane_block(Pane::Chat, focused, theme, "");
+    let inner = probe.inner(area);
     let input_lines = chat.input.lines().len().clamp(1, MAX_INPUT_LINES) as u16;
     let [history, input] = Layout::default()
         .direction(Direction::Vertical)
         .constraints([Constraint::Min(1), Constraint::Length(input_lines + 1)])
         .areas(inner);
-    draw_history(frame, history, chat, theme);
+    let (lines, scroll) = history_window(chat, history, theme);
+    let extra = match (&chat.model, scroll) {
+        (_, scroll) if scroll > 0 => format!("· ↑{scroll} lines"),
+        (Some(model), _) => format!("· {model}"),
+        (None, _) => "· no LLM configured".to_owned(),
+    };
+    frame.render_widget(pane_block(Pane::Chat, focused, theme, &extra), area);
+    frame.render_widget(Paragraph::new(lines), history);
     draw_input(frame, input, state, focused);
 }
 
@@ -91,11 +93,57 @@ fn entry_lines(entry: &ChatEntry, width: usize, theme: &Theme) -> Vec<Line<'stat
     lines
 }
 
-fn draw_history(frame: &mut Frame, area: Rect, chat: &ChatState, theme: &Theme) {
+/// Which entries a window of `height` lines, `scroll` lines up from the newest, touches.
+struct Window {
+    first: usize,
+    end: usize,
+    /// Lines of the entries after `end` (below the window).
+    below: usize,
+    /// Lines of entries `first..` in all.
+    covered: usize,
+}
+
+/// Walks back from the newest entry until the window (plus the scroll offset) is covered.
+/// Entries entirely below the window are measured but never turned into lines.
+fn measure(
+    chat: &ChatState,
+    cache: &mut HeightCache,
+    width: usize,
+    height: usize,
+    scroll: usize,
+) -> Window {
+    let needed = scroll + height;
+    let mut window = Window {
+        first: chat.entries.len(),
+        end: chat.entries.len(),
+        below: 0,
+        covered: 0,
+    };
+    while window.first > 0 && window.covered < needed {
+        window.first -= 1;
+        let cached = cache.heights[window.first];
+        let h = if cached == 0 {
+            let measured = entry_height(&chat.entries[window.first], width);
+            cache.heights[window.first] = u16::try_from(measured).unwrap_or(u16::MAX);
+            measured
+        } else {
+            usize::from(cached)
+        };
+        if window.covered + h <= scroll {
+            window.end = window.first;
+            window.below += h;
+        }
+        window.covered += h;
+    }
+    window
+}
+
+/// The visible lines of the conversation and the scroll offset actually used.
+fn history_window(chat: &ChatState, area: Rect, theme: &Theme) -> (Vec<Line<'static>>, usize) {
     let width = usize::from(area.width);
     let height = usize::from(area.height);
     if width == 0 || height == 0 {
-        return;
+        return (Vec::new(), 0);
     }
     let mut cache = chat.heights.borrow_mut();
     if cache.width != area.width {
@@ -103,39 +151,30 @@ fn draw_history(frame: &mut Frame, area: Rect, chat: &ChatState, theme: &Theme) 
         cache.heights.clear();
     }
     cache.heights.resize(chat.entries.len(), 0);
-    // Walk back from the newest entry until the window (plus the scroll offset) is covered.
-    let needed = chat.scroll + height;
-    let mut covered = 0;
-    let mut first = chat.entries.len();
-    while first > 0 && covered < needed {
-        first -= 1;
-        let cached = cache.heights[first];
-        let h = if cached == 0 {
-            let measured = entry_height(&chat.entries[first], width);
-            cache.heights[first] = u16::try_from(measured).unwrap_or(u16::MAX);
-            measured
-        } else {
-            usize::from(cached)
-        };
-        covered += h;
-    }
-    // Everything above is known to exist only if we reached the first entry.
-    let max_scroll = if first == 0 {
-        covered.saturating_sub(height)
+    let mut scroll = chat.scroll;
+    let mut window = measure(chat, &mut cache, width, height, scroll);
+    // Everything above is known to exist only once the first entry was reached.
+    let max_scroll = if window.first == 0 {
+        window.covered.saturating_sub(height)
     } else {
         usize::MAX
     };
+    if scroll > max_scroll {
+        scroll = max_scroll;
+        window = measure(chat, &mut cache, width, height, scroll);
+    }
     chat.max_scroll.set(max_scroll);
-    let scroll = chat.scroll.min(max_scroll);
     drop(cache);
-    let mut lines: Vec<Line> = chat.entries[first..]
+    let mut lines: Vec<Line<'static>> = chat.entries[window.first..window.end]
         .iter()
         .flat_map(|entry| entry_lines(entry, width, theme))
         .collect();
-    // Keep the window: `scroll` lines up from the end.
-    let end = lines.len().saturating_sub(scroll);
-    let start = end.saturating_sub(height);
-    lines.truncate(end);
-    let visible: Vec<Line> = lines.drain(start..).collect();
-    frame.render_widget(Paragraph::new(visible), area);
+    // Keep the window: `scroll` lines up from the end, less what was skipped below.
+    let end_line = lines
+        .len()
+        .saturating_sub(scroll.saturating_sub(window.below));
+    let start = end_line.saturating_sub(height);
+    lines.truncate(end_line);
+    let visible = lines.drain(start..).collect();
+    (visible, scroll)
 }

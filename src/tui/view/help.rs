@@ -20,7 +20,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         .borders(Borders::ALL)
         .border_type(BorderType::Double)
         .border_style(theme.border(true))
-        .title(Span::styled(" Keys · j/k scroll · Esc closes ", theme.accent()))
+        .title(Span::styled(
+            " Keys · j/k scroll · Esc closes ",
+            theme.accent(),
+        ))
         .style(theme.base());
     let inner = block.inner(rect);
     frame.render_widget(block, rect);

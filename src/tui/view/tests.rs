@@ -162,9 +162,10 @@ fn empty_dashboard_while_servers_start() {
     state.size = (80, 24);
     state.focus = Pane::Tools;
     state.typing = false;
-    state
-        .servers
-        .upsert(Arc::new(ServerSnapshot::new(ServerName::new("demo"), "stdio")));
+    state.servers.upsert(Arc::new(ServerSnapshot::new(
+        ServerName::new("demo"),
+        "stdio",
+    )));
     insta::assert_snapshot!(render(&state).backend());
 }
 
@@ -172,7 +173,9 @@ fn empty_dashboard_while_servers_start() {
 fn chat_scrolls_back_through_many_messages() {
     let mut state = state((80, 24), Pane::Chat);
     for i in 0..200 {
-        state.chat.push(Role::Assistant, format!("message number {i}"));
+        state
+            .chat
+            .push(Role::Assistant, format!("message number {i}"));
     }
     state.chat.scroll = 30;
     let text = render(&state).backend().to_string();
