@@ -201,9 +201,18 @@ impl Builder<'_> {
             .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let startup_timeout = self.seconds(&path.key("startup_timeout"), raw.startup_timeout)?;
         let enabled = raw.enabled.unwrap_or(true) && !raw.disabled.unwrap_or(false);
+        // A disabled server is not started, so a variable it needs may well be unset: expand
+        // unset variables to "" for it instead of refusing the whole file.
+        let lenient_lookup = |name: &str| (self.lookup)(name).or_else(|| Some(String::new()));
+        let lenient = Builder {
+            file: self.file,
+            text: self.text,
+            lookup: &lenient_lookup,
+        };
+        let builder = if enabled { self } else { &lenient };
         let transport = match selected {
-            Selected::Stdio => TransportConfig::Stdio(self.stdio(path, raw)?),
-            Selected::Http(kind) => TransportConfig::Http(self.http(path, kind, raw)?),
+            Selected::Stdio => TransportConfig::Stdio(builder.stdio(path, raw)?),
+            Selected::Http(kind) => TransportConfig::Http(builder.http(path, kind, raw)?),
         };
         Ok(ServerConfig {
             name,

@@ -229,3 +229,24 @@ fn malformed_dotenv_names_file_and_line() {
         )
     );
 }
+
+#[test]
+fn disabled_servers_do_not_need_their_variables() {
+    let text = r#"{"mcpServers": {
+        "off": {"command": "npx", "env": {"TOKEN": "${NOT_SET_ANYWHERE}"}, "disabled": true},
+        "on": {"command": "a", "args": ["${NOT_SET_EITHER:-fallback}"]}
+    }}"#;
+    let config = match parse_with(text, &no_vars) {
+        Ok(config) => config,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(!config.servers[0].enabled);
+    match &config.servers[0].transport {
+        TransportConfig::Stdio(stdio) => assert_eq!(stdio.env["TOKEN"], ""),
+        other => panic!("expected stdio, got {other:?}"),
+    }
+    assert_eq!(config.servers[1].name, "on");
+    // An enabled server still must have its variables.
+    let enabled = r#"{"mcpServers": {"on": {"command": "${NOT_SET_ANYWHERE}"}}}"#;
+    assert!(parse_with(enabled, &no_vars).is_err());
+}
