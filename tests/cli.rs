@@ -307,3 +307,29 @@ fn env_and_dotenv_interpolate_into_server_config() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "via .env\n");
 }
+
+#[test]
+fn ctrl_c_interrupts_a_call_and_exits_130() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = Command::new(support::bin())
+        .args(["call", "demo", "sleep", "--args", r#"{"ms": 30000}"#])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    let sent = Instant::now();
+    kill(pid, Signal::SIGINT).expect("SIGINT");
+    let out = child.wait_with_output().expect("wait");
+    assert!(sent.elapsed() < Duration::from_secs(3), "took {:?}", sent.elapsed());
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(stderr(&out), "mcpomni: interrupted\n");
+}

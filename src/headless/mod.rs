@@ -45,15 +45,14 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let status = interruptible(&handle, dispatch(command, &handle)).await;
+    let status = interruptible(dispatch(command, &handle)).await;
     handle.shutdown().await;
     status
 }
 
-/// Runs `work`; Ctrl-C (SIGINT) or SIGTERM abandons it — dropping an in-flight request tells
-/// the server `notifications/cancelled` — and exits 130.
-async fn interruptible(handle: &RuntimeHandle, work: impl Future<Output = i32>) -> i32 {
-    let _ = handle;
+/// Runs `work`; Ctrl-C (SIGINT), SIGTERM or SIGHUP abandons it — dropping an in-flight
+/// request tells the server `notifications/cancelled` — and exits 130.
+async fn interruptible(work: impl Future<Output = i32>) -> i32 {
     tokio::select! {
         status = work => status,
         () = interrupted() => {
@@ -68,11 +67,13 @@ async fn interrupted() {
     match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(mut int), Ok(mut term)) => {
+        (Ok(mut int), Ok(mut term), Ok(mut hup)) => {
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
+                _ = hup.recv() => {}
             }
         }
         _ => std::future::pending().await,

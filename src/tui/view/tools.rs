@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{label_value, pane_block, placeholder};
 use crate::runtime::catalog::ToolEntry;
+use crate::text::sanitize_line;
 use crate::tui::highlight::plain_lines;
 use crate::tui::state::tools::{ToolsState, schema_text};
 use crate::tui::state::{AppState, Pane};
@@ -111,7 +112,7 @@ fn draw_list(frame: &mut Frame, area: Rect, tools: &ToolsState, theme: &Theme, f
             let mut spans = vec![
                 Span::raw(if selected && focused { "› " } else { "  " }),
                 Span::styled(
-                    tool.name.clone(),
+                    sanitize_line(&tool.name),
                     Style::default().add_modifier(Modifier::BOLD),
                 ),
                 Span::styled(format!(" · {}", tool.server), theme.muted()),
@@ -165,7 +166,7 @@ fn draw_details(
     theme: &Theme,
 ) {
     let mut lines: Vec<Line> = vec![Line::from(vec![
-        Span::styled(tool.name.clone(), theme.accent()),
+        Span::styled(sanitize_line(&tool.name), theme.accent()),
         Span::styled(
             tool.title
                 .as_deref()
