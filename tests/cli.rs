@@ -329,7 +329,11 @@ fn ctrl_c_interrupts_a_call_and_exits_130() {
     let sent = Instant::now();
     kill(pid, Signal::SIGINT).expect("SIGINT");
     let out = child.wait_with_output().expect("wait");
-    assert!(sent.elapsed() < Duration::from_secs(3), "took {:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(stderr(&out), "mcpomni: interrupted\n");
 }

@@ -10,13 +10,7 @@ use mcpomni::runtime::messages::{Event, ServerState};
 use mcpomni::runtime::{self, RuntimeOptions};
 use rmcp::model::JsonObject;
 use serde_json::json;
-
-fn args(value: serde_json::Value) -> JsonObject {
-    match value {
-        serde_json::Value::Object(map) => map,
-        _ => panic!("arguments must be an object"),
-    }
-}
+use support::args;
 
 #[tokio::test]
 async fn demo_server_comes_up_and_every_tool_works() {

@@ -51,10 +51,7 @@ async fn silent_initialize_fails_after_the_startup_timeout_and_others_keep_worki
         .call_tool(
             "demo",
             "echo",
-            json!({"message": "still here"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            support::args(json!({"message": "still here"})),
             None,
         )
         .await
@@ -232,10 +229,7 @@ async fn cancelling_a_call_returns_at_once() {
         .call_tool(
             "demo",
             "sleep",
-            json!({"ms": 20_000})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            support::args(json!({"ms": 20_000})),
             Some(cancel),
         )
         .await
@@ -247,10 +241,7 @@ async fn cancelling_a_call_returns_at_once() {
         .call_tool(
             "demo",
             "echo",
-            json!({"message": "ok"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            support::args(json!({"message": "ok"})),
             None,
         )
         .await

@@ -86,87 +86,66 @@ impl Requester {
     }
 
     pub async fn list_tools(&self) -> Result<Vec<Tool>, RequestError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        for _ in 0..MAX_PAGES {
-            let request = ClientRequest::ListToolsRequest(ListToolsRequest::with_param(
-                PaginatedRequestParams::default().with_cursor(cursor.take()),
-            ));
-            match self
-                .send("tools/list", request, self.default_options())
-                .await?
-            {
-                ServerResult::ListToolsResult(page) => {
-                    all.extend(page.tools);
-                    match page.next_cursor {
-                        Some(next) => cursor = Some(next),
-                        None => return Ok(all),
-                    }
-                }
-                _ => {
-                    return Err(RequestError::Unexpected {
-                        method: "tools/list",
-                    });
-                }
-            }
-        }
-        Err(too_many_pages("tools/list"))
+        self.list_all(
+            "tools/list",
+            |params| ClientRequest::ListToolsRequest(ListToolsRequest::with_param(params)),
+            |result| match result {
+                ServerResult::ListToolsResult(page) => Some((page.tools, page.next_cursor)),
+                _ => None,
+            },
+        )
+        .await
     }
 
     pub async fn list_resources(&self) -> Result<Vec<Resource>, RequestError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        for _ in 0..MAX_PAGES {
-            let request = ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(
-                PaginatedRequestParams::default().with_cursor(cursor.take()),
-            ));
-            match self
-                .send("resources/list", request, self.default_options())
-                .await?
-            {
-                ServerResult::ListResourcesResult(page) => {
-                    all.extend(page.resources);
-                    match page.next_cursor {
-                        Some(next) => cursor = Some(next),
-                        None => return Ok(all),
-                    }
-                }
-                _ => {
-                    return Err(RequestError::Unexpected {
-                        method: "resources/list",
-                    });
-                }
-            }
-        }
-        Err(too_many_pages("resources/list"))
+        self.list_all(
+            "resources/list",
+            |params| ClientRequest::ListResourcesRequest(ListResourcesRequest::with_param(params)),
+            |result| match result {
+                ServerResult::ListResourcesResult(page) => Some((page.resources, page.next_cursor)),
+                _ => None,
+            },
+        )
+        .await
     }
 
     pub async fn list_prompts(&self) -> Result<Vec<Prompt>, RequestError> {
+        self.list_all(
+            "prompts/list",
+            |params| ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(params)),
+            |result| match result {
+                ServerResult::ListPromptsResult(page) => Some((page.prompts, page.next_cursor)),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Follows `nextCursor` until the list is complete; each page has its own deadline.
+    async fn list_all<T>(
+        &self,
+        method: &'static str,
+        request: impl Fn(PaginatedRequestParams) -> ClientRequest,
+        page: impl Fn(ServerResult) -> Option<(Vec<T>, Option<String>)>,
+    ) -> Result<Vec<T>, RequestError> {
         let mut all = Vec::new();
         let mut cursor = None;
         for _ in 0..MAX_PAGES {
-            let request = ClientRequest::ListPromptsRequest(ListPromptsRequest::with_param(
-                PaginatedRequestParams::default().with_cursor(cursor.take()),
-            ));
-            match self
-                .send("prompts/list", request, self.default_options())
-                .await?
-            {
-                ServerResult::ListPromptsResult(page) => {
-                    all.extend(page.prompts);
-                    match page.next_cursor {
-                        Some(next) => cursor = Some(next),
-                        None => return Ok(all),
-                    }
-                }
-                _ => {
-                    return Err(RequestError::Unexpected {
-                        method: "prompts/list",
-                    });
-                }
+            let params = PaginatedRequestParams::default().with_cursor(cursor.take());
+            let result = self
+                .send(method, request(params), self.default_options())
+                .await?;
+            let (items, next) = page(result).ok_or(RequestError::Unexpected { method })?;
+            all.extend(items);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
             }
         }
-        Err(too_many_pages("prompts/list"))
+        Err(RequestError::Transport {
+            method,
+            message: format!("the server returned more than {MAX_PAGES} pages"),
+        })
     }
 
     /// Calls a tool. The timeout is an idle deadline: progress from the server pushes it back.
@@ -274,13 +253,6 @@ impl Requester {
         // rmcp already told the server about a timeout; other outcomes need no notice.
         guard.disarm();
         result
-    }
-}
-
-fn too_many_pages(method: &'static str) -> RequestError {
-    RequestError::Transport {
-        method,
-        message: format!("the server returned more than {MAX_PAGES} pages"),
     }
 }
 

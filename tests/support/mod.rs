@@ -29,6 +29,14 @@ pub fn black_hole(args: &[&str]) -> serde_json::Value {
     serde_json::json!({"command": "python3", "args": all})
 }
 
+/// Tool or prompt arguments from a JSON object literal.
+pub fn args(value: serde_json::Value) -> rmcp::model::JsonObject {
+    match value {
+        serde_json::Value::Object(map) => map,
+        other => panic!("arguments must be a JSON object, got {other}"),
+    }
+}
+
 /// A server entry for the bundled demo server.
 pub fn demo() -> serde_json::Value {
     serde_json::json!({"command": "${MCPOMNI_EXE}", "args": ["demo-server"]})
