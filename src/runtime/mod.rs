@@ -9,6 +9,7 @@
 pub mod bridge;
 pub mod catalog;
 pub mod client;
+mod connect;
 pub mod content;
 pub mod messages;
 pub mod request;
