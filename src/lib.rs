@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod headless;
+pub mod llm;
 pub mod logging;
 pub mod runtime;
 pub mod text;

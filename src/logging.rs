@@ -37,7 +37,13 @@ pub fn init() -> Option<Logging> {
         .build(&dir)
         .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = EnvFilter::try_from_env("MCPOMNI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // genai logs provider error bodies at ERROR level, and a 401 body can echo part of the API
+    // key: keep it out of the log whatever MCPOMNI_LOG says.
+    let mut filter =
+        EnvFilter::try_from_env("MCPOMNI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Ok(quiet) = "genai=off".parse() {
+        filter = filter.add_directive(quiet);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -125,12 +125,15 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// Shortens `text` to at most `max` characters, marking the cut with `…`.
 pub fn truncate_chars(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    // Look only as far as `max`: the text may be megabytes long.
+    if text.char_indices().nth(max).is_none() {
         return text.to_owned();
     }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
+    let cut = text
+        .char_indices()
+        .nth(max.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
+    format!("{}…", &text[..cut])
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ async fn a_server_dying_later_is_seen_at_once() {
     let killed_at = Instant::now();
     mcpomni::runtime::stdio::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
     let seen = support::eventually(Duration::from_secs(2), || {
-        handle.snapshots()[0].state == ServerState::Failed
+        handle.snapshots()[0].state == ServerState::Reconnecting
     })
     .await;
     assert!(seen, "the death was noticed");
@@ -160,6 +160,7 @@ async fn a_server_dying_later_is_seen_at_once() {
         Some("the process was killed by signal 9 (SIGKILL)")
     );
     assert_eq!(snapshot.tool_count, 0);
+    assert!(snapshot.retry_at.is_some(), "a reconnect is scheduled");
     assert!(
         handle.catalog().tools.is_empty(),
         "its tools leave the catalog"

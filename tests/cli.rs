@@ -337,3 +337,54 @@ fn ctrl_c_interrupts_a_call_and_exits_130() {
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(stderr(&out), "mcpomni: interrupted\n");
 }
+
+#[test]
+fn ctrl_c_tells_the_server_the_call_is_cancelled() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("received.txt");
+    let config = serde_json::json!({"mcpServers": {"hole": {
+        "command": "python3",
+        "args": [
+            support::black_hole_script(),
+            "--answer", "initialize,tools/list,resources/list,prompts/list",
+            "--record", record,
+        ]
+    }}});
+    std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("write");
+    let child = Command::new(support::bin())
+        .args(["call", "hole", "hang"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until the call has reached the server.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&record).is_ok_and(|r| r.contains("tools/call")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    let received = std::fs::read_to_string(&record).expect("record");
+    let lines: Vec<&str> = received.lines().collect();
+    let call = lines.iter().position(|l| *l == "tools/call").expect("call");
+    assert!(
+        lines[call..].contains(&"notifications/cancelled"),
+        "the server was told: {lines:?}"
+    );
+}

@@ -38,17 +38,22 @@ fn start(
     (tmux, dir)
 }
 
+/// The number after "pid " when the whole "pid N ·" is on screen.
+fn pid_on(screen: &str) -> Option<u32> {
+    let after = screen.split("pid ").nth(1)?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    after[digits.len()..]
+        .starts_with(" ·")
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
 /// The demo server's pid, read from the Servers pane details.
 fn demo_pid(tmux: &Tmux) -> u32 {
     tmux.keys(&["Escape"]);
     tmux.keys(&["2"]);
-    let screen = tmux.wait_for_text("pid ", STARTUP);
-    let after = screen.split("pid ").nth(1).expect("pid shown");
-    after
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a pid number")
+    let screen = tmux.wait_for("the demo server's pid", STARTUP, |s| pid_on(s).is_some());
+    pid_on(&screen).expect("a pid number")
 }
 
 fn assert_restored_and_exited(tmux: &Tmux, status: &str, server_pid: u32) {
@@ -80,24 +85,30 @@ fn dashboard_shows_the_demo_server_switches_panes_and_quits_cleanly() {
     // Typing goes to the input at once; without an LLM the message is kept and explained.
     tmux.text("hello q");
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for_text("Not sent.", EXIT);
-    assert!(screen.contains("hello q"), "{screen}");
+    tmux.wait_for("the message and the guidance", EXIT, |s| {
+        s.contains("Not sent.") && s.contains("hello q")
+    });
 
     tmux.keys(&["Escape"]);
     tmux.wait_for_text(" KEYS ", EXIT);
     tmux.keys(&["2"]);
-    let servers = tmux.wait_for_text("mcpomni-demo", EXIT);
-    assert!(servers.contains("● demo"), "{servers}");
-    assert!(servers.contains("Ready"), "{servers}");
-    assert!(servers.contains("2025-11-25"), "{servers}");
+    // Poll for the whole picture: a capture can catch a frame half drawn.
+    tmux.wait_for("the Servers pane", EXIT, |s| {
+        s.contains("mcpomni-demo")
+            && s.contains("● demo")
+            && s.contains("Ready")
+            && s.contains("2025-11-25")
+    });
 
     tmux.keys(&["3"]);
-    let tools = tmux.wait_for_text("count_with_progress", EXIT);
-    assert!(tools.contains("input schema"), "{tools}");
+    tmux.wait_for("the Tools pane", EXIT, |s| {
+        s.contains("count_with_progress") && s.contains("input schema")
+    });
     tmux.keys(&["/"]);
     tmux.text("lor");
-    let filtered = tmux.wait_for_text("1 of 6", EXIT);
-    assert!(filtered.contains("lorem"), "{filtered}");
+    tmux.wait_for("the filtered list", EXIT, |s| {
+        s.contains("1 of 6") && s.contains("lorem")
+    });
     tmux.keys(&["Escape"]);
     tmux.wait_for_text("Tools · 6", EXIT);
 
@@ -211,4 +222,73 @@ fn signal_app(tmux: &Tmux, signal: &str) {
         .output()
         .expect("pkill runs");
     assert!(out.status.success(), "pkill found mcpomni: {out:?}");
+}
+
+#[test]
+fn calling_a_tool_by_hand_with_progress_pager_and_cancel() {
+    let (tmux, _dir) = start("call", 100, 30, &[]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for_text(" KEYS ", EXIT);
+    tmux.keys(&["3"]);
+    tmux.wait_for_text("count_with_progress", EXIT);
+    // Select `lorem` with the filter, open the editor, replace the skeleton, run.
+    tmux.keys(&["/"]);
+    tmux.text("lorem");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the editor", EXIT, |s| {
+        s.contains("Call demo__lorem") && s.contains("\"bytes\"")
+    });
+    tmux.keys(&["C-a"]);
+    for _ in 0..3 {
+        tmux.keys(&["C-k", "C-k"]);
+    }
+    tmux.text(r#"{"bytes": 300000}"#);
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("the result preview", EXIT, |s| {
+        s.contains("ok · showing the start of") && s.contains("p reads it all")
+    });
+    tmux.keys(&["p"]);
+    tmux.wait_for("the pager", EXIT, |s| s.contains("demo__lorem · lines 1–"));
+    tmux.keys(&["G"]);
+    tmux.wait_for("the end of the result", EXIT, |s| {
+        let Some(title) = s.lines().find(|l| l.contains("lines ")) else {
+            return false;
+        };
+        // "lines A–B of B": at the bottom the last shown line is the last line.
+        let numbers: Vec<&str> = title
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .collect();
+        numbers.len() >= 3 && numbers[numbers.len() - 2] == numbers[numbers.len() - 1]
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for_text(" RESULT ", EXIT);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for_text(" KEYS ", EXIT);
+
+    // A long call cancelled with Esc (first Esc clears the old filter).
+    tmux.keys(&["Escape"]);
+    tmux.wait_for_text("Tools · 6 ", EXIT);
+    tmux.keys(&["/"]);
+    tmux.text("sleep");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text("Call demo__sleep", EXIT);
+    tmux.keys(&["C-a"]);
+    for _ in 0..3 {
+        tmux.keys(&["C-k", "C-k"]);
+    }
+    tmux.text(r#"{"ms": 60000}"#);
+    tmux.keys(&["C-s"]);
+    tmux.wait_for_text("running · Esc cancels", EXIT);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the cancelled call", EXIT, |s| {
+        s.contains("tools/call: cancelled")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["q"]);
+    tmux.wait_for_text("EXITED 0", EXIT);
+    assert_eq!(tmux.terminal_modes(), RESTORED);
 }

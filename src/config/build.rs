@@ -12,8 +12,8 @@ use super::interpolate;
 use super::locate::KeyPath;
 use super::raw::{Obj, RawAgent, RawAuth, RawLlm, RawMemory, RawServer, RawUi};
 use super::{
-    AgentConfig, AuthConfig, HttpConfig, HttpKind, LlmConfig, MemoryConfig, MemoryMode,
-    ServerConfig, StdioConfig, TransportConfig, UiConfig,
+    AgentConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, LlmConfig, MemoryConfig,
+    MemoryMode, ServerConfig, StdioConfig, TransportConfig, UiConfig,
 };
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,6 +26,25 @@ pub(crate) struct Builder<'a> {
     pub(crate) text: &'a str,
     pub(crate) lookup: &'a dyn Fn(&str) -> Option<String>,
 }
+
+/// The health keys as written (in `AgentConfig` or in a server).
+struct HealthKeys {
+    ping_interval: Option<f64>,
+    ping_timeout: Option<f64>,
+    max_restarts: Option<u32>,
+}
+
+/// The log levels MCP defines, for `log_level`.
+const LOG_LEVELS: &[&str] = &[
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
 
 /// A transport as chosen by `transport_type` / `type`, or guessed from the keys.
 enum Selected {
@@ -103,6 +122,40 @@ impl Builder<'_> {
             startup_timeout: self
                 .seconds(&path.key("startup_timeout"), raw.startup_timeout)?
                 .unwrap_or(defaults.startup_timeout),
+            health: self.health(
+                &path,
+                defaults.health,
+                HealthKeys {
+                    ping_interval: raw.ping_interval,
+                    ping_timeout: raw.ping_timeout,
+                    max_restarts: raw.max_restarts,
+                },
+            )?,
+        })
+    }
+
+    /// `ping_interval` (0 = off), `ping_timeout` and `max_restarts` over `base`.
+    fn health(
+        &self,
+        path: &KeyPath,
+        base: HealthConfig,
+        keys: HealthKeys,
+    ) -> Result<HealthConfig, ConfigError> {
+        let ping_interval = match self.seconds(&path.key("ping_interval"), keys.ping_interval)? {
+            None => base.ping_interval,
+            Some(interval) if interval.is_zero() => None,
+            Some(interval) => Some(interval),
+        };
+        let ping_timeout = self
+            .seconds(&path.key("ping_timeout"), keys.ping_timeout)?
+            .unwrap_or(base.ping_timeout);
+        if ping_timeout.is_zero() {
+            return Err(self.error(&path.key("ping_timeout"), "must be more than 0 seconds"));
+        }
+        Ok(HealthConfig {
+            ping_interval,
+            ping_timeout,
+            max_restarts: keys.max_restarts.unwrap_or(base.max_restarts),
         })
     }
 
@@ -172,6 +225,7 @@ impl Builder<'_> {
     pub(crate) fn servers(
         &self,
         raw: Vec<(String, Obj<RawServer>)>,
+        health: HealthConfig,
     ) -> Result<Vec<ServerConfig>, ConfigError> {
         let root = KeyPath::root().key("mcpServers");
         let mut seen = HashSet::new();
@@ -184,7 +238,7 @@ impl Builder<'_> {
             if !seen.insert(name.clone()) {
                 return Err(self.error(&path, format!("duplicate server name `{name}`")));
             }
-            servers.push(self.server(&path, name, server)?);
+            servers.push(self.server(&path, name, server, health)?);
         }
         Ok(servers)
     }
@@ -194,7 +248,30 @@ impl Builder<'_> {
         path: &KeyPath,
         name: String,
         raw: RawServer,
+        health: HealthConfig,
     ) -> Result<ServerConfig, ConfigError> {
+        let health = self.health(
+            path,
+            health,
+            HealthKeys {
+                ping_interval: raw.ping_interval,
+                ping_timeout: raw.ping_timeout,
+                max_restarts: raw.max_restarts,
+            },
+        )?;
+        let log_level = match raw.log_level.as_deref().map(str::to_ascii_lowercase) {
+            None => None,
+            Some(level) if LOG_LEVELS.contains(&level.as_str()) => Some(level),
+            Some(level) => {
+                return Err(self.error(
+                    &path.key("log_level"),
+                    format!(
+                        "unknown log level `{level}`; expected one of {}",
+                        LOG_LEVELS.join(", ")
+                    ),
+                ));
+            }
+        };
         let selected = self.select_transport(path, &raw)?;
         let request_timeout = self
             .seconds(&path.key("timeout"), raw.timeout)?
@@ -220,6 +297,8 @@ impl Builder<'_> {
             enabled,
             request_timeout,
             startup_timeout,
+            health,
+            log_level,
         })
     }
 

@@ -76,7 +76,10 @@ pub fn parse(text: &str, source: ConfigSource, env: &LoadEnv) -> Result<Config, 
     };
     let agent = builder.agent(raw.agent)?;
     let llm = builder.llm(raw.llm)?;
-    let servers = builder.servers(raw.servers.map(|entries| entries.0).unwrap_or_default())?;
+    let servers = builder.servers(
+        raw.servers.map(|entries| entries.0).unwrap_or_default(),
+        agent.health,
+    )?;
     let ui = builder.ui(raw.ui);
     Ok(Config {
         source,

@@ -106,6 +106,34 @@ pub struct AgentConfig {
     pub memory_config: MemoryConfig,
     /// How long a server may take to start and finish the MCP handshake.
     pub startup_timeout: Duration,
+    /// Health-check defaults for every server (each server may override them).
+    pub health: HealthConfig,
+}
+
+/// How a server's health is watched and how hard it is revived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Time between heartbeat pings; `None` (written as 0) turns the heartbeat off.
+    pub ping_interval: Option<Duration>,
+    /// How long a ping may take before it counts as failed.
+    pub ping_timeout: Duration,
+    /// Automatic restarts allowed within [`HealthConfig::RESTART_WINDOW`] before giving up.
+    pub max_restarts: u32,
+}
+
+impl HealthConfig {
+    /// The window `max_restarts` counts over.
+    pub const RESTART_WINDOW: Duration = Duration::from_secs(600);
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            ping_interval: Some(Duration::from_secs(15)),
+            ping_timeout: Duration::from_secs(5),
+            max_restarts: 5,
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -117,6 +145,7 @@ impl Default for AgentConfig {
             total_tokens_limit: 0,
             memory_config: MemoryConfig::default(),
             startup_timeout: Duration::from_secs(30),
+            health: HealthConfig::default(),
         }
     }
 }
@@ -185,6 +214,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Overrides [`AgentConfig::startup_timeout`] for this server.
     pub startup_timeout: Option<Duration>,
+    /// The agent's health defaults with this server's overrides applied.
+    pub health: HealthConfig,
+    /// Sent as `logging/setLevel` after connecting, when the server supports logging.
+    pub log_level: Option<String>,
 }
 
 impl ServerConfig {

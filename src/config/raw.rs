@@ -87,6 +87,9 @@ pub(crate) struct RawAgent {
     pub(crate) total_tokens_limit: Option<u64>,
     pub(crate) memory_config: Option<Obj<RawMemory>>,
     pub(crate) startup_timeout: Option<f64>,
+    pub(crate) ping_interval: Option<f64>,
+    pub(crate) ping_timeout: Option<f64>,
+    pub(crate) max_restarts: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +134,10 @@ pub(crate) struct RawServer {
     pub(crate) timeout: Option<f64>,
     pub(crate) sse_read_timeout: Option<f64>,
     pub(crate) startup_timeout: Option<f64>,
+    pub(crate) ping_interval: Option<f64>,
+    pub(crate) ping_timeout: Option<f64>,
+    pub(crate) max_restarts: Option<u32>,
+    pub(crate) log_level: Option<String>,
     pub(crate) enabled: Option<bool>,
     /// Claude Desktop's way to switch a server off.
     pub(crate) disabled: Option<bool>,

@@ -10,12 +10,15 @@ mod output;
 use std::future::Future;
 
 use rmcp::model::JsonObject;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::Cmd;
 use crate::config::Config;
 use crate::runtime::content::{blocks_text, resource_text};
 use crate::runtime::messages::ServerState;
-use crate::runtime::{self, RuntimeHandle, RuntimeOptions, Snapshots};
+use crate::runtime::request::RequestError;
+use crate::runtime::server::CallError;
+use crate::runtime::{self, RuntimeError, RuntimeHandle, RuntimeOptions, Snapshots};
 use output::Out;
 
 pub const EXIT_OK: i32 = 0;
@@ -45,22 +48,30 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let status = interruptible(dispatch(command, &handle)).await;
+    let cancel = CancellationToken::new();
+    let status = interruptible(dispatch(command, &handle, cancel.clone()), cancel).await;
     handle.shutdown().await;
     status
 }
 
-/// Runs `work`; Ctrl-C (SIGINT), SIGTERM or SIGHUP abandons it — dropping an in-flight
-/// request tells the server `notifications/cancelled` — and exits 130.
-async fn interruptible(work: impl Future<Output = i32>) -> i32 {
+/// Runs `work`; Ctrl-C (SIGINT), SIGTERM or SIGHUP cancels it — the server is told with
+/// `notifications/cancelled` — and exits 130.
+async fn interruptible(work: impl Future<Output = i32>, cancel: CancellationToken) -> i32 {
+    tokio::pin!(work);
     tokio::select! {
-        status = work => status,
+        status = &mut work => status,
         () = interrupted() => {
+            cancel.cancel();
+            // Let the call see the cancel and notify the server (bounded: never hang here).
+            let _ = tokio::time::timeout(INTERRUPT_GRACE, &mut work).await;
             eprintln!("mcpomni: interrupted");
             EXIT_INTERRUPTED
         }
     }
 }
+
+/// How long an interrupted command may take to wind down.
+const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn interrupted() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -80,7 +91,7 @@ async fn interrupted() {
     }
 }
 
-async fn dispatch(command: Cmd, handle: &RuntimeHandle) -> i32 {
+async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToken) -> i32 {
     let snapshots = handle.wait_settled().await;
     let mut out = Out::stdout();
     match command {
@@ -109,7 +120,10 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle) -> i32 {
             let Some(arguments) = parse_object("--args", &args) else {
                 return EXIT_USAGE;
             };
-            match handle.call_tool(&server, &tool, arguments, None).await {
+            match handle
+                .call_tool(&server, &tool, arguments, Some(cancel))
+                .await
+            {
                 Ok(result) => {
                     let failed = result.is_error.unwrap_or(false);
                     if json {
@@ -128,6 +142,11 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle) -> i32 {
                     }
                     if failed { EXIT_FAILURE } else { EXIT_OK }
                 }
+                // Interrupted: `interruptible` says so.
+                Err(RuntimeError::Call(CallError::Request {
+                    error: RequestError::Cancelled { .. },
+                    ..
+                })) => EXIT_INTERRUPTED,
                 Err(error) => {
                     eprintln!("mcpomni: {error}");
                     EXIT_FAILURE

@@ -8,7 +8,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::RuntimeHandle;
-use super::messages::{CallId, Command, Event};
+use super::messages::{CallId, Command, Event, ServerName};
+use super::server::CallOptions;
 
 /// Runs until `Command::Shutdown` (after which it reports `Event::ShutdownComplete`) or until
 /// the command channel closes.
@@ -22,22 +23,21 @@ pub async fn run(handle: RuntimeHandle, mut commands: mpsc::UnboundedReceiver<Co
                 Some(Command::CallTool { id, server, tool, arguments }) => {
                     let cancel = CancellationToken::new();
                     in_flight.insert(id, cancel.clone());
-                    let handle = handle.clone();
-                    let events = events.clone();
-                    let done_tx = done_tx.clone();
-                    tokio::spawn(async move {
-                        let outcome = handle
-                            .call_tool(server.as_str(), &tool, arguments, Some(cancel))
-                            .await
-                            .map_err(|e| e.to_string());
-                        let _ = done_tx.send(id);
-                        let _ = events.send(Event::CallFinished { id, outcome }).await;
-                    });
+                    tokio::spawn(call(handle.clone(), id, server, tool, arguments, cancel, done_tx.clone()));
                 }
                 Some(Command::CancelCall { id }) => {
                     if let Some(cancel) = in_flight.remove(&id) {
                         cancel.cancel();
                     }
+                }
+                Some(Command::Reconnect { server }) => {
+                    let _ = handle.reconnect(server.as_str()).await;
+                }
+                Some(Command::Restart { server }) => {
+                    let _ = handle.restart(server.as_str()).await;
+                }
+                Some(Command::SetEnabled { server, enabled }) => {
+                    let _ = handle.set_enabled(server.as_str(), enabled).await;
                 }
                 Some(Command::Shutdown) => {
                     handle.shutdown().await;
@@ -51,4 +51,51 @@ pub async fn run(handle: RuntimeHandle, mut commands: mpsc::UnboundedReceiver<Co
             }
         }
     }
+}
+
+/// One tool call: progress is forwarded only when it goes up (rmcp delivers notifications out
+/// of order), and nothing is reported after the result.
+async fn call(
+    handle: RuntimeHandle,
+    id: CallId,
+    server: ServerName,
+    tool: String,
+    arguments: rmcp::model::JsonObject,
+    cancel: CancellationToken,
+    done: mpsc::UnboundedSender<CallId>,
+) {
+    let events = handle.event_sender();
+    let (progress_tx, mut progress) = mpsc::unbounded_channel();
+    let options = CallOptions {
+        cancel: Some(cancel),
+        progress: Some(progress_tx),
+    };
+    let call = handle.call_tool_with(server.as_str(), &tool, arguments, options);
+    tokio::pin!(call);
+    let mut highest = f64::NEG_INFINITY;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut call => break outcome,
+            Some(update) = progress.recv() => {
+                if update.progress > highest {
+                    highest = update.progress;
+                    let _ = events
+                        .send(Event::CallProgress {
+                            id,
+                            progress: update.progress,
+                            total: update.total,
+                            message: update.message.map(|m| crate::text::sanitize_line(&m)),
+                        })
+                        .await;
+                }
+            }
+        }
+    };
+    let _ = done.send(id);
+    let _ = events
+        .send(Event::CallFinished {
+            id,
+            outcome: outcome.map_err(|e| e.to_string()),
+        })
+        .await;
 }

@@ -6,15 +6,16 @@
 // rmcp marks MCP logging deprecated (SEP-2577), but servers still send it and operators want it.
 #![allow(deprecated)]
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use rmcp::ClientHandler;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, LoggingLevel,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
-    ResourceUpdatedNotificationParam,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ResourceUpdatedNotificationParam, RootsCapabilities,
 };
 use rmcp::service::{NotificationContext, RoleClient};
 use tokio::sync::mpsc;
@@ -34,7 +35,6 @@ pub enum ListKind {
 /// A notification from the server, already sanitized where it carries text.
 #[derive(Debug, Clone)]
 pub enum ServerNotice {
-    Progress(ProgressNotificationParam),
     Log {
         at: SystemTime,
         level: LoggingLevel,
@@ -47,16 +47,70 @@ pub enum ServerNotice {
     ListChanged(ListKind),
 }
 
+/// Where a call's progress notifications go.
+pub type ProgressSink = mpsc::UnboundedSender<ProgressNotificationParam>;
+
+/// Routes progress notifications to the call that asked for them, by progress token. A call
+/// registers its token for as long as it runs; progress for an unknown token (the call already
+/// has its result, or never asked) is dropped, as the spec allows.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressRouter {
+    sinks: Arc<Mutex<HashMap<ProgressToken, ProgressSink>>>,
+}
+
+/// Keeps a progress token registered; dropping it stops delivery.
+pub struct ProgressRegistration {
+    router: ProgressRouter,
+    token: ProgressToken,
+}
+
+impl Drop for ProgressRegistration {
+    fn drop(&mut self) {
+        self.router.lock().remove(&self.token);
+    }
+}
+
+impl ProgressRouter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, ProgressSink>> {
+        self.sinks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn register(&self, token: ProgressToken, sink: ProgressSink) -> ProgressRegistration {
+        self.lock().insert(token.clone(), sink);
+        ProgressRegistration {
+            router: self.clone(),
+            token,
+        }
+    }
+
+    /// Delivers `params` to its call; false when nobody is waiting for it.
+    pub fn route(&self, params: ProgressNotificationParam) -> bool {
+        match self.lock().get(&params.progress_token) {
+            Some(sink) => sink.send(params).is_ok(),
+            None => false,
+        }
+    }
+}
+
 /// The handler rmcp drives for one connection.
 #[derive(Debug, Clone)]
 pub struct McpClient {
     notices: mpsc::Sender<ServerNotice>,
     dropped: Arc<AtomicU64>,
+    progress: ProgressRouter,
 }
 
 impl McpClient {
-    pub fn new(notices: mpsc::Sender<ServerNotice>, dropped: Arc<AtomicU64>) -> Self {
-        Self { notices, dropped }
+    pub fn new(
+        notices: mpsc::Sender<ServerNotice>,
+        dropped: Arc<AtomicU64>,
+        progress: ProgressRouter,
+    ) -> Self {
+        Self {
+            notices,
+            dropped,
+            progress,
+        }
     }
 
     fn push(&self, notice: ServerNotice) {
@@ -69,9 +123,14 @@ impl McpClient {
 /// The `initialize` parameters we send. The protocol version is pinned to the newest one
 /// that still has an `initialize` handshake: rmcp's default (2026-07-28) is rejected by older
 /// servers and by the MCP conformance suite.
+///
+/// `roots` is declared (and answered with no roots: mcpomni exposes no files) because some
+/// servers only offer part of their features to clients that declare it.
 pub fn client_config() -> ClientConfig {
+    let mut capabilities = ClientCapabilities::default();
+    capabilities.roots = Some(RootsCapabilities::default());
     ClientConfig::new(
-        ClientCapabilities::default(),
+        capabilities,
         Implementation::new("mcpomni", env!("CARGO_PKG_VERSION")).with_title("mcpomni"),
     )
     .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
@@ -87,7 +146,8 @@ impl ClientHandler for McpClient {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        self.push(ServerNotice::Progress(params));
+        // rmcp runs each notification on its own task; the consumer keeps the highest value.
+        self.progress.route(params);
     }
 
     async fn on_logging_message(

@@ -1,27 +1,43 @@
-//! Establishing an MCP session: the `initialize` handshake (under the startup timeout), then
-//! reading what the server is and listing what it offers (each request under its own
-//! deadline). A stdio server that dies during the handshake is reported with its exit status
-//! rather than as a generic transport error.
+//! Establishing an MCP session: the transport (a child's pipes, streamable HTTP, or legacy
+//! HTTP+SSE), the `initialize` handshake under the startup timeout, then reading what the
+//! server is and listing what it offers (each request under its own deadline).
+//!
+//! A stdio server that dies during the handshake is reported with its exit status rather than
+//! as a generic transport error. A `url` server without a transport type tries streamable HTTP
+//! first and falls back to legacy SSE when the server answers the initialize POST with
+//! 400, 404 or 405, as the spec's backwards-compatibility section describes.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
-use rmcp::service::{RunningService, ServiceExt};
+use rmcp::service::{ClientInitializeError, RunningService, ServiceExt};
 use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::transport::common::client_side_sse::ExponentialBackoff;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
+use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, WorkerTransport};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::ServerListing;
-use super::client::{McpClient, ServerNotice};
-use super::messages::ServerIdentity;
+use super::client::{McpClient, ProgressRouter, ServerNotice};
+use super::messages::{ServerIdentity, ServerState};
 use super::request::{RequestError, Requester};
+use super::sse::{SseClientConfig, SseWorker};
 use super::stdio::SpawnedServer;
+use crate::config::{AuthConfig, HttpConfig, HttpKind};
 use crate::text::{human_duration, sanitize_line};
 
-/// Largest single JSON-RPC message accepted from a stdio server (tool results can be big).
+/// Largest single JSON-RPC message accepted from a server (tool results can be big).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// How often the streamable HTTP GET stream is re-opened before giving up (rmcp's default
+/// backoff is uncapped).
+const GET_STREAM_RETRIES: usize = 3;
 
 /// A live MCP session.
 pub(super) struct Connection {
@@ -38,12 +54,30 @@ pub(super) struct Connection {
 /// The outcome of the handshake and first listings.
 pub(super) struct Established {
     pub(super) connection: Connection,
+    /// The transport that carries the session (`stdio`, `http`, `sse`, or `sse (fallback)`).
+    pub(super) transport: String,
     pub(super) listing: ServerListing,
     pub(super) listing_errors: Vec<String>,
     pub(super) protocol_version: String,
     pub(super) identity: Option<ServerIdentity>,
     pub(super) capabilities: Vec<String>,
     pub(super) startup_time: Duration,
+}
+
+/// Why a session could not be established, and which state that leaves the server in.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ConnectFailure {
+    pub(super) state: ServerState,
+    pub(super) reason: String,
+}
+
+impl ConnectFailure {
+    fn failed(reason: impl Into<String>) -> Self {
+        Self {
+            state: ServerState::Failed,
+            reason: reason.into(),
+        }
+    }
 }
 
 pub(super) type ListingParts = (
@@ -66,15 +100,24 @@ pub(super) struct Wanted {
     pub(super) prompts: bool,
 }
 
-/// Handshake over a child's pipes. A process that dies during the handshake is reported with
-/// its exit status rather than as a generic transport error.
+/// What every transport hands over to the handshake.
+pub(super) struct Session {
+    client: McpClient,
+    notices: mpsc::Receiver<ServerNotice>,
+    progress: ProgressRouter,
+    timeouts: Timeouts,
+    started: Instant,
+}
+
+/// Handshake over a child's pipes.
 pub(super) async fn establish_stdio(
     spawned: SpawnedServer,
     client: McpClient,
     notices: mpsc::Receiver<ServerNotice>,
+    progress: ProgressRouter,
     timeouts: Timeouts,
     started: Instant,
-) -> Result<Established, String> {
+) -> Result<Established, ConnectFailure> {
     let SpawnedServer {
         stdout,
         stdin,
@@ -86,38 +129,286 @@ pub(super) async fn establish_stdio(
     let service_cancel = CancellationToken::new();
     let handshake = timeout(
         timeouts.startup,
-        client.serve_with_ct(transport, service_cancel.clone()),
+        client
+            .clone()
+            .serve_with_ct(transport, service_cancel.clone()),
     );
     let running = tokio::select! {
         result = handshake => match result {
             Ok(Ok(running)) => running,
             Ok(Err(error)) => {
                 if let Ok(Ok(status)) = timeout(Duration::from_millis(200), &mut exited).await {
-                    return Err(format!("{status} during initialize"));
+                    return Err(ConnectFailure::failed(format!("{status} during initialize")));
                 }
-                return Err(format!("initialize failed: {}", sanitize_line(&error.to_string())));
+                return Err(ConnectFailure::failed(format!(
+                    "initialize failed: {}",
+                    describe_init_error(&error)
+                )));
             }
-            Err(_) => {
-                return Err(format!(
-                    "no answer to initialize within {}",
-                    human_duration(timeouts.startup)
-                ));
-            }
+            Err(_) => return Err(initialize_timeout(timeouts.startup)),
         },
         status = &mut exited => {
             let status = status.unwrap_or_else(|_| "the process exited".to_owned());
-            return Err(format!("{status} before answering initialize"));
+            return Err(ConnectFailure::failed(format!("{status} before answering initialize")));
         }
     };
-    finish_establish(
-        running,
-        service_cancel,
-        Some(exited),
+    let session = Session {
+        client,
         notices,
+        progress,
         timeouts,
         started,
+    };
+    finish_establish(running, service_cancel, Some(exited), session, "stdio").await
+}
+
+/// Connects to an HTTP server: streamable HTTP, legacy SSE, or (no transport given)
+/// streamable HTTP first with a fallback to SSE.
+pub(super) async fn establish_http(
+    config: HttpConfig,
+    http: reqwest::Client,
+    client: McpClient,
+    notices: mpsc::Receiver<ServerNotice>,
+    progress: ProgressRouter,
+    timeouts: Timeouts,
+    started: Instant,
+) -> Result<Established, ConnectFailure> {
+    let session = Session {
+        client,
+        notices,
+        progress,
+        timeouts,
+        started,
+    };
+    let headers = Headers::from_config(&config)?;
+    match config.kind {
+        HttpKind::StreamableHttp => {
+            let transport = streamable_transport(&config, &headers, http)?;
+            handshake_and_finish(transport, session, "http").await
+        }
+        HttpKind::Sse => {
+            let transport = sse_transport(&config, &headers, http, timeouts.startup);
+            handshake_and_finish(transport, session, "sse").await
+        }
+        HttpKind::Auto => {
+            let transport = streamable_transport(&config, &headers, http.clone())?;
+            let service_cancel = CancellationToken::new();
+            match handshake(transport, &session, &service_cancel).await {
+                Ok(running) => {
+                    finish_establish(running, service_cancel, None, session, "http").await
+                }
+                Err(Handshake::Refused(error)) if legacy_server_hint(&error) => {
+                    tracing::info!(
+                        url = %config.url,
+                        "streamable HTTP refused ({}); trying legacy SSE",
+                        describe_init_error(&error)
+                    );
+                    let transport = sse_transport(&config, &headers, http, timeouts.startup);
+                    handshake_and_finish(transport, session, "sse (fallback)").await
+                }
+                Err(other) => Err(other.into_failure(timeouts.startup)),
+            }
+        }
+    }
+}
+
+/// Headers for every request, with a bearer token split out (rmcp adds `Bearer ` itself).
+struct Headers {
+    bearer: Option<String>,
+    other: Vec<(String, String)>,
+}
+
+impl Headers {
+    fn from_config(config: &HttpConfig) -> Result<Self, ConnectFailure> {
+        let mut bearer = None;
+        let mut other = Vec::new();
+        for (name, value) in &config.headers {
+            match value.strip_prefix("Bearer ") {
+                Some(token) if name.eq_ignore_ascii_case("authorization") => {
+                    bearer = Some(token.to_owned());
+                }
+                _ => other.push((name.clone(), value.clone())),
+            }
+        }
+        match &config.auth {
+            Some(AuthConfig::Bearer { token }) => bearer = Some(token.clone()),
+            Some(AuthConfig::OAuth { .. }) if bearer.is_none() => {
+                return Err(ConnectFailure {
+                    state: ServerState::NeedsAuth,
+                    reason: "this server uses OAuth, which this build cannot sign in to yet; \
+                             give a token with \"auth\": {\"method\": \"bearer\", ...}"
+                        .to_owned(),
+                });
+            }
+            Some(AuthConfig::OAuth { .. }) | None => {}
+        }
+        Ok(Self { bearer, other })
+    }
+}
+
+fn streamable_transport(
+    config: &HttpConfig,
+    headers: &Headers,
+    http: reqwest::Client,
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, ConnectFailure> {
+    let mut custom = HashMap::new();
+    for (name, value) in &headers.other {
+        let header_name = reqwest::header::HeaderName::try_from(name.as_str())
+            .map_err(|_| ConnectFailure::failed(format!("header `{name}`: not a valid name")))?;
+        let header_value = reqwest::header::HeaderValue::try_from(value.as_str())
+            .map_err(|_| ConnectFailure::failed(format!("header `{name}`: not a valid value")))?;
+        custom.insert(header_name, header_value);
+    }
+    let mut backoff = ExponentialBackoff::default();
+    backoff.max_times = Some(GET_STREAM_RETRIES);
+    backoff.max_delay = Some(Duration::from_secs(5));
+    let mut transport_config = StreamableHttpClientTransportConfig::with_uri(config.url.as_str())
+        .custom_headers(custom)
+        .max_sse_event_size(MAX_MESSAGE_BYTES)
+        .max_json_response_size(MAX_MESSAGE_BYTES)
+        // A server restarted under us forgets our session (HTTP 404): start a new one.
+        .reinit_on_expired_session(true);
+    transport_config.retry_config = Arc::new(backoff);
+    if let Some(token) = &headers.bearer {
+        transport_config = transport_config.auth_header(token.clone());
+    }
+    Ok(StreamableHttpClientTransport::with_client(
+        http,
+        transport_config,
+    ))
+}
+
+fn sse_transport(
+    config: &HttpConfig,
+    headers: &Headers,
+    http: reqwest::Client,
+    connect_timeout: Duration,
+) -> WorkerTransport<SseWorker> {
+    let mut all = headers.other.clone();
+    if let Some(token) = &headers.bearer {
+        all.push(("Authorization".to_owned(), format!("Bearer {token}")));
+    }
+    WorkerTransport::spawn(SseWorker::new(
+        http,
+        SseClientConfig {
+            url: config.url.clone(),
+            headers: all,
+            connect_timeout,
+            max_event_bytes: MAX_MESSAGE_BYTES,
+        },
+    ))
+}
+
+enum Handshake {
+    Refused(Box<ClientInitializeError>),
+    TimedOut,
+}
+
+impl Handshake {
+    fn into_failure(self, startup: Duration) -> ConnectFailure {
+        match self {
+            Handshake::TimedOut => initialize_timeout(startup),
+            Handshake::Refused(error) if error.is_authorization_required() => ConnectFailure {
+                state: ServerState::NeedsAuth,
+                reason: format!(
+                    "the server requires authorization: {}",
+                    describe_init_error(&error)
+                ),
+            },
+            Handshake::Refused(error) => ConnectFailure::failed(format!(
+                "initialize failed: {}",
+                describe_init_error(&error)
+            )),
+        }
+    }
+}
+
+async fn handshake<T, E, A>(
+    transport: T,
+    session: &Session,
+    service_cancel: &CancellationToken,
+) -> Result<RunningService<RoleClient, McpClient>, Handshake>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match timeout(
+        session.timeouts.startup,
+        session
+            .client
+            .clone()
+            .serve_with_ct(transport, service_cancel.clone()),
     )
     .await
+    {
+        Ok(Ok(running)) => Ok(running),
+        Ok(Err(error)) => Err(Handshake::Refused(Box::new(error))),
+        Err(_) => Err(Handshake::TimedOut),
+    }
+}
+
+async fn handshake_and_finish<T, E, A>(
+    transport: T,
+    session: Session,
+    label: &str,
+) -> Result<Established, ConnectFailure>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let service_cancel = CancellationToken::new();
+    let startup = session.timeouts.startup;
+    match handshake(transport, &session, &service_cancel).await {
+        Ok(running) => finish_establish(running, service_cancel, None, session, label).await,
+        Err(failure) => Err(failure.into_failure(startup)),
+    }
+}
+
+/// Whether a refused initialize POST means "this is an old HTTP+SSE server" (400/404/405).
+fn legacy_server_hint(error: &ClientInitializeError) -> bool {
+    let text = error_chain(error);
+    ["HTTP 400", "HTTP 404", "HTTP 405", "Method Not Allowed"]
+        .iter()
+        .any(|needle| text.contains(needle))
+}
+
+fn initialize_timeout(startup: Duration) -> ConnectFailure {
+    ConnectFailure::failed(format!(
+        "no answer to initialize within {}",
+        human_duration(startup)
+    ))
+}
+
+/// What went wrong with `initialize`, down to the root cause (rmcp's transport error keeps
+/// its cause in a field rather than as `source()`, and names the transport type verbosely).
+fn describe_init_error(error: &ClientInitializeError) -> String {
+    match error {
+        ClientInitializeError::TransportError { error, context } => {
+            // The HTTP client's own error (and its causes: DNS, refused, TLS) sits inside
+            // rmcp's `Client` variant, which does not expose it as a source either.
+            let inner = error.error.as_ref();
+            let cause = match inner.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+                Some(StreamableHttpError::Client(client)) => error_chain(client),
+                _ => error_chain(inner),
+            };
+            format!("{context}: {cause}")
+        }
+        other => error_chain(other),
+    }
+}
+
+/// An error and its sources as one sanitized line ("a: b: c"), skipping repeats.
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = current {
+        let text = sanitize_line(&e.to_string());
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    crate::text::truncate_chars(&parts.join(": "), 500)
 }
 
 /// After `initialize`: read what the server is, then list what it offers.
@@ -125,10 +416,9 @@ async fn finish_establish(
     running: RunningService<RoleClient, McpClient>,
     service_cancel: CancellationToken,
     exited: Option<oneshot::Receiver<String>>,
-    notices: mpsc::Receiver<ServerNotice>,
-    timeouts: Timeouts,
-    started: Instant,
-) -> Result<Established, String> {
+    session: Session,
+    transport: &str,
+) -> Result<Established, ConnectFailure> {
     // If this future is dropped (shutdown during startup), end the session with it.
     let cancel_on_drop = service_cancel.clone().drop_guard();
     let peer = running.peer().clone();
@@ -136,35 +426,35 @@ async fn finish_establish(
     let service_done = tokio::spawn(async move {
         let _ = running.waiting().await;
     });
-    let requester = Requester::new(peer, timeouts.request);
-    let (protocol_version, identity, capabilities, wanted) = match info.as_deref() {
-        Some(info) => {
-            let caps = &info.capabilities;
-            let mut names = Vec::new();
-            for (present, name) in [
-                (caps.tools.is_some(), "tools"),
-                (caps.resources.is_some(), "resources"),
-                (caps.prompts.is_some(), "prompts"),
-                (caps.logging.is_some(), "logging"),
-                (caps.completions.is_some(), "completions"),
-            ] {
-                if present {
-                    names.push(name.to_owned());
-                }
-            }
-            let identity = info.server_info.as_ref().map(|i| ServerIdentity {
-                name: sanitize_line(&i.name),
-                version: sanitize_line(&i.version),
-            });
-            let wanted = Wanted {
-                tools: caps.tools.is_some(),
-                resources: caps.resources.is_some(),
-                prompts: caps.prompts.is_some(),
-            };
-            (info.protocol_version.to_string(), identity, names, wanted)
-        }
-        None => return Err("the server sent no initialize result".to_owned()),
+    let requester = Requester::new(peer, session.timeouts.request, session.progress);
+    let Some(info) = info.as_deref() else {
+        return Err(ConnectFailure::failed(
+            "the server sent no initialize result",
+        ));
     };
+    let caps = &info.capabilities;
+    let mut capabilities = Vec::new();
+    for (present, name) in [
+        (caps.tools.is_some(), "tools"),
+        (caps.resources.is_some(), "resources"),
+        (caps.prompts.is_some(), "prompts"),
+        (caps.logging.is_some(), "logging"),
+        (caps.completions.is_some(), "completions"),
+    ] {
+        if present {
+            capabilities.push(name.to_owned());
+        }
+    }
+    let identity = info.server_info.as_ref().map(|i| ServerIdentity {
+        name: sanitize_line(&i.name),
+        version: sanitize_line(&i.version),
+    });
+    let wanted = Wanted {
+        tools: caps.tools.is_some(),
+        resources: caps.resources.is_some(),
+        prompts: caps.prompts.is_some(),
+    };
+    let protocol_version = info.protocol_version.to_string();
     let ((tools, resources, prompts), listing_errors) = list_parts(&requester, wanted).await;
     cancel_on_drop.disarm();
     Ok(Established {
@@ -173,8 +463,9 @@ async fn finish_establish(
             service_cancel,
             service_done,
             exited,
-            notices,
+            notices: session.notices,
         },
+        transport: transport.to_owned(),
         listing: ServerListing {
             tools: tools.unwrap_or_default(),
             resources: resources.unwrap_or_default(),
@@ -184,7 +475,7 @@ async fn finish_establish(
         protocol_version,
         identity,
         capabilities,
-        startup_time: started.elapsed(),
+        startup_time: session.started.elapsed(),
     })
 }
 

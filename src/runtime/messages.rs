@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rmcp::model::{CallToolResult, JsonObject};
 
@@ -96,6 +96,16 @@ pub struct ServerIdentity {
     pub version: String,
 }
 
+/// One `notifications/message` from a server (order is approximate: rmcp delivers each on its
+/// own task, so lines are kept in arrival order with the time they arrived).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub at: SystemTime,
+    pub level: String,
+    pub logger: Option<String>,
+    pub text: String,
+}
+
 /// Everything the dashboard shows about one server, as of one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerSnapshot {
@@ -118,6 +128,27 @@ pub struct ServerSnapshot {
     pub pid: Option<u32>,
     /// How long `initialize` plus the first listings took.
     pub startup_time: Option<Duration>,
+    /// False when switched off (config or the disable key).
+    pub enabled: bool,
+    /// Round trips of recent heartbeat pings, oldest first (at most 60).
+    pub ping_samples: Vec<Duration>,
+    /// Heartbeat pings failed in a row.
+    pub ping_failures: u32,
+    /// Tool calls through this server and how many failed (errors or `isError` results).
+    pub calls: u64,
+    pub call_errors: u64,
+    pub call_p50: Option<Duration>,
+    pub call_p95: Option<Duration>,
+    /// Automatic and manual restarts since mcpomni started.
+    pub restarts: u32,
+    /// When the next automatic reconnect is due (while Reconnecting).
+    pub retry_at: Option<Instant>,
+    /// The newest log messages the server sent, oldest first.
+    pub logs: Vec<LogLine>,
+    /// Notifications dropped because the server sent them faster than they could be handled.
+    pub dropped_notices: u64,
+    /// Resource URIs subscribed to (re-subscribed after every reconnect).
+    pub subscriptions: Vec<String>,
 }
 
 impl ServerSnapshot {
@@ -137,6 +168,18 @@ impl ServerSnapshot {
             stderr_tail: Vec::new(),
             pid: None,
             startup_time: None,
+            enabled: true,
+            ping_samples: Vec::new(),
+            ping_failures: 0,
+            calls: 0,
+            call_errors: 0,
+            call_p50: None,
+            call_p95: None,
+            restarts: 0,
+            retry_at: None,
+            logs: Vec::new(),
+            dropped_notices: 0,
+            subscriptions: Vec::new(),
         }
     }
 }
@@ -153,6 +196,18 @@ pub enum Command {
     CancelCall {
         id: CallId,
     },
+    /// Open a new session (a stdio server is started again).
+    Reconnect {
+        server: ServerName,
+    },
+    /// Like `Reconnect`, but also forget the restart budget and statistics.
+    Restart {
+        server: ServerName,
+    },
+    SetEnabled {
+        server: ServerName,
+        enabled: bool,
+    },
     /// Close every server and stop; `Event::ShutdownComplete` follows.
     Shutdown,
 }
@@ -162,9 +217,21 @@ pub enum Command {
 pub enum Event {
     ServerChanged(Arc<ServerSnapshot>),
     CatalogChanged(Arc<Catalog>),
+    /// A call's progress went up (stale and out-of-order progress is not reported).
+    CallProgress {
+        id: CallId,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
     CallFinished {
         id: CallId,
         outcome: Result<CallToolResult, String>,
+    },
+    /// A subscribed resource changed.
+    ResourceUpdated {
+        server: ServerName,
+        uri: String,
     },
     ShutdownComplete,
 }

@@ -14,20 +14,21 @@ pub mod content;
 pub mod messages;
 pub mod request;
 pub mod server;
+pub mod sse;
 pub mod stdio;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rmcp::model::{CallToolResult, GetPromptResult, JsonObject, ReadResourceResult};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use catalog::{Catalog, ServerListing};
 use messages::{Event, ServerName, ServerSnapshot, ServerState};
-use server::{ActorContext, CallError, ServerHandle, ServerUpdate, spawn_actor};
+use server::{ActorContext, CallError, CallOptions, ServerHandle, ServerUpdate, spawn_actor};
 
 /// How long shutdown may take before the remaining tasks are abandoned. Each server gets
 /// well under this (see `server::EXIT_GRACE`); they all stop concurrently.
@@ -67,6 +68,8 @@ pub enum RuntimeError {
     },
     #[error(transparent)]
     Call(#[from] CallError),
+    #[error("cannot create the HTTP client: {0}")]
+    Http(String),
 }
 
 fn list_hint(names: &[String]) -> String {
@@ -88,7 +91,21 @@ pub struct RuntimeHandle {
     root: CancellationToken,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
     events: mpsc::Sender<Event>,
+    resource_updates: broadcast::Sender<(ServerName, String)>,
     tool_call_timeout: Duration,
+}
+
+/// The HTTP client every HTTP and SSE server shares: pooled connections, rustls with ring,
+/// a connect timeout, and no total timeout (it would cut the long-lived event streams; each
+/// MCP request has its own deadline instead).
+pub fn http_client() -> Result<reqwest::Client, RuntimeError> {
+    crate::install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("mcpomni/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| RuntimeError::Http(e.to_string()))
 }
 
 /// Starts an actor for every configured server (or the `only` ones) and the supervisor.
@@ -116,6 +133,7 @@ pub fn start(
             })
             .collect::<Result<_, _>>()?,
     };
+    let http = http_client()?;
     let root = CancellationToken::new();
     let (updates_tx, updates) = mpsc::channel(256);
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
@@ -139,13 +157,16 @@ pub fn start(
             updates: updates_tx.clone(),
             root: root.child_token(),
             parent_env: options.parent_env.clone(),
+            http: http.clone(),
         };
         let (handle, task) = spawn_actor(server_config.clone(), ctx);
         handles.push(handle);
         tasks.push(task);
     }
     drop(updates_tx);
+    let (resource_updates, _) = broadcast::channel(256);
     let supervisor = Supervisor {
+        resource_updates: resource_updates.clone(),
         snapshots: initial,
         listings: (0..handles.len())
             .map(|_| Arc::new(ServerListing::default()))
@@ -163,6 +184,7 @@ pub fn start(
         root,
         tasks: Arc::new(Mutex::new(tasks)),
         events: events_tx,
+        resource_updates,
         tool_call_timeout: config.agent.tool_call_timeout,
     };
     Ok((handle, events))
@@ -223,6 +245,21 @@ impl RuntimeHandle {
         arguments: JsonObject,
         cancel: Option<CancellationToken>,
     ) -> Result<CallToolResult, RuntimeError> {
+        let options = CallOptions {
+            cancel,
+            progress: None,
+        };
+        self.call_tool_with(server, tool, arguments, options).await
+    }
+
+    /// `call_tool` with progress reporting.
+    pub async fn call_tool_with(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: JsonObject,
+        options: CallOptions,
+    ) -> Result<CallToolResult, RuntimeError> {
         let handle = self.handle_for(server)?;
         let catalog = self.catalog();
         let own_name = match catalog.resolve_tool(server, tool) {
@@ -238,8 +275,38 @@ impl RuntimeHandle {
             }
         };
         Ok(handle
-            .call_tool(&own_name, arguments, self.tool_call_timeout, cancel)
+            .call_tool(&own_name, arguments, self.tool_call_timeout, options)
             .await?)
+    }
+
+    /// Subscribes to a resource; updates arrive on [`RuntimeHandle::resource_updates`] and as
+    /// `Event::ResourceUpdated`.
+    pub async fn subscribe(&self, server: &str, uri: &str) -> Result<(), RuntimeError> {
+        Ok(self.handle_for(server)?.subscribe(uri).await?)
+    }
+
+    pub fn resource_updates(&self) -> broadcast::Receiver<(ServerName, String)> {
+        self.resource_updates.subscribe()
+    }
+
+    /// Asks a server to send log messages at `level` and above (renewed on reconnect).
+    pub async fn set_log_level(&self, server: &str, level: &str) -> Result<(), RuntimeError> {
+        Ok(self.handle_for(server)?.set_log_level(level).await?)
+    }
+
+    pub async fn reconnect(&self, server: &str) -> Result<(), RuntimeError> {
+        self.handle_for(server)?.reconnect().await;
+        Ok(())
+    }
+
+    pub async fn restart(&self, server: &str) -> Result<(), RuntimeError> {
+        self.handle_for(server)?.restart().await;
+        Ok(())
+    }
+
+    pub async fn set_enabled(&self, server: &str, enabled: bool) -> Result<(), RuntimeError> {
+        self.handle_for(server)?.set_enabled(enabled).await;
+        Ok(())
     }
 
     pub async fn read_resource(
@@ -280,6 +347,7 @@ struct Supervisor {
     snapshots_tx: watch::Sender<Snapshots>,
     catalog_tx: watch::Sender<Arc<Catalog>>,
     events: mpsc::Sender<Event>,
+    resource_updates: broadcast::Sender<(ServerName, String)>,
 }
 
 impl Supervisor {
@@ -295,6 +363,17 @@ impl Supervisor {
                         .send_replace(Arc::new(self.snapshots.clone()));
                     // A closed stream just means nobody is watching (headless).
                     let _ = self.events.send(Event::ServerChanged(snapshot)).await;
+                }
+                ServerUpdate::ResourceUpdated(index, uri) => {
+                    let Some(snapshot) = self.snapshots.get(index) else {
+                        continue;
+                    };
+                    let server = snapshot.name.clone();
+                    let _ = self.resource_updates.send((server.clone(), uri.clone()));
+                    let _ = self
+                        .events
+                        .send(Event::ResourceUpdated { server, uri })
+                        .await;
                 }
                 ServerUpdate::Listing(index, listing) => {
                     let Some(slot) = self.listings.get_mut(index) else {

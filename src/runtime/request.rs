@@ -6,6 +6,10 @@
 //! A request that is abandoned — its future dropped, its cancel token fired, or its deadline
 //! passed — tells the server with `notifications/cancelled`, as the spec asks.
 
+// rmcp marks logging and resources/subscribe deprecated (2026-07-28 moves them), but the
+// servers we talk to (2025-11-25 and older) use exactly these.
+#![allow(deprecated)]
+
 use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
@@ -14,10 +18,18 @@ use rmcp::model::{
     ClientRequest, GetPromptRequest, GetPromptRequestParams, GetPromptResult, JsonObject,
     ListPromptsRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
     PingRequest, Prompt, ReadResourceRequest, ReadResourceRequestParams, ReadResourceResult,
-    RequestId, Resource, ServerResult, Tool,
+    RequestId, Resource, ServerResult, SetLevelRequest, SetLevelRequestParams, SubscribeRequest,
+    SubscribeRequestParams, Tool,
 };
 use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
+
+use super::client::{ProgressRouter, ProgressSink};
+
+/// What the server is told when a request is abandoned.
+const CANCEL_REASON: &str = "cancelled by the client";
+/// How long sending `notifications/cancelled` may take (a wedged transport must not hang us).
+const CANCEL_NOTICE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Listing more pages than this means a server is looping on its cursor.
 const MAX_PAGES: usize = 1000;
@@ -56,6 +68,8 @@ pub struct RequestOptions {
     pub reset_on_progress: bool,
     /// Firing this cancels the request and tells the server.
     pub cancel: Option<CancellationToken>,
+    /// Receives the request's progress notifications until it completes.
+    pub progress: Option<ProgressSink>,
 }
 
 /// Sends requests to one connected server, each under a deadline.
@@ -63,13 +77,19 @@ pub struct RequestOptions {
 pub struct Requester {
     peer: Peer<RoleClient>,
     request_timeout: Duration,
+    progress: ProgressRouter,
 }
 
 impl Requester {
-    pub fn new(peer: Peer<RoleClient>, request_timeout: Duration) -> Self {
+    pub fn new(
+        peer: Peer<RoleClient>,
+        request_timeout: Duration,
+        progress: ProgressRouter,
+    ) -> Self {
         Self {
             peer,
             request_timeout,
+            progress,
         }
     }
 
@@ -155,6 +175,7 @@ impl Requester {
         arguments: JsonObject,
         timeout: Duration,
         cancel: Option<CancellationToken>,
+        progress: Option<ProgressSink>,
     ) -> Result<CallToolResult, RequestError> {
         let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
@@ -162,6 +183,7 @@ impl Requester {
             timeout: Some(timeout),
             reset_on_progress: true,
             cancel,
+            progress,
         };
         match self.send("tools/call", request, options).await? {
             ServerResult::CallToolResult(result) => Ok(result),
@@ -205,6 +227,32 @@ impl Requester {
         }
     }
 
+    /// `logging/setLevel`; `level` is an MCP level name (`debug`, `info`, … `emergency`).
+    pub async fn set_level(&self, level: &str) -> Result<(), RequestError> {
+        let level =
+            serde_json::from_value(serde_json::Value::String(level.to_owned())).map_err(|_| {
+                RequestError::Transport {
+                    method: "logging/setLevel",
+                    message: format!("`{level}` is not an MCP log level"),
+                }
+            })?;
+        let request =
+            ClientRequest::SetLevelRequest(SetLevelRequest::new(SetLevelRequestParams::new(level)));
+        self.send("logging/setLevel", request, self.default_options())
+            .await
+            .map(|_| ())
+    }
+
+    /// `resources/subscribe`: the server then sends `notifications/resources/updated`.
+    pub async fn subscribe(&self, uri: &str) -> Result<(), RequestError> {
+        let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(
+            SubscribeRequestParams::new(uri),
+        ));
+        self.send("resources/subscribe", request, self.default_options())
+            .await
+            .map(|_| ())
+    }
+
     fn default_options(&self) -> RequestOptions {
         self.deadline(self.request_timeout)
     }
@@ -241,12 +289,21 @@ impl Requester {
             after: timeout,
         })?
         .map_err(|e| map_service_error(method, e))?;
-        let mut guard = CancelOnDrop::new(self.peer.clone(), handle.id.clone());
+        let id = handle.id.clone();
+        let mut guard = CancelOnDrop::new(self.peer.clone(), id.clone());
+        // Progress is delivered only while this registration lives: late progress is dropped.
+        let _progress = options
+            .progress
+            .map(|sink| self.progress.register(handle.progress_token.clone(), sink));
         let cancel = options.cancel.unwrap_or_default();
         let result = tokio::select! {
             result = handle.await_response() => result.map_err(|e| map_service_error(method, e)),
             () = cancel.cancelled() => {
-                // The guard sends `notifications/cancelled` as it drops.
+                // Tell the server before returning, so a caller that shuts down right after
+                // (headless Ctrl-C) does not close the connection before the notice is out.
+                guard.disarm();
+                let param = CancelledNotificationParam::new(Some(id), Some(CANCEL_REASON.into()));
+                let _ = tokio::time::timeout(CANCEL_NOTICE_DEADLINE, self.peer.notify_cancelled(param)).await;
                 return Err(RequestError::Cancelled { method });
             }
         };
@@ -305,10 +362,8 @@ impl Drop for CancelOnDrop {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let param = CancelledNotificationParam::new(
-            Some(self.id.clone()),
-            Some("cancelled by the client".into()),
-        );
+        let param =
+            CancelledNotificationParam::new(Some(self.id.clone()), Some(CANCEL_REASON.into()));
         runtime.spawn(async move {
             let _ = peer.notify_cancelled(param).await;
         });

@@ -19,6 +19,16 @@ pub enum Scope {
     Chat,
     /// Tools pane focused, not typing.
     Tools,
+    /// Servers pane focused.
+    Servers,
+    /// Editing the arguments of a tool call.
+    CallEditor,
+    /// A tool call is running.
+    CallRunning,
+    /// A tool call's result is shown.
+    CallResult,
+    /// The full result in the pager.
+    Pager,
     /// Any pane, not typing.
     Normal,
 }
@@ -32,6 +42,11 @@ impl Scope {
             Scope::Filtering => "Typing a tool filter",
             Scope::Chat => "Chat pane (not typing)",
             Scope::Tools => "Tools pane",
+            Scope::Servers => "Servers pane",
+            Scope::CallEditor => "Tool call: arguments",
+            Scope::CallRunning => "Tool call: running",
+            Scope::CallResult => "Tool call: result",
+            Scope::Pager => "Result pager",
             Scope::Normal => "Any pane (not typing)",
         }
     }
@@ -65,6 +80,15 @@ pub enum Action {
     AcceptFilter,
     DetailsUp,
     DetailsDown,
+    OpenCall,
+    RunCall,
+    CloseCall,
+    CancelCall,
+    OpenPager,
+    ClosePager,
+    Reconnect,
+    Restart,
+    ToggleEnabled,
 }
 
 /// One key: a code plus the modifiers that must be held (Shift is implied by the character).
@@ -179,10 +203,26 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Filtering, &[key(KeyCode::Up)], A::Up, "previous tool"),
     bind(S::Filtering, &[key(KeyCode::Down)], A::Down, "next tool"),
     bind(S::Chat, &[ch('i'), key(KeyCode::Enter)], A::EnterInput, "type in the chat input"),
+    bind(S::Tools, &[key(KeyCode::Enter)], A::OpenCall, "call the selected tool (edit its arguments first)"),
     bind(S::Tools, &[ch('/')], A::StartFilter, "filter tools by name or description"),
     bind(S::Tools, &[key(KeyCode::Esc)], A::ClearFilter, "clear the filter"),
     bind(S::Tools, &[ch('J'), ch(']')], A::DetailsDown, "scroll the tool details down"),
     bind(S::Tools, &[ch('K'), ch('[')], A::DetailsUp, "scroll the tool details up"),
+    bind(S::Servers, &[ch('r')], A::Reconnect, "reconnect the selected server (stdio: start it again)"),
+    bind(S::Servers, &[ch('R')], A::Restart, "restart it afresh (resets its restart budget and call statistics)"),
+    bind(S::Servers, &[ch('d')], A::ToggleEnabled, "disable or enable it"),
+    bind(S::CallEditor, &[ctrl('s')], A::RunCall, "run the call"),
+    bind(S::CallEditor, &[key(KeyCode::Esc)], A::CloseCall, "close without calling"),
+    bind(S::CallRunning, &[key(KeyCode::Esc)], A::CancelCall, "cancel the call (the server is told)"),
+    bind(S::CallResult, &[ch('p'), key(KeyCode::Enter)], A::OpenPager, "read the whole result in the pager"),
+    bind(S::CallResult, &[key(KeyCode::Esc), ch('q')], A::CloseCall, "close the result"),
+    bind(S::Pager, &[key(KeyCode::Esc), ch('q')], A::ClosePager, "close the pager"),
+    bind(S::Pager, &[ch('k'), key(KeyCode::Up)], A::Up, "scroll up"),
+    bind(S::Pager, &[ch('j'), key(KeyCode::Down)], A::Down, "scroll down"),
+    bind(S::Pager, &[key(KeyCode::PageUp), ctrl('u')], A::PageUp, "page up"),
+    bind(S::Pager, &[key(KeyCode::PageDown), ctrl('d'), ch(' ')], A::PageDown, "page down"),
+    bind(S::Pager, &[ch('g'), key(KeyCode::Home)], A::Top, "go to the top"),
+    bind(S::Pager, &[ch('G'), key(KeyCode::End)], A::Bottom, "go to the bottom"),
     bind(S::Normal, &[ch('q')], A::Quit, "quit"),
     bind(S::Normal, &[ch('?')], A::ToggleHelp, "show or hide this help"),
     bind(S::Normal, &[ch('1')], A::FocusChat, "focus Chat (and type)"),
@@ -226,8 +266,13 @@ pub const SCOPE_ORDER: &[Scope] = &[
     Scope::Typing,
     Scope::Normal,
     Scope::Chat,
+    Scope::Servers,
     Scope::Tools,
     Scope::Filtering,
+    Scope::CallEditor,
+    Scope::CallRunning,
+    Scope::CallResult,
+    Scope::Pager,
     Scope::Help,
 ];
 

@@ -10,6 +10,9 @@ Options:
   --env NAME,...   write NAME=value (or NAME=<unset>) for each variable to stderr at start
   --stubborn       ignore SIGTERM and keep running after stdin closes (only SIGKILL stops it)
   --noise          write non-JSON lines to stdout before every answer
+  --flood N        after answering initialize, send N log notifications as fast as possible
+  --bad-json-rpc   before every answer, send a JSON object that is not JSON-RPC
+  --record FILE    append the method of every message received to FILE, one per line
 """
 import json
 import os
@@ -30,6 +33,9 @@ def option(name, default=None):
 answer = set(filter(None, (option("--answer", "") or "").split(",")))
 stubborn = "--stubborn" in args
 noise = "--noise" in args
+flood = int(option("--flood", "0") or 0)
+bad_json_rpc = "--bad-json-rpc" in args
+record = option("--record")
 if option("--stderr"):
     print(option("--stderr"), file=sys.stderr, flush=True)
 for name in filter(None, (option("--env", "") or "").split(",")):
@@ -50,7 +56,9 @@ RESULTS = {
     "resources/read": {"contents": [{"uri": "hole://r", "text": "answered"}]},
     "prompts/get": {"messages": []},
     "ping": {},
+    "logging/setLevel": {},
 }
+RESULTS["initialize"]["capabilities"]["logging"] = {}
 
 for line in sys.stdin:
     try:
@@ -58,12 +66,23 @@ for line in sys.stdin:
     except ValueError:
         continue
     method = message.get("method")
+    if record:
+        with open(record, "a") as f:
+            f.write(f"{method}\n")
     if "id" not in message or method not in answer:
         continue
     if noise:
         print("this is not JSON-RPC", flush=True)
+    if bad_json_rpc:
+        print(json.dumps({"hello": "not a json-rpc message", "id": [1, 2]}), flush=True)
     reply = {"jsonrpc": "2.0", "id": message["id"], "result": RESULTS.get(method, {})}
     print(json.dumps(reply), flush=True)
+    if method == "initialize" and flood:
+        for i in range(flood):
+            note = {"jsonrpc": "2.0", "method": "notifications/message",
+                    "params": {"level": "info", "data": f"flood {i}"}}
+            sys.stdout.write(json.dumps(note) + "\n")
+        sys.stdout.flush()
 
 if stubborn:
     while True:

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod peers;
+pub mod sse_client;
+pub mod tls;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{parse_ok, vars};
+use super::{parse_err, parse_ok, vars};
 use crate::config::{
-    AgentConfig, AuthConfig, HttpConfig, HttpKind, MemoryConfig, MemoryMode, ServerConfig,
-    StdioConfig, TransportConfig, UiConfig,
+    AgentConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, MemoryConfig, MemoryMode,
+    ServerConfig, StdioConfig, TransportConfig, UiConfig,
 };
 
 fn http_of(server: &ServerConfig) -> &HttpConfig {
@@ -90,7 +90,7 @@ fn enabled_and_claude_disabled() {
 fn stdio_server_in_full() {
     let config = parse_ok(
         r#"{"mcpServers": {"x": {"command": "npx", "args": ["-y", "pkg"], "env": {"B": "2", "A": "1"},
-            "cwd": "/srv", "timeout": 1.5, "startup_timeout": 90}}}"#,
+            "cwd": "/srv", "timeout": 1.5, "startup_timeout": 90, "log_level": "Warning"}}}"#,
     );
     let server = &config.servers[0];
     assert_eq!(
@@ -106,6 +106,8 @@ fn stdio_server_in_full() {
             enabled: true,
             request_timeout: Duration::from_millis(1500),
             startup_timeout: Some(Duration::from_secs(90)),
+            health: HealthConfig::default(),
+            log_level: Some("warning".into()),
         }
     );
     assert_eq!(
@@ -237,5 +239,58 @@ fn debug_output_never_shows_secrets() {
     assert_eq!(
         http_of(&config.servers[0]).headers["Authorization"],
         "Bearer header-s3cr3t"
+    );
+}
+
+#[test]
+fn health_defaults_agent_overrides_and_server_overrides() {
+    let config = parse_ok(
+        r#"{"AgentConfig": {"ping_interval": 30, "ping_timeout": 2, "max_restarts": 3},
+            "mcpServers": {
+                "a": {"command": "x"},
+                "b": {"command": "x", "ping_interval": 0, "max_restarts": 9},
+                "c": {"command": "x", "ping_timeout": 0.5}
+            }}"#,
+    );
+    assert_eq!(
+        config.agent.health,
+        HealthConfig {
+            ping_interval: Some(Duration::from_secs(30)),
+            ping_timeout: Duration::from_secs(2),
+            max_restarts: 3,
+        }
+    );
+    assert_eq!(config.servers[0].health, config.agent.health);
+    assert_eq!(
+        config.servers[1].health,
+        HealthConfig {
+            ping_interval: None,
+            ping_timeout: Duration::from_secs(2),
+            max_restarts: 9,
+        }
+    );
+    assert_eq!(
+        config.servers[2].health.ping_timeout,
+        Duration::from_millis(500)
+    );
+    assert_eq!(
+        config.servers[2].health.ping_interval,
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        parse_ok(r#"{"mcpServers": {}}"#).agent.health,
+        HealthConfig::default()
+    );
+}
+
+#[test]
+fn bad_health_and_log_level_values_are_located() {
+    assert_eq!(
+        parse_err(r#"{"mcpServers": {"a": {"command": "x", "ping_timeout": 0}}}"#),
+        "bad.json:1:55: mcpServers.a.ping_timeout: must be more than 0 seconds"
+    );
+    assert_eq!(
+        parse_err(r#"{"mcpServers": {"a": {"command": "x", "log_level": "loud"}}}"#),
+        "bad.json:1:52: mcpServers.a.log_level: unknown log level `loud`; expected one of debug, info, notice, warning, error, critical, alert, emergency"
     );
 }

@@ -3,6 +3,7 @@
 //! happen outside (quit, talk to the runtime, change mouse capture, highlight a schema) goes
 //! out as `Effect`s that the app loop carries out.
 
+pub mod call;
 pub mod chat;
 pub mod servers;
 pub mod tools;
@@ -18,6 +19,7 @@ use super::keymap::{self, Action, Scope};
 use super::layout::{Layout, PaneAreas};
 use super::theme::Theme;
 use crate::runtime::messages::{Command, Event};
+use call::{CallState, CallView, Progress};
 use chat::{ChatState, Role, no_llm_guidance};
 use servers::ServersState;
 use tools::{HighlightJob, ToolsState};
@@ -85,6 +87,8 @@ pub struct AppState {
     pub servers: ServersState,
     pub tools: ToolsState,
     pub trace: TraceState,
+    /// A tool call made by hand from the Tools pane.
+    pub call: CallState,
     pub theme: Theme,
     /// Terminal size in cells.
     pub size: (u16, u16),
@@ -140,6 +144,7 @@ impl AppState {
             servers: ServersState::default(),
             tools: ToolsState::default(),
             trace: TraceState::default(),
+            call: CallState::default(),
             theme,
             size: (80, 24),
             config_label,
@@ -154,6 +159,14 @@ impl AppState {
         let mut scopes = vec![Scope::Anywhere];
         if self.help {
             scopes.push(Scope::Help);
+        } else if self.call.pager.is_some() {
+            scopes.push(Scope::Pager);
+        } else if let Some(view) = &self.call.view {
+            scopes.push(match view {
+                CallView::Editing { .. } => Scope::CallEditor,
+                CallView::Running { .. } => Scope::CallRunning,
+                CallView::Done { .. } => Scope::CallResult,
+            });
         } else if self.typing && self.focus == Pane::Chat {
             scopes.push(Scope::Typing);
         } else if self.tools.filtering && self.focus == Pane::Tools {
@@ -162,7 +175,8 @@ impl AppState {
             match self.focus {
                 Pane::Chat => scopes.push(Scope::Chat),
                 Pane::Tools => scopes.push(Scope::Tools),
-                Pane::Servers | Pane::Trace => {}
+                Pane::Servers => scopes.push(Scope::Servers),
+                Pane::Trace => {}
             }
             scopes.push(Scope::Normal);
         }
@@ -198,7 +212,9 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::Key(_) => {}
         Msg::Mouse(mouse) => on_mouse(state, mouse),
         Msg::Paste(text) => {
-            if state.typing && state.focus == Pane::Chat {
+            if let Some(CallView::Editing { editor, .. }) = &mut state.call.view {
+                editor.insert_str(text);
+            } else if state.typing && state.focus == Pane::Chat {
                 state.chat.input.insert_str(text);
             } else if state.tools.filtering {
                 state.tools.filter.push_str(&text.replace('\n', " "));
@@ -223,9 +239,21 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
 
 fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
     let scopes = state.scopes();
+    if let Some((escape, plain)) = split_escape_prefix(&key, &scopes) {
+        // Without the kitty keyboard protocol a fast "Esc, x" arrives as one "Alt-x": when
+        // Alt-x means nothing here, it was meant as Esc followed by x.
+        on_key(state, escape, effects);
+        on_key(state, plain, effects);
+        return;
+    }
     let Some(action) = keymap::lookup(&key, &scopes) else {
         // Unbound keys are text where text is being typed.
-        if scopes.contains(&Scope::Typing) {
+        if scopes.contains(&Scope::CallEditor) {
+            if let Some(CallView::Editing { editor, error, .. }) = &mut state.call.view {
+                editor.input(key);
+                *error = None;
+            }
+        } else if scopes.contains(&Scope::Typing) {
             state.chat.input.input(key);
             state.chat.scroll = 0;
         } else if scopes.contains(&Scope::Filtering) {
@@ -239,6 +267,29 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
             Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
             Action::Down => state.help_scroll = state.help_scroll.saturating_add(1),
             _ => {}
+        }
+    }
+    if let Some(scroll) = state.call.pager.as_mut() {
+        let page = usize::from(state.size.1.saturating_sub(4)).max(1);
+        match action {
+            Action::Up => *scroll = scroll.saturating_sub(1),
+            Action::Down => *scroll = scroll.saturating_add(1),
+            Action::PageUp => *scroll = scroll.saturating_sub(page),
+            Action::PageDown => *scroll = scroll.saturating_add(page),
+            Action::Top => *scroll = 0,
+            Action::Bottom => *scroll = usize::MAX / 2,
+            _ => {}
+        }
+        if matches!(
+            action,
+            Action::Up
+                | Action::Down
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom
+        ) {
+            return;
         }
     }
     match action {
@@ -287,7 +338,69 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         Action::DetailsUp => {
             state.tools.detail_scroll = state.tools.detail_scroll.saturating_sub(3);
         }
+        Action::OpenCall => {
+            if let Some(tool) = state.tools.selected_tool().cloned() {
+                state.call.edit(&tool);
+            }
+        }
+        Action::RunCall => {
+            if let Some((id, target, arguments)) = state.call.start(state.now) {
+                effects.push(Effect::Command(Command::CallTool {
+                    id,
+                    server: target.server,
+                    tool: target.tool,
+                    arguments,
+                }));
+            }
+        }
+        Action::CancelCall => {
+            if let Some(CallView::Running { id, cancelling, .. }) = &mut state.call.view {
+                *cancelling = true;
+                effects.push(Effect::Command(Command::CancelCall { id: *id }));
+            }
+        }
+        Action::CloseCall => state.call.close(),
+        Action::OpenPager => state.call.pager = Some(0),
+        Action::ClosePager => state.call.pager = None,
+        Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
+            if let Some(server) = state.servers.selected() {
+                let name = server.name.clone();
+                let command = match action {
+                    Action::Reconnect => Command::Reconnect {
+                        server: name.clone(),
+                    },
+                    Action::Restart => Command::Restart {
+                        server: name.clone(),
+                    },
+                    _ => Command::SetEnabled {
+                        server: name.clone(),
+                        enabled: !server.enabled,
+                    },
+                };
+                state.notice = Some(match &command {
+                    Command::Reconnect { .. } => format!("reconnecting {name}…"),
+                    Command::Restart { .. } => format!("restarting {name}…"),
+                    Command::SetEnabled { enabled: true, .. } => format!("enabling {name}…"),
+                    _ => format!("disabling {name}…"),
+                });
+                effects.push(Effect::Command(command));
+            }
+        }
     }
+}
+
+/// An unbound Alt-<character> split into Esc and the plain character.
+fn split_escape_prefix(key: &KeyEvent, scopes: &[Scope]) -> Option<(KeyEvent, KeyEvent)> {
+    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+    let KeyCode::Char(_) = key.code else {
+        return None;
+    };
+    if key.modifiers != KeyModifiers::ALT || keymap::lookup(key, scopes).is_some() {
+        return None;
+    }
+    let escape = KeyEvent::new_with_kind(KeyCode::Esc, KeyModifiers::NONE, key.kind);
+    let plain = KeyEvent::new_with_kind(key.code, KeyModifiers::NONE, key.kind);
+    Some((escape, plain))
 }
 
 fn edit_filter(state: &mut AppState, key: KeyEvent) {
@@ -386,7 +499,23 @@ fn on_runtime(state: &mut AppState, event: Event) {
     match event {
         Event::ServerChanged(snapshot) => state.servers.upsert(snapshot),
         Event::CatalogChanged(catalog) => state.tools.set_catalog(catalog),
-        Event::CallFinished { .. } => {}
+        Event::CallProgress {
+            id,
+            progress,
+            total,
+            message,
+        } => state.call.on_progress(
+            id,
+            Progress {
+                progress,
+                total,
+                message,
+            },
+        ),
+        Event::CallFinished { id, outcome } => state.call.on_finished(id, outcome, state.now),
+        Event::ResourceUpdated { server, uri } => {
+            state.notice = Some(format!("{server}: {uri} changed"));
+        }
         Event::ShutdownComplete => state.quitting = true,
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::*;
 use crate::runtime::catalog::{Catalog, ServerListing};
-use crate::runtime::messages::{Event, ServerName, ServerSnapshot, ServerState};
+use crate::runtime::messages::{Command, Event, ServerName, ServerSnapshot, ServerState};
 
 fn state() -> AppState {
     let mut state = AppState::new(Theme::default_dark(), "test.json".into(), None, true);
@@ -387,5 +387,191 @@ fn key_releases_are_ignored() {
             KeyEventKind::Release,
         )),
     );
+    assert!(s.chat.input.is_empty());
+}
+
+#[test]
+fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
+    let mut s = state();
+    update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))),
+    );
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('3')));
+    update(&mut s, key(KeyCode::Enter));
+    assert!(matches!(s.call.view, Some(call::CallView::Editing { .. })));
+    // Keys go to the editor now: 'q' is text, not quit.
+    assert!(update(&mut s, key(KeyCode::Char('q'))).is_empty());
+    let Some(call::CallView::Editing { editor, .. }) = &mut s.call.view else {
+        panic!("editing");
+    };
+    **editor = ratatui_textarea::TextArea::new(vec![r#"{"message": "hi"}"#.to_owned()]);
+    let effects = update(&mut s, ctrl('s'));
+    let id = crate::runtime::messages::CallId(1);
+    assert_eq!(
+        effects,
+        vec![Effect::Command(Command::CallTool {
+            id,
+            server: ServerName::new("demo"),
+            tool: "echo".into(),
+            arguments: json!({"message": "hi"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        })]
+    );
+    update(
+        &mut s,
+        Msg::Runtime(Event::CallProgress {
+            id,
+            progress: 1.0,
+            total: Some(2.0),
+            message: None,
+        }),
+    );
+    assert_eq!(
+        update(&mut s, key(KeyCode::Esc)),
+        vec![Effect::Command(Command::CancelCall { id })]
+    );
+    // A stale answer for another call is ignored; this one's answer is shown.
+    update(
+        &mut s,
+        Msg::Runtime(Event::CallFinished {
+            id: crate::runtime::messages::CallId(99),
+            outcome: Err("stale".into()),
+        }),
+    );
+    assert!(matches!(s.call.view, Some(call::CallView::Running { .. })));
+    update(
+        &mut s,
+        Msg::Runtime(Event::CallFinished {
+            id,
+            outcome: Err("server `demo`: tools/call: cancelled".into()),
+        }),
+    );
+    let Some(call::CallView::Done { outcome, .. }) = &s.call.view else {
+        panic!("done");
+    };
+    assert_eq!(
+        outcome,
+        &Err("server `demo`: tools/call: cancelled".to_owned())
+    );
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.call.view.is_none());
+}
+
+#[test]
+fn invalid_arguments_stay_in_the_editor_with_a_reason() {
+    let mut s = state();
+    update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))),
+    );
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('3')));
+    update(&mut s, key(KeyCode::Enter));
+    let Some(call::CallView::Editing { editor, .. }) = &mut s.call.view else {
+        panic!("editing");
+    };
+    **editor = ratatui_textarea::TextArea::new(vec!["[1, 2]".to_owned()]);
+    assert!(update(&mut s, ctrl('s')).is_empty());
+    let Some(call::CallView::Editing { error, .. }) = &s.call.view else {
+        panic!("still editing");
+    };
+    assert_eq!(
+        error.as_deref(),
+        Some("the arguments must be a JSON object, like {\"key\": \"value\"}")
+    );
+}
+
+#[test]
+fn pager_scrolls_and_closes() {
+    let mut s = state();
+    update(
+        &mut s,
+        Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))),
+    );
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('3')));
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ctrl('s'));
+    let id = s.call.running_id().expect("running");
+    let result: rmcp::model::CallToolResult =
+        serde_json::from_value(json!({"content": [{"type": "text", "text": "a\nb\nc"}]}))
+            .expect("result");
+    update(
+        &mut s,
+        Msg::Runtime(Event::CallFinished {
+            id,
+            outcome: Ok(result),
+        }),
+    );
+    update(&mut s, key(KeyCode::Char('p')));
+    assert_eq!(s.call.pager, Some(0));
+    update(&mut s, key(KeyCode::Char('j')));
+    update(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(s.call.pager, Some(2));
+    assert_eq!(
+        s.focus,
+        Pane::Tools,
+        "j scrolled the pager, not the tool list"
+    );
+    update(&mut s, key(KeyCode::Char('q')));
+    assert_eq!(s.call.pager, None);
+    assert!(
+        s.call.view.is_some(),
+        "q in the pager closes only the pager"
+    );
+}
+
+#[test]
+fn server_keys_send_reconnect_restart_and_toggle() {
+    let mut s = state();
+    update(
+        &mut s,
+        Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Ready))),
+    );
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('2')));
+    let name = ServerName::new("a");
+    assert_eq!(
+        update(&mut s, key(KeyCode::Char('r'))),
+        vec![Effect::Command(Command::Reconnect {
+            server: name.clone()
+        })]
+    );
+    assert_eq!(s.notice.as_deref(), Some("reconnecting a…"));
+    assert_eq!(
+        update(&mut s, key(KeyCode::Char('R'))),
+        vec![Effect::Command(Command::Restart {
+            server: name.clone()
+        })]
+    );
+    assert_eq!(
+        update(&mut s, key(KeyCode::Char('d'))),
+        vec![Effect::Command(Command::SetEnabled {
+            server: name,
+            enabled: false
+        })]
+    );
+    // Elsewhere, r is not bound.
+    update(&mut s, key(KeyCode::Char('4')));
+    assert!(update(&mut s, key(KeyCode::Char('r'))).is_empty());
+}
+
+#[test]
+fn a_fast_escape_then_key_arriving_as_alt_key_is_split() {
+    let mut s = state();
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new_with_kind(
+            KeyCode::Char('2'),
+            KeyModifiers::ALT,
+            KeyEventKind::Press,
+        )),
+    );
+    assert!(!s.typing, "the Esc part left the input");
+    assert_eq!(s.focus, Pane::Servers, "the 2 part focused Servers");
     assert!(s.chat.input.is_empty());
 }

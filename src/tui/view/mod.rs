@@ -1,6 +1,7 @@
 //! Drawing. Views read `&AppState` and draw into the areas from `layout`; they never change
 //! state (the chat view's wrapped-height cache is a memo behind a `RefCell`, not state).
 
+mod call;
 mod chat;
 mod help;
 mod servers;
@@ -38,6 +39,7 @@ pub fn draw(frame: &mut Frame, state: &AppState) {
         }
     }
     status::draw(frame, areas.status, state);
+    call::draw(frame, area, state);
     if state.help {
         help::draw(frame, area, state);
     }

@@ -1,7 +1,9 @@
-//! The Servers pane: one row per server (state, transport, what it offers, protocol, identity,
-//! uptime) and, below, the selected server's details: its last error and stderr tail.
+//! The Servers pane: one row per server (state, transport, what it offers, protocol, last
+//! ping, uptime) and, below, the selected server's details — its health (ping sparkline,
+//! tool-call latency and errors, restarts), identity, last error, and the tails of its log
+//! messages and stderr.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -11,13 +13,15 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::wrap::wrapped_height;
 use super::{label_value, pane_block, placeholder};
-use crate::runtime::messages::{ServerSnapshot, ServerState};
+use crate::runtime::messages::{LogLine, ServerSnapshot, ServerState};
 use crate::text::{human_duration, human_uptime, plural};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 
 /// Below this width the table drops the less important columns.
 const WIDE: u16 = 70;
+/// Ping samples drawn in the sparkline.
+const SPARK_WIDTH: usize = 30;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     let theme = &state.theme;
@@ -44,7 +48,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     draw_table(frame, table_area, state);
     let separator = Block::default()
         .borders(Borders::TOP)
-        .border_style(theme.border(false));
+        .border_style(theme.border(false))
+        .title(Span::styled(
+            if focused {
+                " r reconnect · R restart · d disable/enable "
+            } else {
+                ""
+            },
+            theme.muted(),
+        ));
     let details_area = {
         let inner = separator.inner(details_area);
         frame.render_widget(separator, details_area);
@@ -89,6 +101,44 @@ fn uptime(snapshot: &ServerSnapshot, now: Instant) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
+fn last_ping(snapshot: &ServerSnapshot) -> String {
+    match (snapshot.ping_failures, snapshot.ping_samples.last()) {
+        (0, Some(rtt)) => millis(*rtt),
+        (0, None) => "-".to_owned(),
+        (failures, _) => format!("✗{failures}"),
+    }
+}
+
+fn millis(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.0}ms")
+    }
+}
+
+/// Block characters scaled between the smallest and largest sample.
+pub fn sparkline(samples: &[Duration], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let recent = &samples[samples.len().saturating_sub(width)..];
+    let (Some(min), Some(max)) = (recent.iter().min(), recent.iter().max()) else {
+        return String::new();
+    };
+    let span = (*max - *min).as_secs_f64();
+    recent
+        .iter()
+        .map(|sample| {
+            if span <= f64::EPSILON {
+                BARS[0]
+            } else {
+                let level = ((*sample - *min).as_secs_f64() / span * 7.0).round() as usize;
+                BARS[level.min(7)]
+            }
+        })
+        .collect()
+}
+
 fn draw_table(frame: &mut Frame, area: Rect, state: &AppState) {
     let theme = &state.theme;
     let wide = area.width >= WIDE;
@@ -101,6 +151,7 @@ fn draw_table(frame: &mut Frame, area: Rect, state: &AppState) {
             "Res",
             "Prm",
             "Protocol",
+            "Ping",
             "Up",
         ]
     } else {
@@ -123,6 +174,7 @@ fn draw_table(frame: &mut Frame, area: Rect, state: &AppState) {
                 Cell::from(s.resource_count.to_string()),
                 Cell::from(s.prompt_count.to_string()),
                 Cell::from(s.protocol_version.clone().unwrap_or_else(|| "-".into())),
+                Cell::from(last_ping(s)),
                 Cell::from(uptime(s, state.now)),
             ]
         } else {
@@ -144,13 +196,14 @@ fn draw_table(frame: &mut Frame, area: Rect, state: &AppState) {
     });
     let widths: Vec<Constraint> = if wide {
         vec![
-            Constraint::Min(12),
+            Constraint::Min(10),
             Constraint::Length(9),
             Constraint::Length(12),
             Constraint::Length(5),
             Constraint::Length(4),
             Constraint::Length(4),
             Constraint::Length(10),
+            Constraint::Length(7),
             Constraint::Length(7),
         ]
     } else {
@@ -166,6 +219,54 @@ fn draw_table(frame: &mut Frame, area: Rect, state: &AppState) {
     frame.render_widget(table, area);
 }
 
+fn state_line<'a>(s: &ServerSnapshot, now: Instant, theme: &Theme) -> Line<'a> {
+    let mut spans = vec![
+        Span::styled(s.name.to_string(), theme.accent()),
+        Span::raw("  "),
+        Span::styled(
+            s.state.label(),
+            Style::default().fg(state_color(s.state, theme)),
+        ),
+    ];
+    if let Some(at) = s.retry_at {
+        spans.push(Span::styled(
+            format!(
+                " · next try in {}",
+                human_duration(at.saturating_duration_since(now))
+            ),
+            theme.muted(),
+        ));
+    }
+    if !s.enabled {
+        spans.push(Span::styled(" · disabled (d enables)", theme.muted()));
+    }
+    Line::from(spans)
+}
+
+fn health_line<'a>(s: &ServerSnapshot, now: Instant, theme: &Theme) -> Line<'a> {
+    let mut parts = Vec::new();
+    if !s.ping_samples.is_empty() || s.ping_failures > 0 {
+        parts.push(format!(
+            "ping {} {}",
+            sparkline(&s.ping_samples, SPARK_WIDTH),
+            last_ping(s)
+        ));
+    }
+    let mut calls = plural(s.calls as usize, "call", "calls");
+    if s.call_errors > 0 {
+        calls.push_str(&format!(" ({} failed)", s.call_errors));
+    }
+    parts.push(calls);
+    if let (Some(p50), Some(p95)) = (s.call_p50, s.call_p95) {
+        parts.push(format!("p50 {} p95 {}", millis(p50), millis(p95)));
+    }
+    parts.push(plural(s.restarts as usize, "restart", "restarts"));
+    if s.ready_since.is_some() {
+        parts.push(format!("up {}", uptime(s, now)));
+    }
+    label_value("health", parts.join(" · "), theme)
+}
+
 fn draw_details(
     frame: &mut Frame,
     area: Rect,
@@ -177,20 +278,14 @@ fn draw_details(
     if area.height == 0 {
         return;
     }
-    let mut lines = vec![Line::from(vec![
-        Span::styled(s.name.to_string(), theme.accent()),
-        Span::raw("  "),
-        Span::styled(
-            s.state.label(),
-            Style::default().fg(state_color(s.state, theme)),
-        ),
-    ])];
+    let mut lines = vec![state_line(s, now, theme)];
     if let Some(error) = &s.last_error {
         lines.push(Line::from(vec![
             Span::styled("error: ", Style::default().fg(theme.error)),
             Span::raw(error.clone()),
         ]));
     }
+    lines.push(health_line(s, now, theme));
     let identity = s
         .identity
         .as_ref()
@@ -221,11 +316,20 @@ fn draw_details(
     if let Some(startup) = s.startup_time {
         facts.push(format!("started in {}", human_duration(startup)));
     }
-    if s.ready_since.is_some() {
-        facts.push(format!("up {}", uptime(s, now)));
-    }
     lines.push(label_value("status", facts.join(" · "), theme));
-    // The facts wrap; the stderr tail gets the rows that are left, newest lines last.
+    if !s.subscriptions.is_empty() {
+        lines.push(label_value("watching", s.subscriptions.join(", "), theme));
+    }
+    if s.dropped_notices > 0 {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "dropped {} notifications (the server sends them faster than they can be handled)",
+                s.dropped_notices
+            ),
+            Style::default().fg(theme.warn),
+        )));
+    }
+    // The facts wrap; the log and stderr tails get the rows that are left, newest last.
     let width = usize::from(area.width);
     let facts_height: usize = lines
         .iter()
@@ -235,7 +339,7 @@ fn draw_details(
         })
         .sum();
     let facts_height = (facts_height as u16).min(area.height);
-    let [facts_area, stderr_area] = Layout::default()
+    let [facts_area, tails_area] = Layout::default()
         .direction(Direction::Vertical)
         .constraints([Constraint::Length(facts_height), Constraint::Min(0)])
         .areas(area);
@@ -245,19 +349,88 @@ fn draw_details(
             .scroll((scroll, 0)),
         facts_area,
     );
-    if s.stderr_tail.is_empty() || stderr_area.height < 2 {
+    draw_tails(frame, tails_area, s, theme);
+}
+
+/// Log messages and stderr share the remaining rows (each its newest lines).
+fn draw_tails(frame: &mut Frame, area: Rect, s: &ServerSnapshot, theme: &Theme) {
+    let logs: Vec<String> = s.logs.iter().map(format_log).collect();
+    let sections: Vec<(&str, &[String])> = [
+        ("log messages (newest last):", logs.as_slice()),
+        ("stderr (newest last):", s.stderr_tail.as_slice()),
+    ]
+    .into_iter()
+    .filter(|(_, lines)| !lines.is_empty())
+    .collect();
+    if sections.is_empty() || area.height < 2 {
         return;
     }
-    let room = usize::from(stderr_area.height) - 1;
-    let skip = s.stderr_tail.len().saturating_sub(room);
-    let mut tail = vec![Line::from(Span::styled(
-        "stderr (newest last):",
-        theme.muted(),
-    ))];
-    tail.extend(
-        s.stderr_tail[skip..]
+    let share = area.height / sections.len() as u16;
+    let constraints: Vec<Constraint> = sections.iter().map(|_| Constraint::Length(share)).collect();
+    let rects = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints(constraints)
+        .split(area);
+    for ((title, lines), rect) in sections.into_iter().zip(rects.iter()) {
+        if rect.height < 2 {
+            continue;
+        }
+        let room = usize::from(rect.height) - 1;
+        let skip = lines.len().saturating_sub(room);
+        let mut out = vec![Line::from(Span::styled(title, theme.muted()))];
+        out.extend(
+            lines[skip..]
+                .iter()
+                .map(|line| Line::from(Span::styled(format!("  {line}"), theme.muted()))),
+        );
+        frame.render_widget(Paragraph::new(out), *rect);
+    }
+}
+
+/// `12:01:02Z warning [logger] text` (UTC: no time-zone database is needed).
+fn format_log(line: &LogLine) -> String {
+    let secs = line
+        .at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_else(|_| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+        })
+        .as_secs();
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    let logger = line
+        .logger
+        .as_deref()
+        .map(|l| format!(" [{l}]"))
+        .unwrap_or_default();
+    format!("{h:02}:{m:02}:{s:02}Z {}{logger} {}", line.level, line.text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_between_min_and_max() {
+        let samples: Vec<Duration> = [1, 2, 3, 4, 5, 6, 7, 8]
             .iter()
-            .map(|line| Line::from(Span::styled(format!("  {line}"), theme.muted()))),
-    );
-    frame.render_widget(Paragraph::new(tail), stderr_area);
+            .map(|ms| Duration::from_millis(*ms))
+            .collect();
+        assert_eq!(sparkline(&samples, 30), "▁▂▃▄▅▆▇█");
+        assert_eq!(sparkline(&samples, 3), "▁▅█");
+        assert_eq!(sparkline(&[Duration::from_millis(5); 3], 30), "▁▁▁");
+        assert_eq!(sparkline(&[], 30), "");
+    }
+
+    #[test]
+    fn log_lines_show_utc_time_level_and_logger() {
+        let line = LogLine {
+            at: UNIX_EPOCH + Duration::from_secs(3600 * 25 + 61),
+            level: "warning".into(),
+            logger: Some("db".into()),
+            text: "slow query".into(),
+        };
+        assert_eq!(format_log(&line), "01:01:01Z warning [db] slow query");
+    }
 }

@@ -8,12 +8,21 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::runtime::messages::ServerState;
+use crate::tui::state::call::CallView;
 use crate::tui::state::{AppState, Pane};
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let theme = &state.theme;
     let (mode, hints) = if state.help {
         (" HELP ", "j/k scroll · Esc closes")
+    } else if state.call.pager.is_some() {
+        (" PAGER ", "j/k PgUp/PgDn g/G scroll · Esc closes")
+    } else if let Some(view) = &state.call.view {
+        match view {
+            CallView::Editing { .. } => (" CALL ", "edit the JSON · Ctrl-S runs · Esc closes"),
+            CallView::Running { .. } => (" CALL ", "running · Esc cancels"),
+            CallView::Done { .. } => (" RESULT ", "p pager · Esc closes"),
+        }
     } else if state.typing && state.focus == Pane::Chat {
         (" TYPING ", "Enter send · Esc keys · Tab pane · Ctrl-C quit")
     } else if state.tools.filtering && state.focus == Pane::Tools {

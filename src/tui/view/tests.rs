@@ -200,3 +200,69 @@ fn server_text_with_escape_sequences_is_drawn_clean() {
     assert!(text.contains("red alert"));
     assert!(!text.contains('\u{1b}'));
 }
+
+#[test]
+fn server_health_logs_and_reconnect_countdown() {
+    let mut state = state((100, 30), Pane::Servers);
+    let now = state.now;
+    let mut s = demo_snapshot(now);
+    s.ping_samples = [3, 2, 4, 8, 3, 2, 2, 5]
+        .iter()
+        .map(|ms| Duration::from_millis(*ms))
+        .collect();
+    s.calls = 12;
+    s.call_errors = 1;
+    s.call_p50 = Some(Duration::from_millis(4));
+    s.call_p95 = Some(Duration::from_millis(38));
+    s.restarts = 2;
+    s.logs = vec![crate::runtime::messages::LogLine {
+        at: std::time::UNIX_EPOCH + Duration::from_secs(45_296),
+        level: "warning".into(),
+        logger: Some("db".into()),
+        text: "slow query took 2s".into(),
+    }];
+    s.subscriptions = vec!["demo://readme".into()];
+    state.servers.upsert(Arc::new(s));
+    let mut reconnecting = broken_snapshot();
+    reconnecting.state = ServerState::Reconnecting;
+    reconnecting.retry_at = Some(now + Duration::from_millis(1500));
+    reconnecting.last_error = Some("the process was killed by signal 9 (SIGKILL)".into());
+    state.servers.upsert(Arc::new(reconnecting));
+    insta::assert_snapshot!("server_health", render(&state).backend());
+    state.servers.select(1);
+    insta::assert_snapshot!("server_reconnecting", render(&state).backend());
+}
+
+#[test]
+fn tool_call_overlays() {
+    use crate::runtime::messages::CallId;
+    use crate::tui::state::call::Progress;
+    let mut state = state((80, 24), Pane::Tools);
+    let tool = state.tools.selected_tool().cloned().expect("a tool");
+    state.call.edit(&tool);
+    insta::assert_snapshot!("call_editor", render(&state).backend());
+    let (id, _, _) = state.call.start(state.now).expect("valid arguments");
+    assert_eq!(id, CallId(1));
+    state.call.on_progress(
+        id,
+        Progress {
+            progress: 3.0,
+            total: Some(5.0),
+            message: Some("step 3 of 5".into()),
+        },
+    );
+    insta::assert_snapshot!("call_running", render(&state).backend());
+    let text: String = (1..=500).map(|i| format!("result line {i}\n")).collect();
+    let result: rmcp::model::CallToolResult = serde_json::from_value(json!({
+        "content": [{"type": "text", "text": text}]
+    }))
+    .expect("result");
+    state
+        .call
+        .on_finished(id, Ok(result), state.now + Duration::from_millis(1234));
+    insta::assert_snapshot!("call_result", render(&state).backend());
+    state.call.pager = Some(480);
+    let pager = render(&state).backend().to_string();
+    assert!(pager.contains("result line 500"), "{pager}");
+    assert!(pager.contains("lines 479–500 of 500"), "{pager}");
+}

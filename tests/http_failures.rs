@@ -1,0 +1,169 @@
+//! HTTP servers that cannot be used get a one-line reason in the server's state, and the
+//! others keep working: HTTP 500, 401 (NeedsAuth), OAuth not signed in (NeedsAuth), a refused
+//! connection, and an https server whose certificate nobody trusts.
+
+mod support;
+
+use mcpomni::runtime::messages::ServerState;
+use mcpomni::runtime::{self, RuntimeOptions};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Answers every request with `status` (and a `WWW-Authenticate` header for 401).
+async fn fixed_status_server(status: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+    let (url, task, _requests) = recording_server(status).await;
+    (url, task)
+}
+
+/// Like `fixed_status_server`, and hands over the text of every request it receives.
+async fn recording_server(
+    status: &'static str,
+) -> (
+    String,
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (requests_tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let requests_tx = requests_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let _ = requests_tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let body = format!("{{\"error\": \"{status}\"}}");
+                let extra = if status.starts_with("401") {
+                    "WWW-Authenticate: Bearer realm=\"test\"\r\n"
+                } else {
+                    ""
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/mcp"), task, requests)
+}
+
+#[tokio::test]
+async fn configured_headers_and_bearer_tokens_are_sent() {
+    mcpomni::install_crypto_provider();
+    let (url, server, mut requests) = recording_server("500 Internal Server Error").await;
+    let (sse_url, sse_server, mut sse_requests) =
+        recording_server("500 Internal Server Error").await;
+    let config = support::config(json!({
+        "mcpServers": {
+            "http": {
+                "transport_type": "streamable_http",
+                "url": url,
+                "headers": {"X-Api-Key": "${MCPOMNI_TEST_UNSET_KEY:-key-123}"},
+                "auth": {"method": "bearer", "token": "tok-456"}
+            },
+            "sse": {
+                "transport_type": "sse",
+                "url": sse_url.replace("/mcp", "/sse"),
+                "headers": {"Authorization": "Bearer tok-789", "X-Team": "ops"}
+            }
+        }
+    }));
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    handle.wait_settled().await;
+    let first = requests.recv().await.expect("a request").to_lowercase();
+    assert!(first.starts_with("post /mcp"), "{first}");
+    assert!(first.contains("x-api-key: key-123"), "{first}");
+    assert!(first.contains("authorization: bearer tok-456"), "{first}");
+    let first = sse_requests.recv().await.expect("a request").to_lowercase();
+    assert!(first.starts_with("get /sse"), "{first}");
+    assert!(first.contains("x-team: ops"), "{first}");
+    assert!(first.contains("authorization: bearer tok-789"), "{first}");
+    handle.shutdown().await;
+    server.abort();
+    sse_server.abort();
+}
+
+#[tokio::test]
+async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
+    mcpomni::install_crypto_provider();
+    let (broken_url, broken) = fixed_status_server("500 Internal Server Error").await;
+    let (locked_url, locked) = fixed_status_server("401 Unauthorized").await;
+    let refused_port = support::peers::free_port();
+    let untrusted = support::tls::UntrustedHttps::start().await;
+    let config = support::config(json!({
+        "AgentConfig": {"startup_timeout": 10},
+        "mcpServers": {
+            "broken": {"transport_type": "streamable_http", "url": broken_url},
+            "locked": {"transport_type": "streamable_http", "url": locked_url},
+            "oauth": {"transport_type": "streamable_http", "url": "http://127.0.0.1:9/mcp", "auth": {"method": "oauth"}},
+            "refused": {"transport_type": "streamable_http", "url": format!("http://127.0.0.1:{refused_port}/mcp")},
+            "untrusted": {"transport_type": "streamable_http", "url": format!("https://127.0.0.1:{}/mcp", untrusted.port)},
+            "demo": support::demo(),
+        }
+    }));
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    let snapshots = handle.wait_settled().await;
+    let by_name = |name: &str| {
+        snapshots
+            .iter()
+            .find(|s| s.name.as_str() == name)
+            .cloned()
+            .expect("server")
+    };
+    let broken_state = by_name("broken");
+    assert_eq!(broken_state.state, ServerState::Failed);
+    let reason = broken_state.last_error.clone().unwrap_or_default();
+    assert!(reason.starts_with("initialize failed: "), "{reason}");
+    assert!(reason.contains("500"), "{reason}");
+
+    let locked_state = by_name("locked");
+    assert_eq!(
+        locked_state.state,
+        ServerState::NeedsAuth,
+        "{locked_state:?}"
+    );
+    assert!(
+        locked_state
+            .last_error
+            .as_deref()
+            .is_some_and(|r| r.starts_with("the server requires authorization")),
+        "{locked_state:?}"
+    );
+
+    let oauth = by_name("oauth");
+    assert_eq!(oauth.state, ServerState::NeedsAuth);
+    assert!(
+        oauth
+            .last_error
+            .as_deref()
+            .is_some_and(|r| r.contains("OAuth")),
+        "{oauth:?}"
+    );
+
+    let refused = by_name("refused");
+    assert_eq!(refused.state, ServerState::Failed);
+    let reason = refused.last_error.clone().unwrap_or_default();
+    assert!(
+        reason.to_lowercase().contains("connect"),
+        "a refused connection says so: {reason}"
+    );
+
+    let untrusted_state = by_name("untrusted");
+    assert_eq!(untrusted_state.state, ServerState::Failed);
+    assert!(
+        untrusted_state
+            .last_error
+            .as_deref()
+            .is_some_and(|r| r.contains("invalid peer certificate: UnknownIssuer")),
+        "{untrusted_state:?}"
+    );
+
+    assert_eq!(by_name("demo").state, ServerState::Ready);
+    handle.shutdown().await;
+    broken.abort();
+    locked.abort();
+}
