@@ -16,6 +16,9 @@ use mcpomni::{headless, logging, tui};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Cmd::DemoServer) = cli.command {
+        return run_demo_server();
+    }
     mcpomni::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -27,15 +30,6 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(Cmd::DemoServer) = cli.command {
-        return match runtime.block_on(mcpomni::demo::run_stdio()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("mcpomni demo-server: {error}");
-                ExitCode::from(1)
-            }
-        };
-    }
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(message) => {
@@ -53,6 +47,28 @@ fn main() -> ExitCode {
     // Do not wait for blocking tasks (a stuck stdin read, a highlight job) on the way out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     ExitCode::from(u8::try_from(status).unwrap_or(1))
+}
+
+/// The demo server answers one client over stdio: a single-threaded runtime starts faster
+/// (no worker threads to spawn), which matters when a dashboard starts many of them at once.
+fn run_demo_server() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mcpomni demo-server: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(mcpomni::demo::run_stdio()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mcpomni demo-server: {error}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn run_dashboard(

@@ -249,3 +249,65 @@ async fn cancelling_a_call_returns_at_once() {
     assert_eq!(runtime::content::blocks_text(&echo.content), "ok");
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn progress_pushes_the_tool_call_deadline_back() {
+    let config = support::config(json!({
+        "AgentConfig": {"tool_call_timeout": 1},
+        "mcpServers": {"demo": support::demo()}
+    }));
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    handle.wait_settled().await;
+    // 5 steps 400 ms apart: 2 s in all, but never 1 s without progress.
+    let started = Instant::now();
+    let counted = handle
+        .call_tool(
+            "demo",
+            "count_with_progress",
+            support::args(json!({"steps": 5, "delay_ms": 400})),
+            None,
+        )
+        .await
+        .expect("progress keeps the call alive");
+    assert!(started.elapsed() > Duration::from_secs(1));
+    assert_eq!(
+        runtime::content::blocks_text(&counted.content),
+        "counted to 5"
+    );
+    // The same 2 s without progress times out after 1 s.
+    let error = handle
+        .call_tool("demo", "sleep", support::args(json!({"ms": 2000})), None)
+        .await
+        .expect_err("no progress, no extension");
+    assert_eq!(
+        error.to_string(),
+        "server `demo`: tools/call timed out after 1s"
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_timed_out_request_is_cancelled_at_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("received.txt");
+    let record_arg = record.display().to_string();
+    let config = support::config(json!({
+        "AgentConfig": {"tool_call_timeout": 0.5},
+        "mcpServers": {"hole": support::black_hole(&[
+            "--answer", "initialize,tools/list,resources/list,prompts/list",
+            "--record", &record_arg,
+        ])}
+    }));
+    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
+    handle.wait_settled().await;
+    handle
+        .call_tool("hole", "hang", JsonObject::new(), None)
+        .await
+        .expect_err("times out");
+    assert!(
+        support::eventually(Duration::from_secs(2), || std::fs::read_to_string(&record)
+            .is_ok_and(|r| r.contains("notifications/cancelled")))
+        .await
+    );
+    handle.shutdown().await;
+}

@@ -28,6 +28,8 @@ use super::client::{ProgressRouter, ProgressSink};
 
 /// What the server is told when a request is abandoned.
 const CANCEL_REASON: &str = "cancelled by the client";
+/// What the server is told when a request ran out of time.
+const TIMEOUT_REASON: &str = "request timeout";
 /// How long sending `notifications/cancelled` may take (a wedged transport must not hang us).
 const CANCEL_NOTICE_DEADLINE: Duration = Duration::from_secs(1);
 
@@ -264,7 +266,10 @@ impl Requester {
         }
     }
 
-    /// The only place that hands a request to rmcp.
+    /// The only place that hands a request to rmcp. The deadline is kept here rather than by
+    /// rmcp: its progress-reset machinery (an async lock and a channel per request) costs more
+    /// than the whole rest of our per-call overhead, while our progress router already sees
+    /// every notification.
     #[allow(clippy::disallowed_methods)]
     pub async fn send(
         &self,
@@ -273,43 +278,85 @@ impl Requester {
         options: RequestOptions,
     ) -> Result<ServerResult, RequestError> {
         let timeout = options.timeout.unwrap_or(self.request_timeout);
-        let mut peer_options = PeerRequestOptions::with_timeout(timeout);
-        if options.reset_on_progress {
-            peer_options = peer_options.reset_timeout_on_progress();
-        }
-        // Handing the request to the transport can itself block (a full outbound queue to a
-        // wedged server), so the hand-off gets the same deadline.
-        let handle = tokio::time::timeout(
-            timeout,
-            self.peer.send_request_with_option(request, peer_options),
-        )
-        .await
-        .map_err(|_| RequestError::Timeout {
+        let timed_out = RequestError::Timeout {
             method,
             after: timeout,
-        })?
+        };
+        // Handing the request to the transport can itself block (a full outbound queue to a
+        // wedged server), so the hand-off counts against the same deadline.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let handle = tokio::time::timeout_at(
+            deadline,
+            self.peer
+                .send_request_with_option(request, PeerRequestOptions::no_options()),
+        )
+        .await
+        .map_err(|_| timed_out.clone())?
         .map_err(|e| map_service_error(method, e))?;
         let id = handle.id.clone();
         let mut guard = CancelOnDrop::new(self.peer.clone(), id.clone());
-        // Progress is delivered only while this registration lives: late progress is dropped.
-        let _progress = options
-            .progress
-            .map(|sink| self.progress.register(handle.progress_token.clone(), sink));
-        let cancel = options.cancel.unwrap_or_default();
-        let result = tokio::select! {
-            result = handle.await_response() => result.map_err(|e| map_service_error(method, e)),
-            () = cancel.cancelled() => {
-                // Tell the server before returning, so a caller that shuts down right after
-                // (headless Ctrl-C) does not close the connection before the notice is out.
-                guard.disarm();
-                let param = CancelledNotificationParam::new(Some(id), Some(CANCEL_REASON.into()));
-                let _ = tokio::time::timeout(CANCEL_NOTICE_DEADLINE, self.peer.notify_cancelled(param)).await;
-                return Err(RequestError::Cancelled { method });
-            }
+        // Progress is watched only while this registration lives: late progress is dropped.
+        let watch_progress = options.reset_on_progress || options.progress.is_some();
+        let (progress_tx, mut progress_rx) = if watch_progress {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
         };
-        // rmcp already told the server about a timeout; other outcomes need no notice.
-        guard.disarm();
-        result
+        let _registration =
+            progress_tx.map(|tx| self.progress.register(handle.progress_token.clone(), tx));
+        let sleep = tokio::time::sleep_until(deadline);
+        tokio::pin!(sleep);
+        let response = handle.await_response();
+        tokio::pin!(response);
+        loop {
+            tokio::select! {
+                result = &mut response => {
+                    guard.disarm();
+                    return result.map_err(|e| map_service_error(method, e));
+                }
+                Some(update) = recv_some(&mut progress_rx) => {
+                    if options.reset_on_progress {
+                        sleep.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    }
+                    if let Some(sink) = &options.progress {
+                        let _ = sink.send(update);
+                    }
+                }
+                () = &mut sleep => {
+                    guard.disarm();
+                    self.notify_cancelled(id, TIMEOUT_REASON).await;
+                    return Err(timed_out);
+                }
+                () = cancelled_some(&options.cancel) => {
+                    // Tell the server before returning, so a caller that shuts down right
+                    // after (headless Ctrl-C) does not close the connection first.
+                    guard.disarm();
+                    self.notify_cancelled(id, CANCEL_REASON).await;
+                    return Err(RequestError::Cancelled { method });
+                }
+            }
+        }
+    }
+
+    async fn notify_cancelled(&self, id: RequestId, reason: &str) {
+        let param = CancelledNotificationParam::new(Some(id), Some(reason.to_owned()));
+        let _ =
+            tokio::time::timeout(CANCEL_NOTICE_DEADLINE, self.peer.notify_cancelled(param)).await;
+    }
+}
+
+async fn recv_some<T>(rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn cancelled_some(token: &Option<CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
     }
 }
 

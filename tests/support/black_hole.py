@@ -13,6 +13,7 @@ Options:
   --flood N        after answering initialize, send N log notifications as fast as possible
   --bad-json-rpc   before every answer, send a JSON object that is not JSON-RPC
   --record FILE    append the method of every message received to FILE, one per line
+  --delay-init S   wait S seconds before answering initialize (a slow, I/O-bound start)
 """
 import json
 import os
@@ -36,6 +37,7 @@ noise = "--noise" in args
 flood = int(option("--flood", "0") or 0)
 bad_json_rpc = "--bad-json-rpc" in args
 record = option("--record")
+delay_init = float(option("--delay-init", "0") or 0)
 if option("--stderr"):
     print(option("--stderr"), file=sys.stderr, flush=True)
 for name in filter(None, (option("--env", "") or "").split(",")):
@@ -71,6 +73,8 @@ for line in sys.stdin:
             f.write(f"{method}\n")
     if "id" not in message or method not in answer:
         continue
+    if method == "initialize" and delay_init:
+        time.sleep(delay_init)
     if noise:
         print("this is not JSON-RPC", flush=True)
     if bad_json_rpc:

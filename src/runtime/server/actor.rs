@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout};
 
 use super::health::{CallStats, PingStats, RestartPolicy, jitter};
-use super::{ActorContext, CallError, ServerCommand, ServerUpdate};
+use super::{ActorContext, CallError, ServerCommand, ServerUpdate, Shared};
 use crate::config::{ServerConfig, TransportConfig};
 use crate::runtime::catalog::ServerListing;
 use crate::runtime::client::{ListKind, McpClient, NOTICE_QUEUE, ProgressRouter, ServerNotice};
@@ -90,7 +90,9 @@ pub(super) struct ServerActor {
     pings: PingStats,
     ping_due: Option<tokio::time::Instant>,
     ping_running: Option<BoxFuture<Result<Duration, RequestError>>>,
-    calls: CallStats,
+    shared: Arc<Shared>,
+    /// Numbers connections, so handles can tell a new requester from the old one.
+    connection_number: u64,
     restarts: RestartPolicy,
     retry_due: Option<tokio::time::Instant>,
     /// The server was Ready at least once: only then is it revived automatically (a server
@@ -107,6 +109,7 @@ impl ServerActor {
         config: ServerConfig,
         ctx: ActorContext,
         inbox: mpsc::Receiver<ServerCommand>,
+        shared: Arc<Shared>,
     ) -> Self {
         let mut snapshot = ServerSnapshot::new(name.clone(), config.transport.kind_label());
         snapshot.enabled = config.enabled;
@@ -128,7 +131,8 @@ impl ServerActor {
             pings: PingStats::default(),
             ping_due: None,
             ping_running: None,
-            calls: CallStats::default(),
+            shared,
+            connection_number: 0,
             retry_due: None,
             was_ready: false,
             dropped: Arc::new(AtomicU64::new(0)),
@@ -165,6 +169,17 @@ impl ServerActor {
                     LinkEvent::Notice(notice) => self.on_notice(notice).await,
                 },
                 () = self.stderr.changed.notified() => self.publish_soon(),
+                () = self.shared.wake.notified() => {
+                    // A call failed like a broken connection: check health now.
+                    if self.shared.check_health.swap(false, Ordering::AcqRel)
+                        && matches!(self.link, Link::Up(_))
+                    {
+                        self.ping_due = Some(tokio::time::Instant::now());
+                    }
+                    if self.shared.stats_dirty.load(Ordering::Acquire) {
+                        self.publish_soon();
+                    }
+                }
                 () = sleep_until_some(self.publish_due) => self.publish().await,
                 () = sleep_until_some(self.relist.due) => self.start_relist(),
                 (parts, errors) = poll_some(&mut self.relist.running) => {
@@ -186,25 +201,30 @@ impl ServerActor {
                     break;
                 }
             }
+            self.share_requester();
         }
+        self.share_requester();
+    }
+
+    /// Publishes the live connection's requester to the handles (or withdraws it).
+    fn share_requester(&self) {
+        let current = match &self.link {
+            Link::Up(connection) => Some((self.connection_number, connection.requester.clone())),
+            Link::Down | Link::Connecting(_) => None,
+        };
+        self.shared.requester.send_if_modified(|shared| {
+            let changed = shared.as_ref().map(|(n, _)| *n) != current.as_ref().map(|(n, _)| *n);
+            if changed {
+                *shared = current;
+            }
+            changed
+        });
     }
 
     async fn on_command(&mut self, command: ServerCommand) {
         match command {
             ServerCommand::GetRequester { reply } => {
                 let _ = reply.send(self.requester());
-            }
-            ServerCommand::RecordCall {
-                latency,
-                ok,
-                transport_failure,
-            } => {
-                self.calls.record(latency, ok);
-                // A broken-looking call is a hint the connection died: check now.
-                if transport_failure && matches!(self.link, Link::Up(_)) {
-                    self.ping_due = Some(tokio::time::Instant::now());
-                }
-                self.publish_soon();
             }
             ServerCommand::Reconnect => self.reconnect(false).await,
             ServerCommand::Restart => self.reconnect(true).await,
@@ -325,6 +345,7 @@ impl ServerActor {
             }
         };
         let requester = established.connection.requester.clone();
+        self.connection_number += 1;
         self.link = Link::Up(established.connection);
         self.snapshot.transport = established.transport;
         self.snapshot.protocol_version = Some(established.protocol_version);
@@ -425,7 +446,11 @@ impl ServerActor {
         self.snapshot.retry_at = None;
         self.restarts.reset();
         if fresh {
-            self.calls = CallStats::default();
+            *self
+                .shared
+                .stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = CallStats::default();
             self.snapshot.calls = 0;
             self.snapshot.call_errors = 0;
             self.snapshot.call_p50 = None;
@@ -631,12 +656,28 @@ impl ServerActor {
         s.logs = self.logs.iter().cloned().collect();
         s.ping_samples = self.pings.samples.iter().copied().collect();
         s.ping_failures = self.pings.consecutive_failures;
-        s.calls = self.calls.calls;
-        s.call_errors = self.calls.errors;
-        s.call_p50 = self.calls.percentile(50);
-        s.call_p95 = self.calls.percentile(95);
+        self.shared.stats_dirty.store(false, Ordering::Release);
+        {
+            let stats = self
+                .shared
+                .stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            s.calls = stats.calls;
+            s.call_errors = stats.errors;
+            s.call_p50 = stats.percentile(50);
+            s.call_p95 = stats.percentile(95);
+        }
         s.restarts = self.restarts.total;
-        s.dropped_notices = self.dropped.load(Ordering::Relaxed);
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > s.dropped_notices && s.state == ServerState::Ready {
+            // A flood is a fault worth showing; the next good heartbeat clears it.
+            s.state = ServerState::Degraded;
+            s.last_error = Some(format!(
+                "the server floods notifications ({dropped} dropped; the newest are kept)"
+            ));
+        }
+        s.dropped_notices = dropped;
         let snapshot = Arc::new(self.snapshot.clone());
         let _ = self
             .ctx

@@ -10,11 +10,12 @@
 mod actor;
 pub mod health;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{CallToolResult, GetPromptResult, JsonObject, ReadResourceResult};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -71,16 +72,49 @@ pub struct CallOptions {
     pub progress: Option<ProgressSink>,
 }
 
+/// What the actor shares with its handles so the hot path (a tool call) needs no round trip
+/// through the actor: the live connection's requester, and the call statistics.
+#[derive(Debug)]
+struct Shared {
+    /// The current connection's requester (with the connection's number), if it is up.
+    requester: watch::Sender<Option<(u64, Requester)>>,
+    stats: Mutex<health::CallStats>,
+    /// New statistics wait to be published (so the actor is woken once, not per call).
+    stats_dirty: AtomicBool,
+    /// A call failed like a broken connection: the actor should check health now.
+    check_health: AtomicBool,
+    wake: Notify,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            requester: watch::Sender::new(None),
+            stats: Mutex::new(health::CallStats::default()),
+            stats_dirty: AtomicBool::new(false),
+            check_health: AtomicBool::new(false),
+            wake: Notify::new(),
+        }
+    }
+
+    fn record_call(&self, latency: Duration, ok: bool, transport_failure: bool) {
+        self.stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(latency, ok);
+        let first_since_publish = !self.stats_dirty.swap(true, Ordering::AcqRel);
+        if transport_failure {
+            self.check_health.store(true, Ordering::Release);
+        }
+        if first_since_publish || transport_failure {
+            self.wake.notify_one();
+        }
+    }
+}
+
 enum ServerCommand {
     GetRequester {
         reply: oneshot::Sender<Result<Requester, CallError>>,
-    },
-    /// A tool call finished (for the latency and error statistics).
-    RecordCall {
-        latency: Duration,
-        ok: bool,
-        /// The failure looked like a broken connection: check health now.
-        transport_failure: bool,
     },
     Reconnect,
     Restart,
@@ -103,13 +137,13 @@ enum ServerCommand {
 pub struct ServerHandle {
     name: ServerName,
     tx: mpsc::Sender<ServerCommand>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for ServerCommand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = match self {
             ServerCommand::GetRequester { .. } => "GetRequester",
-            ServerCommand::RecordCall { .. } => "RecordCall",
             ServerCommand::Reconnect => "Reconnect",
             ServerCommand::Restart => "Restart",
             ServerCommand::SetEnabled(_) => "SetEnabled",
@@ -142,6 +176,10 @@ impl ServerHandle {
 
     /// A requester for the live connection, or why there is none.
     pub async fn requester(&self) -> Result<Requester, CallError> {
+        if let Some((_, requester)) = self.shared.requester.borrow().as_ref() {
+            return Ok(requester.clone());
+        }
+        // Not up: the actor knows the state and the reason.
         self.ask(|reply| ServerCommand::GetRequester { reply })
             .await
     }
@@ -165,12 +203,8 @@ impl ServerHandle {
             Err(RequestError::Closed { .. } | RequestError::Transport { .. }) => (false, true),
             Err(_) => (false, false),
         };
-        // Statistics are best effort: never wait on a busy actor for them.
-        let _ = self.tx.try_send(ServerCommand::RecordCall {
-            latency: started.elapsed(),
-            ok,
-            transport_failure,
-        });
+        self.shared
+            .record_call(started.elapsed(), ok, transport_failure);
         result.map_err(|error| self.request_error(error))
     }
 
@@ -245,6 +279,8 @@ impl ServerHandle {
 pub fn spawn_actor(config: ServerConfig, ctx: ActorContext) -> (ServerHandle, JoinHandle<()>) {
     let name = ServerName::new(&config.name);
     let (tx, inbox) = mpsc::channel(64);
-    let task = tokio::spawn(actor::ServerActor::new(name.clone(), config, ctx, inbox).run());
-    (ServerHandle { name, tx }, task)
+    let shared = Arc::new(Shared::new());
+    let actor = actor::ServerActor::new(name.clone(), config, ctx, inbox, shared.clone());
+    let task = tokio::spawn(actor.run());
+    (ServerHandle { name, tx, shared }, task)
 }

@@ -20,8 +20,8 @@ use crate::tui::theme::Theme;
 
 /// Below this width the table drops the less important columns.
 const WIDE: u16 = 70;
-/// Ping samples drawn in the sparkline.
-const SPARK_WIDTH: usize = 30;
+/// Ping samples drawn in the sparkline (all that are kept).
+const SPARK_WIDTH: usize = 60;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     let theme = &state.theme;
@@ -243,15 +243,28 @@ fn state_line<'a>(s: &ServerSnapshot, now: Instant, theme: &Theme) -> Line<'a> {
     Line::from(spans)
 }
 
+/// The heartbeat: the last 60 round trips as a sparkline, then the latest one.
+fn ping_line<'a>(s: &ServerSnapshot, width: usize, theme: &Theme) -> Option<Line<'a>> {
+    if s.ping_samples.is_empty() && s.ping_failures == 0 {
+        return None;
+    }
+    let latest = last_ping(s);
+    // "ping: " + sparkline + " " + latest must fit on one line.
+    let room = width
+        .saturating_sub(7 + latest.chars().count())
+        .min(SPARK_WIDTH);
+    Some(Line::from(vec![
+        Span::styled("ping: ", theme.muted()),
+        Span::styled(
+            sparkline(&s.ping_samples, room),
+            Style::default().fg(theme.accent),
+        ),
+        Span::raw(format!(" {latest}")),
+    ]))
+}
+
 fn health_line<'a>(s: &ServerSnapshot, now: Instant, theme: &Theme) -> Line<'a> {
     let mut parts = Vec::new();
-    if !s.ping_samples.is_empty() || s.ping_failures > 0 {
-        parts.push(format!(
-            "ping {} {}",
-            sparkline(&s.ping_samples, SPARK_WIDTH),
-            last_ping(s)
-        ));
-    }
     let mut calls = plural(s.calls as usize, "call", "calls");
     if s.call_errors > 0 {
         calls.push_str(&format!(" ({} failed)", s.call_errors));
@@ -284,6 +297,9 @@ fn draw_details(
             Span::styled("error: ", Style::default().fg(theme.error)),
             Span::raw(error.clone()),
         ]));
+    }
+    if let Some(ping) = ping_line(s, usize::from(area.width), theme) {
+        lines.push(ping);
     }
     lines.push(health_line(s, now, theme));
     let identity = s

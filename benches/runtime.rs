@@ -1,0 +1,309 @@
+//! Runtime performance, measured side by side in one process (`cargo bench --bench runtime`):
+//!
+//! 1. tool-call overhead: `echo` on the demo server through mcpomni's runtime vs a bare rmcp
+//!    client on its own demo-server process, interleaved in rounds (target: ≤ 10% at p50);
+//! 2. startup: 10 stdio servers at once vs one (target: ≤ 1.5 × the slowest single start);
+//! 3. connect + list tools to an already-running streamable HTTP server (target: < 100 ms);
+//! 4. a killed stdio server: time until it is shown not Ready (target: < 100 ms) and until it
+//!    is Ready again (target: < 2 s).
+//!
+//! Set `MCPOMNI_BIN` to measure another build of the binary (the demo server is this binary).
+
+#![allow(clippy::disallowed_methods)] // the bare-rmcp baseline talks to rmcp directly, on purpose
+
+#[path = "../tests/support/peers.rs"]
+#[allow(dead_code)]
+mod peers;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mcpomni::config::{self, Config, ConfigSource, LoadEnv};
+use mcpomni::runtime::messages::ServerState;
+use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+
+const ROUNDS: usize = 10;
+const CALLS_PER_ROUND: usize = 300;
+const STARTS: usize = 7;
+
+fn bin() -> PathBuf {
+    std::env::var_os("MCPOMNI_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mcpomni")))
+}
+
+fn config(json: Value) -> Config {
+    let text = json.to_string();
+    let cwd = std::env::temp_dir();
+    let vars = |name: &str| std::env::var(name).ok();
+    let env = LoadEnv {
+        cwd: &cwd,
+        config_home: None,
+        vars: &vars,
+        self_exe: bin(),
+    };
+    match config::parse(&text, ConfigSource::File("bench.json".into()), &env) {
+        Ok(config) => config,
+        Err(error) => panic!("bench config: {error}"),
+    }
+}
+
+fn demo_entry() -> Value {
+    json!({"command": "${MCPOMNI_EXE}", "args": ["demo-server"]})
+}
+
+fn percentile(samples: &mut [Duration], pct: usize) -> Duration {
+    samples.sort_unstable();
+    let rank = (pct * samples.len()).div_ceil(100).max(1);
+    samples[rank - 1]
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    percentile(samples, 50)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn args() -> rmcp::model::JsonObject {
+    let mut map = rmcp::model::JsonObject::new();
+    map.insert("message".into(), json!("hello"));
+    map
+}
+
+async fn started(config: &Config) -> RuntimeHandle {
+    let (handle, _events) = match runtime::start(config, RuntimeOptions::default()) {
+        Ok(started) => started,
+        Err(error) => panic!("start: {error}"),
+    };
+    handle.wait_settled().await;
+    handle
+}
+
+async fn call_overhead() {
+    let handle = started(&config(json!({"mcpServers": {"demo": demo_entry()}}))).await;
+    let mut command = tokio::process::Command::new(bin());
+    command.arg("demo-server");
+    let transport = match TokioChildProcess::new(command) {
+        Ok(transport) => transport,
+        Err(error) => panic!("spawn: {error}"),
+    };
+    let bare = match ().serve(transport).await {
+        Ok(client) => client,
+        Err(error) => panic!("bare client: {error}"),
+    };
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let (mut ours_total, mut theirs_total) = (Duration::ZERO, Duration::ZERO);
+    for round in 0..ROUNDS {
+        // Alternate which goes first so warm-up and noise fall on both sides.
+        for side in [round % 2, 1 - round % 2] {
+            let started = Instant::now();
+            for _ in 0..CALLS_PER_ROUND {
+                let t = Instant::now();
+                if side == 0 {
+                    if let Err(error) = handle.call_tool("demo", "echo", args(), None).await {
+                        panic!("{error}");
+                    }
+                    ours.push(t.elapsed());
+                } else {
+                    let params = CallToolRequestParams::new("echo").with_arguments(args());
+                    if let Err(error) = bare.call_tool(params).await {
+                        panic!("{error}");
+                    }
+                    theirs.push(t.elapsed());
+                }
+            }
+            if side == 0 {
+                ours_total += started.elapsed();
+            } else {
+                theirs_total += started.elapsed();
+            }
+        }
+    }
+    let n = (ROUNDS * CALLS_PER_ROUND) as f64;
+    let (ours_p50, theirs_p50) = (median(&mut ours), median(&mut theirs));
+    println!(
+        "tool-call overhead ({} echo calls each, interleaved):",
+        ROUNDS * CALLS_PER_ROUND
+    );
+    println!(
+        "  mcpomni runtime: {:>8.0} calls/s  p50 {}  p99 {}",
+        n / ours_total.as_secs_f64(),
+        ms(ours_p50),
+        ms(percentile(&mut ours, 99))
+    );
+    println!(
+        "  bare rmcp      : {:>8.0} calls/s  p50 {}  p99 {}",
+        n / theirs_total.as_secs_f64(),
+        ms(theirs_p50),
+        ms(percentile(&mut theirs, 99))
+    );
+    println!(
+        "  overhead at p50: {:+.1}%  (target ≤ +10%)",
+        (ours_p50.as_secs_f64() / theirs_p50.as_secs_f64() - 1.0) * 100.0
+    );
+    let _ = bare.cancel().await;
+    handle.shutdown().await;
+}
+
+/// A stdio server whose start is dominated by waiting, like `npx` resolving a package or a
+/// server opening a database: half a second of waiting, then the demo server.
+fn slow_start_entry() -> Value {
+    json!({"command": "sh", "args": ["-c", "sleep 0.5; exec \"$0\" demo-server", "${MCPOMNI_EXE}"]})
+}
+
+async fn startup() {
+    startup_of("demo server (CPU-bound start)", demo_entry).await;
+    startup_of("a server that waits 0.5 s, then starts", slow_start_entry).await;
+}
+
+async fn startup_of(label: &str, entry: fn() -> Value) {
+    let time_start = |servers: usize| async move {
+        let entries: serde_json::Map<String, Value> =
+            (0..servers).map(|i| (format!("s{i}"), entry())).collect();
+        let config = config(json!({"mcpServers": entries}));
+        let t = Instant::now();
+        let handle = started(&config).await;
+        let took = t.elapsed();
+        assert!(
+            handle
+                .snapshots()
+                .iter()
+                .all(|s| s.state == ServerState::Ready)
+        );
+        handle.shutdown().await;
+        took
+    };
+    let mut single = Vec::new();
+    let mut ten = Vec::new();
+    let mut ten_cpu = Vec::new();
+    for _ in 0..STARTS {
+        single.push(time_start(1).await);
+        let cpu = cpu_time();
+        ten.push(time_start(10).await);
+        ten_cpu.push(cpu_time().saturating_sub(cpu));
+    }
+    let slowest_single = single.iter().max().copied().unwrap_or_default();
+    let ten_median = median(&mut ten);
+    println!("startup, spawn → Ready ({label}, {STARTS} runs each):");
+    println!(
+        "  one server : median {}  slowest {}",
+        ms(median(&mut single)),
+        ms(slowest_single)
+    );
+    println!(
+        "  ten servers: median {}  = {:.2} × the slowest single start (target ≤ 1.5)",
+        ms(ten_median),
+        ten_median.as_secs_f64() / slowest_single.as_secs_f64()
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = median(&mut ten_cpu);
+    println!(
+        "               CPU used by the ten starts (mcpomni + servers): {} → at least {} on {cores} cores",
+        ms(cpu),
+        ms(cpu / cores as u32)
+    );
+}
+
+/// CPU time of this process and its reaped children (the servers), user + system.
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let total = |who| {
+        getrusage(who).map_or(Duration::ZERO, |usage| {
+            let user = usage.user_time();
+            let system = usage.system_time();
+            Duration::from_secs((user.tv_sec() + system.tv_sec()).max(0) as u64)
+                + Duration::from_micros((user.tv_usec() + system.tv_usec()).max(0) as u64)
+        })
+    };
+    total(UsageWho::RUSAGE_SELF) + total(UsageWho::RUSAGE_CHILDREN)
+}
+
+async fn http_connect() {
+    let server = peers::PeerProcess::everything_http().await;
+    let config = config(json!({"mcpServers": {
+        "http": {"transport_type": "streamable_http", "url": server.url()}
+    }}));
+    let mut times = Vec::new();
+    for _ in 0..(STARTS + 1) {
+        let t = Instant::now();
+        let handle = started(&config).await;
+        times.push(t.elapsed());
+        assert_eq!(handle.snapshots()[0].state, ServerState::Ready);
+        assert!(handle.catalog().tools.len() >= 10);
+        handle.shutdown().await;
+    }
+    times.remove(0); // the first connection also warms the Node server's JIT
+    println!(
+        "connect + initialize + list to a running streamable HTTP server (server-everything):"
+    );
+    println!(
+        "  median {}  slowest {}  (target < 100 ms)",
+        ms(median(&mut times)),
+        ms(times.iter().max().copied().unwrap_or_default())
+    );
+}
+
+async fn kill_and_recover() {
+    let handle = started(&config(json!({"mcpServers": {"demo": demo_entry()}}))).await;
+    let mut down = Vec::new();
+    let mut up = Vec::new();
+    for _ in 0..STARTS {
+        let pid = handle.snapshots()[0].pid.unwrap_or_default();
+        let t = Instant::now();
+        runtime::stdio::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+        while handle.snapshots()[0].state == ServerState::Ready {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        down.push(t.elapsed());
+        while handle.snapshots()[0].state != ServerState::Ready {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        up.push(t.elapsed());
+        // Let it count as stable so the next kill gets the first backoff step again.
+        handle.restart("demo").await.ok();
+        while handle.snapshots()[0].state != ServerState::Ready {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    println!("a killed stdio server ({STARTS} kills):");
+    println!(
+        "  shown not Ready after: median {}  slowest {}  (target < 100 ms)",
+        ms(median(&mut down)),
+        ms(down.iter().max().copied().unwrap_or_default())
+    );
+    println!(
+        "  Ready again after    : median {}  slowest {}  (target < 2 s)",
+        ms(median(&mut up)),
+        ms(up.iter().max().copied().unwrap_or_default())
+    );
+    handle.shutdown().await;
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful either.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    mcpomni::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("tokio: {error}"),
+    };
+    println!("binary under test: {}", bin().display());
+    runtime.block_on(async {
+        call_overhead().await;
+        startup().await;
+        kill_and_recover().await;
+        http_connect().await;
+    });
+}
