@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,8 +21,68 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// The conversation's session id (conversations are kept per session once persistent
+    /// memory lands; with in_memory each run starts fresh).
+    #[arg(long, global = true, value_name = "ID")]
+    pub session: Option<String>,
+
+    /// Where conversations are kept. Only in_memory works in this version.
+    #[arg(long, global = true, value_enum, default_value_t = Memory::InMemory)]
+    pub memory: Memory,
+
     #[command(subcommand)]
     pub command: Option<Cmd>,
+}
+
+/// `--memory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Memory {
+    #[value(name = "in_memory")]
+    InMemory,
+    Redis,
+    File,
+}
+
+impl Memory {
+    /// The stores this build can use; the others are refused with a clear message.
+    pub fn check_available(self) -> Result<(), String> {
+        match self {
+            Memory::InMemory => Ok(()),
+            Memory::Redis | Memory::File => Err(format!(
+                "--memory {}: this version keeps conversations in memory only; redis and file \
+                 memory are not built yet. Use --memory in_memory (the default).",
+                self.label()
+            )),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Memory::InMemory => "in_memory",
+            Memory::Redis => "redis",
+            Memory::File => "file",
+        }
+    }
+}
+
+/// `run --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunMode {
+    /// Tool calls need approval (`--approve`).
+    Chat,
+    /// Tool calls run without approval (tools in `always_ask` still ask).
+    Auto,
+}
+
+/// `run --approve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Approve {
+    /// Run every tool call the model asks for.
+    All,
+    /// Deny every tool call (the model is told, and answers without them).
+    None,
+    /// Ask on the terminal for each call; without a terminal on stdin this means `none`.
+    Ask,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +140,19 @@ pub enum Cmd {
         /// Arguments as a JSON object of strings.
         #[arg(long, value_name = "JSON", default_value = "{}")]
         args: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the agent once and print its final answer (tool calls are reported on stderr).
+    Run {
+        /// What to ask.
+        query: String,
+        #[arg(long, value_enum, default_value_t = RunMode::Chat)]
+        mode: RunMode,
+        /// Who approves tool calls and servers' sampling requests in chat mode.
+        #[arg(long, value_enum, default_value_t = Approve::Ask)]
+        approve: Approve,
+        /// Print the answer, every tool call and the usage as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -19,6 +19,10 @@ fn main() -> ExitCode {
     if let Some(Cmd::DemoServer) = cli.command {
         return run_demo_server();
     }
+    if let Err(message) = cli.memory.check_available() {
+        eprintln!("mcpomni: {message}");
+        return ExitCode::from(2);
+    }
     mcpomni::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -32,7 +32,7 @@ async fn progress_then_result() {
     let (handle, mut events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
     handle.wait_settled().await;
     let (commands, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(bridge::run(handle.clone(), rx));
+    tokio::spawn(bridge::run(handle.clone(), rx, None));
     let id = CallId(7);
     commands
         .send(Command::CallTool {
@@ -102,7 +102,7 @@ async fn cancel_ends_the_call_and_tells_the_server() {
     let (handle, mut events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
     handle.wait_settled().await;
     let (commands, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(bridge::run(handle.clone(), rx));
+    tokio::spawn(bridge::run(handle.clone(), rx, None));
     let id = CallId(1);
     commands
         .send(Command::CallTool {

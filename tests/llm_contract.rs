@@ -102,6 +102,7 @@ fn llm_config(provider: &str, model: &str, base_url: Option<String>) -> LlmConfi
         azure_deployment: None,
         ollama_host: None,
         base_url,
+        price: None,
     }
 }
 

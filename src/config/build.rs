@@ -12,8 +12,8 @@ use super::interpolate;
 use super::locate::KeyPath;
 use super::raw::{Obj, RawAgent, RawAuth, RawLlm, RawMemory, RawServer, RawUi};
 use super::{
-    AgentConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, LlmConfig, MemoryConfig,
-    MemoryMode, ServerConfig, StdioConfig, TransportConfig, UiConfig,
+    AgentConfig, ApprovalConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, LlmConfig,
+    MemoryConfig, MemoryMode, Price, ServerConfig, StdioConfig, TransportConfig, UiConfig,
 };
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -131,7 +131,35 @@ impl Builder<'_> {
                     max_restarts: raw.max_restarts,
                 },
             )?,
+            approval: ApprovalConfig {
+                auto_approve: self.tool_patterns(&path.key("auto_approve"), raw.auto_approve)?,
+                always_ask: self.tool_patterns(&path.key("always_ask"), raw.always_ask)?,
+                auto_approve_read_only: raw.auto_approve_read_only.unwrap_or(false),
+            },
         })
+    }
+
+    /// `server__tool` or `server__*` entries.
+    fn tool_patterns(
+        &self,
+        path: &KeyPath,
+        raw: Option<Vec<String>>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let patterns = raw.unwrap_or_default();
+        for (i, pattern) in patterns.iter().enumerate() {
+            let valid = pattern
+                .split_once("__")
+                .is_some_and(|(server, tool)| !server.is_empty() && !tool.is_empty());
+            if !valid {
+                return Err(self.error(
+                    &path.index(i),
+                    format!(
+                        "`{pattern}` is not a qualified tool name; write `server__tool` or `server__*`"
+                    ),
+                ));
+            }
+        }
+        Ok(patterns)
     }
 
     /// `ping_interval` (0 = off), `ping_timeout` and `max_restarts` over `base`.
@@ -208,6 +236,16 @@ impl Builder<'_> {
             azure_deployment: text("azure_deployment", raw.azure_deployment)?,
             ollama_host: text("ollama_host", raw.ollama_host)?,
             base_url: text("base_url", raw.base_url)?,
+            price: match raw.price {
+                None => None,
+                Some(Obj(price)) if price.input < 0.0 || price.output < 0.0 => {
+                    return Err(self.error(&path.key("price"), "prices must not be negative"));
+                }
+                Some(Obj(price)) => Some(Price {
+                    input: price.input,
+                    output: price.output,
+                }),
+            },
         }))
     }
 

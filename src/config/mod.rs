@@ -108,6 +108,18 @@ pub struct AgentConfig {
     pub startup_timeout: Duration,
     /// Health-check defaults for every server (each server may override them).
     pub health: HealthConfig,
+    /// Which tool calls chat mode runs without asking.
+    pub approval: ApprovalConfig,
+}
+
+/// Which tool calls run without a keystroke in chat mode. Entries are qualified tool names
+/// (`server__tool`) or a whole server (`server__*`); `always_ask` wins over everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApprovalConfig {
+    pub auto_approve: Vec<String>,
+    pub always_ask: Vec<String>,
+    /// Run tools that declare `readOnlyHint: true` without asking.
+    pub auto_approve_read_only: bool,
 }
 
 /// How a server's health is watched and how hard it is revived.
@@ -146,6 +158,7 @@ impl Default for AgentConfig {
             memory_config: MemoryConfig::default(),
             startup_timeout: Duration::from_secs(30),
             health: HealthConfig::default(),
+            approval: ApprovalConfig::default(),
         }
     }
 }
@@ -186,6 +199,15 @@ pub struct LlmConfig {
     pub azure_deployment: Option<String>,
     pub ollama_host: Option<String>,
     pub base_url: Option<String>,
+    /// Price per million tokens, to show what a session costs (our extension).
+    pub price: Option<Price>,
+}
+
+/// US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
 }
 
 /// The `UI` block (an mcpomni extension).

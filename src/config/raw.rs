@@ -90,6 +90,15 @@ pub(crate) struct RawAgent {
     pub(crate) ping_interval: Option<f64>,
     pub(crate) ping_timeout: Option<f64>,
     pub(crate) max_restarts: Option<u32>,
+    pub(crate) auto_approve: Option<Vec<String>>,
+    pub(crate) always_ask: Option<Vec<String>>,
+    pub(crate) auto_approve_read_only: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawPrice {
+    pub(crate) input: f64,
+    pub(crate) output: f64,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +120,7 @@ pub(crate) struct RawLlm {
     pub(crate) azure_deployment: Option<String>,
     pub(crate) ollama_host: Option<String>,
     pub(crate) base_url: Option<String>,
+    pub(crate) price: Option<Obj<RawPrice>>,
 }
 
 #[derive(Deserialize)]

@@ -1,11 +1,12 @@
 //! The headless subcommands (`servers`, `tools`, `call`, `resources`, `read`, `prompts`,
-//! `prompt`): start the servers a command needs through the same runtime the dashboard uses,
+//! `prompt`, and the agent's `run` in `run.rs`): start the servers a command needs through the same runtime the dashboard uses,
 //! wait until they have settled, do one thing, print it, shut down.
 //!
 //! Exit status: 0 success, 1 a server or tool failed (a tool result with `isError` prints the
 //! server's message on stderr), 2 usage or config error, 130 interrupted.
 
 mod output;
+mod run;
 
 use std::future::Future;
 
@@ -28,6 +29,21 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs one headless command and returns the exit status.
 pub async fn run(command: Cmd, config: &Config) -> i32 {
+    if let Cmd::Run {
+        query,
+        mode,
+        approve,
+        json,
+    } = command
+    {
+        let args = run::RunArgs {
+            query,
+            mode,
+            approve,
+            json,
+        };
+        return run::run(args, config).await;
+    }
     let only = match &command {
         Cmd::Call { server, .. } | Cmd::Read { server, .. } | Cmd::Prompt { server, .. } => {
             Some(vec![server.clone()])
@@ -35,7 +51,7 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         Cmd::Tools { server, .. } | Cmd::Resources { server, .. } | Cmd::Prompts { server, .. } => {
             server.clone().map(|s| vec![s])
         }
-        Cmd::Servers { .. } | Cmd::DemoServer => None,
+        Cmd::Servers { .. } | Cmd::DemoServer | Cmd::Run { .. } => None,
     };
     let options = RuntimeOptions {
         only,
@@ -192,8 +208,8 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToke
                 }
             }
         }
-        // Handled in main before any runtime starts.
-        Cmd::DemoServer => EXIT_USAGE,
+        // Handled before any runtime starts (`main`, `run` above).
+        Cmd::DemoServer | Cmd::Run { .. } => EXIT_USAGE,
     }
 }
 

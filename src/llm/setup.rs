@@ -290,6 +290,7 @@ mod tests {
             azure_deployment: None,
             ollama_host: None,
             base_url: base_url.map(str::to_owned),
+            price: None,
         }
     }
 

@@ -11,9 +11,17 @@ use super::RuntimeHandle;
 use super::messages::{CallId, Command, Event, ServerName};
 use super::server::CallOptions;
 
+/// Where agent commands go: a function that hands them to the agent, if there is one.
+pub type AgentSink = Box<dyn Fn(Command) + Send>;
+
 /// Runs until `Command::Shutdown` (after which it reports `Event::ShutdownComplete`) or until
-/// the command channel closes.
-pub async fn run(handle: RuntimeHandle, mut commands: mpsc::UnboundedReceiver<Command>) {
+/// the command channel closes. Agent commands go to `agent`; without one, the user is told
+/// that no LLM is configured.
+pub async fn run(
+    handle: RuntimeHandle,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    agent: Option<AgentSink>,
+) {
     let events = handle.event_sender();
     let mut in_flight: HashMap<CallId, CancellationToken> = HashMap::new();
     let (done_tx, mut done) = mpsc::unbounded_channel::<CallId>();
@@ -39,6 +47,22 @@ pub async fn run(handle: RuntimeHandle, mut commands: mpsc::UnboundedReceiver<Co
                 Some(Command::SetEnabled { server, enabled }) => {
                     let _ = handle.set_enabled(server.as_str(), enabled).await;
                 }
+                Some(
+                    command @ (Command::StartTurn { .. }
+                    | Command::Decide { .. }
+                    | Command::CancelTurn { .. }
+                    | Command::DecideSampling { .. }
+                    | Command::ClearConversation),
+                ) => match &agent {
+                    Some(agent) => agent(command),
+                    None => {
+                        let _ = events
+                            .send(Event::AgentNotice(
+                                "No LLM is configured, so there is no agent to ask.".into(),
+                            ))
+                            .await;
+                    }
+                },
                 Some(Command::Shutdown) => {
                     handle.shutdown().await;
                     let _ = events.send(Event::ShutdownComplete).await;

@@ -11,15 +11,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use rmcp::ClientHandler;
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, Implementation, LoggingLevel,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-    ResourceUpdatedNotificationParam, RootsCapabilities,
+    ClientCapabilities, ClientConfig, CreateMessageRequestMethod, CreateMessageRequestParams,
+    CreateMessageResult, Implementation, LoggingLevel, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, ResourceUpdatedNotificationParam,
+    RootsCapabilities, SamplingCapability,
 };
-use rmcp::service::{NotificationContext, RoleClient};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient};
+use rmcp::{ClientHandler, ErrorData};
 use tokio::sync::mpsc;
 
+use super::messages::ServerName;
+use super::sampling::SamplingSender;
 use crate::text::sanitize;
 
 /// How many notices may wait for the actor before new ones are dropped.
@@ -98,6 +101,8 @@ pub struct McpClient {
     notices: mpsc::Sender<ServerNotice>,
     dropped: Arc<AtomicU64>,
     progress: ProgressRouter,
+    server: ServerName,
+    sampling: Option<SamplingSender>,
 }
 
 impl McpClient {
@@ -105,11 +110,15 @@ impl McpClient {
         notices: mpsc::Sender<ServerNotice>,
         dropped: Arc<AtomicU64>,
         progress: ProgressRouter,
+        server: ServerName,
+        sampling: Option<SamplingSender>,
     ) -> Self {
         Self {
             notices,
             dropped,
             progress,
+            server,
+            sampling,
         }
     }
 
@@ -125,10 +134,14 @@ impl McpClient {
 /// servers and by the MCP conformance suite.
 ///
 /// `roots` is declared (and answered with no roots: mcpomni exposes no files) because some
-/// servers only offer part of their features to clients that declare it.
-pub fn client_config() -> ClientConfig {
+/// servers only offer part of their features to clients that declare it. `sampling` is declared
+/// when there is an LLM to sample with.
+pub fn client_config(sampling: bool) -> ClientConfig {
     let mut capabilities = ClientCapabilities::default();
     capabilities.roots = Some(RootsCapabilities::default());
+    if sampling {
+        capabilities.sampling = Some(SamplingCapability::default());
+    }
     ClientConfig::new(
         capabilities,
         Implementation::new("mcpomni", env!("CARGO_PKG_VERSION")).with_title("mcpomni"),
@@ -138,7 +151,18 @@ pub fn client_config() -> ClientConfig {
 
 impl ClientHandler for McpClient {
     fn get_info(&self) -> ClientConfig {
-        client_config()
+        client_config(self.sampling.is_some())
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        match &self.sampling {
+            Some(handler) => super::sampling::forward(handler, self.server.clone(), params).await,
+            None => Err(ErrorData::method_not_found::<CreateMessageRequestMethod>()),
+        }
     }
 
     async fn on_progress(

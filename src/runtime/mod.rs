@@ -13,6 +13,7 @@ mod connect;
 pub mod content;
 pub mod messages;
 pub mod request;
+pub mod sampling;
 pub mod server;
 pub mod sse;
 pub mod stdio;
@@ -45,6 +46,8 @@ pub struct RuntimeOptions {
     pub only: Option<Vec<String>>,
     /// Our environment, as seen by server processes (through the allow-list).
     pub parent_env: ParentEnv,
+    /// Where servers' sampling requests go; `None` means sampling is not offered to servers.
+    pub sampling: Option<sampling::SamplingSender>,
 }
 
 impl Default for RuntimeOptions {
@@ -52,6 +55,7 @@ impl Default for RuntimeOptions {
         Self {
             only: None,
             parent_env: Arc::new(|name| std::env::var(name).ok()),
+            sampling: None,
         }
     }
 }
@@ -158,6 +162,7 @@ pub fn start(
             root: root.child_token(),
             parent_env: options.parent_env.clone(),
             http: http.clone(),
+            sampling: options.sampling.clone(),
         };
         let (handle, task) = spawn_actor(server_config.clone(), ctx);
         handles.push(handle);

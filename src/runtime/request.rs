@@ -313,6 +313,15 @@ impl Requester {
             tokio::select! {
                 result = &mut response => {
                     guard.disarm();
+                    if let (Some(rx), Some(sink)) = (&mut progress_rx, &options.progress) {
+                        // rmcp handles each notification on its own task, so progress the
+                        // server sent just before its result may still be on its way to the
+                        // router: let those tasks run, then pass on what arrived.
+                        tokio::task::yield_now().await;
+                        while let Ok(update) = rx.try_recv() {
+                            let _ = sink.send(update);
+                        }
+                    }
                     return result.map_err(|e| map_service_error(method, e));
                 }
                 Some(update) = recv_some(&mut progress_rx) => {

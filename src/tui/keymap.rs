@@ -29,6 +29,16 @@ pub enum Scope {
     CallResult,
     /// The full result in the pager.
     Pager,
+    /// A tool call the model asked for waits for approval.
+    Approval,
+    /// Editing the arguments of a tool call before approving it.
+    ApprovalEdit,
+    /// A server asks to use the LLM (sampling).
+    Sampling,
+    /// Editing a sampling request before approving it.
+    SamplingEdit,
+    /// The model is answering.
+    Answering,
     /// Any pane, not typing.
     Normal,
 }
@@ -47,6 +57,11 @@ impl Scope {
             Scope::CallRunning => "Tool call: running",
             Scope::CallResult => "Tool call: result",
             Scope::Pager => "Result pager",
+            Scope::Approval => "Tool call approval",
+            Scope::ApprovalEdit => "Tool call approval: editing",
+            Scope::Sampling => "Sampling request",
+            Scope::SamplingEdit => "Sampling request: editing",
+            Scope::Answering => "While the model answers",
             Scope::Normal => "Any pane (not typing)",
         }
     }
@@ -89,6 +104,16 @@ pub enum Action {
     Reconnect,
     Restart,
     ToggleEnabled,
+    ApproveOnce,
+    DenyCall,
+    AlwaysAllow,
+    EditArguments,
+    CancelTurn,
+    SubmitEdit,
+    CloseEdit,
+    ApproveSampling,
+    DenySampling,
+    EditSampling,
 }
 
 /// One key: a code plus the modifiers that must be held (Shift is implied by the character).
@@ -191,7 +216,20 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Help, &[key(KeyCode::Esc), ch('?'), ch('q')], A::CloseHelp, "close help"),
     bind(S::Help, &[ch('j'), key(KeyCode::Down)], A::Down, "scroll the help down"),
     bind(S::Help, &[ch('k'), key(KeyCode::Up)], A::Up, "scroll the help up"),
-    bind(S::Typing, &[key(KeyCode::Enter)], A::Send, "send the message"),
+    bind(S::Approval, &[ch('y')], A::ApproveOnce, "run this tool call once"),
+    bind(S::Approval, &[ch('n')], A::DenyCall, "deny it (the model is told; the server never sees it)"),
+    bind(S::Approval, &[ch('a')], A::AlwaysAllow, "run it, and this tool without asking for the rest of the session"),
+    bind(S::Approval, &[ch('e')], A::EditArguments, "edit the arguments, then run"),
+    bind(S::Approval, &[key(KeyCode::Esc)], A::CancelTurn, "cancel the whole turn"),
+    bind(S::ApprovalEdit, &[ctrl('s')], A::SubmitEdit, "run with the edited arguments"),
+    bind(S::ApprovalEdit, &[key(KeyCode::Esc)], A::CloseEdit, "back to the approval prompt"),
+    bind(S::Sampling, &[ch('y')], A::ApproveSampling, "let the server use the LLM for this request"),
+    bind(S::Sampling, &[ch('n'), key(KeyCode::Esc)], A::DenySampling, "refuse it"),
+    bind(S::Sampling, &[ch('e')], A::EditSampling, "edit the request, then send it"),
+    bind(S::SamplingEdit, &[ctrl('s')], A::SubmitEdit, "send the edited request"),
+    bind(S::SamplingEdit, &[key(KeyCode::Esc)], A::CloseEdit, "back to the sampling prompt"),
+    bind(S::Answering, &[key(KeyCode::Esc)], A::CancelTurn, "stop the answer (cancels running tool calls too)"),
+    bind(S::Typing, &[key(KeyCode::Enter)], A::Send, "send the message (/help: slash commands)"),
     bind(S::Typing, &[alt(KeyCode::Enter), ctrl('j')], A::NewLine, "new line in the message"),
     bind(S::Typing, &[key(KeyCode::Esc)], A::LeaveInput, "leave the input (then single keys work)"),
     bind(S::Typing, &[key(KeyCode::Tab)], A::NextPane, "next pane"),
@@ -273,6 +311,11 @@ pub const SCOPE_ORDER: &[Scope] = &[
     Scope::CallRunning,
     Scope::CallResult,
     Scope::Pager,
+    Scope::Approval,
+    Scope::ApprovalEdit,
+    Scope::Sampling,
+    Scope::SamplingEdit,
+    Scope::Answering,
     Scope::Help,
 ];
 

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigSource};
 use crate::runtime::{self, RuntimeOptions};
+use crate::{agent, llm};
 use app::{Host, LoopEnd, Ports};
 use state::AppState;
 use state::chat::bundled_label as chat_bundled_label;
@@ -79,18 +80,36 @@ pub async fn run(
     log_file: Option<&std::fs::File>,
 ) -> anyhow::Result<Outcome> {
     let panics = terminal::install_panic_hook();
-    let (handle, events) = runtime::start(config, RuntimeOptions::default())?;
+    let provider = match &config.llm {
+        None => Ok(None),
+        Some(llm) => llm::build_provider(llm, &|name| config.env_var(name)).map(Some),
+    };
+    let (provider, provider_error) = match provider {
+        Ok(provider) => (provider, None),
+        Err(error) => (None, Some(error)),
+    };
+    let (sampling_tx, sampling_rx) = mpsc::channel(8);
+    let options = RuntimeOptions {
+        sampling: provider.as_ref().map(|_| sampling_tx),
+        ..RuntimeOptions::default()
+    };
+    let (handle, events) = runtime::start(config, options)?;
+    let model = provider.as_ref().map(|provider| provider.describe());
+    let agent_sink: Option<runtime::bridge::AgentSink> = provider.map(|provider| {
+        let settings = agent::AgentSettings::from_config(config);
+        let agent = agent::spawn(settings, provider, handle.clone(), sampling_rx);
+        Box::new(move |command| agent.send(command)) as runtime::bridge::AgentSink
+    });
     let (commands_tx, commands) = mpsc::unbounded_channel();
-    let bridge = tokio::spawn(runtime::bridge::run(handle.clone(), commands));
-    let model = config
-        .llm
-        .as_ref()
-        .map(|llm| format!("{}/{}", llm.provider, llm.model));
+    let bridge = tokio::spawn(runtime::bridge::run(handle.clone(), commands, agent_sink));
     let label = match &config.source {
         ConfigSource::File(path) => path.display().to_string(),
         ConfigSource::Bundled => chat_bundled_label().to_owned(),
     };
     let mut state = AppState::new(theme, label, model, config.ui.mouse);
+    if let Some(error) = provider_error {
+        state.llm_failed(error);
+    }
     let guard = terminal::enter(config.ui.mouse, log_file)?;
     let test_panic = TestPanic::from_env();
     if test_panic == Some(TestPanic::Runtime) {

@@ -13,6 +13,7 @@ Options:
   --flood N        after answering initialize, send N log notifications as fast as possible
   --bad-json-rpc   before every answer, send a JSON object that is not JSON-RPC
   --record FILE    append the method of every message received to FILE, one per line
+                   (tools/call lines also carry the call's params as JSON)
   --delay-init S   wait S seconds before answering initialize (a slow, I/O-bound start)
 """
 import json
@@ -70,7 +71,9 @@ for line in sys.stdin:
     method = message.get("method")
     if record:
         with open(record, "a") as f:
-            f.write(f"{method}\n")
+            # A tool call is recorded with its name and arguments, to prove what ran.
+            extra = json.dumps(message.get("params", {})) if method == "tools/call" else ""
+            f.write(f"{method} {extra}".rstrip() + "\n")
     if "id" not in message or method not in answer:
         continue
     if method == "initialize" and delay_init:

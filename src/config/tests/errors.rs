@@ -264,3 +264,28 @@ fn unknown_keys_are_ignored() {
     );
     assert_eq!(config.servers.len(), 1);
 }
+
+#[test]
+fn approval_patterns_must_be_qualified_tool_names() {
+    assert_eq!(
+        parse_err(r#"{"AgentConfig": {"always_ask": ["demo__echo", "echo"]}}"#),
+        "bad.json:1:47: AgentConfig.always_ask.1: `echo` is not a qualified tool name; write \
+         `server__tool` or `server__*`"
+    );
+    assert_eq!(
+        parse_err(r#"{"AgentConfig": {"auto_approve": ["__x"]}}"#),
+        "bad.json:1:35: AgentConfig.auto_approve.0: `__x` is not a qualified tool name; write \
+         `server__tool` or `server__*`"
+    );
+}
+
+#[test]
+fn prices_must_not_be_negative() {
+    let err = parse_err(
+        r#"{"LLM": {"provider": "openai", "model": "m", "price": {"input": -1, "output": 2}}}"#,
+    );
+    assert!(
+        err.contains("LLM.price: prices must not be negative"),
+        "{err}"
+    );
+}

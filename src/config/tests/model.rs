@@ -294,3 +294,26 @@ fn bad_health_and_log_level_values_are_located() {
         "bad.json:1:52: mcpServers.a.log_level: unknown log level `loud`; expected one of debug, info, notice, warning, error, critical, alert, emergency"
     );
 }
+
+#[test]
+fn approval_lists_and_price() {
+    let config = parse_ok(
+        r#"{"AgentConfig": {"auto_approve": ["demo__echo", "files__*"],
+                            "always_ask": ["files__delete"],
+                            "auto_approve_read_only": true},
+            "LLM": {"provider": "openai", "model": "m",
+                    "price": {"input": 0.15, "output": 0.6}}}"#,
+    );
+    let approval = &config.agent.approval;
+    assert_eq!(approval.auto_approve, ["demo__echo", "files__*"]);
+    assert_eq!(approval.always_ask, ["files__delete"]);
+    assert!(approval.auto_approve_read_only);
+    let price = config.llm.as_ref().and_then(|l| l.price).expect("price");
+    assert_eq!((price.input, price.output), (0.15, 0.6));
+    let plain = parse_ok(r#"{"LLM": {"provider": "openai", "model": "m"}}"#);
+    assert_eq!(
+        plain.agent.approval,
+        crate::config::ApprovalConfig::default()
+    );
+    assert!(plain.llm.as_ref().is_some_and(|l| l.price.is_none()));
+}

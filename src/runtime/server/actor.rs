@@ -296,7 +296,13 @@ impl ServerActor {
         let started = Instant::now();
         let (notice_tx, notices) = mpsc::channel(NOTICE_QUEUE);
         let progress = ProgressRouter::default();
-        let client = McpClient::new(notice_tx, self.dropped.clone(), progress.clone());
+        let client = McpClient::new(
+            notice_tx,
+            self.dropped.clone(),
+            progress.clone(),
+            self.name.clone(),
+            self.ctx.sampling.clone(),
+        );
         let timeouts = Timeouts {
             startup: self.startup_timeout(),
             request: self.config.request_timeout,

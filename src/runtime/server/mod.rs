@@ -35,6 +35,8 @@ pub struct ActorContext {
     pub parent_env: super::ParentEnv,
     /// One pooled HTTP client for every HTTP and SSE server.
     pub http: reqwest::Client,
+    /// Where sampling requests go (if sampling is offered).
+    pub sampling: Option<super::sampling::SamplingSender>,
 }
 
 /// What an actor tells the supervisor.

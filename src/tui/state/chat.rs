@@ -10,6 +10,8 @@ use ratatui_textarea::TextArea;
 pub enum Role {
     User,
     Assistant,
+    /// A tool call the agent made (and how it ended).
+    Tool,
     /// Guidance and notices from mcpomni itself.
     Notice,
     Error,
@@ -100,6 +102,45 @@ impl ChatState {
             text: text.into(),
         });
         id
+    }
+
+    /// Appends `text` to entry `id` (a streaming answer).
+    pub fn append_to(&mut self, id: u64, text: &str) {
+        if let Some(index) = self.index_of(id) {
+            self.entries[index].text.push_str(text);
+            self.remeasure(index);
+        }
+    }
+
+    /// Replaces the text of entry `id`.
+    pub fn set_text(&mut self, id: u64, text: String) {
+        if let Some(index) = self.index_of(id) {
+            self.entries[index].text = text;
+            self.remeasure(index);
+        }
+    }
+
+    pub fn text_of(&self, id: u64) -> Option<&str> {
+        self.index_of(id).map(|i| self.entries[i].text.as_str())
+    }
+
+    /// Forgets the conversation shown (the welcome notice stays).
+    pub fn clear(&mut self) {
+        self.entries.truncate(1);
+        self.heights.borrow_mut().heights.clear();
+        self.scroll = 0;
+    }
+
+    fn index_of(&self, id: u64) -> Option<usize> {
+        // Ids grow with position, and changes are nearly always to recent entries.
+        self.entries.iter().rposition(|e| e.id == id)
+    }
+
+    /// The entry's wrapped height changed: drop its memo.
+    fn remeasure(&mut self, index: usize) {
+        if let Some(height) = self.heights.borrow_mut().heights.get_mut(index) {
+            *height = 0;
+        }
     }
 
     /// Takes the typed message out of the input (trimmed); `None` when it is blank.

@@ -3,22 +3,27 @@
 //! happen outside (quit, talk to the runtime, change mouse capture, highlight a schema) goes
 //! out as `Effect`s that the app loop carries out.
 
+pub mod agent;
 pub mod call;
 pub mod chat;
+pub mod conversation;
 pub mod servers;
 pub mod tools;
 pub mod trace;
 
 use std::time::Instant;
 
-use ratatui::crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
+};
 use ratatui::layout::{Position, Rect};
 use ratatui::text::Line;
 
 use super::keymap::{self, Action, Scope};
 use super::layout::{Layout, PaneAreas};
 use super::theme::Theme;
-use crate::runtime::messages::{Command, Event};
+use crate::runtime::messages::{Command, Decision, Event};
+use agent::AgentState;
 use call::{CallState, CallView, Progress};
 use chat::{ChatState, Role, no_llm_guidance};
 use servers::ServersState;
@@ -89,6 +94,8 @@ pub struct AppState {
     pub trace: TraceState,
     /// A tool call made by hand from the Tools pane.
     pub call: CallState,
+    /// The agent: mode, running turn, approval and sampling prompts, usage.
+    pub agent: AgentState,
     pub theme: Theme,
     /// Terminal size in cells.
     pub size: (u16, u16),
@@ -145,6 +152,7 @@ impl AppState {
             tools: ToolsState::default(),
             trace: TraceState::default(),
             call: CallState::default(),
+            agent: AgentState::new(model.is_some()),
             theme,
             size: (80, 24),
             config_label,
@@ -152,6 +160,19 @@ impl AppState {
             now: Instant::now(),
             quitting: false,
         }
+    }
+
+    /// The config has an LLM block that could not be used: the chat says why instead of how
+    /// to configure one.
+    pub fn llm_failed(&mut self, error: impl std::fmt::Display) {
+        let text = format!(
+            "The LLM configured in {} cannot be used: {error}. Fix the \"LLM\" section and \
+             restart; meanwhile the Servers and Tools panes work without it.",
+            self.config_label
+        );
+        self.chat = ChatState::new(None);
+        self.chat.push(Role::Error, text.clone());
+        self.agent.unavailable = Some(text);
     }
 
     /// Which keymap scopes apply right now, most specific first.
@@ -167,11 +188,25 @@ impl AppState {
                 CallView::Running { .. } => Scope::CallRunning,
                 CallView::Done { .. } => Scope::CallResult,
             });
+        } else if self.agent.approval_editor.is_some() {
+            scopes.push(Scope::ApprovalEdit);
+        } else if self.agent.sampling_editor.is_some() {
+            scopes.push(Scope::SamplingEdit);
+        } else if !self.agent.approvals.is_empty() {
+            scopes.push(Scope::Approval);
+        } else if !self.agent.sampling.is_empty() {
+            scopes.push(Scope::Sampling);
         } else if self.typing && self.focus == Pane::Chat {
+            if self.agent.running.is_some() {
+                scopes.push(Scope::Answering);
+            }
             scopes.push(Scope::Typing);
         } else if self.tools.filtering && self.focus == Pane::Tools {
             scopes.push(Scope::Filtering);
         } else {
+            if self.agent.running.is_some() && self.focus == Pane::Chat {
+                scopes.push(Scope::Answering);
+            }
             match self.focus {
                 Pane::Chat => scopes.push(Scope::Chat),
                 Pane::Tools => scopes.push(Scope::Tools),
@@ -204,6 +239,22 @@ impl AppState {
     }
 }
 
+/// Keys that answer an approval or sampling prompt (guarded by [`agent::PROMPT_GRACE`]).
+fn answers_prompt(state: &AppState, action: Action) -> bool {
+    match action {
+        Action::ApproveOnce
+        | Action::DenyCall
+        | Action::AlwaysAllow
+        | Action::EditArguments
+        | Action::ApproveSampling
+        | Action::DenySampling
+        | Action::EditSampling => true,
+        // Esc on an approval prompt cancels the turn; elsewhere it only leaves the input.
+        Action::CancelTurn => !state.agent.approvals.is_empty(),
+        _ => false,
+    }
+}
+
 /// The reducer.
 pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
     let mut effects = Vec::new();
@@ -214,6 +265,13 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::Paste(text) => {
             if let Some(CallView::Editing { editor, .. }) = &mut state.call.view {
                 editor.insert_str(text);
+            } else if let Some(editor) = state
+                .agent
+                .approval_editor
+                .as_mut()
+                .or(state.agent.sampling_editor.as_mut())
+            {
+                editor.editor.insert_str(text);
             } else if state.typing && state.focus == Pane::Chat {
                 state.chat.input.insert_str(text);
             } else if state.tools.filtering {
@@ -248,7 +306,17 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
     }
     let Some(action) = keymap::lookup(&key, &scopes) else {
         // Unbound keys are text where text is being typed.
-        if scopes.contains(&Scope::CallEditor) {
+        if scopes.contains(&Scope::ApprovalEdit) || scopes.contains(&Scope::SamplingEdit) {
+            if let Some(editor) = state
+                .agent
+                .approval_editor
+                .as_mut()
+                .or(state.agent.sampling_editor.as_mut())
+            {
+                editor.editor.input(key);
+                editor.error = None;
+            }
+        } else if scopes.contains(&Scope::CallEditor) {
             if let Some(CallView::Editing { editor, error, .. }) = &mut state.call.view {
                 editor.input(key);
                 *error = None;
@@ -262,6 +330,17 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         return;
     };
     state.notice = None;
+    if answers_prompt(state, action) && !state.agent.prompt_armed() {
+        let pressed = match key.code {
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Esc => "Esc".to_owned(),
+            other => format!("{other:?}"),
+        };
+        state.notice = Some(format!(
+            "Ignored {pressed}: the prompt had only just appeared. Press it again to answer."
+        ));
+        return;
+    }
     if state.help {
         match action {
             Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
@@ -314,7 +393,7 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
             });
             effects.push(Effect::SetMouseCapture(state.mouse));
         }
-        Action::Send => send_message(state),
+        Action::Send => conversation::send_message(state, effects),
         Action::NewLine => state.chat.input.insert_newline(),
         Action::LeaveInput => state.typing = false,
         Action::EnterInput => state.typing = true,
@@ -362,6 +441,24 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         Action::CloseCall => state.call.close(),
         Action::OpenPager => state.call.pager = Some(0),
         Action::ClosePager => state.call.pager = None,
+        Action::ApproveOnce => conversation::decide(state, Decision::Approve, effects),
+        Action::DenyCall => conversation::decide(state, Decision::Deny, effects),
+        Action::AlwaysAllow => conversation::decide(state, Decision::Always, effects),
+        Action::EditArguments => conversation::open_approval_editor(state),
+        Action::CancelTurn => {
+            if state.agent.approvals.is_empty() {
+                if let Some(turn) = state.agent.running {
+                    effects.push(Effect::Command(Command::CancelTurn { turn }));
+                }
+            } else {
+                conversation::decide(state, Decision::CancelTurn, effects);
+            }
+        }
+        Action::SubmitEdit => conversation::submit_edit(state, effects),
+        Action::CloseEdit => conversation::close_editor(state),
+        Action::ApproveSampling => conversation::approve_sampling(state, effects),
+        Action::DenySampling => conversation::decide_sampling(state, None, effects),
+        Action::EditSampling => conversation::open_sampling_editor(state),
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {
                 let name = server.name.clone();
@@ -413,20 +510,6 @@ fn edit_filter(state: &mut AppState, key: KeyEvent) {
         _ => return,
     }
     state.tools.refilter();
-}
-
-fn send_message(state: &mut AppState) {
-    let Some(message) = state.chat.take_input() else {
-        return;
-    };
-    state.chat.push(Role::User, message);
-    state.chat.scroll = 0;
-    if state.chat.model.is_none() {
-        state.chat.push(
-            Role::Notice,
-            format!("Not sent. {}", no_llm_guidance(&state.config_label)),
-        );
-    }
 }
 
 /// Moves the focused pane's selection (or scroll) by `delta` rows.
@@ -517,8 +600,19 @@ fn on_runtime(state: &mut AppState, event: Event) {
             state.notice = Some(format!("{server}: {uri} changed"));
         }
         Event::ShutdownComplete => state.quitting = true,
+        event @ (Event::AssistantDelta { .. }
+        | Event::ApprovalRequested { .. }
+        | Event::ToolCallStarted { .. }
+        | Event::ToolCallFinished { .. }
+        | Event::TurnFinished { .. }
+        | Event::TraceStep(_)
+        | Event::SamplingRequested { .. }
+        | Event::AgentNotice(_)
+        | Event::UsageChanged(_)) => conversation::on_agent_event(state, event),
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_agent;

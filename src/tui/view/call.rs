@@ -6,12 +6,14 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Gauge, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
 
 use crate::text::{human_duration, truncate_chars};
 use crate::tui::state::AppState;
 use crate::tui::state::call::{CallTarget, CallView, PagerRows, ResultText};
 use crate::tui::theme::Theme;
+
+use super::overlay_block;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let theme = &state.theme;
@@ -129,15 +131,6 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             outcome,
         } => draw_result(frame, rect, target, *elapsed, outcome, theme),
     }
-}
-
-fn overlay_block<'a>(theme: &Theme, title: &str) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Double)
-        .border_style(theme.border(true))
-        .title(Span::styled(title.to_owned(), theme.accent()))
-        .style(theme.base())
 }
 
 fn draw_result(

@@ -63,6 +63,7 @@ fn role_header(role: Role, theme: &Theme) -> Line<'static> {
         Role::User => ("you", theme.user),
         Role::Assistant => ("assistant", theme.assistant),
         Role::Notice => ("mcpomni", theme.info),
+        Role::Tool => ("tool", theme.accent),
         Role::Error => ("error", theme.error),
     };
     Line::from(Span::styled(
@@ -80,7 +81,7 @@ fn entry_lines(entry: &ChatEntry, width: usize, theme: &Theme) -> Vec<Line<'stat
     let mut lines = vec![role_header(entry.role, theme)];
     let style = match entry.role {
         Role::Error => Style::default().fg(theme.error),
-        Role::Notice => theme.muted(),
+        Role::Notice | Role::Tool => theme.muted(),
         Role::User | Role::Assistant => Style::default(),
     };
     let pad = " ".repeat(INDENT);

@@ -1,6 +1,7 @@
 //! Drawing. Views read `&AppState` and draw into the areas from `layout`; they never change
 //! state (the chat view's wrapped-height cache is a memo behind a `RefCell`, not state).
 
+mod approval;
 mod call;
 mod chat;
 mod help;
@@ -39,6 +40,7 @@ pub fn draw(frame: &mut Frame, state: &AppState) {
         }
     }
     status::draw(frame, areas.status, state);
+    approval::draw(frame, area, state);
     call::draw(frame, area, state);
     if state.help {
         help::draw(frame, area, state);
@@ -110,6 +112,16 @@ pub(crate) fn pane_block<'a>(pane: Pane, focused: bool, theme: &Theme, extra: &s
                 theme.muted()
             },
         ))
+}
+
+/// The double-bordered frame of a modal overlay.
+pub(crate) fn overlay_block<'a>(theme: &Theme, title: &str) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(theme.border(true))
+        .title(Span::styled(title.to_owned(), theme.accent()))
+        .style(theme.base())
 }
 
 /// A muted message centred in `area` (empty states).

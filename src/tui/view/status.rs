@@ -1,5 +1,6 @@
 //! The status bar: where the keyboard is, then a notice if there is one (else the keys that
-//! matter now), and on the right a one-line summary of server health when it fits.
+//! matter now), and on the right a one-line summary when it fits: server health, tools, the
+//! agent's mode and the session's token use (and cost, when the config has a price).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,6 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::agent::usage::{compact, dollars};
 use crate::runtime::messages::ServerState;
 use crate::tui::state::call::CallView;
 use crate::tui::state::{AppState, Pane};
@@ -23,6 +25,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             CallView::Running { .. } => (" CALL ", "running · Esc cancels"),
             CallView::Done { .. } => (" RESULT ", "p pager · Esc closes"),
         }
+    } else if state.agent.approval_editor.is_some() || state.agent.sampling_editor.is_some() {
+        (
+            " EDIT ",
+            "edit the JSON · Ctrl-S submits · Esc back to the prompt",
+        )
+    } else if !state.agent.approvals.is_empty() {
+        (
+            " APPROVE ",
+            "y run · n deny · a always · e edit · Esc stop the turn",
+        )
+    } else if !state.agent.sampling.is_empty() {
+        (" SAMPLING ", "y send to the LLM · n refuse · e edit")
+    } else if state.agent.running.is_some() && state.focus == Pane::Chat {
+        (" ANSWERING ", "the model is answering · Esc stops it")
     } else if state.typing && state.focus == Pane::Chat {
         (" TYPING ", "Enter send · Esc keys · Tab pane · Ctrl-C quit")
     } else if state.tools.filtering && state.focus == Pane::Tools {
@@ -36,18 +52,29 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         None => Span::styled(hints, theme.muted()),
     };
     let mut spans = vec![Span::styled(mode, mode_style), Span::raw(" "), middle];
-    let summary = health_summary(state);
     let used: usize = spans.iter().map(Span::width).sum();
     let room = usize::from(area.width).saturating_sub(used);
-    let summary_len = summary.chars().count();
-    if summary_len + 2 <= room {
+    if let Some(summary) = fitted_summary(summary_parts(state), room) {
+        let summary_len = summary.chars().count();
         spans.push(Span::raw(" ".repeat(room - summary_len - 1)));
         spans.push(Span::styled(summary, theme.muted()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn health_summary(state: &AppState) -> String {
+/// The summary's parts, most important first; the least important go when space is short.
+fn fitted_summary(mut parts: Vec<String>, room: usize) -> Option<String> {
+    while !parts.is_empty() {
+        let summary = parts.join(" · ");
+        if summary.chars().count() + 2 <= room {
+            return Some(summary);
+        }
+        parts.pop();
+    }
+    None
+}
+
+fn summary_parts(state: &AppState) -> Vec<String> {
     let servers = &state.servers.servers;
     let failed = servers
         .iter()
@@ -61,9 +88,20 @@ fn health_summary(state: &AppState) -> String {
     if failed > 0 {
         parts.push(format!("{failed} failed"));
     }
+    if state.agent.available {
+        let usage = &state.agent.session_usage;
+        if usage.requests > 0 {
+            let mut spent = format!("{} tok", compact(usage.tokens()));
+            if let Some(cost) = usage.cost {
+                spent.push_str(&format!(" {}", dollars(cost)));
+            }
+            parts.push(spent);
+        }
+        parts.push(format!("{} mode", state.agent.mode.label()));
+    }
     parts.push(format!("{} tools", state.tools.catalog.tools.len()));
     if !state.mouse {
         parts.push("mouse off".to_owned());
     }
-    parts.join(" · ")
+    parts
 }

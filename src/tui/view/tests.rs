@@ -266,3 +266,116 @@ fn tool_call_overlays() {
     assert!(pager.contains("result line 500"), "{pager}");
     assert!(pager.contains("lines 479–500 of 500"), "{pager}");
 }
+
+fn agent_state() -> AppState {
+    let mut state = AppState::new(
+        Theme::default_dark(),
+        "servers_config.json".into(),
+        Some("openai/gpt-4o-mini".into()),
+        true,
+    );
+    state.now = Instant::now();
+    state.size = (80, 24);
+    state.servers.upsert(Arc::new(demo_snapshot(state.now)));
+    state.tools.set_catalog(tools());
+    state
+}
+
+#[test]
+fn approval_prompt_editor_and_usage_in_the_status_bar() {
+    use crate::runtime::messages::{
+        ApprovalId, Event, ProposedCall, TurnId, TurnOutcome, UsageTotals,
+    };
+    use crate::tui::state::{Msg, update};
+    let mut state = agent_state();
+    state.chat.push(Role::User, "Clean up /tmp/build please.");
+    let turn = TurnId(1);
+    state.agent.running = Some(turn);
+    update(
+        &mut state,
+        Msg::Runtime(Event::AssistantDelta {
+            turn,
+            text: "I will delete the build directory.".into(),
+        }),
+    );
+    let call = ProposedCall {
+        server: ServerName::new("demo"),
+        tool: "delete_file".into(),
+        qualified_name: "demo__delete_file".into(),
+        arguments: json!({"path": "/tmp/build", "recursive": true}),
+        title: Some("Delete a file".into()),
+        read_only: Some(false),
+        destructive: Some(true),
+    };
+    for approval in 1..=2 {
+        update(
+            &mut state,
+            Msg::Runtime(Event::ApprovalRequested {
+                turn,
+                approval: ApprovalId(approval),
+                call: call.clone(),
+                index: usize::try_from(approval - 1).expect("small"),
+                total: 2,
+            }),
+        );
+    }
+    insta::assert_snapshot!("approval_prompt", render(&state).backend());
+    crate::tui::state::conversation::open_approval_editor(&mut state);
+    insta::assert_snapshot!("approval_editor", render(&state).backend());
+    crate::tui::state::conversation::close_editor(&mut state);
+    state.agent.approvals.clear();
+    let usage = UsageTotals {
+        requests: 4,
+        input_tokens: 12_400,
+        output_tokens: 800,
+        cost: Some(0.0031),
+    };
+    update(
+        &mut state,
+        Msg::Runtime(Event::TurnFinished {
+            turn,
+            outcome: TurnOutcome::Answered,
+            turn_usage: usage,
+            session_usage: usage,
+        }),
+    );
+    // At 80 columns only the server count fits beside the typing hints; at 120 all of it.
+    let narrow = render(&state).backend().to_string();
+    assert!(
+        narrow.contains("Ctrl-C quit               1/1 ready"),
+        "{narrow}"
+    );
+    state.size = (120, 30);
+    let screen = render(&state).backend().to_string();
+    assert!(
+        screen.contains("1/1 ready · 13.2k tok $0.0031 · chat mode · 3 tools"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn sampling_prompt() {
+    use crate::runtime::messages::{Event, SamplingId};
+    use crate::tui::state::{Msg, update};
+    let mut state = agent_state();
+    #[allow(deprecated)]
+    let params: rmcp::model::CreateMessageRequestParams = serde_json::from_value(json!({
+        "messages": [
+            {"role": "user", "content": {"type": "text", "text": "Summarise the release notes.\nKeep it short."}},
+        ],
+        "systemPrompt": "You are a helpful test server.",
+        "maxTokens": 100,
+        "temperature": 0.7,
+        "modelPreferences": {"hints": [{"name": "claude-3-sonnet"}]}
+    }))
+    .expect("params");
+    update(
+        &mut state,
+        Msg::Runtime(Event::SamplingRequested {
+            id: SamplingId(1),
+            server: ServerName::new("everything"),
+            params: Box::new(params),
+        }),
+    );
+    insta::assert_snapshot!("sampling_prompt", render(&state).backend());
+}

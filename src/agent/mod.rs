@@ -1,0 +1,357 @@
+//! The agent: the conversation with the LLM and the tool-calling loop. [`AgentHandle`] talks to
+//! an actor that owns the conversation history, the session's usage and approvals, runs one
+//! turn at a time (`turn.rs`) on its own task, routes the user's approval decisions to the
+//! waiting turn, and answers servers' sampling requests once the user approves them.
+//!
+//! Files: `turn` (the loop), `policy` (who may run without asking), `usage` (tokens, requests,
+//! cost, limits), `sampling` (serving `sampling/createMessage`), `prompt` (the system prompt),
+//! `headless` (the non-interactive `run` command's approvals).
+
+// rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
+#![allow(deprecated)]
+
+pub mod headless;
+pub mod policy;
+pub mod prompt;
+pub mod sampling;
+pub mod turn;
+pub mod usage;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ApprovalConfig, Config, Price};
+use crate::llm::{ChatMessage, LlmProvider};
+use crate::runtime::RuntimeHandle;
+use crate::runtime::messages::{
+    AgentMode, ApprovalId, Command, Decision, Event, ProposedCall, SamplingId, TurnId,
+};
+use crate::runtime::sampling::SamplingRequest;
+use policy::ApprovalPolicy;
+use turn::{Approver, TurnContext, TurnRecord, run_turn};
+use usage::UsageMeter;
+
+/// What the agent takes from the config.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub max_steps: u32,
+    pub approval: ApprovalConfig,
+    pub request_limit: u64,
+    pub total_tokens_limit: u64,
+    pub price: Option<Price>,
+}
+
+impl AgentSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_steps: config.agent.max_steps.max(1),
+            approval: config.agent.approval.clone(),
+            request_limit: config.agent.request_limit,
+            total_tokens_limit: config.agent.total_tokens_limit,
+            price: config.llm.as_ref().and_then(|llm| llm.price),
+        }
+    }
+}
+
+/// Asks through the dashboard: an `ApprovalRequested` event out, the user's `Decide` back.
+struct UiApprover {
+    events: mpsc::Sender<Event>,
+    pending: Arc<Mutex<HashMap<ApprovalId, oneshot::Sender<Decision>>>>,
+    next: AtomicU64,
+}
+
+impl Approver for UiApprover {
+    fn ask(
+        &self,
+        turn: TurnId,
+        call: ProposedCall,
+        index: usize,
+        total: usize,
+    ) -> BoxFuture<'static, Decision> {
+        let approval = ApprovalId(self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        let (reply, answer) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(approval, reply);
+        let events = self.events.clone();
+        Box::pin(async move {
+            let _ = events
+                .send(Event::ApprovalRequested {
+                    turn,
+                    approval,
+                    call,
+                    index,
+                    total,
+                })
+                .await;
+            // A dropped prompt (the app is closing) cancels the turn rather than running.
+            answer.await.unwrap_or(Decision::CancelTurn)
+        })
+    }
+}
+
+/// Sends commands to the agent. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AgentHandle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl AgentHandle {
+    /// Agent commands (`StartTurn`, `Decide`, `CancelTurn`, `DecideSampling`,
+    /// `ClearConversation`); others are ignored.
+    pub fn send(&self, command: Command) {
+        let _ = self.tx.send(command);
+    }
+}
+
+struct Running {
+    turn: TurnId,
+    cancel: CancellationToken,
+    task: JoinHandle<TurnRecord>,
+}
+
+struct AgentActor {
+    settings: AgentSettings,
+    provider: Arc<dyn LlmProvider>,
+    runtime: RuntimeHandle,
+    events: mpsc::Sender<Event>,
+    history: Vec<ChatMessage>,
+    policy: Arc<Mutex<ApprovalPolicy>>,
+    usage: Arc<Mutex<UsageMeter>>,
+    approver: Arc<UiApprover>,
+    running: Option<Running>,
+    sampling: HashMap<SamplingId, SamplingRequest>,
+    next_sampling: u64,
+}
+
+/// Starts the agent for the dashboard. `sampling` receives servers' sampling requests.
+pub fn spawn(
+    settings: AgentSettings,
+    provider: Arc<dyn LlmProvider>,
+    runtime: RuntimeHandle,
+    sampling: mpsc::Receiver<SamplingRequest>,
+) -> AgentHandle {
+    let (tx, commands) = mpsc::unbounded_channel();
+    let events = runtime.event_sender();
+    let actor = AgentActor {
+        policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),
+        usage: Arc::new(Mutex::new(UsageMeter::new(
+            settings.price,
+            settings.request_limit,
+            settings.total_tokens_limit,
+        ))),
+        approver: Arc::new(UiApprover {
+            events: events.clone(),
+            pending: Arc::default(),
+            next: AtomicU64::new(0),
+        }),
+        settings,
+        provider,
+        runtime,
+        events,
+        history: Vec::new(),
+        running: None,
+        sampling: HashMap::new(),
+        next_sampling: 0,
+    };
+    tokio::spawn(actor.run(commands, sampling));
+    AgentHandle { tx }
+}
+
+impl AgentActor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut sampling: mpsc::Receiver<SamplingRequest>,
+    ) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command).await,
+                    None => break,
+                },
+                record = finished(&mut self.running) => self.on_finished(record).await,
+                Some(request) = sampling.recv() => self.on_sampling_request(request).await,
+            }
+        }
+        if let Some(running) = self.running.take() {
+            running.cancel.cancel();
+        }
+    }
+
+    async fn notice(&self, text: impl Into<String>) {
+        let _ = self.events.send(Event::AgentNotice(text.into())).await;
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::StartTurn { turn, text, mode } => self.start_turn(turn, text, mode).await,
+            Command::Decide { approval, decision } => {
+                let waiting = self
+                    .approver
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&approval);
+                if let Some(reply) = waiting {
+                    let _ = reply.send(decision);
+                }
+            }
+            Command::CancelTurn { turn } => {
+                if let Some(running) = &self.running
+                    && running.turn == turn
+                {
+                    running.cancel.cancel();
+                }
+            }
+            Command::DecideSampling { id, approved } => self.decide_sampling(id, approved),
+            Command::ClearConversation => {
+                if self.running.is_some() {
+                    self.notice("A turn is running: cancel it (Esc) before clearing.")
+                        .await;
+                } else {
+                    self.history.clear();
+                    self.notice("The conversation was cleared; usage totals are kept.")
+                        .await;
+                }
+            }
+            // Not agent commands: the bridge sends them to the runtime.
+            Command::CallTool { .. }
+            | Command::CancelCall { .. }
+            | Command::Reconnect { .. }
+            | Command::Restart { .. }
+            | Command::SetEnabled { .. }
+            | Command::Shutdown => {}
+        }
+    }
+
+    async fn start_turn(&mut self, turn: TurnId, text: String, mode: AgentMode) {
+        if self.running.is_some() {
+            self.notice(
+                "The previous answer is still coming: wait for it, or press Esc to cancel it.",
+            )
+            .await;
+            let _ = self
+                .events
+                .send(Event::TurnFinished {
+                    turn,
+                    outcome: crate::runtime::messages::TurnOutcome::Failed(
+                        "another turn was running".into(),
+                    ),
+                    turn_usage: Default::default(),
+                    session_usage: self.session_usage(),
+                })
+                .await;
+            return;
+        }
+        let cancel = CancellationToken::new();
+        let ctx = TurnContext {
+            turn,
+            mode,
+            provider: self.provider.clone(),
+            runtime: self.runtime.clone(),
+            events: self.events.clone(),
+            approver: self.approver.clone(),
+            policy: self.policy.clone(),
+            usage: self.usage.clone(),
+            max_steps: self.settings.max_steps,
+            system_prompt: prompt::system_prompt(mode),
+            cancel: cancel.clone(),
+        };
+        let history = self.history.clone();
+        let task = tokio::spawn(async move { run_turn(&ctx, history, text).await });
+        self.running = Some(Running { turn, cancel, task });
+    }
+
+    fn session_usage(&self) -> crate::runtime::messages::UsageTotals {
+        self.usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .session
+    }
+
+    async fn on_finished(&mut self, record: Result<TurnRecord, tokio::task::JoinError>) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        // Any prompt still open belongs to the finished turn.
+        self.approver
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        let (outcome, turn_usage) = match record {
+            Ok(record) => {
+                self.history.extend(record.messages);
+                (record.outcome, record.usage)
+            }
+            Err(error) => (
+                crate::runtime::messages::TurnOutcome::Failed(format!("the turn crashed: {error}")),
+                Default::default(),
+            ),
+        };
+        let _ = self
+            .events
+            .send(Event::TurnFinished {
+                turn: running.turn,
+                outcome,
+                turn_usage,
+                session_usage: self.session_usage(),
+            })
+            .await;
+    }
+
+    async fn on_sampling_request(&mut self, request: SamplingRequest) {
+        self.next_sampling += 1;
+        let id = SamplingId(self.next_sampling);
+        let event = Event::SamplingRequested {
+            id,
+            server: request.server.clone(),
+            params: Box::new(request.params.clone()),
+        };
+        self.sampling.insert(id, request);
+        let _ = self.events.send(event).await;
+    }
+
+    fn decide_sampling(
+        &mut self,
+        id: SamplingId,
+        approved: Option<Box<rmcp::model::CreateMessageRequestParams>>,
+    ) {
+        let Some(request) = self.sampling.remove(&id) else {
+            return;
+        };
+        let Some(params) = approved else {
+            let _ = request.reply.send(Err(rmcp::ErrorData::invalid_request(
+                "the user declined the sampling request",
+                None,
+            )));
+            return;
+        };
+        let provider = self.provider.clone();
+        let usage = self.usage.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let result = sampling::sample(&*provider, *params, &usage)
+                .await
+                .map(|(result, _)| result);
+            let _ = request.reply.send(result);
+            let session = usage.lock().unwrap_or_else(PoisonError::into_inner).session;
+            let _ = events.send(Event::UsageChanged(session)).await;
+        });
+    }
+}
+
+async fn finished(running: &mut Option<Running>) -> Result<TurnRecord, tokio::task::JoinError> {
+    match running {
+        Some(running) => (&mut running.task).await,
+        None => std::future::pending().await,
+    }
+}

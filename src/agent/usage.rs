@@ -1,0 +1,187 @@
+//! Counting what the model costs: requests and tokens per turn and per session, money when the
+//! config has a price, and the session limits (`request_limit`, `total_tokens_limit`) checked
+//! before every request. Every request to the model counts once (retries of the same request
+//! inside the provider do not), sampling requests included.
+
+use crate::config::Price;
+use crate::llm::Usage;
+use crate::runtime::messages::UsageTotals;
+
+#[derive(Debug, Clone)]
+pub struct UsageMeter {
+    pub session: UsageTotals,
+    price: Option<Price>,
+    /// 0 = unlimited.
+    request_limit: u64,
+    /// 0 = unlimited.
+    token_limit: u64,
+}
+
+impl UsageMeter {
+    pub fn new(price: Option<Price>, request_limit: u64, token_limit: u64) -> Self {
+        Self {
+            session: UsageTotals {
+                cost: price.map(|_| 0.0),
+                ..UsageTotals::default()
+            },
+            price,
+            request_limit,
+            token_limit,
+        }
+    }
+
+    /// Why the next request may not be sent, if a limit is reached.
+    pub fn check(&self) -> Result<(), String> {
+        if self.request_limit > 0 && self.session.requests >= self.request_limit {
+            return Err(format!(
+                "the session reached its limit of {} requests to the model (AgentConfig.request_limit)",
+                self.request_limit
+            ));
+        }
+        if self.token_limit > 0 && self.session.tokens() >= self.token_limit {
+            return Err(format!(
+                "the session reached its limit of {} tokens ({} used; AgentConfig.total_tokens_limit)",
+                self.token_limit,
+                self.session.tokens()
+            ));
+        }
+        Ok(())
+    }
+
+    /// One request was sent; `usage` is what the provider reported for it (if anything).
+    pub fn record(&mut self, usage: Option<Usage>, turn: &mut UsageTotals) {
+        for totals in [&mut self.session, turn] {
+            totals.requests += 1;
+            if let Some(usage) = usage {
+                totals.input_tokens += usage.input_tokens;
+                totals.output_tokens += usage.output_tokens;
+            }
+            if let Some(price) = self.price {
+                totals.cost = Some(cost(price, totals));
+            }
+        }
+    }
+
+    /// A turn's totals start at zero (with a cost of zero when there is a price).
+    pub fn new_turn(&self) -> UsageTotals {
+        UsageTotals {
+            cost: self.price.map(|_| 0.0),
+            ..UsageTotals::default()
+        }
+    }
+}
+
+fn cost(price: Price, totals: &UsageTotals) -> f64 {
+    (totals.input_tokens as f64 * price.input + totals.output_tokens as f64 * price.output)
+        / 1_000_000.0
+}
+
+/// `3 requests · 1.2k tokens (900 in, 300 out) · $0.0012`
+pub fn describe(totals: &UsageTotals) -> String {
+    let mut out = format!(
+        "{} request{} · {} tokens ({} in, {} out)",
+        totals.requests,
+        if totals.requests == 1 { "" } else { "s" },
+        compact(totals.tokens()),
+        compact(totals.input_tokens),
+        compact(totals.output_tokens)
+    );
+    if let Some(cost) = totals.cost {
+        out.push_str(&format!(" · {}", dollars(cost)));
+    }
+    out
+}
+
+/// `$0.0031` below a dollar (small sums matter when a turn costs fractions of a cent),
+/// `$12.40` above.
+pub fn dollars(cost: f64) -> String {
+    if cost < 1.0 {
+        format!("${cost:.4}")
+    } else {
+        format!("${cost:.2}")
+    }
+}
+
+/// `950`, `1.2k`, `3.4M`.
+pub fn compact(n: u64) -> String {
+    match n {
+        n if n < 1_000 => n.to_string(),
+        n if n < 1_000_000 => format!("{:.1}k", n as f64 / 1_000.0),
+        n => format!("{:.1}M", n as f64 / 1_000_000.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_requests_tokens_and_cost_per_turn_and_session() {
+        let mut meter = UsageMeter::new(
+            Some(Price {
+                input: 1.0,
+                output: 2.0,
+            }),
+            0,
+            0,
+        );
+        let mut turn = meter.new_turn();
+        meter.record(
+            Some(Usage {
+                input_tokens: 1_000,
+                output_tokens: 500,
+            }),
+            &mut turn,
+        );
+        meter.record(None, &mut turn);
+        assert_eq!(turn.requests, 2);
+        assert_eq!(turn.tokens(), 1_500);
+        assert_eq!(turn.cost, Some(0.002));
+        assert_eq!(meter.session, turn);
+        let mut second = meter.new_turn();
+        meter.record(
+            Some(Usage {
+                input_tokens: 10,
+                output_tokens: 0,
+            }),
+            &mut second,
+        );
+        assert_eq!(second.requests, 1);
+        assert_eq!(meter.session.requests, 3);
+        assert_eq!(
+            describe(&meter.session),
+            "3 requests · 1.5k tokens (1.0k in, 500 out) · $0.0020"
+        );
+    }
+
+    #[test]
+    fn limits_are_checked_before_each_request() {
+        let mut meter = UsageMeter::new(None, 2, 0);
+        let mut turn = meter.new_turn();
+        assert_eq!(meter.check(), Ok(()));
+        meter.record(None, &mut turn);
+        assert_eq!(meter.check(), Ok(()));
+        meter.record(None, &mut turn);
+        assert_eq!(
+            meter.check(),
+            Err("the session reached its limit of 2 requests to the model (AgentConfig.request_limit)".into())
+        );
+        let mut tokens = UsageMeter::new(None, 0, 100);
+        tokens.record(
+            Some(Usage {
+                input_tokens: 60,
+                output_tokens: 40,
+            }),
+            &mut turn,
+        );
+        assert!(
+            tokens
+                .check()
+                .is_err_and(|e| e.contains("limit of 100 tokens (100 used"))
+        );
+        assert_eq!(
+            describe(&tokens.session),
+            "1 request · 100 tokens (60 in, 40 out)"
+        );
+    }
+}

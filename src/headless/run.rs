@@ -1,0 +1,252 @@
+//! `mcpomni run "QUERY"`: one turn of the agent without the dashboard. Servers start as for
+//! the dashboard (every enabled one, with sampling offered when an LLM is configured); the
+//! answer goes to stdout, each tool call is reported on stderr as it happens, and `--json`
+//! prints the answer, the tool calls and the usage instead.
+//!
+//! Exit status: 0 answered, 1 the model or a limit stopped the turn, 2 usage or config error
+//! (including no usable LLM), 130 interrupted.
+
+use std::io::IsTerminal;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::output::Out;
+use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, interruptible};
+use crate::agent::AgentSettings;
+use crate::agent::headless::{ApproveAll, run_once};
+use crate::agent::turn::{CallRecord, TurnRecord};
+use crate::agent::usage::describe;
+use crate::cli::{Approve, RunMode};
+use crate::config::Config;
+use crate::llm;
+use crate::runtime::messages::{
+    AgentMode, ApprovedBy, Event, ServerState, TurnOutcome, UsageTotals,
+};
+use crate::runtime::{self, RuntimeOptions};
+use crate::text::{human_duration, sanitize_line};
+
+/// What `run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub query: String,
+    pub mode: RunMode,
+    pub approve: Approve,
+    pub json: bool,
+}
+
+pub async fn run(args: RunArgs, config: &Config) -> i32 {
+    let Some(llm_config) = &config.llm else {
+        eprintln!(
+            "mcpomni run: no LLM is configured in {}. Add an \"LLM\" section, for example \
+             \"LLM\": {{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\"}}, and put the key \
+             in the environment or .env as LLM_API_KEY.",
+            config.source.display_name()
+        );
+        return EXIT_USAGE;
+    };
+    let provider = match llm::build_provider(llm_config, &|name| config.env_var(name)) {
+        Ok(provider) => provider,
+        Err(error) => {
+            eprintln!(
+                "mcpomni run: the LLM in {} cannot be used: {error}",
+                config.source.display_name()
+            );
+            return EXIT_USAGE;
+        }
+    };
+    let (sampling_tx, sampling_rx) = mpsc::channel(8);
+    let options = RuntimeOptions {
+        sampling: Some(sampling_tx),
+        ..RuntimeOptions::default()
+    };
+    let (handle, _events) = match runtime::start(config, options) {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("mcpomni: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let cancel = CancellationToken::new();
+    let turn_cancel = cancel.clone();
+    let work = async {
+        for s in handle.wait_settled().await.iter() {
+            if s.state != ServerState::Ready {
+                eprintln!(
+                    "mcpomni: server `{}` is {} ({}); its tools are not offered",
+                    s.name,
+                    s.state,
+                    s.last_error.as_deref().unwrap_or("no reason given")
+                );
+            }
+        }
+        let (events, progress) = mpsc::channel(64);
+        let printer = tokio::spawn(report_progress(progress));
+        let mode = match args.mode {
+            RunMode::Chat => AgentMode::Chat,
+            RunMode::Auto => AgentMode::Auto,
+        };
+        let approve = match args.approve {
+            Approve::All => ApproveAll::All,
+            Approve::None => ApproveAll::None,
+            Approve::Ask => ApproveAll::Ask,
+        };
+        let (record, usage) = run_once(
+            &AgentSettings::from_config(config),
+            provider,
+            handle.clone(),
+            args.query.clone(),
+            mode,
+            approve,
+            Some(sampling_rx),
+            events,
+            turn_cancel,
+        )
+        .await;
+        let _ = printer.await;
+        print_result(&record, &usage, args.json)
+    };
+    let status = interruptible(work, cancel).await;
+    handle.shutdown().await;
+    status
+}
+
+/// Tool calls as they happen, on stderr (stdout is the answer's).
+async fn report_progress(mut events: mpsc::Receiver<Event>) {
+    let stderr_is_terminal = std::io::stderr().is_terminal();
+    while let Some(event) = events.recv().await {
+        let line = match event {
+            Event::ToolCallStarted {
+                call, approved_by, ..
+            } => format!(
+                "→ {} {} ({})",
+                call.qualified_name,
+                crate::text::truncate_chars(&call.arguments.to_string(), 200),
+                approved_label(approved_by)
+            ),
+            Event::ToolCallFinished {
+                qualified_name,
+                outcome,
+                denied,
+                elapsed,
+                ..
+            } => match (denied, outcome) {
+                (true, _) => format!("✗ {qualified_name}: denied (the server was not called)"),
+                (false, Ok(summary)) => {
+                    format!(
+                        "← {qualified_name}: ok in {}: {summary}",
+                        human_duration(elapsed)
+                    )
+                }
+                (false, Err(error)) => format!("← {qualified_name}: failed: {error}"),
+            },
+            _ => continue,
+        };
+        // Tool names and results come from servers and the model: never let them drive a
+        // terminal.
+        if stderr_is_terminal {
+            eprintln!("{}", sanitize_line(&line));
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn approved_label(by: ApprovedBy) -> &'static str {
+    match by {
+        ApprovedBy::User => "approved by you",
+        ApprovedBy::Session => "always allowed this session",
+        ApprovedBy::Config => "allowed by the config",
+        ApprovedBy::AutoMode => "auto mode",
+    }
+}
+
+#[derive(Serialize)]
+struct JsonRun<'a> {
+    answer: &'a str,
+    /// `answered`, `cancelled`, `limit` or `failed`.
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    tool_calls: Vec<JsonCall<'a>>,
+    usage: JsonUsage,
+}
+
+#[derive(Serialize)]
+struct JsonCall<'a> {
+    name: &'a str,
+    arguments: &'a serde_json::Value,
+    /// `user`, `session`, `config` or `auto_mode`; absent when it did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved_by: Option<&'static str>,
+    denied: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonUsage {
+    requests: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_usd: Option<f64>,
+}
+
+fn json_call(call: &CallRecord) -> JsonCall<'_> {
+    let (result, error) = match &call.outcome {
+        Ok(text) => (Some(text.as_str()), None),
+        Err(text) => (None, Some(text.as_str())),
+    };
+    JsonCall {
+        name: &call.qualified_name,
+        arguments: &call.arguments,
+        approved_by: call.approved_by.map(|by| match by {
+            ApprovedBy::User => "user",
+            ApprovedBy::Session => "session",
+            ApprovedBy::Config => "config",
+            ApprovedBy::AutoMode => "auto_mode",
+        }),
+        denied: call.denied,
+        result,
+        error,
+    }
+}
+
+fn print_result(record: &TurnRecord, usage: &UsageTotals, json: bool) -> i32 {
+    let (outcome, error, status) = match &record.outcome {
+        TurnOutcome::Answered => ("answered", None, EXIT_OK),
+        TurnOutcome::Cancelled => ("cancelled", None, EXIT_INTERRUPTED),
+        TurnOutcome::Limit(why) => ("limit", Some(why.as_str()), EXIT_FAILURE),
+        TurnOutcome::Failed(why) => ("failed", Some(why.as_str()), EXIT_FAILURE),
+    };
+    let mut out = Out::stdout();
+    if json {
+        out.json(&JsonRun {
+            answer: &record.answer,
+            outcome,
+            error,
+            tool_calls: record.calls.iter().map(json_call).collect(),
+            usage: JsonUsage {
+                requests: usage.requests,
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                total_tokens: usage.tokens(),
+                cost_usd: usage.cost,
+            },
+        });
+    } else {
+        if !record.answer.is_empty() {
+            out.text(&record.answer);
+        }
+        if let Some(error) = error {
+            eprintln!("mcpomni run: stopped: {error}");
+        }
+        eprintln!("mcpomni run: {}", describe(usage));
+    }
+    status
+}

@@ -1,0 +1,132 @@
+//! What the dashboard knows about the agent: the mode, the turn in progress, the queue of tool
+//! calls waiting for approval (the front one has the keyboard), servers' sampling requests,
+//! and the usage totals for the status bar.
+
+// rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
+#![allow(deprecated)]
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use ratatui_textarea::TextArea;
+use rmcp::model::CreateMessageRequestParams;
+
+use crate::runtime::messages::{
+    AgentMode, ApprovalId, ProposedCall, SamplingId, ServerName, TurnId, UsageTotals,
+};
+
+/// Keys pressed this soon after a prompt appeared are ignored: they were typed for the chat
+/// input (a "y" in "yes") before the prompt took the keyboard, not an answer to it.
+pub const PROMPT_GRACE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingApproval {
+    pub turn: TurnId,
+    pub approval: ApprovalId,
+    pub call: ProposedCall,
+    pub index: usize,
+    pub total: usize,
+    /// When it reached the front of the queue (became visible).
+    pub shown_at: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingSampling {
+    pub id: SamplingId,
+    pub server: ServerName,
+    pub params: Box<CreateMessageRequestParams>,
+    pub shown_at: Instant,
+}
+
+/// A JSON editor opened from an approval or sampling prompt.
+#[derive(Debug)]
+pub struct JsonEditor {
+    pub editor: Box<TextArea<'static>>,
+    pub error: Option<String>,
+}
+
+impl JsonEditor {
+    pub fn new(value: &serde_json::Value) -> Self {
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".to_owned());
+        Self {
+            editor: Box::new(TextArea::new(text.lines().map(str::to_owned).collect())),
+            error: None,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.editor.lines().join("\n")
+    }
+}
+
+#[derive(Debug)]
+pub struct AgentState {
+    /// An LLM provider is running (false: the chat explains how to configure one).
+    pub available: bool,
+    /// Why the configured LLM could not be started (replaces the "configure one" guidance).
+    pub unavailable: Option<String>,
+    pub mode: AgentMode,
+    pub running: Option<TurnId>,
+    next_turn: u64,
+    pub approvals: VecDeque<PendingApproval>,
+    pub approval_editor: Option<JsonEditor>,
+    pub sampling: VecDeque<PendingSampling>,
+    pub sampling_editor: Option<JsonEditor>,
+    pub session_usage: UsageTotals,
+    pub last_turn_usage: Option<UsageTotals>,
+    /// The chat entry the running turn's text streams into.
+    pub streaming_entry: Option<u64>,
+    /// Chat entries of tool calls in progress, by qualified name.
+    pub call_entries: HashMap<String, u64>,
+}
+
+impl AgentState {
+    pub fn new(available: bool) -> Self {
+        Self {
+            available,
+            unavailable: None,
+            mode: AgentMode::Chat,
+            running: None,
+            next_turn: 0,
+            approvals: VecDeque::new(),
+            approval_editor: None,
+            sampling: VecDeque::new(),
+            sampling_editor: None,
+            session_usage: UsageTotals::default(),
+            last_turn_usage: None,
+            streaming_entry: None,
+            call_entries: HashMap::new(),
+        }
+    }
+
+    /// The prompt that has the keyboard was shown long enough ago for a key to be an answer.
+    /// (Wall-clock time, not `AppState::now`: ticks are too coarse for this.)
+    pub fn prompt_armed(&self) -> bool {
+        let shown_at = match (self.approvals.front(), self.sampling.front()) {
+            (Some(approval), _) => approval.shown_at,
+            (None, Some(sampling)) => sampling.shown_at,
+            (None, None) => return true,
+        };
+        shown_at.elapsed() >= PROMPT_GRACE
+    }
+
+    /// After the front prompt was answered, the next one becomes visible now.
+    pub fn show_next_prompt(&mut self) {
+        let now = Instant::now();
+        if let Some(next) = self.approvals.front_mut() {
+            next.shown_at = now;
+        } else if let Some(next) = self.sampling.front_mut() {
+            next.shown_at = now;
+        }
+    }
+
+    /// A new turn starts: its id.
+    pub fn begin_turn(&mut self) -> TurnId {
+        self.next_turn += 1;
+        let turn = TurnId(self.next_turn);
+        self.running = Some(turn);
+        self.streaming_entry = None;
+        self.call_entries.clear();
+        turn
+    }
+}

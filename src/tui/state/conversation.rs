@@ -1,0 +1,321 @@
+//! The reducer's conversation half: sending messages and slash commands, the agent's events
+//! (streamed text, tool calls, turns ending, trace steps), and the approval and sampling
+//! prompts. Pure functions over `AppState`, like the rest of the reducer.
+
+// rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
+#![allow(deprecated)]
+
+use std::time::Instant;
+
+use crate::agent::usage::describe;
+use crate::runtime::messages::{AgentMode, ApprovedBy, Command, Decision, Event, TurnOutcome};
+use crate::text::{human_duration, sanitize, truncate_chars};
+
+use super::agent::{JsonEditor, PendingApproval, PendingSampling};
+use super::call::parse_arguments;
+use super::chat::{Role, no_llm_guidance};
+use super::trace::TraceStep;
+use super::{AppState, Effect};
+
+const SLASH_HELP: &str = "Slash commands:\n  /mode:chat — approve every tool call (the default)\n  /mode:auto — run tool calls without asking\n  /mode:orchestrator — (not built yet)\n  /api_stats — requests, tokens and cost so far\n  /clear — forget the conversation\n  /help — this list";
+
+/// Enter in the chat input.
+pub fn send_message(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let Some(message) = state.chat.take_input() else {
+        return;
+    };
+    state.chat.scroll = 0;
+    if message.starts_with('/') {
+        slash_command(state, &message, effects);
+        return;
+    }
+    state.chat.push(Role::User, message.clone());
+    if !state.agent.available {
+        let why = match &state.agent.unavailable {
+            Some(error) => error.clone(),
+            None => no_llm_guidance(&state.config_label),
+        };
+        state.chat.push(Role::Notice, format!("Not sent. {why}"));
+        return;
+    }
+    if state.agent.running.is_some() {
+        state.chat.push(
+            Role::Notice,
+            "Not sent: the previous answer is still coming (Esc stops it).",
+        );
+        return;
+    }
+    let turn = state.agent.begin_turn();
+    effects.push(Effect::Command(Command::StartTurn {
+        turn,
+        text: message,
+        mode: state.agent.mode,
+    }));
+}
+
+fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>) {
+    state.chat.push(Role::User, command.to_owned());
+    let reply = match command.trim() {
+        "/mode:chat" => {
+            state.agent.mode = AgentMode::Chat;
+            "Chat mode: every tool call waits for your approval.".to_owned()
+        }
+        "/mode:auto" => {
+            state.agent.mode = AgentMode::Auto;
+            "Auto mode: tool calls run without asking (always_ask tools still ask). /mode:chat \
+             goes back."
+                .to_owned()
+        }
+        "/mode:orchestrator" => "Orchestrator mode is not built yet. Chat (/mode:chat) and \
+                                 auto (/mode:auto) are available."
+            .to_owned(),
+        "/api_stats" => {
+            let mut text = format!("This session: {}.", describe(&state.agent.session_usage));
+            if let Some(last) = &state.agent.last_turn_usage {
+                text.push_str(&format!("\nLast turn: {}.", describe(last)));
+            }
+            if !state.agent.available {
+                text.push_str("\nNo LLM is configured.");
+            }
+            text
+        }
+        "/clear" => {
+            state.chat.clear();
+            effects.push(Effect::Command(Command::ClearConversation));
+            return;
+        }
+        "/help" => SLASH_HELP.to_owned(),
+        other => format!("Unknown command `{other}`. {SLASH_HELP}"),
+    };
+    state.chat.push(Role::Notice, reply);
+}
+
+/// The agent's events.
+pub fn on_agent_event(state: &mut AppState, event: Event) {
+    match event {
+        Event::AssistantDelta { turn, text } => {
+            if state.agent.running != Some(turn) {
+                return;
+            }
+            match state.agent.streaming_entry {
+                Some(id) => state.chat.append_to(id, &text),
+                None => {
+                    state.agent.streaming_entry = Some(state.chat.push(Role::Assistant, text));
+                }
+            }
+        }
+        Event::ApprovalRequested {
+            turn,
+            approval,
+            call,
+            index,
+            total,
+        } => state.agent.approvals.push_back(PendingApproval {
+            turn,
+            approval,
+            call,
+            index,
+            total,
+            shown_at: Instant::now(),
+        }),
+        Event::ToolCallStarted {
+            turn,
+            call,
+            approved_by,
+        } => {
+            if state.agent.running != Some(turn) {
+                return;
+            }
+            // Text after the call is a new paragraph of the answer.
+            state.agent.streaming_entry = None;
+            let who = match approved_by {
+                ApprovedBy::User => "approved by you",
+                ApprovedBy::Session => "always allowed this session",
+                ApprovedBy::Config => "allowed by the config",
+                ApprovedBy::AutoMode => "auto mode",
+            };
+            let arguments = truncate_chars(&call.arguments.to_string(), 200);
+            let id = state.chat.push(
+                Role::Tool,
+                sanitize(&format!("{} {arguments} · {who}", call.qualified_name)),
+            );
+            state.agent.call_entries.insert(call.qualified_name, id);
+        }
+        Event::ToolCallFinished {
+            turn,
+            qualified_name,
+            outcome,
+            denied,
+            elapsed,
+        } => {
+            if state.agent.running != Some(turn) {
+                return;
+            }
+            if denied {
+                state.chat.push(
+                    Role::Tool,
+                    format!("{qualified_name} · denied by you (the server was not called)"),
+                );
+                return;
+            }
+            let line = match outcome {
+                Ok(summary) => format!("→ ok in {}: {summary}", human_duration(elapsed)),
+                Err(error) => format!("→ failed in {}: {error}", human_duration(elapsed)),
+            };
+            match state.agent.call_entries.remove(&qualified_name) {
+                Some(id) => {
+                    let text = format!("{}\n{line}", state.chat.text_of(id).unwrap_or(""));
+                    state.chat.set_text(id, text);
+                }
+                None => {
+                    state
+                        .chat
+                        .push(Role::Tool, format!("{qualified_name} {line}"));
+                }
+            }
+        }
+        Event::TurnFinished {
+            turn,
+            outcome,
+            turn_usage,
+            session_usage,
+        } => {
+            state.agent.session_usage = session_usage;
+            if state.agent.running != Some(turn) {
+                return;
+            }
+            state.agent.running = None;
+            state.agent.streaming_entry = None;
+            state.agent.last_turn_usage = Some(turn_usage);
+            state.agent.approvals.retain(|a| a.turn != turn);
+            state.agent.approval_editor = None;
+            match outcome {
+                TurnOutcome::Answered => {}
+                TurnOutcome::Cancelled => {
+                    state
+                        .chat
+                        .push(Role::Notice, "Stopped: you cancelled the turn.");
+                }
+                TurnOutcome::Limit(why) => {
+                    state.chat.push(Role::Notice, format!("Stopped: {why}."));
+                }
+                TurnOutcome::Failed(error) => {
+                    state.chat.push(Role::Error, error);
+                }
+            }
+        }
+        Event::TraceStep(entry) => state.trace.steps.push(TraceStep {
+            title: format!("turn {} · {}", entry.turn.0, entry.title),
+            detail: sanitize(&entry.detail),
+        }),
+        Event::SamplingRequested { id, server, params } => {
+            state.agent.sampling.push_back(PendingSampling {
+                id,
+                server,
+                params,
+                shown_at: Instant::now(),
+            });
+        }
+        Event::UsageChanged(usage) => state.agent.session_usage = usage,
+        Event::AgentNotice(text) => {
+            state.chat.push(Role::Notice, text);
+        }
+        // Not conversation events: the main reducer handles them.
+        Event::ServerChanged(_)
+        | Event::CatalogChanged(_)
+        | Event::CallProgress { .. }
+        | Event::CallFinished { .. }
+        | Event::ResourceUpdated { .. }
+        | Event::ShutdownComplete => {}
+    }
+}
+
+/// y / n / a / e / Esc on the front approval prompt.
+pub fn decide(state: &mut AppState, decision: Decision, effects: &mut Vec<Effect>) {
+    let Some(front) = state.agent.approvals.pop_front() else {
+        return;
+    };
+    state.agent.approval_editor = None;
+    state.agent.show_next_prompt();
+    if decision == Decision::CancelTurn {
+        // The whole turn stops: its other prompts go too.
+        state.agent.approvals.retain(|a| a.turn != front.turn);
+        effects.push(Effect::Command(Command::CancelTurn { turn: front.turn }));
+    }
+    effects.push(Effect::Command(Command::Decide {
+        approval: front.approval,
+        decision,
+    }));
+}
+
+pub fn open_approval_editor(state: &mut AppState) {
+    if let Some(front) = state.agent.approvals.front() {
+        state.agent.approval_editor = Some(JsonEditor::new(&front.call.arguments));
+    }
+}
+
+/// Ctrl-S in an editor: the edited arguments (or sampling request) go out if they parse.
+pub fn submit_edit(state: &mut AppState, effects: &mut Vec<Effect>) {
+    if let Some(editor) = &mut state.agent.approval_editor {
+        match parse_arguments(&editor.text()) {
+            Ok(arguments) => decide(state, Decision::Edited(arguments), effects),
+            Err(error) => editor.error = Some(error),
+        }
+        return;
+    }
+    if let Some(editor) = &mut state.agent.sampling_editor {
+        match serde_json::from_str(&editor.text()) {
+            Ok(params) => decide_sampling(state, Some(params), effects),
+            Err(error) => {
+                editor.error = Some(format!("not a valid sampling request: {error}"));
+            }
+        }
+    }
+}
+
+pub fn close_editor(state: &mut AppState) {
+    state.agent.approval_editor = None;
+    state.agent.sampling_editor = None;
+}
+
+pub fn open_sampling_editor(state: &mut AppState) {
+    if let Some(front) = state.agent.sampling.front() {
+        let value = serde_json::to_value(&front.params).unwrap_or_default();
+        state.agent.sampling_editor = Some(JsonEditor::new(&value));
+    }
+}
+
+/// y (with the request as shown), n/Esc (`None`), or Ctrl-S in the editor.
+pub fn decide_sampling(
+    state: &mut AppState,
+    approved: Option<Box<rmcp::model::CreateMessageRequestParams>>,
+    effects: &mut Vec<Effect>,
+) {
+    let Some(front) = state.agent.sampling.pop_front() else {
+        return;
+    };
+    state.agent.sampling_editor = None;
+    state.agent.show_next_prompt();
+    state.chat.push(
+        Role::Notice,
+        match &approved {
+            Some(_) => format!("Server `{}` used the LLM (you approved).", front.server),
+            None => format!(
+                "You refused server `{}`'s request to use the LLM.",
+                front.server
+            ),
+        },
+    );
+    effects.push(Effect::Command(Command::DecideSampling {
+        id: front.id,
+        approved,
+    }));
+}
+
+/// The front sampling request, approved as it is.
+pub fn approve_sampling(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let params = state.agent.sampling.front().map(|f| f.params.clone());
+    if params.is_some() {
+        decide_sampling(state, params, effects);
+    }
+}

@@ -1,0 +1,473 @@
+//! Reducer tests for the conversation: sending, slash commands, the agent's events, and the
+//! approval and sampling prompts answered by keystroke.
+
+#![allow(deprecated)]
+
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use serde_json::json;
+
+use super::chat::Role;
+use super::*;
+use crate::runtime::messages::{
+    AgentMode, ApprovalId, ApprovedBy, Command, Decision, Event, ProposedCall, SamplingId,
+    ServerName, TurnId, TurnOutcome, UsageTotals,
+};
+
+fn state(with_llm: bool) -> AppState {
+    let model = with_llm.then(|| "openai/gpt-4o-mini".to_owned());
+    let mut state = AppState::new(Theme::default_dark(), "test.json".into(), model, true);
+    state.size = (80, 24);
+    state
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new_with_kind(
+        code,
+        KeyModifiers::NONE,
+        KeyEventKind::Press,
+    ))
+}
+
+fn ch(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new_with_kind(
+        KeyCode::Char(c),
+        KeyModifiers::CONTROL,
+        KeyEventKind::Press,
+    ))
+}
+
+fn send(state: &mut AppState, text: &str) -> Vec<Effect> {
+    for c in text.chars() {
+        update(state, ch(c));
+    }
+    update(state, key(KeyCode::Enter))
+}
+
+fn commands(effects: Vec<Effect>) -> Vec<Command> {
+    effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Command(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_text(state: &AppState) -> &str {
+    &state.chat.entries.last().expect("an entry").text
+}
+
+fn proposed(tool: &str) -> ProposedCall {
+    ProposedCall {
+        server: ServerName::new("demo"),
+        tool: tool.into(),
+        qualified_name: format!("demo__{tool}"),
+        arguments: json!({"path": "/tmp/x"}),
+        title: None,
+        read_only: None,
+        destructive: Some(true),
+    }
+}
+
+/// An approval prompt that has been on screen long enough to be answered.
+fn ask(state: &mut AppState, turn: u64, approval: u64, tool: &str, index: usize, total: usize) {
+    update(
+        state,
+        Msg::Runtime(Event::ApprovalRequested {
+            turn: TurnId(turn),
+            approval: ApprovalId(approval),
+            call: proposed(tool),
+            index,
+            total,
+        }),
+    );
+    settle(state);
+}
+
+/// Makes every prompt look as if it appeared a while ago.
+fn settle(state: &mut AppState) {
+    let past = Instant::now() - Duration::from_secs(1);
+    for pending in &mut state.agent.approvals {
+        pending.shown_at = past;
+    }
+    for pending in &mut state.agent.sampling {
+        pending.shown_at = past;
+    }
+}
+
+fn decide(approval: u64, decision: Decision) -> Command {
+    Command::Decide {
+        approval: ApprovalId(approval),
+        decision,
+    }
+}
+
+#[test]
+fn messages_start_turns_one_at_a_time() {
+    let mut state = state(true);
+    let sent = commands(send(&mut state, "hello"));
+    assert_eq!(
+        sent,
+        [Command::StartTurn {
+            turn: TurnId(1),
+            text: "hello".into(),
+            mode: AgentMode::Chat
+        }]
+    );
+    assert_eq!(state.agent.running, Some(TurnId(1)));
+    assert!(state.scopes().contains(&Scope::Answering));
+    assert!(commands(send(&mut state, "again")).is_empty());
+    assert!(last_text(&state).contains("still coming"));
+    // Esc while the answer streams cancels the turn.
+    let effects = update(&mut state, key(KeyCode::Esc));
+    assert_eq!(commands(effects), [Command::CancelTurn { turn: TurnId(1) }]);
+}
+
+#[test]
+fn without_an_llm_nothing_is_sent_and_the_chat_says_why() {
+    let mut state = state(false);
+    assert!(commands(send(&mut state, "hello")).is_empty());
+    assert!(last_text(&state).starts_with("Not sent. No LLM is configured"));
+    let mut state = state_failed();
+    assert!(commands(send(&mut state, "hello")).is_empty());
+    assert!(last_text(&state).contains("cannot be used: bad key"));
+}
+
+fn state_failed() -> AppState {
+    let mut state = state(false);
+    state.llm_failed("bad key");
+    assert_eq!(state.chat.entries.len(), 1);
+    assert_eq!(state.chat.entries[0].role, Role::Error);
+    state
+}
+
+#[test]
+fn slash_commands() {
+    let mut state = state(true);
+    assert!(commands(send(&mut state, "/mode:auto")).is_empty());
+    assert_eq!(state.agent.mode, AgentMode::Auto);
+    assert!(last_text(&state).starts_with("Auto mode"));
+    match commands(send(&mut state, "go")).as_slice() {
+        [Command::StartTurn { mode, .. }] => assert_eq!(*mode, AgentMode::Auto),
+        other => panic!("{other:?}"),
+    }
+    state.agent.running = None;
+    send(&mut state, "/mode:orchestrator");
+    assert!(last_text(&state).contains("not built yet"));
+    assert_eq!(state.agent.mode, AgentMode::Auto);
+    send(&mut state, "/mode:chat");
+    assert_eq!(state.agent.mode, AgentMode::Chat);
+    state.agent.session_usage = UsageTotals {
+        requests: 3,
+        input_tokens: 1200,
+        output_tokens: 300,
+        cost: Some(0.0125),
+    };
+    send(&mut state, "/api_stats");
+    assert_eq!(
+        last_text(&state),
+        "This session: 3 requests · 1.5k tokens (1.2k in, 300 out) · $0.0125."
+    );
+    send(&mut state, "/nope");
+    assert!(last_text(&state).starts_with("Unknown command `/nope`"));
+    let effects = send(&mut state, "/clear");
+    assert_eq!(commands(effects), [Command::ClearConversation]);
+    // Only the opening line stays.
+    assert_eq!(state.chat.entries.len(), 1);
+    assert_eq!(last_text(&state), "Chatting with openai/gpt-4o-mini.");
+}
+
+#[test]
+fn approval_prompts_queue_and_answer_by_keystroke() {
+    let mut state = state(true);
+    send(&mut state, "delete two files");
+    ask(&mut state, 1, 1, "delete", 0, 2);
+    ask(&mut state, 1, 2, "delete", 1, 2);
+    assert_eq!(state.scopes()[1], Scope::Approval);
+    // Keys answer the prompt; nothing reaches the chat input.
+    assert_eq!(
+        commands(update(&mut state, ch('y'))),
+        [decide(1, Decision::Approve)]
+    );
+    assert_eq!(state.agent.approvals.len(), 1);
+    // The second prompt just became visible: an immediate key is ignored, with a notice.
+    assert!(commands(update(&mut state, ch('n'))).is_empty());
+    assert!(
+        state
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.starts_with("Ignored n"))
+    );
+    settle(&mut state);
+    assert_eq!(
+        commands(update(&mut state, ch('n'))),
+        [decide(2, Decision::Deny)]
+    );
+    assert!(state.agent.approvals.is_empty());
+    assert!(state.chat.input.lines().concat().is_empty());
+    assert_eq!(state.scopes()[1], Scope::Answering);
+    ask(&mut state, 1, 3, "delete", 0, 1);
+    assert_eq!(
+        commands(update(&mut state, ch('a'))),
+        [decide(3, Decision::Always)]
+    );
+}
+
+#[test]
+fn a_prompt_that_appears_while_typing_does_not_take_the_next_keys_as_answers() {
+    let mut state = state(true);
+    send(&mut state, "go");
+    update(
+        &mut state,
+        Msg::Runtime(Event::ApprovalRequested {
+            turn: TurnId(1),
+            approval: ApprovalId(1),
+            call: proposed("delete"),
+            index: 0,
+            total: 1,
+        }),
+    );
+    for c in ['y', 'a', 'e', 'n'] {
+        assert!(commands(update(&mut state, ch(c))).is_empty());
+    }
+    assert!(commands(update(&mut state, key(KeyCode::Esc))).is_empty());
+    assert_eq!(state.agent.approvals.len(), 1);
+    assert!(state.agent.approval_editor.is_none());
+}
+
+#[test]
+fn editing_arguments_checks_the_json_before_running() {
+    let mut state = state(true);
+    send(&mut state, "go");
+    ask(&mut state, 1, 1, "delete", 0, 1);
+    update(&mut state, ch('e'));
+    assert_eq!(state.scopes()[1], Scope::ApprovalEdit);
+    let editor = state.agent.approval_editor.as_ref().expect("editor");
+    assert_eq!(editor.text(), "{\n  \"path\": \"/tmp/x\"\n}");
+    // Esc goes back to the prompt; e opens the editor again.
+    update(&mut state, key(KeyCode::Esc));
+    assert_eq!(state.scopes()[1], Scope::Approval);
+    update(&mut state, ch('e'));
+    let editor = state.agent.approval_editor.as_mut().expect("editor");
+    editor.editor.select_all();
+    editor.editor.cut();
+    update(&mut state, Msg::Paste("[1, 2]".into()));
+    assert!(commands(update(&mut state, ctrl('s'))).is_empty());
+    let error = state
+        .agent
+        .approval_editor
+        .as_ref()
+        .and_then(|e| e.error.clone());
+    assert!(error.is_some_and(|e| e.contains("object")));
+    let editor = state.agent.approval_editor.as_mut().expect("editor");
+    editor.editor.select_all();
+    editor.editor.cut();
+    update(&mut state, Msg::Paste(r#"{"path": "/tmp/y"}"#.into()));
+    let sent = commands(update(&mut state, ctrl('s')));
+    let expected = json!({"path": "/tmp/y"})
+        .as_object()
+        .cloned()
+        .expect("object");
+    assert_eq!(sent, [decide(1, Decision::Edited(expected))]);
+    assert!(state.agent.approval_editor.is_none());
+    assert!(state.agent.approvals.is_empty());
+}
+
+#[test]
+fn escape_on_a_prompt_cancels_the_turn_and_drops_its_other_prompts() {
+    let mut state = state(true);
+    send(&mut state, "go");
+    ask(&mut state, 1, 1, "delete", 0, 2);
+    ask(&mut state, 1, 2, "delete", 1, 2);
+    let sent = commands(update(&mut state, key(KeyCode::Esc)));
+    assert_eq!(
+        sent,
+        [
+            Command::CancelTurn { turn: TurnId(1) },
+            decide(1, Decision::CancelTurn)
+        ]
+    );
+    assert!(state.agent.approvals.is_empty());
+}
+
+#[test]
+fn streamed_text_tool_calls_and_the_end_of_a_turn() {
+    let mut state = state(true);
+    send(&mut state, "go");
+    let turn = TurnId(1);
+    for text in ["Let me ", "check."] {
+        update(
+            &mut state,
+            Msg::Runtime(Event::AssistantDelta {
+                turn,
+                text: text.into(),
+            }),
+        );
+    }
+    assert_eq!(last_text(&state), "Let me check.");
+    let mut call = proposed("delete");
+    call.arguments = json!({"path": "/tmp/\u{1b}[31mx"});
+    update(
+        &mut state,
+        Msg::Runtime(Event::ToolCallStarted {
+            turn,
+            call,
+            approved_by: ApprovedBy::Session,
+        }),
+    );
+    assert!(last_text(&state).contains("always allowed this session"));
+    update(
+        &mut state,
+        Msg::Runtime(Event::ToolCallFinished {
+            turn,
+            qualified_name: "demo__delete".into(),
+            outcome: Ok("deleted".into()),
+            denied: false,
+            elapsed: Duration::from_millis(12),
+        }),
+    );
+    let entry = state.chat.entries.last().expect("entry");
+    assert_eq!(entry.role, Role::Tool);
+    assert!(
+        entry.text.ends_with("→ ok in 12ms: deleted"),
+        "{}",
+        entry.text
+    );
+    assert!(
+        !entry.text.contains('\u{1b}'),
+        "escape sequences are stripped"
+    );
+    // Text after a tool call is a new assistant entry.
+    update(
+        &mut state,
+        Msg::Runtime(Event::AssistantDelta {
+            turn,
+            text: "Done.".into(),
+        }),
+    );
+    assert_eq!(last_text(&state), "Done.");
+    // Events of another turn are ignored.
+    update(
+        &mut state,
+        Msg::Runtime(Event::AssistantDelta {
+            turn: TurnId(9),
+            text: "stale".into(),
+        }),
+    );
+    assert_eq!(last_text(&state), "Done.");
+    let usage = UsageTotals {
+        requests: 2,
+        input_tokens: 10,
+        output_tokens: 5,
+        cost: None,
+    };
+    update(
+        &mut state,
+        Msg::Runtime(Event::TurnFinished {
+            turn,
+            outcome: TurnOutcome::Limit("request_limit of 2 reached".into()),
+            turn_usage: usage,
+            session_usage: usage,
+        }),
+    );
+    assert_eq!(state.agent.running, None);
+    assert_eq!(state.agent.session_usage, usage);
+    assert_eq!(last_text(&state), "Stopped: request_limit of 2 reached.");
+}
+
+#[test]
+fn a_denied_call_is_shown_as_such() {
+    let mut state = state(true);
+    send(&mut state, "go");
+    update(
+        &mut state,
+        Msg::Runtime(Event::ToolCallFinished {
+            turn: TurnId(1),
+            qualified_name: "demo__delete".into(),
+            outcome: Err("denied".into()),
+            denied: true,
+            elapsed: Duration::ZERO,
+        }),
+    );
+    assert_eq!(
+        last_text(&state),
+        "demo__delete · denied by you (the server was not called)"
+    );
+}
+
+fn sampling_params() -> Box<rmcp::model::CreateMessageRequestParams> {
+    Box::new(
+        serde_json::from_value(json!({
+            "messages": [{"role": "user", "content": {"type": "text", "text": "hi"}}],
+            "systemPrompt": "Be brief.",
+            "maxTokens": 50
+        }))
+        .expect("params"),
+    )
+}
+
+fn sampling_request(state: &mut AppState, id: u64) {
+    update(
+        state,
+        Msg::Runtime(Event::SamplingRequested {
+            id: SamplingId(id),
+            server: ServerName::new("everything"),
+            params: sampling_params(),
+        }),
+    );
+    settle(state);
+}
+
+#[test]
+fn sampling_requests_are_approved_refused_or_edited() {
+    let mut state = state(true);
+    state.focus = Pane::Servers;
+    state.typing = false;
+    sampling_request(&mut state, 1);
+    sampling_request(&mut state, 2);
+    sampling_request(&mut state, 3);
+    assert_eq!(state.scopes()[1], Scope::Sampling);
+    assert_eq!(
+        commands(update(&mut state, ch('y'))),
+        [Command::DecideSampling {
+            id: SamplingId(1),
+            approved: Some(sampling_params())
+        }]
+    );
+    settle(&mut state);
+    assert_eq!(
+        commands(update(&mut state, ch('n'))),
+        [Command::DecideSampling {
+            id: SamplingId(2),
+            approved: None
+        }]
+    );
+    assert!(last_text(&state).contains("You refused server `everything`"));
+    settle(&mut state);
+    update(&mut state, ch('e'));
+    assert_eq!(state.scopes()[1], Scope::SamplingEdit);
+    let editor = state.agent.sampling_editor.as_mut().expect("editor");
+    let edited = editor
+        .text()
+        .replace("\"maxTokens\": 50", "\"maxTokens\": 5");
+    editor.editor.select_all();
+    editor.editor.cut();
+    update(&mut state, Msg::Paste(edited));
+    let mut expected = sampling_params();
+    expected.max_tokens = 5;
+    assert_eq!(
+        commands(update(&mut state, ctrl('s'))),
+        [Command::DecideSampling {
+            id: SamplingId(3),
+            approved: Some(expected)
+        }]
+    );
+    assert!(state.agent.sampling.is_empty());
+    assert_eq!(state.scopes()[1], Scope::Servers);
+}

@@ -1,0 +1,621 @@
+//! The agent loop end to end in one process: a mock LLM speaking the OpenAI wire format
+//! (`support/llm_mock.rs`), real MCP servers (the demo server; the black hole with `--record`,
+//! which proves what reached a server), and the agent driven through its command/event API
+//! the way the dashboard drives it.
+
+#[path = "support/llm_mock.rs"]
+mod llm_mock;
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use llm_mock::{MockCall, MockLlm, Reply};
+use mcpomni::agent::{self, AgentHandle, AgentSettings};
+use mcpomni::llm::{LlmProvider, build_provider};
+use mcpomni::runtime::messages::{
+    AgentMode, ApprovalId, ApprovedBy, Command, Decision, Event, ProposedCall, TurnId, TurnOutcome,
+    UsageTotals,
+};
+use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// A running agent with its servers and mock LLM.
+struct Rig {
+    mock: MockLlm,
+    handle: RuntimeHandle,
+    agent: AgentHandle,
+    events: mpsc::Receiver<Event>,
+    /// Events passed over while waiting for an approval prompt.
+    skipped: Vec<Event>,
+    record: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Servers `demo` and `hole` (the black hole answering tool calls and recording them), the
+/// mock LLM as an OpenAI-compatible provider, and `agent` merged into `AgentConfig`.
+async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
+    let mock = MockLlm::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("received.txt");
+    let record_arg = record.display().to_string();
+    let mut llm = json!({
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "base_url": format!("{}/v1", mock.base_url()),
+    });
+    if let (Some(llm), Value::Object(extra)) = (llm.as_object_mut(), llm_extra) {
+        llm.extend(extra);
+    }
+    let config = support::config(json!({
+        "mcpServers": {
+            "demo": support::demo(),
+            "hole": support::black_hole(&[
+                "--answer", "initialize,tools/list,resources/list,prompts/list,tools/call,ping",
+                "--record", &record_arg,
+            ]),
+        },
+        "AgentConfig": agent_config,
+        "LLM": llm,
+    }));
+    let provider = provider(&config);
+    let (sampling_tx, sampling_rx) = mpsc::channel(4);
+    let options = RuntimeOptions {
+        sampling: Some(sampling_tx),
+        ..RuntimeOptions::default()
+    };
+    let (handle, events) = runtime::start(&config, options).expect("start");
+    handle.wait_settled().await;
+    let agent = agent::spawn(
+        AgentSettings::from_config(&config),
+        provider,
+        handle.clone(),
+        sampling_rx,
+    );
+    Rig {
+        mock,
+        handle,
+        agent,
+        events,
+        skipped: Vec::new(),
+        record,
+        _dir: dir,
+    }
+}
+
+fn provider(config: &mcpomni::config::Config) -> Arc<dyn LlmProvider> {
+    let llm = config.llm.as_ref().expect("an LLM block");
+    build_provider(llm, &|name| {
+        (name == "LLM_API_KEY").then(|| "sk-test".to_owned())
+    })
+    .expect("provider")
+}
+
+impl Rig {
+    fn start(&self, turn: u64, text: &str, mode: AgentMode) -> TurnId {
+        let turn = TurnId(turn);
+        self.agent.send(Command::StartTurn {
+            turn,
+            text: text.into(),
+            mode,
+        });
+        turn
+    }
+
+    /// The next agent event (server and catalog events are skipped).
+    async fn next(&mut self) -> Event {
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(15), self.events.recv())
+                .await
+                .expect("an agent event in time")
+                .expect("events flow");
+            match event {
+                Event::ServerChanged(_)
+                | Event::CatalogChanged(_)
+                | Event::TraceStep(_)
+                | Event::AssistantDelta { .. } => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// The next approval prompt; tool calls that run before it are kept for `until_finished`.
+    async fn approval(&mut self) -> (ApprovalId, ProposedCall, usize, usize) {
+        loop {
+            match self.next().await {
+                Event::ApprovalRequested {
+                    approval,
+                    call,
+                    index,
+                    total,
+                    ..
+                } => return (approval, call, index, total),
+                event @ (Event::ToolCallStarted { .. } | Event::ToolCallFinished { .. }) => {
+                    self.skipped.push(event);
+                }
+                other => panic!("expected an approval prompt, got {other:?}"),
+            }
+        }
+    }
+
+    fn decide(&self, approval: ApprovalId, decision: Decision) {
+        self.agent.send(Command::Decide { approval, decision });
+    }
+
+    /// Events up to and including `TurnFinished`.
+    async fn until_finished(&mut self) -> (Vec<Event>, TurnOutcome, UsageTotals, UsageTotals) {
+        let mut seen = std::mem::take(&mut self.skipped);
+        loop {
+            match self.next().await {
+                Event::TurnFinished {
+                    outcome,
+                    turn_usage,
+                    session_usage,
+                    ..
+                } => return (seen, outcome, turn_usage, session_usage),
+                Event::ApprovalRequested { call, .. } => {
+                    panic!("unexpected approval prompt for {}", call.qualified_name)
+                }
+                other => seen.push(other),
+            }
+        }
+    }
+
+    /// What the black hole received: its `tools/call` lines.
+    fn hole_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("tools/call"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The body of the `n`th request the mock LLM received, as text.
+    fn request_text(&self, n: usize) -> String {
+        let journal = self.mock.journal();
+        journal
+            .get(n)
+            .unwrap_or_else(|| panic!("request {n} of {}", journal.len()))
+            .body
+            .to_string()
+    }
+}
+
+fn call(id: &str, name: &str, args: &[&str]) -> Reply {
+    Reply::tool_calls(vec![MockCall::new(id, name, args)], (10, 5))
+}
+
+fn answer(text: &str) -> Reply {
+    Reply::text(&[text], (20, 4))
+}
+
+fn started_by(events: &[Event]) -> Vec<(String, ApprovedBy)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ToolCallStarted {
+                call, approved_by, ..
+            } => Some((call.qualified_name.clone(), *approved_by)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn approved_call_runs_and_the_model_gets_its_result() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(call(
+        "c1",
+        "demo__echo",
+        &[r#"{"mess"#, r#"age": "hi there"}"#],
+    ));
+    rig.mock.push(answer("The server said hi there."));
+    rig.start(1, "echo hi there", AgentMode::Chat);
+    let (approval, proposed, index, total) = rig.approval().await;
+    assert_eq!(proposed.server.as_str(), "demo");
+    assert_eq!(proposed.tool, "echo");
+    assert_eq!(proposed.arguments, json!({"message": "hi there"}));
+    assert_eq!(proposed.title.as_deref(), Some("Echo"));
+    assert_eq!(proposed.read_only, Some(true));
+    assert_eq!(proposed.destructive, Some(false));
+    assert_eq!((index, total), (0, 1));
+    rig.decide(approval, Decision::Approve);
+    let (events, outcome, turn_usage, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(
+        started_by(&events),
+        [("demo__echo".to_owned(), ApprovedBy::User)]
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::ToolCallFinished { outcome: Ok(summary), denied: false, .. } if summary == "hi there"
+    )));
+    // Two model requests, and the second carries the tool's result for call c1.
+    assert_eq!(turn_usage.requests, 2);
+    assert_eq!(turn_usage.input_tokens, 30);
+    assert_eq!(turn_usage.output_tokens, 9);
+    let second = rig.request_text(1);
+    assert!(second.contains(r#""tool_call_id":"c1""#), "{second}");
+    assert!(second.contains("hi there"), "{second}");
+    // The tools were offered by qualified name, with their schemas.
+    let first = rig.request_text(0);
+    assert!(first.contains(r#""name":"demo__echo""#), "{first}");
+    assert!(first.contains(r#""name":"hole__hang""#), "{first}");
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_denied_call_never_reaches_the_server_and_the_model_still_answers() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock
+        .push(call("c1", "hole__hang", &[r#"{"secret": 1}"#]));
+    rig.mock.push(answer("I could not run it."));
+    rig.start(1, "run hang", AgentMode::Chat);
+    let (approval, proposed, _, _) = rig.approval().await;
+    assert_eq!(proposed.qualified_name, "hole__hang");
+    rig.decide(approval, Decision::Deny);
+    let (events, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert!(started_by(&events).is_empty());
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::ToolCallFinished { denied: true, qualified_name, .. } if qualified_name == "hole__hang"
+    )));
+    let second = rig.request_text(1);
+    assert!(second.contains(agent::turn::DENIED), "{second}");
+    // Give a stray call time to arrive before proving it never did.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rig.hole_calls().is_empty(), "{:?}", rig.hole_calls());
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn always_allows_the_tool_for_the_rest_of_the_session_only() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(call("c1", "hole__hang", &[r#"{"n": 1}"#]));
+    rig.mock.push(answer("one"));
+    rig.start(1, "first", AgentMode::Chat);
+    let (approval, _, _, _) = rig.approval().await;
+    rig.decide(approval, Decision::Always);
+    let (events, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(
+        started_by(&events),
+        [("hole__hang".to_owned(), ApprovedBy::User)]
+    );
+    // The same tool runs without a prompt next time; another tool still asks.
+    rig.mock.push(call("c2", "hole__hang", &[r#"{"n": 2}"#]));
+    rig.mock
+        .push(call("c3", "demo__echo", &[r#"{"message": "x"}"#]));
+    rig.mock.push(answer("two"));
+    rig.start(2, "second", AgentMode::Chat);
+    let (approval, proposed, _, _) = rig.approval().await;
+    assert_eq!(proposed.qualified_name, "demo__echo");
+    rig.decide(approval, Decision::Approve);
+    let (events, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(
+        started_by(&events),
+        [
+            ("hole__hang".to_owned(), ApprovedBy::Session),
+            ("demo__echo".to_owned(), ApprovedBy::User)
+        ]
+    );
+    let calls = rig.hole_calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[1].contains(r#""n": 2"#), "{calls:?}");
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn edited_arguments_are_what_the_server_receives() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock
+        .push(call("c1", "hole__hang", &[r#"{"path": "/etc/passwd"}"#]));
+    rig.mock.push(answer("done"));
+    rig.start(1, "go", AgentMode::Chat);
+    let (approval, _, _, _) = rig.approval().await;
+    let edited = support::args(json!({"path": "/tmp/safe"}));
+    rig.decide(approval, Decision::Edited(edited));
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    let calls = rig.hole_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].contains("/tmp/safe"), "{calls:?}");
+    assert!(!calls[0].contains("/etc/passwd"), "{calls:?}");
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn several_calls_in_one_reply_are_asked_in_order() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(Reply::tool_calls(
+        vec![
+            MockCall::new("c1", "hole__hang", &[r#"{"which": "first"}"#]),
+            MockCall::new("c2", "hole__hang", &[r#"{"which": "second"}"#]),
+        ],
+        (10, 5),
+    ));
+    rig.mock.push(answer("ok"));
+    rig.start(1, "two calls", AgentMode::Chat);
+    let (approval, proposed, index, total) = rig.approval().await;
+    assert_eq!((index, total), (0, 2));
+    assert_eq!(proposed.arguments, json!({"which": "first"}));
+    rig.decide(approval, Decision::Deny);
+    let (approval, proposed, index, total) = rig.approval().await;
+    assert_eq!((index, total), (1, 2));
+    assert_eq!(proposed.arguments, json!({"which": "second"}));
+    rig.decide(approval, Decision::Approve);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    let calls = rig.hole_calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].contains("second"), "{calls:?}");
+    let second = rig.request_text(1);
+    assert!(second.contains(r#""tool_call_id":"c1""#) && second.contains(r#""tool_call_id":"c2""#));
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_at_the_prompt_ends_the_turn_and_the_next_turn_still_works() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(call("c1", "hole__hang", &[r#"{}"#]));
+    let turn = rig.start(1, "go", AgentMode::Chat);
+    let (approval, _, _, _) = rig.approval().await;
+    // What Esc sends from the dashboard.
+    rig.agent.send(Command::CancelTurn { turn });
+    rig.decide(approval, Decision::CancelTurn);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Cancelled);
+    assert!(rig.hole_calls().is_empty());
+    // The history stays valid: call c1 gets a result in the next request.
+    rig.mock.push(answer("fine"));
+    rig.start(2, "next", AgentMode::Chat);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    let next = rig.request_text(1);
+    assert!(next.contains(r#""tool_call_id":"c1""#), "{next}");
+    assert!(next.contains("cancelled the turn"), "{next}");
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_running_call_ends_the_turn_at_once() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock
+        .push(call("c1", "demo__sleep", &[r#"{"ms": 30000}"#]));
+    let turn = rig.start(1, "sleep", AgentMode::Auto);
+    match rig.next().await {
+        Event::ToolCallStarted { call, .. } => assert_eq!(call.qualified_name, "demo__sleep"),
+        other => panic!("expected the call to start, got {other:?}"),
+    }
+    let cancelled = std::time::Instant::now();
+    rig.agent.send(Command::CancelTurn { turn });
+    let (events, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Cancelled);
+    assert!(cancelled.elapsed() < Duration::from_secs(3));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::ToolCallFinished { outcome: Ok(_), .. })),
+        "{events:?}"
+    );
+    // The model was not asked again: the turn ended with the cancelled call.
+    assert_eq!(rig.mock.journal().len(), 1);
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn auto_mode_runs_without_asking_except_always_ask_tools() {
+    let mut rig = rig(json!({"always_ask": ["hole__*"]}), json!({})).await;
+    rig.mock.push(Reply::tool_calls(
+        vec![
+            MockCall::new("c1", "demo__add", &[r#"{"a": 2, "b": 3}"#]),
+            MockCall::new("c2", "hole__hang", &[r#"{}"#]),
+        ],
+        (10, 5),
+    ));
+    rig.mock.push(answer("5"));
+    rig.start(1, "add", AgentMode::Auto);
+    // demo__add runs on its own; the hole still asks.
+    let mut started = Vec::new();
+    let approval = loop {
+        match rig.next().await {
+            Event::ApprovalRequested { approval, call, .. } => {
+                assert_eq!(call.qualified_name, "hole__hang");
+                break approval;
+            }
+            Event::ToolCallStarted {
+                call, approved_by, ..
+            } => started.push((call.qualified_name, approved_by)),
+            _ => {}
+        }
+    };
+    assert_eq!(started, [("demo__add".to_owned(), ApprovedBy::AutoMode)]);
+    rig.decide(approval, Decision::Deny);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert!(rig.request_text(1).contains("2 + 3 = 5"));
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn config_allow_lists_and_read_only_tools_skip_the_prompt() {
+    let mut rig = rig(
+        json!({"auto_approve": ["hole__hang"], "auto_approve_read_only": true}),
+        json!({}),
+    )
+    .await;
+    rig.mock.push(Reply::tool_calls(
+        vec![
+            MockCall::new("c1", "hole__hang", &[r#"{}"#]),
+            MockCall::new("c2", "demo__echo", &[r#"{"message": "m"}"#]),
+        ],
+        (10, 5),
+    ));
+    rig.mock.push(answer("ok"));
+    rig.start(1, "go", AgentMode::Chat);
+    let (events, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(
+        started_by(&events),
+        [
+            ("hole__hang".to_owned(), ApprovedBy::Config),
+            ("demo__echo".to_owned(), ApprovedBy::Config)
+        ]
+    );
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_tools_and_bad_arguments_are_reported_not_run() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(Reply::tool_calls(
+        vec![
+            MockCall::new("c1", "nope__missing", &[r#"{}"#]),
+            MockCall::new("c2", "hole__hang", &[r#"[1, 2]"#]),
+        ],
+        (10, 5),
+    ));
+    rig.mock.push(answer("sorry"));
+    rig.start(1, "go", AgentMode::Auto);
+    let (events, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    let failures: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ToolCallFinished {
+                outcome: Err(error),
+                ..
+            } => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures[0].contains("There is no tool named `nope__missing`"));
+    assert!(failures[1].contains("must be a JSON object"));
+    let second = rig.request_text(1);
+    assert!(second.contains("There is no tool named"), "{second}");
+    assert!(rig.hole_calls().is_empty());
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_steps_stops_a_model_that_never_answers() {
+    let mut rig = rig(json!({"max_steps": 3}), json!({})).await;
+    for i in 0..3 {
+        rig.mock.push(call(
+            &format!("c{i}"),
+            "demo__echo",
+            &[r#"{"message": "again"}"#],
+        ));
+    }
+    rig.start(1, "loop", AgentMode::Auto);
+    let (_, outcome, turn_usage, _) = rig.until_finished().await;
+    match outcome {
+        TurnOutcome::Limit(why) => assert!(why.contains("max_steps"), "{why}"),
+        other => panic!("expected the step limit, got {other:?}"),
+    }
+    assert_eq!(turn_usage.requests, 3);
+    assert_eq!(rig.mock.journal().len(), 3);
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_and_token_limits_stop_the_session_with_a_clear_message() {
+    let mut rig = rig(json!({"request_limit": 2}), json!({})).await;
+    rig.mock
+        .push(call("c1", "demo__echo", &[r#"{"message": "x"}"#]));
+    rig.mock.push(answer("first"));
+    rig.start(1, "one", AgentMode::Auto);
+    let (_, outcome, _, session) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(session.requests, 2);
+    rig.start(2, "two", AgentMode::Auto);
+    let (_, outcome, turn_usage, _) = rig.until_finished().await;
+    match outcome {
+        TurnOutcome::Limit(why) => assert!(why.contains("request_limit"), "{why}"),
+        other => panic!("expected the request limit, got {other:?}"),
+    }
+    assert_eq!(turn_usage.requests, 0);
+    assert_eq!(rig.mock.journal().len(), 2, "no request past the limit");
+    rig.handle.shutdown().await;
+
+    let mut rig = rig_with_tokens(50).await;
+    rig.mock.push(Reply::text(&["big"], (40, 20)));
+    rig.start(1, "one", AgentMode::Chat);
+    let (_, outcome, _, session) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(session.tokens(), 60);
+    rig.start(2, "two", AgentMode::Chat);
+    match rig.until_finished().await.1 {
+        TurnOutcome::Limit(why) => assert!(why.contains("total_tokens_limit"), "{why}"),
+        other => panic!("expected the token limit, got {other:?}"),
+    }
+    rig.handle.shutdown().await;
+}
+
+async fn rig_with_tokens(limit: u64) -> Rig {
+    rig(json!({"total_tokens_limit": limit}), json!({})).await
+}
+
+#[tokio::test]
+async fn usage_is_priced_per_turn_and_per_session() {
+    let mut rig = rig(json!({}), json!({"price": {"input": 1.0, "output": 2.0}})).await;
+    rig.mock.push(Reply::text(&["a"], (1_000_000, 500_000)));
+    rig.start(1, "one", AgentMode::Chat);
+    let (_, _, turn, session) = rig.until_finished().await;
+    assert_eq!(turn.cost, Some(2.0));
+    assert_eq!(session.cost, Some(2.0));
+    rig.mock.push(Reply::text(&["b"], (500_000, 0)));
+    rig.start(2, "two", AgentMode::Chat);
+    let (_, _, turn, session) = rig.until_finished().await;
+    assert_eq!(turn.cost, Some(0.5));
+    assert_eq!(session.cost, Some(2.5));
+    assert_eq!(session.requests, 2);
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_conversation_carries_over_turns_until_cleared() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(answer("Nice to meet you, Ada."));
+    rig.start(1, "My name is Ada.", AgentMode::Chat);
+    rig.until_finished().await;
+    rig.mock.push(answer("Ada."));
+    rig.start(2, "What is my name?", AgentMode::Chat);
+    rig.until_finished().await;
+    let second = rig.request_text(1);
+    assert!(second.contains("My name is Ada.") && second.contains("Nice to meet you"));
+    rig.agent.send(Command::ClearConversation);
+    match rig.next().await {
+        Event::AgentNotice(text) => assert!(text.contains("cleared"), "{text}"),
+        other => panic!("expected a notice, got {other:?}"),
+    }
+    rig.mock.push(answer("I don't know."));
+    rig.start(3, "What is my name?", AgentMode::Chat);
+    rig.until_finished().await;
+    assert!(!rig.request_text(2).contains("My name is Ada."));
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_model_ends_the_turn_with_its_error() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(Reply::status(
+        401,
+        json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}),
+    ));
+    rig.start(1, "hi", AgentMode::Chat);
+    match rig.until_finished().await.1 {
+        TurnOutcome::Failed(error) => {
+            assert!(error.to_lowercase().contains("key"), "{error}");
+            assert!(!error.contains("sk-test"), "the key leaked: {error}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    rig.handle.shutdown().await;
+}

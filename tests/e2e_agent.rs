@@ -1,0 +1,170 @@
+//! The approval flow end to end in a real terminal: the dashboard runs in tmux with a config
+//! whose LLM is a mock hosted by this test (OpenAI wire format) and whose servers are the demo
+//! server and the black hole with `--record` (what it received is the proof of what ran).
+//! The user denies, approves, always-allows, edits and cancels tool calls with keystrokes.
+
+#[path = "support/llm_mock.rs"]
+mod llm_mock;
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use llm_mock::{MockCall, MockLlm, Reply};
+use serde_json::json;
+use support::tmux::Tmux;
+
+const STARTUP: Duration = Duration::from_secs(20);
+const STEP: Duration = Duration::from_secs(15);
+
+fn call(id: &str, name: &str, args: &str) -> Reply {
+    Reply::tool_calls(vec![MockCall::new(id, name, &[args])], (10, 5))
+}
+
+fn reply(text: &str) -> Reply {
+    Reply::text(&[text], (20, 4))
+}
+
+fn hole_calls(record: &Path) -> Vec<String> {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("tools/call"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Keys pressed within 250 ms of a prompt appearing are ignored (they were meant for the
+/// chat input), so the test, like a person, reads the prompt before answering it.
+fn answer(tmux: &Tmux, keys: &[&str]) {
+    std::thread::sleep(Duration::from_millis(400));
+    tmux.keys(keys);
+}
+
+/// Types a message into the chat input and sends it.
+fn say(tmux: &Tmux, text: &str) {
+    tmux.text(text);
+    tmux.keys(&["Enter"]);
+}
+
+#[test]
+fn deny_approve_always_edit_and_cancel_by_keystroke() {
+    // The mock LLM runs on its own runtime; the test drives the terminal synchronously.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mock = runtime.block_on(MockLlm::start());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().display().to_string();
+    let record = dir.path().join("received.txt");
+    let config = json!({
+        "mcpServers": {
+            "demo": {"command": support::bin().display().to_string(), "args": ["demo-server"]},
+            "hole": support::black_hole(&[
+                "--answer", "initialize,tools/list,resources/list,prompts/list,tools/call,ping",
+                "--record", &record.display().to_string(),
+            ]),
+        },
+        "LLM": {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "base_url": format!("{}/v1", mock.base_url()),
+        },
+    });
+    std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("config");
+    let env = [
+        ("RUST_BACKTRACE", "0"),
+        ("HOME", home.as_str()),
+        ("XDG_CONFIG_HOME", home.as_str()),
+        ("XDG_STATE_HOME", home.as_str()),
+        ("LLM_API_KEY", "sk-e2e-0123456789"),
+    ];
+    let command = format!("cd '{home}' && '{}'", support::bin().display());
+    let tmux = Tmux::start("agent", 110, 34, &command, &env);
+    let screen = tmux.wait_for_text("2/2 ready", STARTUP);
+    assert!(screen.contains("openai/gpt-4o-mini"), "{screen}");
+
+    // Deny: the model is told, answers anyway, and the server never sees the call.
+    mock.push(call("c1", "hole__hang", r#"{"path": "/etc/passwd"}"#));
+    mock.push(reply("Understood, I did not touch it."));
+    say(&tmux, "remove the password file");
+    let screen = tmux.wait_for_text("Run hole__hang?", STEP);
+    assert!(screen.contains(r#""path": "/etc/passwd""#), "{screen}");
+    assert!(screen.contains("server hole · tool hang"), "{screen}");
+    assert!(
+        screen.contains("APPROVE"),
+        "the status bar says so:\n{screen}"
+    );
+    answer(&tmux, &["n"]);
+    let screen = tmux.wait_for_text("Understood, I did not touch it.", STEP);
+    assert!(screen.contains("denied by you"), "{screen}");
+    assert!(hole_calls(&record).is_empty(), "{:?}", hole_calls(&record));
+
+    // Approve once: read-only hint shown, the call runs, its result is in the chat.
+    mock.push(call(
+        "c2",
+        "demo__echo",
+        r#"{"message": "from the e2e test"}"#,
+    ));
+    mock.push(reply("The echo worked."));
+    say(&tmux, "echo something");
+    let screen = tmux.wait_for_text("Run demo__echo?", STEP);
+    assert!(screen.contains("read-only"), "{screen}");
+    assert!(screen.contains("“Echo”"), "{screen}");
+    answer(&tmux, &["y"]);
+    let screen = tmux.wait_for_text("The echo worked.", STEP);
+    assert!(screen.contains("approved by you"), "{screen}");
+    assert!(screen.contains("→ ok in"), "{screen}");
+
+    // Always: the next call of the same tool runs without a prompt.
+    mock.push(call("c3", "hole__hang", r#"{"n": 1}"#));
+    mock.push(reply("First hang done."));
+    say(&tmux, "hang once");
+    tmux.wait_for_text("Run hole__hang?", STEP);
+    answer(&tmux, &["a"]);
+    tmux.wait_for_text("First hang done.", STEP);
+    mock.push(call("c4", "hole__hang", r#"{"n": 2}"#));
+    mock.push(reply("Second hang done."));
+    say(&tmux, "hang again");
+    let screen = tmux.wait_for_text("Second hang done.", STEP);
+    assert!(screen.contains("always allowed this session"), "{screen}");
+    let calls = hole_calls(&record);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[1].contains(r#""n": 2"#), "{calls:?}");
+
+    // Edit: the server receives the edited arguments.
+    mock.push(call("c5", "demo__echo", r#"{"message": "original"}"#));
+    mock.push(reply("Edited echo done."));
+    say(&tmux, "echo the original");
+    tmux.wait_for_text("Run demo__echo?", STEP);
+    answer(&tmux, &["e"]);
+    tmux.wait_for_text("Edit arguments for demo__echo", STEP);
+    // Line 2 is `  "message": "original"`: replace `original"` with `edited"`.
+    tmux.keys(&["Down", "End"]);
+    for _ in 0.."original\"".len() {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.text("edited\"");
+    tmux.keys(&["C-s"]);
+    let screen = tmux.wait_for_text("Edited echo done.", STEP);
+    assert!(screen.contains(": edited"), "{screen}");
+    let last = mock.journal().last().expect("a request").body.to_string();
+    assert!(last.contains(r#""content":"edited""#), "{last}");
+
+    // Esc at the prompt cancels the whole turn.
+    mock.push(call("c6", "demo__add", r#"{"a": 1, "b": 2}"#));
+    say(&tmux, "add");
+    tmux.wait_for_text("Run demo__add?", STEP);
+    answer(&tmux, &["Escape"]);
+    tmux.wait_for_text("Stopped: you cancelled the turn.", STEP);
+
+    // The session's usage is on the status bar and in /api_stats.
+    say(&tmux, "/api_stats");
+    let screen = tmux.wait_for_text("This session:", STEP);
+    assert!(screen.contains("11 requests"), "{screen}");
+    assert!(
+        !screen.contains("sk-e2e"),
+        "the key is never shown:\n{screen}"
+    );
+
+    tmux.keys(&["Escape", "q"]);
+    tmux.wait_for_text("EXITED 0", STEP);
+}
