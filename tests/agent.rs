@@ -8,17 +8,15 @@ mod llm_mock;
 mod support;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use llm_mock::{MockCall, MockLlm, Reply};
-use mcpomni::agent::{self, AgentHandle, AgentSettings};
-use mcpomni::llm::{LlmProvider, build_provider};
+use mcpomni::agent::{self, AgentHandle};
+use mcpomni::runtime::RuntimeHandle;
 use mcpomni::runtime::messages::{
     AgentMode, ApprovalId, ApprovedBy, Command, Decision, Event, ProposedCall, TurnId, TurnOutcome,
     UsageTotals,
 };
-use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -60,20 +58,7 @@ async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
         "AgentConfig": agent_config,
         "LLM": llm,
     }));
-    let provider = provider(&config);
-    let (sampling_tx, sampling_rx) = mpsc::channel(4);
-    let options = RuntimeOptions {
-        sampling: Some(sampling_tx),
-        ..RuntimeOptions::default()
-    };
-    let (handle, events) = runtime::start(&config, options).expect("start");
-    handle.wait_settled().await;
-    let agent = agent::spawn(
-        AgentSettings::from_config(&config),
-        provider,
-        handle.clone(),
-        sampling_rx,
-    );
+    let (handle, agent, events) = support::start_agent(&config).await;
     Rig {
         mock,
         handle,
@@ -83,14 +68,6 @@ async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
         record,
         _dir: dir,
     }
-}
-
-fn provider(config: &mcpomni::config::Config) -> Arc<dyn LlmProvider> {
-    let llm = config.llm.as_ref().expect("an LLM block");
-    build_provider(llm, &|name| {
-        (name == "LLM_API_KEY").then(|| "sk-test".to_owned())
-    })
-    .expect("provider")
 }
 
 impl Rig {

@@ -382,7 +382,10 @@ fn ctrl_c_tells_the_server_the_call_is_cancelled() {
     assert_eq!(out.status.code(), Some(130));
     let received = std::fs::read_to_string(&record).expect("record");
     let lines: Vec<&str> = received.lines().collect();
-    let call = lines.iter().position(|l| l.starts_with("tools/call")).expect("call");
+    let call = lines
+        .iter()
+        .position(|l| l.starts_with("tools/call"))
+        .expect("call");
     assert!(
         lines[call..].contains(&"notifications/cancelled"),
         "the server was told: {lines:?}"

@@ -13,8 +13,7 @@ mod support;
 use std::time::Duration;
 
 use llm_mock::{MockLlm, Reply};
-use mcpomni::agent::{self, AgentHandle, AgentSettings};
-use mcpomni::llm::build_provider;
+use mcpomni::agent::AgentHandle;
 use mcpomni::runtime::content::blocks_text;
 use mcpomni::runtime::messages::{Command, Event, SamplingId};
 use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
@@ -36,26 +35,7 @@ fn config(mock: &MockLlm) -> mcpomni::config::Config {
 }
 
 async fn start(mock: &MockLlm) -> (RuntimeHandle, AgentHandle, mpsc::Receiver<Event>) {
-    let config = config(mock);
-    let llm = config.llm.as_ref().expect("LLM");
-    let provider = build_provider(llm, &|name| {
-        (name == "LLM_API_KEY").then(|| "sk-test".into())
-    })
-    .expect("provider");
-    let (sampling_tx, sampling_rx) = mpsc::channel(4);
-    let options = RuntimeOptions {
-        sampling: Some(sampling_tx),
-        ..RuntimeOptions::default()
-    };
-    let (handle, events) = runtime::start(&config, options).expect("start");
-    handle.wait_settled().await;
-    let agent = agent::spawn(
-        AgentSettings::from_config(&config),
-        provider,
-        handle.clone(),
-        sampling_rx,
-    );
-    (handle, agent, events)
+    support::start_agent(&config(mock)).await
 }
 
 async fn sampling_request(

@@ -57,17 +57,25 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         only,
         ..RuntimeOptions::default()
     };
-    let (handle, _events) = match runtime::start(config, options) {
-        Ok(started) => started,
-        Err(error) => {
-            eprintln!("mcpomni: {error}");
-            return EXIT_USAGE;
-        }
+    let Some(handle) = start_runtime(config, options) else {
+        return EXIT_USAGE;
     };
     let cancel = CancellationToken::new();
     let status = interruptible(dispatch(command, &handle, cancel.clone()), cancel).await;
     handle.shutdown().await;
     status
+}
+
+/// Starts the runtime, or says on stderr why it cannot (the caller exits with 2). Headless
+/// commands read results, not the event stream, so the events are dropped.
+fn start_runtime(config: &Config, options: RuntimeOptions) -> Option<RuntimeHandle> {
+    match runtime::start(config, options) {
+        Ok((handle, _events)) => Some(handle),
+        Err(error) => {
+            eprintln!("mcpomni: {error}");
+            None
+        }
+    }
 }
 
 /// Runs `work`; Ctrl-C (SIGINT), SIGTERM or SIGHUP cancels it — the server is told with

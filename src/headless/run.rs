@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::output::Out;
-use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, interruptible};
+use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, interruptible, start_runtime};
 use crate::agent::AgentSettings;
 use crate::agent::headless::{ApproveAll, run_once};
 use crate::agent::turn::{CallRecord, TurnRecord};
@@ -21,10 +21,10 @@ use crate::agent::usage::describe;
 use crate::cli::{Approve, RunMode};
 use crate::config::Config;
 use crate::llm;
+use crate::runtime::RuntimeOptions;
 use crate::runtime::messages::{
     AgentMode, ApprovedBy, Event, ServerState, TurnOutcome, UsageTotals,
 };
-use crate::runtime::{self, RuntimeOptions};
 use crate::text::{human_duration, sanitize_line};
 
 /// What `run` was asked to do.
@@ -61,12 +61,8 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
         sampling: Some(sampling_tx),
         ..RuntimeOptions::default()
     };
-    let (handle, _events) = match runtime::start(config, options) {
-        Ok(started) => started,
-        Err(error) => {
-            eprintln!("mcpomni: {error}");
-            return EXIT_USAGE;
-        }
+    let Some(handle) = start_runtime(config, options) else {
+        return EXIT_USAGE;
     };
     let cancel = CancellationToken::new();
     let turn_cancel = cancel.clone();

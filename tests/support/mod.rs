@@ -75,3 +75,33 @@ pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> boo
 pub fn group_alive(pid: u32) -> bool {
     mcpomni::runtime::stdio::group_alive(pid)
 }
+
+/// Starts `config`'s servers with sampling offered, waits until they settle, and starts the
+/// agent on the config's `LLM` block (with a test API key): what the dashboard does at start.
+pub async fn start_agent(
+    config: &Config,
+) -> (
+    mcpomni::runtime::RuntimeHandle,
+    mcpomni::agent::AgentHandle,
+    tokio::sync::mpsc::Receiver<mcpomni::runtime::messages::Event>,
+) {
+    let llm = config.llm.as_ref().expect("the config has an LLM block");
+    let provider = mcpomni::llm::build_provider(llm, &|name| {
+        (name == "LLM_API_KEY").then(|| "sk-test".to_owned())
+    })
+    .expect("the LLM provider builds");
+    let (sampling_tx, sampling_rx) = tokio::sync::mpsc::channel(4);
+    let options = mcpomni::runtime::RuntimeOptions {
+        sampling: Some(sampling_tx),
+        ..mcpomni::runtime::RuntimeOptions::default()
+    };
+    let (handle, events) = mcpomni::runtime::start(config, options).expect("runtime starts");
+    handle.wait_settled().await;
+    let agent = mcpomni::agent::spawn(
+        mcpomni::agent::AgentSettings::from_config(config),
+        provider,
+        handle.clone(),
+        sampling_rx,
+    );
+    (handle, agent, events)
+}
