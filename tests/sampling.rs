@@ -174,3 +174,31 @@ async fn sampling_is_not_offered_without_an_llm() {
     );
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_the_server_gave_up_on_is_not_sent_to_the_model() {
+    let mock = MockLlm::start().await;
+    let (handle, agent, mut events) = start(&mock).await;
+    let call = trigger(&handle, "never mind");
+    let (id, params) = sampling_request(&mut events).await;
+    // The server goes away while the user reads the prompt.
+    handle.restart("everything").await.expect("restart");
+    let (ok, text) = call.await.expect("call task");
+    assert!(!ok, "{text}");
+    agent.send(Command::DecideSampling {
+        id,
+        approved: Some(params),
+    });
+    let notice = loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("a notice in time")
+            .expect("events flow");
+        if let Event::AgentNotice(text) = event {
+            break text;
+        }
+    };
+    assert!(notice.contains("stopped waiting"), "{notice}");
+    assert!(mock.journal().is_empty(), "the model was asked anyway");
+    handle.shutdown().await;
+}

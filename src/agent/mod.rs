@@ -211,7 +211,7 @@ impl AgentActor {
                     running.cancel.cancel();
                 }
             }
-            Command::DecideSampling { id, approved } => self.decide_sampling(id, approved),
+            Command::DecideSampling { id, approved } => self.decide_sampling(id, approved).await,
             Command::ClearConversation => {
                 if self.running.is_some() {
                     self.notice("A turn is running: cancel it (Esc) before clearing.")
@@ -320,7 +320,7 @@ impl AgentActor {
         let _ = self.events.send(event).await;
     }
 
-    fn decide_sampling(
+    async fn decide_sampling(
         &mut self,
         id: SamplingId,
         approved: Option<Box<rmcp::model::CreateMessageRequestParams>>,
@@ -328,6 +328,16 @@ impl AgentActor {
         let Some(request) = self.sampling.remove(&id) else {
             return;
         };
+        if request.reply.is_closed() {
+            // The server gave up (its deadline passed, or it disconnected): do not spend a
+            // model request on an answer nobody reads.
+            self.notice(format!(
+                "Server `{}` stopped waiting for that sampling request; nothing was sent to the LLM.",
+                request.server
+            ))
+            .await;
+            return;
+        }
         let Some(params) = approved else {
             let _ = request.reply.send(Err(rmcp::ErrorData::invalid_request(
                 "the user declined the sampling request",

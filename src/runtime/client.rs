@@ -157,11 +157,19 @@ impl ClientHandler for McpClient {
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
-        _context: RequestContext<RoleClient>,
+        context: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, ErrorData> {
-        match &self.sampling {
-            Some(handler) => super::sampling::forward(handler, self.server.clone(), params).await,
-            None => Err(ErrorData::method_not_found::<CreateMessageRequestMethod>()),
+        let Some(handler) = &self.sampling else {
+            return Err(ErrorData::method_not_found::<CreateMessageRequestMethod>());
+        };
+        // The token fires when the server cancels the request or the session ends; dropping
+        // the forward then tells the agent nobody is waiting for the answer any more.
+        tokio::select! {
+            result = super::sampling::forward(handler, self.server.clone(), params) => result,
+            () = context.ct.cancelled() => Err(ErrorData::internal_error(
+                "the sampling request was cancelled",
+                None,
+            )),
         }
     }
 

@@ -21,6 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 
 /// One scripted reply, in wire-neutral terms.
@@ -180,6 +181,11 @@ impl MockLlm {
             .expect("bind 127.0.0.1:0");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
         let app = Router::new().fallback(handle).with_state(state.clone());
+        // Without TCP_NODELAY, small SSE writes meet the client's delayed ACK and each reply
+        // stalls ~40 ms: real providers do not, and neither should the stand-in.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -1,0 +1,220 @@
+//! What the agent loop itself costs (`cargo bench --bench agent`): one turn in auto mode in
+//! which the model asks for one tool call (`demo__echo` on the demo server) and then answers,
+//! against a loopback mock LLM with no artificial delay — side by side with the same work done
+//! by hand: the two model requests streamed to their end and the tool called directly. The
+//! difference is what the loop adds (tool specs from the catalog, the approval policy, history,
+//! usage, events), interleaved in rounds so machine noise hits both alike.
+//!
+//! Set `MCPOMNI_BIN` to measure another build of the binary (the demo server is this binary).
+
+#[path = "../tests/support/llm_mock.rs"]
+mod llm_mock;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use llm_mock::{MockCall, MockLlm, Reply};
+use mcpomni::agent::AgentSettings;
+use mcpomni::agent::headless::{ApproveAll, run_once};
+use mcpomni::agent::turn::tool_specs;
+use mcpomni::config::{self, Config, ConfigSource, LoadEnv};
+use mcpomni::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent, ToolCall};
+use mcpomni::runtime::messages::{AgentMode, TurnOutcome};
+use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const ROUNDS: usize = 10;
+const TURNS_PER_ROUND: usize = 30;
+
+fn bin() -> PathBuf {
+    std::env::var_os("MCPOMNI_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mcpomni")))
+}
+
+fn config(mock: &MockLlm) -> Config {
+    let text = json!({
+        "mcpServers": {"demo": {"command": "${MCPOMNI_EXE}", "args": ["demo-server"]}},
+        "LLM": {"provider": "openai", "model": "gpt-4o-mini",
+                "base_url": format!("{}/v1", mock.base_url())},
+    })
+    .to_string();
+    let cwd = std::env::temp_dir();
+    let vars = |name: &str| std::env::var(name).ok();
+    let env = LoadEnv {
+        cwd: &cwd,
+        config_home: None,
+        vars: &vars,
+        self_exe: bin(),
+    };
+    match config::parse(&text, ConfigSource::File("bench.json".into()), &env) {
+        Ok(config) => config,
+        Err(error) => panic!("bench config: {error}"),
+    }
+}
+
+fn script(mock: &MockLlm) {
+    mock.push(Reply::tool_calls(
+        vec![MockCall::new(
+            "c1",
+            "demo__echo",
+            &[r#"{"message": "hello"}"#],
+        )],
+        (10, 5),
+    ));
+    mock.push(Reply::text(&["The echo said hello."], (20, 4)));
+}
+
+async fn finish(provider: &dyn LlmProvider, request: ChatRequest) -> Vec<ToolCall> {
+    let mut stream = provider.stream(request);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(StreamEvent::Finished { tool_calls, .. }) => return tool_calls,
+            Ok(_) => {}
+            Err(error) => panic!("mock LLM: {error}"),
+        }
+    }
+    panic!("the stream ended without Finished")
+}
+
+/// The turn's work without the agent: two requests and one direct tool call.
+async fn by_hand(provider: &dyn LlmProvider, handle: &RuntimeHandle) {
+    let tools = tool_specs(&handle.catalog());
+    let mut messages = vec![ChatMessage::user("echo hello")];
+    let calls = finish(
+        provider,
+        ChatRequest {
+            messages: messages.clone(),
+            tools: tools.clone(),
+            ..ChatRequest::default()
+        },
+    )
+    .await;
+    let call = &calls[0];
+    let arguments = match &call.arguments {
+        serde_json::Value::Object(map) => map.clone(),
+        other => panic!("arguments: {other}"),
+    };
+    let result = match handle.call_tool("demo", "echo", arguments, None).await {
+        Ok(result) => result,
+        Err(error) => panic!("echo: {error}"),
+    };
+    messages.push(ChatMessage::Assistant {
+        text: String::new(),
+        tool_calls: calls.clone(),
+        provider_state: None,
+    });
+    messages.push(ChatMessage::ToolResult {
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        content: mcpomni::runtime::content::blocks_text(&result.content),
+        is_error: false,
+    });
+    finish(
+        provider,
+        ChatRequest {
+            messages,
+            tools,
+            ..ChatRequest::default()
+        },
+    )
+    .await;
+}
+
+async fn through_the_agent(
+    settings: &AgentSettings,
+    provider: &Arc<dyn LlmProvider>,
+    handle: &RuntimeHandle,
+) {
+    // Nobody reads the events: a closed channel drops them, as in `mcpomni run --json`.
+    let (events, _) = tokio::sync::mpsc::channel(1);
+    let (record, _) = run_once(
+        settings,
+        provider.clone(),
+        handle.clone(),
+        "echo hello".into(),
+        AgentMode::Auto,
+        ApproveAll::All,
+        None,
+        events,
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(record.outcome, TurnOutcome::Answered);
+    assert_eq!(record.calls.len(), 1);
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn agent_turn() {
+    let mock = MockLlm::start().await;
+    mock.set_chunk_delay(Duration::ZERO);
+    let config = config(&mock);
+    let llm = config.llm.as_ref().expect("LLM block");
+    let provider = match mcpomni::llm::build_provider(llm, &|_| Some("sk-bench".into())) {
+        Ok(provider) => provider,
+        Err(error) => panic!("provider: {error}"),
+    };
+    let (handle, _events) = match runtime::start(&config, RuntimeOptions::default()) {
+        Ok(started) => started,
+        Err(error) => panic!("start: {error}"),
+    };
+    handle.wait_settled().await;
+    let settings = AgentSettings::from_config(&config);
+    // Warm up both paths.
+    for _ in 0..5 {
+        script(&mock);
+        by_hand(&*provider, &handle).await;
+        script(&mock);
+        through_the_agent(&settings, &provider, &handle).await;
+    }
+    let (mut hand, mut agent) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        for _ in 0..TURNS_PER_ROUND {
+            script(&mock);
+            let start = Instant::now();
+            by_hand(&*provider, &handle).await;
+            hand.push(start.elapsed());
+            script(&mock);
+            let start = Instant::now();
+            through_the_agent(&settings, &provider, &handle).await;
+            agent.push(start.elapsed());
+        }
+    }
+    let (hand, agent) = (median(&mut hand), median(&mut agent));
+    println!("agent turn: 2 model requests + 1 tool call, mock LLM on loopback, demo server");
+    println!("  by hand       : median {}", ms(hand));
+    println!(
+        "  via the agent : median {}  (+{} = {:+.1}%)",
+        ms(agent),
+        ms(agent.saturating_sub(hand)),
+        (agent.as_secs_f64() / hand.as_secs_f64() - 1.0) * 100.0
+    );
+    handle.shutdown().await;
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    mcpomni::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("tokio: {error}"),
+    };
+    println!("binary under test: {}", bin().display());
+    runtime.block_on(agent_turn());
+}
