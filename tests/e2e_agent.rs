@@ -47,9 +47,18 @@ fn say(tmux: &Tmux, text: &str) {
     tmux.keys(&["Enter"]);
 }
 
-#[test]
-fn deny_approve_always_edit_and_cancel_by_keystroke() {
-    // The mock LLM runs on its own runtime; the test drives the terminal synchronously.
+/// A mock LLM (on its own runtime: the tests drive the terminal synchronously), a working
+/// directory with a `servers_config.json` naming the demo server, the black hole recording
+/// into `received.txt`, and the mock as the LLM; then `args` run in a tmux window.
+struct Session {
+    _runtime: tokio::runtime::Runtime,
+    mock: MockLlm,
+    tmux: Tmux,
+    record: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn session(name: &str, args: &str) -> Session {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mock = runtime.block_on(MockLlm::start());
     let dir = tempfile::tempdir().expect("tempdir");
@@ -77,15 +86,30 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
         ("XDG_STATE_HOME", home.as_str()),
         ("LLM_API_KEY", "sk-e2e-0123456789"),
     ];
-    let command = format!("cd '{home}' && '{}'", support::bin().display());
-    let tmux = Tmux::start("agent", 110, 34, &command, &env);
+    let command = format!("cd '{home}' && '{}' {args}", support::bin().display());
+    let tmux = Tmux::start(name, 110, 34, &command, &env);
+    Session {
+        _runtime: runtime,
+        mock,
+        tmux,
+        record,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn deny_approve_always_edit_and_cancel_by_keystroke() {
+    let session = session("agent", "");
+    let Session {
+        mock, tmux, record, ..
+    } = &session;
     let screen = tmux.wait_for_text("2/2 ready", STARTUP);
     assert!(screen.contains("openai/gpt-4o-mini"), "{screen}");
 
     // Deny: the model is told, answers anyway, and the server never sees the call.
     mock.push(call("c1", "hole__hang", r#"{"path": "/etc/passwd"}"#));
     mock.push(reply("Understood, I did not touch it."));
-    say(&tmux, "remove the password file");
+    say(tmux, "remove the password file");
     let screen = tmux.wait_for_text("Run hole__hang?", STEP);
     assert!(screen.contains(r#""path": "/etc/passwd""#), "{screen}");
     assert!(screen.contains("server hole · tool hang"), "{screen}");
@@ -93,10 +117,10 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
         screen.contains("APPROVE"),
         "the status bar says so:\n{screen}"
     );
-    answer(&tmux, &["n"]);
+    answer(tmux, &["n"]);
     let screen = tmux.wait_for_text("Understood, I did not touch it.", STEP);
     assert!(screen.contains("denied by you"), "{screen}");
-    assert!(hole_calls(&record).is_empty(), "{:?}", hole_calls(&record));
+    assert!(hole_calls(record).is_empty(), "{:?}", hole_calls(record));
 
     // Approve once: read-only hint shown, the call runs, its result is in the chat.
     mock.push(call(
@@ -105,11 +129,11 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
         r#"{"message": "from the e2e test"}"#,
     ));
     mock.push(reply("The echo worked."));
-    say(&tmux, "echo something");
+    say(tmux, "echo something");
     let screen = tmux.wait_for_text("Run demo__echo?", STEP);
     assert!(screen.contains("read-only"), "{screen}");
     assert!(screen.contains("“Echo”"), "{screen}");
-    answer(&tmux, &["y"]);
+    answer(tmux, &["y"]);
     let screen = tmux.wait_for_text("The echo worked.", STEP);
     assert!(screen.contains("approved by you"), "{screen}");
     assert!(screen.contains("→ ok in"), "{screen}");
@@ -117,25 +141,25 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     // Always: the next call of the same tool runs without a prompt.
     mock.push(call("c3", "hole__hang", r#"{"n": 1}"#));
     mock.push(reply("First hang done."));
-    say(&tmux, "hang once");
+    say(tmux, "hang once");
     tmux.wait_for_text("Run hole__hang?", STEP);
-    answer(&tmux, &["a"]);
+    answer(tmux, &["a"]);
     tmux.wait_for_text("First hang done.", STEP);
     mock.push(call("c4", "hole__hang", r#"{"n": 2}"#));
     mock.push(reply("Second hang done."));
-    say(&tmux, "hang again");
+    say(tmux, "hang again");
     let screen = tmux.wait_for_text("Second hang done.", STEP);
     assert!(screen.contains("always allowed this session"), "{screen}");
-    let calls = hole_calls(&record);
+    let calls = hole_calls(record);
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert!(calls[1].contains(r#""n": 2"#), "{calls:?}");
 
     // Edit: the server receives the edited arguments.
     mock.push(call("c5", "demo__echo", r#"{"message": "original"}"#));
     mock.push(reply("Edited echo done."));
-    say(&tmux, "echo the original");
+    say(tmux, "echo the original");
     tmux.wait_for_text("Run demo__echo?", STEP);
-    answer(&tmux, &["e"]);
+    answer(tmux, &["e"]);
     tmux.wait_for_text("Edit arguments for demo__echo", STEP);
     // Line 2 is `  "message": "original"`: replace `original"` with `edited"`.
     tmux.keys(&["Down", "End"]);
@@ -151,13 +175,13 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
 
     // Esc at the prompt cancels the whole turn.
     mock.push(call("c6", "demo__add", r#"{"a": 1, "b": 2}"#));
-    say(&tmux, "add");
+    say(tmux, "add");
     tmux.wait_for_text("Run demo__add?", STEP);
-    answer(&tmux, &["Escape"]);
+    answer(tmux, &["Escape"]);
     tmux.wait_for_text("Stopped: you cancelled the turn.", STEP);
 
     // The session's usage is on the status bar and in /api_stats.
-    say(&tmux, "/api_stats");
+    say(tmux, "/api_stats");
     let screen = tmux.wait_for_text("This session:", STEP);
     assert!(screen.contains("11 requests"), "{screen}");
     assert!(
@@ -167,4 +191,23 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
 
     tmux.keys(&["Escape", "q"]);
     tmux.wait_for_text("EXITED 0", STEP);
+}
+
+#[test]
+fn headless_run_asks_on_the_terminal() {
+    let session = session("run", "run 'echo hi please'");
+    let Session { mock, tmux, .. } = &session;
+    mock.push(call("c1", "demo__echo", r#"{"message": "hi"}"#));
+    mock.push(reply("Echoed hi."));
+    let screen = tmux.wait_for_text("[y]es / [n]o / [a]lways / [c]ancel", STARTUP);
+    assert!(
+        screen.contains("The model wants to call demo__echo (1 of 1) with:"),
+        "{screen}"
+    );
+    assert!(screen.contains(r#""message": "hi""#), "{screen}");
+    tmux.text("y");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for_text("EXITED 0", STEP);
+    assert!(screen.contains("← demo__echo: ok"), "{screen}");
+    assert!(screen.contains("Echoed hi."), "{screen}");
 }
