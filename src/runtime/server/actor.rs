@@ -5,7 +5,9 @@
 //!
 //! The loop waits on its inbox, the connection (handshake, exit, service end, notifications),
 //! the heartbeat, a pending reconnect, re-listing after `list_changed`, throttled publishing
-//! of stderr and logs, and the app shutting down.
+//! of stderr and logs, and the app shutting down. What servers say between requests is handled
+//! in `actor/listing.rs`; stopping a server (politely, then its process group) in
+//! `actor/stop.rs`.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -14,7 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout};
 
@@ -22,14 +23,17 @@ use super::health::{CallStats, PingStats, RestartPolicy, jitter};
 use super::{ActorContext, CallError, ServerCommand, ServerUpdate, Shared};
 use crate::config::{ServerConfig, TransportConfig};
 use crate::runtime::catalog::ServerListing;
-use crate::runtime::client::{ListKind, McpClient, NOTICE_QUEUE, ProgressRouter, ServerNotice};
+use crate::runtime::client::{McpClient, NOTICE_QUEUE, ProgressRouter, ServerNotice};
 use crate::runtime::connect::{
-    ConnectFailure, Connection, Established, ListingParts, Timeouts, Wanted, establish_http,
-    establish_stdio, list_parts,
+    ConnectFailure, Connection, Established, ListingParts, Timeouts, establish_http,
+    establish_stdio,
 };
 use crate::runtime::messages::{LogLine, ServerName, ServerSnapshot, ServerState};
 use crate::runtime::request::{RequestError, Requester};
 use crate::runtime::stdio::{self, StderrRing};
+
+mod listing;
+mod stop;
 
 /// Stderr lines carried in each snapshot.
 const STDERR_TAIL: usize = 20;
@@ -39,12 +43,6 @@ const LOG_LINES: usize = 200;
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// list_changed notifications arrive in bursts; wait this long for the burst to end.
 const RELIST_DEBOUNCE: Duration = Duration::from_millis(50);
-/// How long a server gets to exit by itself after its stdin closes.
-const EXIT_GRACE: Duration = Duration::from_millis(500);
-/// How long it gets after SIGTERM before SIGKILL.
-const TERM_GRACE: Duration = Duration::from_millis(300);
-/// How long to wait for a SIGKILLed process to be reaped.
-const KILL_GRACE: Duration = Duration::from_millis(200);
 /// A server that stays up this long has recovered: its backoff starts over.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
@@ -486,90 +484,6 @@ impl ServerActor {
         }
     }
 
-    async fn on_notice(&mut self, notice: ServerNotice) {
-        match notice {
-            ServerNotice::ListChanged(kind) => {
-                match kind {
-                    ListKind::Tools => self.relist.tools = true,
-                    ListKind::Resources => self.relist.resources = true,
-                    ListKind::Prompts => self.relist.prompts = true,
-                }
-                if self.relist.due.is_none() && self.relist.running.is_none() {
-                    self.relist.due = Some(tokio::time::Instant::now() + RELIST_DEBOUNCE);
-                }
-            }
-            ServerNotice::Log {
-                at,
-                level,
-                logger,
-                text,
-            } => {
-                if self.logs.len() == LOG_LINES {
-                    self.logs.pop_front();
-                }
-                let level = serde_json::to_value(level)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_else(|| "info".to_owned());
-                self.logs.push_back(LogLine {
-                    at,
-                    level,
-                    logger,
-                    text,
-                });
-                self.publish_soon();
-            }
-            ServerNotice::ResourceUpdated { uri } => {
-                if self.subscriptions.contains(&uri) {
-                    let _ = self
-                        .ctx
-                        .updates
-                        .send(ServerUpdate::ResourceUpdated(self.ctx.index, uri))
-                        .await;
-                }
-            }
-        }
-    }
-
-    fn start_relist(&mut self) {
-        self.relist.due = None;
-        let Link::Up(connection) = &self.link else {
-            return;
-        };
-        let requester = connection.requester.clone();
-        let wanted = Wanted {
-            tools: std::mem::take(&mut self.relist.tools),
-            resources: std::mem::take(&mut self.relist.resources),
-            prompts: std::mem::take(&mut self.relist.prompts),
-        };
-        self.relist.running = Some(Box::pin(
-            async move { list_parts(&requester, wanted).await },
-        ));
-    }
-
-    async fn on_relisted(&mut self, parts: ListingParts, errors: Vec<String>) {
-        let (tools, resources, prompts) = parts;
-        let mut listing = self.current_listing.clone();
-        if let Some(tools) = tools {
-            listing.tools = tools;
-        }
-        if let Some(resources) = resources {
-            listing.resources = resources;
-        }
-        if let Some(prompts) = prompts {
-            listing.prompts = prompts;
-        }
-        if !errors.is_empty() {
-            self.snapshot.last_error = Some(errors.join("; "));
-        }
-        self.apply_listing(listing).await;
-        self.publish().await;
-        // Notifications that came in while listing: list again, newest wins.
-        if self.relist.tools || self.relist.resources || self.relist.prompts {
-            self.relist.due = Some(tokio::time::Instant::now() + RELIST_DEBOUNCE);
-        }
-    }
-
     fn schedule_ping(&mut self) {
         self.ping_due = self
             .config
@@ -629,18 +543,6 @@ impl ServerActor {
         self.schedule_ping();
     }
 
-    async fn apply_listing(&mut self, listing: ServerListing) {
-        self.snapshot.tool_count = listing.tools.len();
-        self.snapshot.resource_count = listing.resources.len();
-        self.snapshot.prompt_count = listing.prompts.len();
-        self.current_listing = listing.clone();
-        let _ = self
-            .ctx
-            .updates
-            .send(ServerUpdate::Listing(self.ctx.index, Arc::new(listing)))
-            .await;
-    }
-
     async fn set_state(&mut self, state: ServerState, error: Option<String>) {
         self.snapshot.state = state;
         if error.is_some() {
@@ -690,58 +592,6 @@ impl ServerActor {
             .updates
             .send(ServerUpdate::Snapshot(self.ctx.index, snapshot))
             .await;
-    }
-
-    /// Closes the session politely (stdin closed, or the HTTP session ended) and then makes
-    /// sure the process group is gone.
-    async fn close_politely(&mut self) {
-        match std::mem::replace(&mut self.link, Link::Down) {
-            Link::Up(mut connection) => {
-                connection.service_cancel.cancel();
-                match connection.exited.as_mut() {
-                    Some(exited) => {
-                        let _ = timeout(EXIT_GRACE, exited).await;
-                    }
-                    None => {
-                        let _ = timeout(EXIT_GRACE, &mut connection.service_done).await;
-                    }
-                }
-            }
-            // Dropping the handshake future closes the pipes; the kill below does the rest.
-            Link::Connecting(_) | Link::Down => {}
-        }
-        self.drop_connection().await;
-    }
-
-    async fn stop(&mut self) {
-        self.retry_due = None;
-        self.snapshot.retry_at = None;
-        self.close_politely().await;
-        self.set_state(ServerState::Stopped, None).await;
-    }
-
-    /// Ends whatever is left of the server's process group: SIGTERM, a short grace, SIGKILL.
-    async fn kill_process(&mut self) {
-        let Some(pid) = self.pid.take() else {
-            return;
-        };
-        if stdio::group_alive(pid) {
-            stdio::signal_group(pid, Signal::SIGTERM);
-            wait_for_group_exit(pid, TERM_GRACE).await;
-        }
-        if stdio::group_alive(pid) {
-            stdio::signal_group(pid, Signal::SIGKILL);
-            // SIGKILL cannot be refused; this only waits for the zombie to be reaped.
-            wait_for_group_exit(pid, KILL_GRACE).await;
-        }
-        stdio::forget_group(pid);
-    }
-}
-
-async fn wait_for_group_exit(pid: u32, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while stdio::group_alive(pid) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
