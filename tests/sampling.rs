@@ -176,29 +176,75 @@ async fn sampling_is_not_offered_without_an_llm() {
 }
 
 #[tokio::test]
-async fn a_request_the_server_gave_up_on_is_not_sent_to_the_model() {
+async fn a_request_the_server_gave_up_on_is_withdrawn_and_not_sent_to_the_model() {
     let mock = MockLlm::start().await;
     let (handle, agent, mut events) = start(&mock).await;
     let call = trigger(&handle, "never mind");
     let (id, params) = sampling_request(&mut events).await;
-    // The server goes away while the user reads the prompt.
+    // The server goes away while the user reads the prompt: the prompt is withdrawn.
     handle.restart("everything").await.expect("restart");
     let (ok, text) = call.await.expect("call task");
     assert!(!ok, "{text}");
+    let withdrawn = next_event(&mut events, |event| match event {
+        Event::SamplingWithdrawn { id, server } => Some((id, server)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(withdrawn.0, id);
+    assert_eq!(withdrawn.1.as_str(), "everything");
+    // An answer that was already on its way changes nothing.
     agent.send(Command::DecideSampling {
         id,
         approved: Some(params),
     });
-    let notice = loop {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
-            .await
-            .expect("a notice in time")
-            .expect("events flow");
-        if let Event::AgentNotice(text) = event {
-            break text;
-        }
-    };
-    assert!(notice.contains("stopped waiting"), "{notice}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(mock.journal().is_empty(), "the model was asked anyway");
     handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_model_request_is_stopped_when_the_server_stops_waiting() {
+    let mock = MockLlm::start().await;
+    mock.push(Reply::SlowHeaders {
+        delay: Duration::from_secs(60),
+        then: Box::new(Reply::text(&["too late"], (1, 1))),
+    });
+    let (handle, agent, mut events) = start(&mock).await;
+    let call = trigger(&handle, "take your time");
+    let (id, params) = sampling_request(&mut events).await;
+    agent.send(Command::DecideSampling {
+        id,
+        approved: Some(params),
+    });
+    // The model is thinking when the server goes away.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while mock.journal().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the approved request reaches the model");
+    handle.restart("everything").await.expect("restart");
+    let (ok, text) = call.await.expect("call task");
+    assert!(!ok, "{text}");
+    let notice = next_event(&mut events, |event| match event {
+        Event::AgentNotice(text) => Some(text),
+        _ => None,
+    })
+    .await;
+    assert!(notice.contains("LLM request was stopped"), "{notice}");
+    handle.shutdown().await;
+}
+
+/// The first event `pick` accepts, within ten seconds.
+async fn next_event<T>(events: &mut mpsc::Receiver<Event>, pick: impl Fn(Event) -> Option<T>) -> T {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the event in time")
+            .expect("events flow");
+        if let Some(found) = pick(event) {
+            return found;
+        }
+    }
 }

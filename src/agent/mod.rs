@@ -127,7 +127,8 @@ struct AgentActor {
     usage: Arc<Mutex<UsageMeter>>,
     approver: Arc<UiApprover>,
     running: Option<Running>,
-    sampling: HashMap<SamplingId, SamplingRequest>,
+    /// Where the user's answer to each open sampling prompt goes.
+    sampling: HashMap<SamplingId, oneshot::Sender<sampling::SamplingDecision>>,
     next_sampling: u64,
 }
 
@@ -211,7 +212,7 @@ impl AgentActor {
                     running.cancel.cancel();
                 }
             }
-            Command::DecideSampling { id, approved } => self.decide_sampling(id, approved).await,
+            Command::DecideSampling { id, approved } => self.decide_sampling(id, approved),
             Command::ClearConversation => {
                 if self.running.is_some() {
                     self.notice("A turn is running: cancel it (Esc) before clearing.")
@@ -316,46 +317,27 @@ impl AgentActor {
             server: request.server.clone(),
             params: Box::new(request.params.clone()),
         };
-        self.sampling.insert(id, request);
+        // Answered or withdrawn prompts leave a closed sender behind.
+        self.sampling.retain(|_, decision| !decision.is_closed());
+        let (decision, decided) = oneshot::channel();
+        self.sampling.insert(id, decision);
+        tokio::spawn(sampling::serve_when_decided(
+            id,
+            request,
+            decided,
+            self.provider.clone(),
+            self.usage.clone(),
+            self.events.clone(),
+        ));
         let _ = self.events.send(event).await;
     }
 
-    async fn decide_sampling(
-        &mut self,
-        id: SamplingId,
-        approved: Option<Box<rmcp::model::CreateMessageRequestParams>>,
-    ) {
-        let Some(request) = self.sampling.remove(&id) else {
-            return;
-        };
-        if request.reply.is_closed() {
-            // The server gave up (its deadline passed, or it disconnected): do not spend a
-            // model request on an answer nobody reads.
-            self.notice(format!(
-                "Server `{}` stopped waiting for that sampling request; nothing was sent to the LLM.",
-                request.server
-            ))
-            .await;
-            return;
+    /// The user's answer reaches the request's waiting task; a request the server already
+    /// gave up on has no task left, and its prompt was withdrawn.
+    fn decide_sampling(&mut self, id: SamplingId, approved: sampling::SamplingDecision) {
+        if let Some(decision) = self.sampling.remove(&id) {
+            let _ = decision.send(approved);
         }
-        let Some(params) = approved else {
-            let _ = request.reply.send(Err(rmcp::ErrorData::invalid_request(
-                "the user declined the sampling request",
-                None,
-            )));
-            return;
-        };
-        let provider = self.provider.clone();
-        let usage = self.usage.clone();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let result = sampling::sample(&*provider, *params, &usage)
-                .await
-                .map(|(result, _)| result);
-            let _ = request.reply.send(result);
-            let session = usage.lock().unwrap_or_else(PoisonError::into_inner).session;
-            let _ = events.send(Event::UsageChanged(session)).await;
-        });
     }
 }
 

@@ -1,11 +1,13 @@
 //! Answering a server's `sampling/createMessage` with the configured LLM, once the user has
 //! approved it: the server's system prompt, messages, `maxTokens`, temperature and stop
-//! sequences are applied, and the request counts against the session's usage and limits.
+//! sequences are applied, and the request counts against the session's usage and limits. In the
+//! dashboard each request waits on its own task for the user's answer, and is withdrawn when the
+//! server stops waiting first.
 
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
 #![allow(deprecated)]
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
 use rmcp::ErrorData;
@@ -13,10 +15,12 @@ use rmcp::model::{
     CreateMessageRequestParams, CreateMessageResult, Role, SamplingContent, SamplingMessage,
     SamplingMessageContentBlock,
 };
+use tokio::sync::{mpsc, oneshot};
 
 use super::usage::UsageMeter;
 use crate::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent};
-use crate::runtime::messages::UsageTotals;
+use crate::runtime::messages::{Event, SamplingId, UsageTotals};
+use crate::runtime::sampling::SamplingRequest;
 
 /// A sampling message's text (non-text parts are described, not sent).
 pub fn message_text(message: &SamplingMessage) -> String {
@@ -107,6 +111,57 @@ pub async fn sample(
         CreateMessageResult::new(SamplingMessage::assistant_text(text), provider.describe());
     result.stop_reason = Some(stop_reason_of(stop_reason.as_deref()).to_owned());
     Ok((result, totals))
+}
+
+/// The user's answer to a sampling prompt: the request to send (as shown or edited), or `None`
+/// to refuse it.
+pub type SamplingDecision = Option<Box<CreateMessageRequestParams>>;
+
+/// Serves one sampling request in the dashboard: waits for the user's answer while watching the
+/// server, which may stop waiting first (its deadline passed, it cancelled, it disconnected). Then
+/// the prompt is withdrawn, and a model request already running for it is stopped, so no tokens
+/// are spent on an answer nobody reads.
+pub(super) async fn serve_when_decided(
+    id: SamplingId,
+    mut request: SamplingRequest,
+    decided: oneshot::Receiver<SamplingDecision>,
+    provider: Arc<dyn LlmProvider>,
+    usage: Arc<Mutex<UsageMeter>>,
+    events: mpsc::Sender<Event>,
+) {
+    let server = request.server.clone();
+    let decision = tokio::select! {
+        () = request.reply.closed() => {
+            let _ = events.send(Event::SamplingWithdrawn { id, server }).await;
+            return;
+        }
+        decision = decided => decision,
+    };
+    // `Err`: the agent stopped before the user answered; dropping the reply tells the server.
+    let Ok(decision) = decision else {
+        return;
+    };
+    let Some(params) = decision else {
+        let _ = request.reply.send(Err(ErrorData::invalid_request(
+            "the user declined the sampling request",
+            None,
+        )));
+        return;
+    };
+    let result = tokio::select! {
+        result = sample(&*provider, *params, &usage) => result.map(|(result, _)| result),
+        () = request.reply.closed() => {
+            let _ = events
+                .send(Event::AgentNotice(format!(
+                    "Server `{server}` stopped waiting for its sampling request; the LLM request was stopped."
+                )))
+                .await;
+            return;
+        }
+    };
+    let _ = request.reply.send(result);
+    let session = usage.lock().unwrap_or_else(PoisonError::into_inner).session;
+    let _ = events.send(Event::UsageChanged(session)).await;
 }
 
 /// The provider's stop reason in MCP's words.

@@ -402,6 +402,12 @@ pub enum Event {
         server: ServerName,
         params: Box<rmcp::model::CreateMessageRequestParams>,
     },
+    /// The server stopped waiting for a sampling request before the user answered it (its
+    /// deadline passed, it cancelled, or it disconnected): the prompt is withdrawn.
+    SamplingWithdrawn {
+        id: SamplingId,
+        server: ServerName,
+    },
     /// A notice from the agent for the conversation (e.g. an unknown slash command's answer).
     AgentNotice(String),
     /// The session's usage changed outside a turn (a sampling request was answered).

@@ -8,7 +8,9 @@
 use std::time::Instant;
 
 use crate::agent::usage::describe;
-use crate::runtime::messages::{AgentMode, ApprovedBy, Command, Decision, Event, TurnOutcome};
+use crate::runtime::messages::{
+    AgentMode, ApprovedBy, Command, Decision, Event, SamplingId, ServerName, TurnOutcome,
+};
 use crate::text::{human_duration, sanitize, truncate_chars};
 
 use super::agent::{JsonEditor, PendingApproval, PendingSampling};
@@ -216,6 +218,7 @@ pub fn on_agent_event(state: &mut AppState, event: Event) {
                 shown_at: Instant::now(),
             });
         }
+        Event::SamplingWithdrawn { id, server } => withdraw_sampling(state, id, &server),
         Event::UsageChanged(usage) => state.agent.session_usage = usage,
         Event::AgentNotice(text) => {
             state.chat.push(Role::Notice, text);
@@ -310,6 +313,26 @@ pub fn decide_sampling(
         id: front.id,
         approved,
     }));
+}
+
+/// The server stopped waiting for a sampling request: its prompt goes away (with its editor, if
+/// it was the one shown) and the conversation says why.
+fn withdraw_sampling(state: &mut AppState, id: SamplingId, server: &ServerName) {
+    let Some(index) = state.agent.sampling.iter().position(|p| p.id == id) else {
+        return;
+    };
+    state.agent.sampling.remove(index);
+    let was_shown = index == 0 && state.agent.approvals.is_empty();
+    if was_shown {
+        state.agent.sampling_editor = None;
+        state.agent.show_next_prompt();
+    }
+    state.chat.push(
+        Role::Notice,
+        format!(
+            "Server `{server}` stopped waiting for its request to use the LLM; the prompt was withdrawn and nothing was sent."
+        ),
+    );
 }
 
 /// The front sampling request, approved as it is.

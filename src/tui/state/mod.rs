@@ -607,6 +607,7 @@ fn on_runtime(state: &mut AppState, event: Event) {
         | Event::TurnFinished { .. }
         | Event::TraceStep(_)
         | Event::SamplingRequested { .. }
+        | Event::SamplingWithdrawn { .. }
         | Event::AgentNotice(_)
         | Event::UsageChanged(_)) => conversation::on_agent_event(state, event),
     }

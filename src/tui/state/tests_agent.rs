@@ -471,3 +471,65 @@ fn sampling_requests_are_approved_refused_or_edited() {
     assert!(state.agent.sampling.is_empty());
     assert_eq!(state.scopes()[1], Scope::Servers);
 }
+
+#[test]
+fn a_sampling_request_the_server_gave_up_on_is_withdrawn() {
+    let mut state = state(true);
+    state.focus = Pane::Servers;
+    state.typing = false;
+    sampling_request(&mut state, 1);
+    sampling_request(&mut state, 2);
+    sampling_request(&mut state, 3);
+    // The shown one, with its editor open, goes away; the next is shown (and armed afresh).
+    update(&mut state, ch('e'));
+    assert_eq!(state.scopes()[1], Scope::SamplingEdit);
+    update(
+        &mut state,
+        Msg::Runtime(Event::SamplingWithdrawn {
+            id: SamplingId(1),
+            server: ServerName::new("everything"),
+        }),
+    );
+    assert!(state.agent.sampling_editor.is_none());
+    assert_eq!(
+        state.agent.sampling.front().map(|p| p.id),
+        Some(SamplingId(2))
+    );
+    assert_eq!(state.scopes()[1], Scope::Sampling);
+    assert!(
+        last_text(&state).contains("stopped waiting"),
+        "{}",
+        last_text(&state)
+    );
+    assert!(
+        commands(update(&mut state, ch('y'))).is_empty(),
+        "the next prompt must not take a key meant for the withdrawn one"
+    );
+    // One waiting behind the shown prompt goes quietly out of the queue.
+    update(
+        &mut state,
+        Msg::Runtime(Event::SamplingWithdrawn {
+            id: SamplingId(3),
+            server: ServerName::new("everything"),
+        }),
+    );
+    settle(&mut state);
+    assert_eq!(
+        commands(update(&mut state, ch('y'))),
+        [Command::DecideSampling {
+            id: SamplingId(2),
+            approved: Some(sampling_params())
+        }]
+    );
+    assert!(state.agent.sampling.is_empty());
+    // An unknown (already answered) id changes nothing.
+    let before = state.chat.entries.len();
+    update(
+        &mut state,
+        Msg::Runtime(Event::SamplingWithdrawn {
+            id: SamplingId(2),
+            server: ServerName::new("everything"),
+        }),
+    );
+    assert_eq!(state.chat.entries.len(), before);
+}
