@@ -7,7 +7,8 @@
 //! 4. a killed stdio server: time until it is shown not Ready (target: < 100 ms) and until it
 //!    is Ready again (target: < 2 s).
 //!
-//! Set `MCPOMNI_BIN` to measure another build of the binary (the demo server is this binary).
+//! Set `MCPOMNI_BIN` to measure another build of the binary (the demo server is this binary);
+//! `cargo bench --bench runtime -- startup` runs only the named sections.
 
 #![allow(clippy::disallowed_methods)] // the bare-rmcp baseline talks to rmcp directly, on purpose
 
@@ -300,10 +301,25 @@ fn main() {
         Err(error) => panic!("tokio: {error}"),
     };
     println!("binary under test: {}", bin().display());
+    // `cargo bench --bench runtime -- startup` runs only the sections whose names contain
+    // one of the words given.
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |section: &str| words.is_empty() || words.iter().any(|w| section.contains(w));
     runtime.block_on(async {
-        call_overhead().await;
-        startup().await;
-        kill_and_recover().await;
-        http_connect().await;
+        if wanted("call_overhead") {
+            call_overhead().await;
+        }
+        if wanted("startup") {
+            startup().await;
+        }
+        if wanted("kill_and_recover") {
+            kill_and_recover().await;
+        }
+        if wanted("http_connect") {
+            http_connect().await;
+        }
     });
 }

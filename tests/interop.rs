@@ -173,6 +173,7 @@ async fn everything_over_streamable_http() {
     // list_changed is sent before the GET stream exists over streamable HTTP: not asserted.
     exercise_everything(&handle, "everything", false).await;
     assert_eq!(handle.snapshots()[0].transport, "http");
+    assert!(handle.http_client_built());
     handle.shutdown().await;
 }
 

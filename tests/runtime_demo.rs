@@ -27,6 +27,8 @@ async fn demo_server_comes_up_and_every_tool_works() {
         (demo.tool_count, demo.resource_count, demo.prompt_count),
         (6, 2, 1)
     );
+    // Loading the system's root certificates is left to sessions that have HTTP servers.
+    assert!(!handle.http_client_built());
 
     let catalog = handle.catalog();
     let mut names: Vec<_> = catalog

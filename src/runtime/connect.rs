@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::catalog::ServerListing;
 use super::client::{McpClient, ProgressRouter, ServerNotice};
+use super::http_client::SharedHttpClient;
 use super::messages::{ServerIdentity, ServerState};
 use super::request::{RequestError, Requester};
 use super::sse::{SseClientConfig, SseWorker};
@@ -166,7 +167,7 @@ pub(super) async fn establish_stdio(
 /// streamable HTTP first with a fallback to SSE.
 pub(super) async fn establish_http(
     config: HttpConfig,
-    http: reqwest::Client,
+    http: SharedHttpClient,
     client: McpClient,
     notices: mpsc::Receiver<ServerNotice>,
     progress: ProgressRouter,
@@ -181,6 +182,7 @@ pub(super) async fn establish_http(
         started,
     };
     let headers = Headers::from_config(&config)?;
+    let http = http.get().map_err(ConnectFailure::failed)?;
     match config.kind {
         HttpKind::StreamableHttp => {
             let transport = streamable_transport(&config, &headers, http)?;

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod client;
 mod connect;
 pub mod content;
+pub mod http_client;
 pub mod messages;
 pub mod request;
 pub mod sampling;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use catalog::{Catalog, ServerListing};
+use http_client::SharedHttpClient;
 use messages::{Event, ServerName, ServerSnapshot, ServerState};
 use server::{ActorContext, CallError, CallOptions, ServerHandle, ServerUpdate, spawn_actor};
 
@@ -72,8 +74,6 @@ pub enum RuntimeError {
     },
     #[error(transparent)]
     Call(#[from] CallError),
-    #[error("cannot create the HTTP client: {0}")]
-    Http(String),
 }
 
 fn list_hint(names: &[String]) -> String {
@@ -97,19 +97,7 @@ pub struct RuntimeHandle {
     events: mpsc::Sender<Event>,
     resource_updates: broadcast::Sender<(ServerName, String)>,
     tool_call_timeout: Duration,
-}
-
-/// The HTTP client every HTTP and SSE server shares: pooled connections, rustls with ring,
-/// a connect timeout, and no total timeout (it would cut the long-lived event streams; each
-/// MCP request has its own deadline instead).
-pub fn http_client() -> Result<reqwest::Client, RuntimeError> {
-    crate::install_crypto_provider();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .user_agent(concat!("mcpomni/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| RuntimeError::Http(e.to_string()))
+    http: SharedHttpClient,
 }
 
 /// Starts an actor for every configured server (or the `only` ones) and the supervisor.
@@ -137,7 +125,7 @@ pub fn start(
             })
             .collect::<Result<_, _>>()?,
     };
-    let http = http_client()?;
+    let http = SharedHttpClient::default();
     let root = CancellationToken::new();
     let (updates_tx, updates) = mpsc::channel(256);
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
@@ -191,11 +179,17 @@ pub fn start(
         events: events_tx,
         resource_updates,
         tool_call_timeout: config.agent.tool_call_timeout,
+        http,
     };
     Ok((handle, events))
 }
 
 impl RuntimeHandle {
+    /// Whether the shared HTTP client was built: only once an HTTP or SSE server connects.
+    pub fn http_client_built(&self) -> bool {
+        self.http.is_built()
+    }
+
     /// The latest snapshot of every server, in config order.
     pub fn snapshots(&self) -> Snapshots {
         self.snapshots.borrow().clone()

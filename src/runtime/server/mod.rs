@@ -33,8 +33,8 @@ pub struct ActorContext {
     pub updates: mpsc::Sender<ServerUpdate>,
     pub root: CancellationToken,
     pub parent_env: super::ParentEnv,
-    /// One pooled HTTP client for every HTTP and SSE server.
-    pub http: reqwest::Client,
+    /// One pooled HTTP client for every HTTP and SSE server, built when the first connects.
+    pub http: super::http_client::SharedHttpClient,
     /// Where sampling requests go (if sampling is offered).
     pub sampling: Option<super::sampling::SamplingSender>,
 }
