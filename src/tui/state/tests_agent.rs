@@ -424,14 +424,20 @@ fn sampling_request(state: &mut AppState, id: u64) {
     settle(state);
 }
 
-#[test]
-fn sampling_requests_are_approved_refused_or_edited() {
+/// Keys on single-key navigation (not typing), and sampling requests 1, 2 and 3 waiting.
+fn three_sampling_prompts() -> AppState {
     let mut state = state(true);
     state.focus = Pane::Servers;
     state.typing = false;
-    sampling_request(&mut state, 1);
-    sampling_request(&mut state, 2);
-    sampling_request(&mut state, 3);
+    for id in 1..=3 {
+        sampling_request(&mut state, id);
+    }
+    state
+}
+
+#[test]
+fn sampling_requests_are_approved_refused_or_edited() {
+    let mut state = three_sampling_prompts();
     assert_eq!(state.scopes()[1], Scope::Sampling);
     assert_eq!(
         commands(update(&mut state, ch('y'))),
@@ -474,12 +480,7 @@ fn sampling_requests_are_approved_refused_or_edited() {
 
 #[test]
 fn a_sampling_request_the_server_gave_up_on_is_withdrawn() {
-    let mut state = state(true);
-    state.focus = Pane::Servers;
-    state.typing = false;
-    sampling_request(&mut state, 1);
-    sampling_request(&mut state, 2);
-    sampling_request(&mut state, 3);
+    let mut state = three_sampling_prompts();
     // The shown one, with its editor open, goes away; the next is shown (and armed afresh).
     update(&mut state, ch('e'));
     assert_eq!(state.scopes()[1], Scope::SamplingEdit);
