@@ -158,17 +158,20 @@ async fn serve_sampling(
                 )
             }
         };
-        let reply = if approved {
-            sampling::sample(&*provider, request.params, &usage)
-                .await
-                .map(|(result, _)| result)
+        if approved {
+            let params = request.params.clone();
+            let server = request.server.clone();
+            if !sampling::reply_with_sample(request, params, &*provider, &usage).await {
+                eprintln!(
+                    "mcpomni: server `{server}` stopped waiting for its sampling request; the LLM request was stopped"
+                );
+            }
         } else {
-            Err(rmcp::ErrorData::invalid_request(
+            let _ = request.reply.send(Err(rmcp::ErrorData::invalid_request(
                 "the user declined the sampling request",
                 None,
-            ))
-        };
-        let _ = request.reply.send(reply);
+            )));
+        }
     }
 }
 

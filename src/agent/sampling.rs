@@ -148,20 +148,32 @@ pub(super) async fn serve_when_decided(
         )));
         return;
     };
-    let result = tokio::select! {
-        result = sample(&*provider, *params, &usage) => result.map(|(result, _)| result),
-        () = request.reply.closed() => {
-            let _ = events
-                .send(Event::AgentNotice(format!(
-                    "Server `{server}` stopped waiting for its sampling request; the LLM request was stopped."
-                )))
-                .await;
-            return;
-        }
-    };
-    let _ = request.reply.send(result);
+    if !reply_with_sample(request, *params, &*provider, &usage).await {
+        let _ = events
+            .send(Event::AgentNotice(format!(
+                "Server `{server}` stopped waiting for its sampling request; the LLM request was stopped."
+            )))
+            .await;
+        return;
+    }
     let session = usage.lock().unwrap_or_else(PoisonError::into_inner).session;
     let _ = events.send(Event::UsageChanged(session)).await;
+}
+
+/// Asks the model for `request` (with `params`, the approved version) and replies to the
+/// server, unless the server stops waiting first: then the model request is dropped, which
+/// cancels it, and the answer is `false`.
+pub(super) async fn reply_with_sample(
+    mut request: SamplingRequest,
+    params: CreateMessageRequestParams,
+    provider: &dyn LlmProvider,
+    usage: &Mutex<UsageMeter>,
+) -> bool {
+    let result = tokio::select! {
+        result = sample(provider, params, usage) => result.map(|(result, _)| result),
+        () = request.reply.closed() => return false,
+    };
+    request.reply.send(result).is_ok()
 }
 
 /// The provider's stop reason in MCP's words.
@@ -199,6 +211,69 @@ mod tests {
         }))
         .expect("message");
         assert_eq!(message_text(&message), "look\n[image: image/png]");
+    }
+
+    /// A model that never answers, and notices when its request is dropped.
+    #[derive(Debug, Default)]
+    struct NeverAnswers {
+        dropped: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl LlmProvider for NeverAnswers {
+        fn describe(&self) -> String {
+            "test/never".into()
+        }
+
+        fn stream(
+            &self,
+            _request: ChatRequest,
+        ) -> futures::stream::BoxStream<'static, Result<StreamEvent, crate::llm::LlmError>>
+        {
+            let guard = SetOnDrop(self.dropped.clone());
+            futures::stream::pending()
+                .map(move |event| {
+                    let _keep = &guard;
+                    event
+                })
+                .boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_model_request_is_dropped_when_the_server_stops_waiting() {
+        let provider = NeverAnswers::default();
+        let usage = Mutex::new(UsageMeter::new(None, 0, 0));
+        let params: CreateMessageRequestParams = serde_json::from_value(serde_json::json!({
+            "messages": [{"role": "user", "content": {"type": "text", "text": "hi"}}],
+            "maxTokens": 10
+        }))
+        .expect("params");
+        let (reply, answer) = oneshot::channel();
+        let request = SamplingRequest {
+            server: crate::runtime::messages::ServerName::new("slow"),
+            params: params.clone(),
+            reply,
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            drop(answer);
+        });
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            reply_with_sample(request, params, &provider, &usage),
+        )
+        .await
+        .expect("returns once the server stops waiting");
+        assert!(!answered);
+        assert!(provider.dropped.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]
