@@ -317,7 +317,10 @@ impl AgentActor {
             server: request.server.clone(),
             params: Box::new(request.params.clone()),
         };
-        // Answered or withdrawn prompts leave a closed sender behind.
+        // The prompt is queued before its task can withdraw it, so the dashboard never sees
+        // a withdrawal before the request.
+        let _ = self.events.send(event).await;
+        // A withdrawn prompt's task has ended, leaving a closed sender behind.
         self.sampling.retain(|_, decision| !decision.is_closed());
         let (decision, decided) = oneshot::channel();
         self.sampling.insert(id, decision);
@@ -329,7 +332,6 @@ impl AgentActor {
             self.usage.clone(),
             self.events.clone(),
         ));
-        let _ = self.events.send(event).await;
     }
 
     /// The user's answer reaches the request's waiting task; a request the server already
