@@ -101,23 +101,20 @@ pub(super) struct Wanted {
     pub(super) prompts: bool,
 }
 
-/// What every transport hands over to the handshake.
+/// What every transport hands over to the handshake: the client that will serve the
+/// session, the channels it reports on, the deadlines, and when the start began.
 pub(super) struct Session {
-    client: McpClient,
-    notices: mpsc::Receiver<ServerNotice>,
-    progress: ProgressRouter,
-    timeouts: Timeouts,
-    started: Instant,
+    pub(super) client: McpClient,
+    pub(super) notices: mpsc::Receiver<ServerNotice>,
+    pub(super) progress: ProgressRouter,
+    pub(super) timeouts: Timeouts,
+    pub(super) started: Instant,
 }
 
 /// Handshake over a child's pipes.
 pub(super) async fn establish_stdio(
     spawned: SpawnedServer,
-    client: McpClient,
-    notices: mpsc::Receiver<ServerNotice>,
-    progress: ProgressRouter,
-    timeouts: Timeouts,
-    started: Instant,
+    session: Session,
 ) -> Result<Established, ConnectFailure> {
     let SpawnedServer {
         stdout,
@@ -128,9 +125,11 @@ pub(super) async fn establish_stdio(
     let transport = AsyncRwTransport::<RoleClient, _, _>::new(stdout, stdin)
         .with_max_line_length(MAX_MESSAGE_BYTES);
     let service_cancel = CancellationToken::new();
+    let startup = session.timeouts.startup;
     let handshake = timeout(
-        timeouts.startup,
-        client
+        startup,
+        session
+            .client
             .clone()
             .serve_with_ct(transport, service_cancel.clone()),
     );
@@ -146,19 +145,12 @@ pub(super) async fn establish_stdio(
                     describe_init_error(&error)
                 )));
             }
-            Err(_) => return Err(initialize_timeout(timeouts.startup)),
+            Err(_) => return Err(initialize_timeout(startup)),
         },
         status = &mut exited => {
             let status = status.unwrap_or_else(|_| "the process exited".to_owned());
             return Err(ConnectFailure::failed(format!("{status} before answering initialize")));
         }
-    };
-    let session = Session {
-        client,
-        notices,
-        progress,
-        timeouts,
-        started,
     };
     finish_establish(running, service_cancel, Some(exited), session, "stdio").await
 }
@@ -168,19 +160,9 @@ pub(super) async fn establish_stdio(
 pub(super) async fn establish_http(
     config: HttpConfig,
     http: SharedHttpClient,
-    client: McpClient,
-    notices: mpsc::Receiver<ServerNotice>,
-    progress: ProgressRouter,
-    timeouts: Timeouts,
-    started: Instant,
+    session: Session,
 ) -> Result<Established, ConnectFailure> {
-    let session = Session {
-        client,
-        notices,
-        progress,
-        timeouts,
-        started,
-    };
+    let timeouts = session.timeouts;
     let headers = Headers::from_config(&config)?;
     let http = http.get().map_err(ConnectFailure::failed)?;
     match config.kind {

@@ -25,7 +25,7 @@ use crate::config::{ServerConfig, TransportConfig};
 use crate::runtime::catalog::ServerListing;
 use crate::runtime::client::{McpClient, NOTICE_QUEUE, ProgressRouter, ServerNotice};
 use crate::runtime::connect::{
-    ConnectFailure, Connection, Established, ListingParts, Timeouts, establish_http,
+    ConnectFailure, Connection, Established, ListingParts, Session, Timeouts, establish_http,
     establish_stdio,
 };
 use crate::runtime::messages::{LogLine, ServerName, ServerSnapshot, ServerState};
@@ -301,9 +301,15 @@ impl ServerActor {
             self.name.clone(),
             self.ctx.sampling.clone(),
         );
-        let timeouts = Timeouts {
-            startup: self.startup_timeout(),
-            request: self.config.request_timeout,
+        let session = Session {
+            client,
+            notices,
+            progress,
+            timeouts: Timeouts {
+                startup: self.startup_timeout(),
+                request: self.config.request_timeout,
+            },
+            started,
         };
         match &self.config.transport {
             TransportConfig::Stdio(stdio_config) => {
@@ -312,9 +318,7 @@ impl ServerActor {
                     Ok(spawned) => {
                         self.pid = Some(spawned.pid);
                         self.snapshot.pid = Some(spawned.pid);
-                        self.link = Link::Connecting(Box::pin(establish_stdio(
-                            spawned, client, notices, progress, timeouts, started,
-                        )));
+                        self.link = Link::Connecting(Box::pin(establish_stdio(spawned, session)));
                         self.set_state(ServerState::Initializing, None).await;
                     }
                     Err(error) => {
@@ -327,11 +331,7 @@ impl ServerActor {
                 self.link = Link::Connecting(Box::pin(establish_http(
                     http_config.clone(),
                     self.ctx.http.clone(),
-                    client,
-                    notices,
-                    progress,
-                    timeouts,
-                    started,
+                    session,
                 )));
                 self.set_state(ServerState::Initializing, None).await;
             }
