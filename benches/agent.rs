@@ -7,19 +7,22 @@
 //!
 //! Set `MCPOMNI_BIN` to measure another build of the binary (the demo server is this binary).
 
+mod common;
 #[path = "../tests/support/llm_mock.rs"]
 mod llm_mock;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{median, ms};
 use futures::StreamExt;
 use llm_mock::{MockCall, MockLlm, Reply};
 use mcpomni::agent::AgentSettings;
 use mcpomni::agent::headless::{ApproveAll, run_once};
 use mcpomni::agent::turn::tool_specs;
-use mcpomni::config::{self, Config, ConfigSource, LoadEnv};
+use mcpomni::config::Config;
 use mcpomni::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent, ToolCall};
 use mcpomni::runtime::messages::{AgentMode, TurnOutcome};
 use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
@@ -29,31 +32,12 @@ use tokio_util::sync::CancellationToken;
 const ROUNDS: usize = 10;
 const TURNS_PER_ROUND: usize = 30;
 
-fn bin() -> PathBuf {
-    std::env::var_os("MCPOMNI_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mcpomni")))
-}
-
 fn config(mock: &MockLlm) -> Config {
-    let text = json!({
-        "mcpServers": {"demo": {"command": "${MCPOMNI_EXE}", "args": ["demo-server"]}},
+    support::config(json!({
+        "mcpServers": {"demo": support::demo()},
         "LLM": {"provider": "openai", "model": "gpt-4o-mini",
                 "base_url": format!("{}/v1", mock.base_url())},
-    })
-    .to_string();
-    let cwd = std::env::temp_dir();
-    let vars = |name: &str| std::env::var(name).ok();
-    let env = LoadEnv {
-        cwd: &cwd,
-        config_home: None,
-        vars: &vars,
-        self_exe: bin(),
-    };
-    match config::parse(&text, ConfigSource::File("bench.json".into()), &env) {
-        Ok(config) => config,
-        Err(error) => panic!("bench config: {error}"),
-    }
+    }))
 }
 
 fn script(mock: &MockLlm) {
@@ -147,15 +131,6 @@ async fn through_the_agent(
     assert_eq!(record.calls.len(), 1);
 }
 
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort_unstable();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
 async fn agent_turn() {
     let mock = MockLlm::start().await;
     mock.set_chunk_delay(Duration::ZERO);
@@ -204,17 +179,5 @@ async fn agent_turn() {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    mcpomni::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => panic!("tokio: {error}"),
-    };
-    println!("binary under test: {}", bin().display());
-    runtime.block_on(agent_turn());
+    common::run(agent_turn());
 }

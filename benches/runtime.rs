@@ -12,14 +12,14 @@
 
 #![allow(clippy::disallowed_methods)] // the bare-rmcp baseline talks to rmcp directly, on purpose
 
-#[path = "../tests/support/peers.rs"]
-#[allow(dead_code)]
-mod peers;
+mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mcpomni::config::{self, Config, ConfigSource, LoadEnv};
+use common::{median, ms, percentile};
+use mcpomni::config::Config;
 use mcpomni::runtime::messages::ServerState;
 use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
 use rmcp::ServiceExt;
@@ -30,46 +30,6 @@ use serde_json::{Value, json};
 const ROUNDS: usize = 10;
 const CALLS_PER_ROUND: usize = 300;
 const STARTS: usize = 7;
-
-fn bin() -> PathBuf {
-    std::env::var_os("MCPOMNI_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mcpomni")))
-}
-
-fn config(json: Value) -> Config {
-    let text = json.to_string();
-    let cwd = std::env::temp_dir();
-    let vars = |name: &str| std::env::var(name).ok();
-    let env = LoadEnv {
-        cwd: &cwd,
-        config_home: None,
-        vars: &vars,
-        self_exe: bin(),
-    };
-    match config::parse(&text, ConfigSource::File("bench.json".into()), &env) {
-        Ok(config) => config,
-        Err(error) => panic!("bench config: {error}"),
-    }
-}
-
-fn demo_entry() -> Value {
-    json!({"command": "${MCPOMNI_EXE}", "args": ["demo-server"]})
-}
-
-fn percentile(samples: &mut [Duration], pct: usize) -> Duration {
-    samples.sort_unstable();
-    let rank = (pct * samples.len()).div_ceil(100).max(1);
-    samples[rank - 1]
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    percentile(samples, 50)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
 
 fn args() -> rmcp::model::JsonObject {
     let mut map = rmcp::model::JsonObject::new();
@@ -87,8 +47,11 @@ async fn started(config: &Config) -> RuntimeHandle {
 }
 
 async fn call_overhead() {
-    let handle = started(&config(json!({"mcpServers": {"demo": demo_entry()}}))).await;
-    let mut command = tokio::process::Command::new(bin());
+    let handle = started(&support::config(
+        json!({"mcpServers": {"demo": support::demo()}}),
+    ))
+    .await;
+    let mut command = tokio::process::Command::new(support::bin());
     command.arg("demo-server");
     let transport = match TokioChildProcess::new(command) {
         Ok(transport) => transport,
@@ -160,7 +123,7 @@ fn slow_start_entry() -> Value {
 }
 
 async fn startup() {
-    startup_of("demo server (CPU-bound start)", demo_entry).await;
+    startup_of("demo server (CPU-bound start)", support::demo).await;
     startup_of("a server that waits 0.5 s, then starts", slow_start_entry).await;
 }
 
@@ -168,7 +131,7 @@ async fn startup_of(label: &str, entry: fn() -> Value) {
     let time_start = |servers: usize| async move {
         let entries: serde_json::Map<String, Value> =
             (0..servers).map(|i| (format!("s{i}"), entry())).collect();
-        let config = config(json!({"mcpServers": entries}));
+        let config = support::config(json!({"mcpServers": entries}));
         let t = Instant::now();
         let handle = started(&config).await;
         let took = t.elapsed();
@@ -227,8 +190,8 @@ fn cpu_time() -> Duration {
 }
 
 async fn http_connect() {
-    let server = peers::PeerProcess::everything_http().await;
-    let config = config(json!({"mcpServers": {
+    let server = support::peers::PeerProcess::everything_http().await;
+    let config = support::config(json!({"mcpServers": {
         "http": {"transport_type": "streamable_http", "url": server.url()}
     }}));
     let mut times = Vec::new();
@@ -252,7 +215,10 @@ async fn http_connect() {
 }
 
 async fn kill_and_recover() {
-    let handle = started(&config(json!({"mcpServers": {"demo": demo_entry()}}))).await;
+    let handle = started(&support::config(
+        json!({"mcpServers": {"demo": support::demo()}}),
+    ))
+    .await;
     let mut down = Vec::new();
     let mut up = Vec::new();
     for _ in 0..STARTS {
@@ -288,19 +254,6 @@ async fn kill_and_recover() {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful either.
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    mcpomni::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => panic!("tokio: {error}"),
-    };
-    println!("binary under test: {}", bin().display());
     // `cargo bench --bench runtime -- startup` runs only the sections whose names contain
     // one of the words given.
     let words: Vec<String> = std::env::args()
@@ -308,7 +261,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let wanted = |section: &str| words.is_empty() || words.iter().any(|w| section.contains(w));
-    runtime.block_on(async {
+    common::run(async {
         if wanted("call_overhead") {
             call_overhead().await;
         }
