@@ -25,22 +25,15 @@ async fn startup_failures_are_reported_per_server() {
             "demo": support::demo(),
         }
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
-    let by_name = |name: &str| {
-        snapshots
-            .iter()
-            .find(|s| s.name.as_str() == name)
-            .cloned()
-            .expect("server present")
-    };
-    let missing = by_name("missing");
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
+    let missing = support::snapshot(&snapshots, "missing");
     assert_eq!(missing.state, ServerState::Failed);
     assert_eq!(
         missing.last_error.as_deref(),
         Some("command `definitely-not-a-command-xyz` was not found on PATH")
     );
-    let crasher = by_name("crasher");
+    let crasher = support::snapshot(&snapshots, "crasher");
     assert_eq!(crasher.state, ServerState::Failed);
     let reason = crasher.last_error.as_deref().unwrap_or_default();
     assert!(
@@ -48,7 +41,7 @@ async fn startup_failures_are_reported_per_server() {
         "{reason}"
     );
     assert_eq!(crasher.stderr_tail, ["fatal: no config"]);
-    let killed = by_name("killed");
+    let killed = support::snapshot(&snapshots, "killed");
     assert!(
         killed
             .last_error
@@ -57,17 +50,24 @@ async fn startup_failures_are_reported_per_server() {
         "{killed:?}"
     );
     assert_eq!(
-        by_name("badpath").last_error.as_deref(),
+        support::snapshot(&snapshots, "badpath")
+            .last_error
+            .as_deref(),
         Some("command `/nonexistent/bin/server` does not exist")
     );
     assert_eq!(
-        by_name("badcwd").last_error.as_deref(),
+        support::snapshot(&snapshots, "badcwd")
+            .last_error
+            .as_deref(),
         Some("working directory `/nonexistent/dir` does not exist")
     );
-    let off = by_name("off");
+    let off = support::snapshot(&snapshots, "off");
     assert_eq!(off.state, ServerState::Stopped);
     assert_eq!(off.last_error.as_deref(), Some("disabled in the config"));
-    assert_eq!(by_name("demo").state, ServerState::Ready);
+    assert_eq!(
+        support::snapshot(&snapshots, "demo").state,
+        ServerState::Ready
+    );
     handle.shutdown().await;
 }
 
@@ -121,8 +121,8 @@ async fn shutdown_kills_a_server_that_ignores_eof_and_sigterm() {
             "demo": support::demo(),
         }
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
     assert!(
         snapshots.iter().all(|s| s.state == ServerState::Ready),
         "{snapshots:?}"
@@ -143,8 +143,8 @@ async fn shutdown_kills_a_server_that_ignores_eof_and_sigterm() {
 #[tokio::test]
 async fn a_server_dying_later_is_seen_at_once() {
     let config = support::config(json!({"mcpServers": {"demo": support::demo()}}));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
     let pid = snapshots[0].pid.expect("pid");
     let killed_at = Instant::now();
     mcpomni::runtime::stdio::signal_group(pid, nix::sys::signal::Signal::SIGKILL);

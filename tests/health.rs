@@ -150,8 +150,7 @@ async fn answered_heartbeats_record_latency_samples() {
         "AgentConfig": {"ping_interval": 0.05},
         "mcpServers": {"demo": support::demo()}
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     assert!(
         support::eventually(Duration::from_secs(5), || handle.snapshots()[0]
             .ping_samples
@@ -214,8 +213,7 @@ async fn disable_enable_and_restart_by_command() {
 #[tokio::test]
 async fn progress_arrives_in_order_and_stops_at_the_result() {
     let config = support::config(json!({"mcpServers": {"demo": support::demo()}}));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     let (progress_tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
     let options = CallOptions {
         cancel: None,
@@ -331,8 +329,7 @@ async fn json_that_is_not_json_rpc_does_not_break_the_session() {
 #[tokio::test]
 async fn log_level_is_sent_and_subscriptions_need_a_live_server() {
     let config = support::config(json!({"mcpServers": {"demo": support::demo()}}));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     handle
         .set_log_level("demo", "debug")
         .await

@@ -5,7 +5,6 @@
 mod support;
 
 use mcpomni::runtime::messages::ServerState;
-use mcpomni::runtime::{self, RuntimeOptions};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -72,8 +71,7 @@ async fn configured_headers_and_bearer_tokens_are_sent() {
             }
         }
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     let first = requests.recv().await.expect("a request").to_lowercase();
     assert!(first.starts_with("post /mcp"), "{first}");
     assert!(first.contains("x-api-key: key-123"), "{first}");
@@ -105,22 +103,15 @@ async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
             "demo": support::demo(),
         }
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
-    let by_name = |name: &str| {
-        snapshots
-            .iter()
-            .find(|s| s.name.as_str() == name)
-            .cloned()
-            .expect("server")
-    };
-    let broken_state = by_name("broken");
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
+    let broken_state = support::snapshot(&snapshots, "broken");
     assert_eq!(broken_state.state, ServerState::Failed);
     let reason = broken_state.last_error.clone().unwrap_or_default();
     assert!(reason.starts_with("initialize failed: "), "{reason}");
     assert!(reason.contains("500"), "{reason}");
 
-    let locked_state = by_name("locked");
+    let locked_state = support::snapshot(&snapshots, "locked");
     assert_eq!(
         locked_state.state,
         ServerState::NeedsAuth,
@@ -134,7 +125,7 @@ async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
         "{locked_state:?}"
     );
 
-    let oauth = by_name("oauth");
+    let oauth = support::snapshot(&snapshots, "oauth");
     assert_eq!(oauth.state, ServerState::NeedsAuth);
     assert!(
         oauth
@@ -144,7 +135,7 @@ async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
         "{oauth:?}"
     );
 
-    let refused = by_name("refused");
+    let refused = support::snapshot(&snapshots, "refused");
     assert_eq!(refused.state, ServerState::Failed);
     let reason = refused.last_error.clone().unwrap_or_default();
     assert!(
@@ -152,7 +143,7 @@ async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
         "a refused connection says so: {reason}"
     );
 
-    let untrusted_state = by_name("untrusted");
+    let untrusted_state = support::snapshot(&snapshots, "untrusted");
     assert_eq!(untrusted_state.state, ServerState::Failed);
     assert!(
         untrusted_state
@@ -162,7 +153,10 @@ async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
         "{untrusted_state:?}"
     );
 
-    assert_eq!(by_name("demo").state, ServerState::Ready);
+    assert_eq!(
+        support::snapshot(&snapshots, "demo").state,
+        ServerState::Ready
+    );
     handle.shutdown().await;
     broken.abort();
     locked.abort();

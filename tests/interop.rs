@@ -35,13 +35,7 @@ fn http_entry(url: &str, transport: Option<&str>) -> Value {
 
 /// Everything that server-everything offers, checked through the runtime.
 async fn exercise_everything(handle: &RuntimeHandle, name: &str, expect_list_changed: bool) {
-    let snapshot = handle
-        .wait_settled()
-        .await
-        .iter()
-        .find(|s| s.name.as_str() == name)
-        .cloned()
-        .expect("server");
+    let snapshot = support::snapshot(&handle.wait_settled().await, name);
     assert_eq!(snapshot.state, ServerState::Ready, "{snapshot:?}");
     assert_eq!(snapshot.protocol_version.as_deref(), Some("2025-11-25"));
     assert_eq!(

@@ -15,8 +15,8 @@ use support::args;
 #[tokio::test]
 async fn demo_server_comes_up_and_every_tool_works() {
     let config = support::config(json!({"mcpServers": {"demo": support::demo()}}));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
     let demo = &snapshots[0];
     assert_eq!(demo.state, ServerState::Ready, "{demo:?}");
     assert_eq!(demo.protocol_version.as_deref(), Some("2025-11-25"));
@@ -139,8 +139,7 @@ async fn demo_server_comes_up_and_every_tool_works() {
 #[tokio::test]
 async fn unknown_tools_and_servers_get_specific_errors() {
     let config = support::config(json!({"mcpServers": {"demo": support::demo()}}));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     let error = handle
         .call_tool("demo", "nope", JsonObject::new(), None)
         .await
@@ -236,8 +235,8 @@ async fn ten_servers_start_concurrently() {
         .map(|i| (format!("demo{i}"), support::demo()))
         .collect();
     let config = support::config(json!({"mcpServers": servers}));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
     assert!(snapshots.iter().all(|s| s.state == ServerState::Ready));
     assert_eq!(handle.catalog().tools.len(), 60);
     // Same tool names on every server: qualified names stay unique.

@@ -16,7 +16,7 @@ use llm_mock::{MockLlm, Reply};
 use mcpomni::agent::AgentHandle;
 use mcpomni::runtime::content::blocks_text;
 use mcpomni::runtime::messages::{Command, Event, SamplingId};
-use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
+use mcpomni::runtime::RuntimeHandle;
 use rmcp::model::{CreateMessageRequestParams, SamplingContent, SamplingMessageContentBlock};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -163,8 +163,7 @@ async fn approved_denied_and_edited_sampling_requests() {
 async fn sampling_is_not_offered_without_an_llm() {
     let mock = MockLlm::start().await;
     let config = config(&mock);
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     let catalog = handle.catalog();
     assert!(catalog.tool_by_qualified("everything__echo").is_some());
     assert!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mcpomni::runtime::messages::ServerState;
 use mcpomni::runtime::request::RequestError;
 use mcpomni::runtime::server::CallError;
-use mcpomni::runtime::{self, RuntimeError, RuntimeOptions};
+use mcpomni::runtime::{self, RuntimeError};
 use rmcp::model::JsonObject;
 use serde_json::json;
 
@@ -32,8 +32,8 @@ async fn silent_initialize_fails_after_the_startup_timeout_and_others_keep_worki
         }
     }));
     let started = Instant::now();
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
     let elapsed = started.elapsed();
     let hole = &snapshots[0];
     assert_eq!(hole.state, ServerState::Failed);
@@ -83,8 +83,8 @@ async fn silent_listings_time_out_and_mark_the_server_degraded() {
         }
     }));
     let started = Instant::now();
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
     let hole = &snapshots[0];
     assert_eq!(hole.state, ServerState::Degraded);
     let error = hole.last_error.as_deref().unwrap_or_default();
@@ -117,8 +117,8 @@ async fn every_request_type_times_out() {
             ),
         }
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
     assert_eq!(snapshots[0].state, ServerState::Ready, "{:?}", snapshots[0]);
     let timed_out = |error: &RuntimeError, method: &str| match error {
         RuntimeError::Call(CallError::Request {
@@ -187,8 +187,8 @@ async fn answered_requests_succeed_through_the_same_wrapper() {
             ]),
         }
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    let snapshots = handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
     assert_eq!(
         snapshots[0].state,
         ServerState::Ready,
@@ -216,8 +216,7 @@ async fn cancelling_a_call_returns_at_once() {
         "AgentConfig": {"tool_call_timeout": 30},
         "mcpServers": {"demo": support::demo()}
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     let cancel = tokio_util::sync::CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -256,8 +255,7 @@ async fn progress_pushes_the_tool_call_deadline_back() {
         "AgentConfig": {"tool_call_timeout": 1},
         "mcpServers": {"demo": support::demo()}
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     // 5 steps 400 ms apart: 2 s in all, but never 1 s without progress.
     let started = Instant::now();
     let counted = handle
@@ -298,8 +296,7 @@ async fn a_timed_out_request_is_cancelled_at_the_server() {
             "--record", &record_arg,
         ])}
     }));
-    let (handle, _events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
-    handle.wait_settled().await;
+    let (handle, _events) = support::start_settled(&config).await;
     handle
         .call_tool("hole", "hang", JsonObject::new(), None)
         .await

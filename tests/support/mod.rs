@@ -59,6 +59,28 @@ pub fn config(json: serde_json::Value) -> Config {
     config::parse(&text, ConfigSource::File("test.json".into()), &env).expect("valid config")
 }
 
+/// Starts `config`'s servers and waits until every one has settled (Ready, Failed, …).
+pub async fn start_settled(
+    config: &Config,
+) -> (
+    mcpomni::runtime::RuntimeHandle,
+    tokio::sync::mpsc::Receiver<mcpomni::runtime::messages::Event>,
+) {
+    let started = mcpomni::runtime::start(config, mcpomni::runtime::RuntimeOptions::default());
+    let (handle, events) = started.expect("runtime starts");
+    handle.wait_settled().await;
+    (handle, events)
+}
+
+/// The snapshot of the server called `name`.
+pub fn snapshot(
+    snapshots: &[std::sync::Arc<mcpomni::runtime::messages::ServerSnapshot>],
+    name: &str,
+) -> mcpomni::runtime::messages::ServerSnapshot {
+    let found = snapshots.iter().find(|s| s.name.as_str() == name);
+    found.map(|s| (**s).clone()).expect("a server by that name")
+}
+
 /// Polls `check` every 10 ms (without blocking the runtime) until it returns true or `limit`
 /// passes.
 pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
