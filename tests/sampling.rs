@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use llm_mock::{MockLlm, Reply};
 use mcpomni::agent::AgentHandle;
+use mcpomni::runtime::RuntimeHandle;
 use mcpomni::runtime::content::blocks_text;
 use mcpomni::runtime::messages::{Command, Event, SamplingId};
-use mcpomni::runtime::RuntimeHandle;
 use rmcp::model::{CreateMessageRequestParams, SamplingContent, SamplingMessageContentBlock};
 use serde_json::json;
 use tokio::sync::mpsc;

@@ -8,6 +8,8 @@ pub mod keymap;
 pub mod layout;
 pub mod state;
 pub mod terminal;
+#[cfg(test)]
+mod test_support;
 pub mod theme;
 pub mod view;
 

@@ -8,29 +8,12 @@ use ratatui::crossterm::event::{
 use serde_json::json;
 
 use super::*;
-use crate::runtime::catalog::{Catalog, ServerListing};
+use crate::runtime::catalog::Catalog;
 use crate::runtime::messages::{Command, Event, ServerName, ServerSnapshot, ServerState};
+use crate::tui::test_support::{app_state, ctrl, demo_catalog, key};
 
 fn state() -> AppState {
-    let mut state = AppState::new(Theme::default_dark(), "test.json".into(), None, true);
-    state.size = (80, 24);
-    state
-}
-
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new_with_kind(
-        code,
-        KeyModifiers::NONE,
-        KeyEventKind::Press,
-    ))
-}
-
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new_with_kind(
-        KeyCode::Char(c),
-        KeyModifiers::CONTROL,
-        KeyEventKind::Press,
-    ))
+    app_state(None)
 }
 
 fn type_text(state: &mut AppState, text: &str) {
@@ -40,27 +23,18 @@ fn type_text(state: &mut AppState, text: &str) {
 }
 
 fn catalog(names: &[&str]) -> Arc<Catalog> {
-    let tools = names
-        .iter()
-        .map(|n| {
-            serde_json::from_value(json!({
-                "name": n,
-                "description": format!("does {n}"),
-                "inputSchema": {"type": "object"}
-            }))
-            .expect("tool")
-        })
-        .collect();
-    Arc::new(Catalog::build(
-        1,
-        &[(
-            ServerName::new("demo"),
-            Arc::new(ServerListing {
-                tools,
-                ..ServerListing::default()
-            }),
-        )],
-    ))
+    demo_catalog(
+        names
+            .iter()
+            .map(|n| {
+                json!({
+                    "name": n,
+                    "description": format!("does {n}"),
+                    "inputSchema": {"type": "object"}
+                })
+            })
+            .collect(),
+    )
 }
 
 fn snapshot(name: &str, state: ServerState) -> Arc<ServerSnapshot> {

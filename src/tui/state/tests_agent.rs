@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use serde_json::json;
 
 use super::chat::Role;
@@ -14,32 +14,10 @@ use crate::runtime::messages::{
     AgentMode, ApprovalId, ApprovedBy, Command, Decision, Event, ProposedCall, SamplingId,
     ServerName, TurnId, TurnOutcome, UsageTotals,
 };
+use crate::tui::test_support::{app_state, ch, ctrl, key};
 
 fn state(with_llm: bool) -> AppState {
-    let model = with_llm.then(|| "openai/gpt-4o-mini".to_owned());
-    let mut state = AppState::new(Theme::default_dark(), "test.json".into(), model, true);
-    state.size = (80, 24);
-    state
-}
-
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new_with_kind(
-        code,
-        KeyModifiers::NONE,
-        KeyEventKind::Press,
-    ))
-}
-
-fn ch(c: char) -> Msg {
-    key(KeyCode::Char(c))
-}
-
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new_with_kind(
-        KeyCode::Char(c),
-        KeyModifiers::CONTROL,
-        KeyEventKind::Press,
-    ))
+    app_state(with_llm.then_some("openai/gpt-4o-mini"))
 }
 
 fn send(state: &mut AppState, text: &str) -> Vec<Effect> {

@@ -10,10 +10,11 @@ use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::draw;
-use crate::runtime::catalog::{Catalog, ServerListing};
+use crate::runtime::catalog::Catalog;
 use crate::runtime::messages::{ServerIdentity, ServerName, ServerSnapshot, ServerState};
 use crate::tui::state::chat::Role;
 use crate::tui::state::{AppState, Pane};
+use crate::tui::test_support::demo_catalog;
 use crate::tui::theme::Theme;
 
 fn demo_snapshot(now: Instant) -> ServerSnapshot {
@@ -46,39 +47,26 @@ fn broken_snapshot() -> ServerSnapshot {
 }
 
 fn tools() -> Arc<Catalog> {
-    let tools = vec![
-        serde_json::from_value(json!({
+    demo_catalog(vec![
+        json!({
             "name": "echo",
             "description": "Return the given message unchanged, as text.",
             "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]},
             "annotations": {"readOnlyHint": true}
-        })),
-        serde_json::from_value(json!({
+        }),
+        json!({
             "name": "delete_file",
             "title": "Delete a file",
             "description": "Deletes the file at `path`.",
             "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}},
             "annotations": {"readOnlyHint": false, "destructiveHint": true}
-        })),
-        serde_json::from_value(json!({
+        }),
+        json!({
             "name": "add",
             "description": "Add two numbers.",
             "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}
-        })),
-    ]
-    .into_iter()
-    .map(|t| t.expect("valid tool"))
-    .collect();
-    Arc::new(Catalog::build(
-        1,
-        &[(
-            ServerName::new("demo"),
-            Arc::new(ServerListing {
-                tools,
-                ..ServerListing::default()
-            }),
-        )],
-    ))
+        }),
+    ])
 }
 
 fn state(size: (u16, u16), focus: Pane) -> AppState {
