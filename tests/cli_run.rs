@@ -84,20 +84,23 @@ async fn approved_run_prints_the_answer_and_reports_the_call() {
     );
 }
 
+/// Scripts the model: one `demo__echo` call with `message` (10 + 5 tokens), then `answer`
+/// (30 + 6 tokens).
+fn echo_then_answer(mock: &MockLlm, message: &str, answer: &str) {
+    let arguments = json!({ "message": message }).to_string();
+    mock.push(Reply::tool_calls(
+        vec![MockCall::new("c1", "demo__echo", &[arguments.as_str()])],
+        (10, 5),
+    ));
+    mock.push(Reply::text(&[answer], (30, 6)));
+}
+
 #[tokio::test]
 async fn json_output_has_answer_tool_calls_and_usage() {
     let mock = MockLlm::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_config(dir.path(), Some(&mock), json!({"demo": demo_entry()}));
-    mock.push(Reply::tool_calls(
-        vec![MockCall::new(
-            "c1",
-            "demo__echo",
-            &[r#"{"message": "ping"}"#],
-        )],
-        (10, 5),
-    ));
-    mock.push(Reply::text(&["pong"], (30, 6)));
+    echo_then_answer(&mock, "ping", "pong");
     let out = mcpomni(
         dir.path(),
         &["run", "echo ping", "--approve", "all", "--json"],
@@ -165,15 +168,7 @@ async fn auto_mode_runs_calls_without_approval() {
     let mock = MockLlm::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     write_config(dir.path(), Some(&mock), json!({"demo": demo_entry()}));
-    mock.push(Reply::tool_calls(
-        vec![MockCall::new(
-            "c1",
-            "demo__echo",
-            &[r#"{"message": "auto"}"#],
-        )],
-        (10, 5),
-    ));
-    mock.push(Reply::text(&["done"], (30, 6)));
+    echo_then_answer(&mock, "auto", "done");
     let out = mcpomni(
         dir.path(),
         &["run", "go", "--mode", "auto", "--approve", "none", "--json"],
