@@ -639,6 +639,24 @@ fn error_body(wire: Wire, status: u16, kind: &str, message: &str) -> Value {
     }
 }
 
+/// What one request gets when the provider answers `status` with its own error body: the
+/// events before the error, the error, and how many requests the mock received.
+async fn error_for_status(
+    wire: Wire,
+    status: u16,
+    kind: &str,
+    message: &str,
+) -> (Vec<StreamEvent>, LlmError, usize) {
+    let mock = MockLlm::start().await;
+    mock.push(Reply::status(
+        status,
+        error_body(wire, status, kind, message),
+    ));
+    let provider = provider_for(wire, &mock);
+    let (events, error) = split_error(run(&provider, ask("hi")).await);
+    (events, error, mock.journal().len())
+}
+
 async fn rate_limit_with_retry_after_then_success(wire: Wire) {
     let mock = MockLlm::start().await;
     let kind = match wire {
@@ -674,7 +692,6 @@ async fn rate_limit_with_retry_after_then_success(wire: Wire) {
 }
 
 async fn unauthorized_is_auth(wire: Wire) {
-    let mock = MockLlm::start().await;
     let (kind, message) = match wire {
         Wire::OpenAi => ("invalid_api_key", "Incorrect API key provided: sk-wrong."),
         Wire::Anthropic => ("authentication_error", "invalid x-api-key"),
@@ -683,9 +700,7 @@ async fn unauthorized_is_auth(wire: Wire) {
             "Request had invalid authentication credentials.",
         ),
     };
-    mock.push(Reply::status(401, error_body(wire, 401, kind, message)));
-    let provider = provider_for(wire, &mock);
-    let (events, error) = split_error(run(&provider, ask("hi")).await);
+    let (events, error, requests) = error_for_status(wire, 401, kind, message).await;
     assert_eq!(events, vec![]);
     assert_eq!(
         error,
@@ -703,11 +718,10 @@ async fn unauthorized_is_auth(wire: Wire) {
             wire.model()
         )
     );
-    assert_eq!(mock.journal().len(), 1, "401 must not be retried");
+    assert_eq!(requests, 1, "401 must not be retried");
 }
 
 async fn unknown_model(wire: Wire) {
-    let mock = MockLlm::start().await;
     let (kind, message) = match wire {
         Wire::OpenAi => (
             "model_not_found",
@@ -719,9 +733,7 @@ async fn unknown_model(wire: Wire) {
             "models/gemini-2.5-flash is not found for API version v1beta.",
         ),
     };
-    mock.push(Reply::status(404, error_body(wire, 404, kind, message)));
-    let provider = provider_for(wire, &mock);
-    let (_, error) = split_error(run(&provider, ask("hi")).await);
+    let (_, error, requests) = error_for_status(wire, 404, kind, message).await;
     assert_eq!(
         error,
         LlmError::UnknownModel {
@@ -730,11 +742,10 @@ async fn unknown_model(wire: Wire) {
             message: message.into()
         }
     );
-    assert_eq!(mock.journal().len(), 1);
+    assert_eq!(requests, 1, "an unknown model is not retried");
 }
 
 async fn context_overflow(wire: Wire) {
-    let mock = MockLlm::start().await;
     let (kind, message) = match wire {
         Wire::OpenAi => (
             "context_length_exceeded",
@@ -749,9 +760,7 @@ async fn context_overflow(wire: Wire) {
             "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
         ),
     };
-    mock.push(Reply::status(400, error_body(wire, 400, kind, message)));
-    let provider = provider_for(wire, &mock);
-    let (_, error) = split_error(run(&provider, ask("hi")).await);
+    let (_, error, requests) = error_for_status(wire, 400, kind, message).await;
     assert_eq!(
         error,
         LlmError::ContextOverflow {
@@ -760,6 +769,7 @@ async fn context_overflow(wire: Wire) {
             message: message.into()
         }
     );
+    assert_eq!(requests, 1, "a context overflow is not retried");
 }
 
 async fn malformed_chunk_is_an_error(wire: Wire) {
