@@ -2,7 +2,9 @@
 //!
 //! 1. tool-call overhead: `echo` on the demo server through mcpomni's runtime vs a bare rmcp
 //!    client on its own demo-server process, interleaved in rounds (target: ≤ 10% at p50);
-//! 2. startup: 10 stdio servers at once vs one (target: ≤ 1.5 × the slowest single start);
+//! 2. startup: 10 stdio servers at once vs one (target: ≤ 1.5 × the slowest single start), for
+//!    the demo server, a server whose start waits, and the official server-everything (needs
+//!    `scripts/peers-setup`), with the floor the CPU they use sets on this machine's cores;
 //! 3. connect + list tools to an already-running streamable HTTP server (target: < 100 ms);
 //! 4. a killed stdio server: time until it is shown not Ready (target: < 100 ms) and until it
 //!    is Ready again (target: < 2 s).
@@ -123,11 +125,23 @@ fn slow_start_entry() -> Value {
 }
 
 async fn startup() {
-    startup_of("demo server (CPU-bound start)", support::demo).await;
-    startup_of("a server that waits 0.5 s, then starts", slow_start_entry).await;
+    startup_of("demo server (CPU-bound start)", support::demo, STARTS).await;
+    startup_of(
+        "a server that waits 0.5 s, then starts",
+        slow_start_entry,
+        STARTS,
+    )
+    .await;
+    // A real peer: Node's start is CPU-bound too (~0.5 s of CPU each), so fewer runs.
+    startup_of(
+        "the official server-everything (Node)",
+        support::peers::everything_stdio_entry,
+        3,
+    )
+    .await;
 }
 
-async fn startup_of(label: &str, entry: fn() -> Value) {
+async fn startup_of(label: &str, entry: fn() -> Value, runs: usize) {
     let time_start = |servers: usize| async move {
         let entries: serde_json::Map<String, Value> =
             (0..servers).map(|i| (format!("s{i}"), entry())).collect();
@@ -151,7 +165,7 @@ async fn startup_of(label: &str, entry: fn() -> Value) {
     let mut single = Vec::new();
     let mut ten = Vec::new();
     let mut ten_cpu = Vec::new();
-    for _ in 0..STARTS {
+    for _ in 0..runs {
         single.push(time_start(1).await.0);
         let (took, cpu) = time_start(10).await;
         ten.push(took);
@@ -159,7 +173,7 @@ async fn startup_of(label: &str, entry: fn() -> Value) {
     }
     let slowest_single = single.iter().max().copied().unwrap_or_default();
     let ten_median = median(&mut ten);
-    println!("startup, spawn → Ready ({label}, {STARTS} runs each):");
+    println!("startup, spawn → Ready ({label}, {runs} runs each):");
     println!(
         "  one server : median {}  slowest {}",
         ms(median(&mut single)),
