@@ -1,9 +1,10 @@
 //! The one [`LlmProvider`] implementation: genai's client pointed at a resolved [`Target`],
 //! plus our timeouts and retry policy. Building it checks the config and the key up front so
-//! a bad setup is reported at startup, not at the first message.
+//! a bad setup is reported at startup, not at the first message; the HTTP client itself is
+//! built by the first request.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::stream::BoxStream;
@@ -59,7 +60,7 @@ pub fn build_provider_with(
     options: ProviderOptions,
 ) -> Result<Arc<dyn LlmProvider>, LlmError> {
     let target = setup::resolve(config, env)?;
-    let inner = Inner::new(target, config, options)?;
+    let inner = Inner::new(target, config, options);
     Ok(Arc::new(GenaiProvider {
         inner: Arc::new(inner),
     }))
@@ -67,7 +68,9 @@ pub fn build_provider_with(
 
 /// State shared by the provider and every stream it started.
 pub(crate) struct Inner {
-    pub client: genai::Client,
+    /// Built by the first request: building it loads the system's root certificates (~10 ms),
+    /// which would otherwise delay the dashboard's first frame.
+    client: OnceLock<Result<genai::Client, LlmError>>,
     pub service_target: ServiceTarget,
     pub target: Target,
     pub sampling: Sampling,
@@ -75,31 +78,7 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    fn new(
-        target: Target,
-        config: &LlmConfig,
-        options: ProviderOptions,
-    ) -> Result<Inner, LlmError> {
-        // reqwest is built without a default crypto provider: it panics unless one is
-        // installed. A second installation fails harmlessly.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let context = ErrorContext {
-            provider: &target.provider,
-            model: &target.model,
-            secret: target.access.secret(),
-            request_timeout: options.request_timeout,
-            idle_timeout: options.idle_timeout,
-        };
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .tcp_nodelay(true)
-            .user_agent(concat!("mcpomni/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| context.config(&format!("cannot build the HTTP client: {e}")))?;
-        let client = genai::Client::builder()
-            .with_reqwest(http)
-            .build()
-            .map_err(|e| context.config(&format!("cannot build the genai client: {e}")))?;
+    fn new(target: Target, config: &LlmConfig, options: ProviderOptions) -> Inner {
         let kind = match target.wire {
             Wire::OpenAi => genai::adapter::AdapterKind::OpenAI,
             Wire::Anthropic => genai::adapter::AdapterKind::Anthropic,
@@ -122,17 +101,47 @@ impl Inner {
             max_tokens: config.max_tokens,
             top_p: config.top_p,
         };
-        Ok(Inner {
-            client,
+        Inner {
+            client: OnceLock::new(),
             service_target,
             target,
             sampling,
             options,
-        })
+        }
     }
 
     pub fn describe(&self) -> String {
         format!("{}/{}", self.target.provider, self.target.model)
+    }
+
+    /// The genai client, built on first use; the error says why it could not be.
+    pub fn client(&self) -> Result<&genai::Client, LlmError> {
+        self.client
+            .get_or_init(|| self.build_client())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn build_client(&self) -> Result<genai::Client, LlmError> {
+        crate::install_crypto_provider();
+        let context = self.error_context();
+        let http = reqwest::Client::builder()
+            .connect_timeout(self.options.connect_timeout)
+            .tcp_nodelay(true)
+            .user_agent(concat!("mcpomni/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| context.config(&format!("cannot build the HTTP client: {e}")))?;
+        genai::Client::builder()
+            .with_reqwest(http)
+            .build()
+            .map_err(|e| context.config(&format!("cannot build the genai client: {e}")))
+    }
+
+    /// Whether a request has built the client yet (tests prove building the provider alone
+    /// does not).
+    #[cfg(test)]
+    fn client_built(&self) -> bool {
+        self.client.get().is_some()
     }
 
     pub fn error_context(&self) -> ErrorContext<'_> {
@@ -179,5 +188,36 @@ impl fmt::Debug for GenaiProvider {
             .field("auth", &auth)
             .field("options", &self.inner.options)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_http_client_is_built_by_the_first_request_not_with_the_provider() {
+        let config = LlmConfig {
+            provider: "openai".to_owned(),
+            model: "m".to_owned(),
+            temperature: None,
+            max_tokens: None,
+            top_p: None,
+            max_context_length: None,
+            azure_endpoint: None,
+            azure_api_version: None,
+            azure_deployment: None,
+            ollama_host: None,
+            base_url: Some("http://127.0.0.1:9/v1/".to_owned()),
+            price: None,
+        };
+        let env = |name: &str| (name == "LLM_API_KEY").then(|| "k".to_owned());
+        let target = setup::resolve(&config, &env).expect("a valid config");
+        let inner = Inner::new(target, &config, ProviderOptions::default());
+        assert!(!inner.client_built());
+        let first: *const genai::Client = inner.client().expect("client");
+        assert!(inner.client_built());
+        let second: *const genai::Client = inner.client().expect("client");
+        assert_eq!(first, second, "built once, then reused");
     }
 }

@@ -83,11 +83,13 @@ impl Driver {
             match std::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Done => return None,
                 Phase::Connect => {
+                    let client = match self.inner.client() {
+                        Ok(client) => client,
+                        Err(error) => return Some(Err(error)),
+                    };
                     let target = genai::ModelSpec::Target(self.inner.service_target.clone());
                     let request = self.genai_request.clone();
-                    match self
-                        .inner
-                        .client
+                    match client
                         .exec_chat_stream(target, request, Some(&self.options))
                         .await
                     {
