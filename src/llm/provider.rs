@@ -197,20 +197,7 @@ mod tests {
 
     #[test]
     fn the_http_client_is_built_by_the_first_request_not_with_the_provider() {
-        let config = LlmConfig {
-            provider: "openai".to_owned(),
-            model: "m".to_owned(),
-            temperature: None,
-            max_tokens: None,
-            top_p: None,
-            max_context_length: None,
-            azure_endpoint: None,
-            azure_api_version: None,
-            azure_deployment: None,
-            ollama_host: None,
-            base_url: Some("http://127.0.0.1:9/v1/".to_owned()),
-            price: None,
-        };
+        let config = setup::tests::config("openai", Some("http://127.0.0.1:9/v1/"));
         let env = |name: &str| (name == "LLM_API_KEY").then(|| "k".to_owned());
         let target = setup::resolve(&config, &env).expect("a valid config");
         let inner = Inner::new(target, &config, ProviderOptions::default());

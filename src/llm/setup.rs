@@ -274,10 +274,11 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn config(provider: &str, base_url: Option<&str>) -> LlmConfig {
+    /// An `LLM` block with only the provider, model `m` and the API root set.
+    pub(crate) fn config(provider: &str, base_url: Option<&str>) -> LlmConfig {
         LlmConfig {
             provider: provider.to_owned(),
             model: "m".to_owned(),
