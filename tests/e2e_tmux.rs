@@ -1,6 +1,6 @@
 //! End to end in a real terminal: the binary (the release build when `MCPOMNI_BIN` is set, as
 //! `scripts/test` does) runs in a fixed-size tmux window with no config file present, so it
-//! falls back to the bundled config and the demo server. Tests drive it with keys, poll the
+//! falls back to the bundled config and the demo server (one test writes its own). Tests drive it with keys, poll the
 //! screen, and check that every way out — `q`, Ctrl-C, SIGTERM, SIGHUP, a panic in the UI
 //! or in a runtime task — gives the terminal back (alternate screen and mouse modes off) and
 //! leaves no server process behind.
@@ -23,7 +23,34 @@ fn start(
     height: u16,
     extra_env: &[(&str, &str)],
 ) -> (Tmux, tempfile::TempDir) {
+    launch(
+        tempfile::tempdir().expect("tempdir"),
+        name,
+        width,
+        height,
+        extra_env,
+    )
+}
+
+/// [`start`] with `config` as the working directory's `servers_config.json`.
+fn start_with_config(
+    name: &str,
+    width: u16,
+    height: u16,
+    config: &serde_json::Value,
+) -> (Tmux, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("config");
+    launch(dir, name, width, height, &[])
+}
+
+fn launch(
+    dir: tempfile::TempDir,
+    name: &str,
+    width: u16,
+    height: u16,
+    extra_env: &[(&str, &str)],
+) -> (Tmux, tempfile::TempDir) {
     let home = dir.path().display().to_string();
     let mut env: Vec<(&str, &str)> = vec![
         // A backtrace would scroll the panic message off the small test screen.
@@ -189,6 +216,58 @@ fn a_tiny_terminal_gets_a_message_and_recovers_when_enlarged() {
     tmux.keys(&["C-c"]);
     tmux.wait_for_text("EXITED 0", EXIT);
     assert_eq!(tmux.terminal_modes(), RESTORED);
+}
+
+#[test]
+fn servers_are_listed_in_config_order_whichever_reports_first() {
+    // Rows must not jump around as servers come and go: an operator reads them by position.
+    // The file lists them against name order, and they report in an order of their own:
+    // HTTP servers nobody listens for, one that waits a second before it starts, and quick
+    // stdio ones, interleaved.
+    let bin = support::bin().display().to_string();
+    let demo = serde_json::json!({"command": bin, "args": ["demo-server"]});
+    let unreachable = serde_json::json!({"url": "http://127.0.0.1:9/mcp"});
+    let order = [
+        "zeta", "yak", "xray", "wolf", "vole", "urchin", "tern", "mid",
+    ];
+    let mut servers = serde_json::Map::new();
+    for (i, name) in order.iter().enumerate() {
+        let entry = match (*name, i % 2) {
+            ("mid", _) => serde_json::json!({
+                "command": "sh", "args": ["-c", "sleep 1; exec \"$0\" demo-server", bin]
+            }),
+            (_, 0) => unreachable.clone(),
+            _ => demo.clone(),
+        };
+        servers.insert((*name).to_owned(), entry);
+    }
+    let config = serde_json::json!({ "mcpServers": servers });
+    let (tmux, _dir) = start_with_config("order", 100, 40, &config);
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["2"]);
+    let rows = |screen: &str| -> Vec<&'static str> {
+        let mut found: Vec<(usize, &'static str)> = order
+            .into_iter()
+            .filter_map(|server| {
+                let row = screen.lines().position(|line| {
+                    ["●", "◌", "◐", "✗", "○"]
+                        .iter()
+                        .any(|symbol| line.contains(&format!("{symbol} {server} ")))
+                })?;
+                Some((row, server))
+            })
+            .collect();
+        found.sort_unstable();
+        found.into_iter().map(|(_, server)| server).collect()
+    };
+    let first = tmux.wait_for("a row for every server", STARTUP, |s| {
+        rows(s).len() == order.len()
+    });
+    assert_eq!(rows(&first), order, "{first}");
+    let ready = tmux.wait_for_text("4/8 ready", STARTUP);
+    assert_eq!(rows(&ready), order, "{ready}");
+    tmux.keys(&["q"]);
+    tmux.wait_for_text("EXITED 0", EXIT);
 }
 
 #[test]
