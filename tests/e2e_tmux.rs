@@ -1,9 +1,9 @@
 //! End to end in a real terminal: the binary (the release build when `MCPOMNI_BIN` is set, as
 //! `scripts/test` does) runs in a fixed-size tmux window with no config file present, so it
 //! falls back to the bundled config and the demo server (one test writes its own config).
-//! Tests drive it with keys, poll the screen, and check that every way out — `q`, Ctrl-C, SIGTERM, SIGHUP, a panic in the UI
-//! or in a runtime task — gives the terminal back (alternate screen and mouse modes off) and
-//! leaves no server process behind.
+//! Tests drive it with keys, poll the screen, and check that every way out — `q`, Ctrl-C,
+//! SIGTERM, SIGHUP, a panic in the UI or in a runtime task — gives the terminal back
+//! (alternate screen and mouse modes off) and leaves no server process behind.
 
 mod support;
 
