@@ -276,7 +276,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
                 state.chat.input.insert_str(text);
             } else if state.tools.filtering {
                 state.tools.filter.push_str(&text.replace('\n', " "));
-                state.tools.refilter();
+                state.tools.filter_edited();
             }
         }
         Msg::Resize(width, height) => state.size = (width, height),
@@ -407,8 +407,7 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         Action::StartFilter => state.tools.filtering = true,
         Action::ClearFilter => {
             state.tools.filtering = false;
-            state.tools.filter.clear();
-            state.tools.refilter();
+            state.tools.filter_cleared();
         }
         Action::AcceptFilter => state.tools.filtering = false,
         Action::DetailsDown => {
@@ -509,7 +508,7 @@ fn edit_filter(state: &mut AppState, key: KeyEvent) {
         KeyCode::Char(c) => state.tools.filter.push(c),
         _ => return,
     }
-    state.tools.refilter();
+    state.tools.filter_edited();
 }
 
 /// Moves the focused pane's selection (or scroll) by `delta` rows.

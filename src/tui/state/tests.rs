@@ -320,6 +320,57 @@ fn selection_moves_and_clamps() {
 }
 
 #[test]
+fn tools_filter_puts_name_matches_first_and_selects_the_best() {
+    let mut s = state();
+    let tools = [
+        ("structured", None, "returns content along with a schema"),
+        ("run", Some("Long job"), "runs"),
+        ("trigger-long-running", None, "starts a job"),
+        ("longest", None, "measures"),
+        ("other", None, "nothing to see"),
+    ];
+    let catalog = demo_catalog(
+        tools
+            .iter()
+            .map(|(name, title, description)| {
+                json!({"name": name, "title": title, "description": description,
+                       "inputSchema": {"type": "object"}})
+            })
+            .collect(),
+    );
+    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog)));
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Char('3')));
+    s.tools.select(4);
+    update(&mut s, key(KeyCode::Char('/')));
+    type_text(&mut s, "long");
+    let names: Vec<_> = s
+        .tools
+        .visible
+        .iter()
+        .map(|&i| s.tools.catalog.tools[i].name.as_str())
+        .collect();
+    // Name prefix, name, title, description; "other" does not match.
+    assert_eq!(
+        names,
+        ["longest", "trigger-long-running", "run", "structured"]
+    );
+    assert_eq!(
+        s.tools.selected_tool().map(|t| t.name.as_str()),
+        Some("longest")
+    );
+    // Clearing the filter keeps the tool that was selected.
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.tools.filter, "");
+    assert_eq!(s.tools.visible.len(), 5);
+    assert_eq!(
+        s.tools.selected_tool().map(|t| t.name.as_str()),
+        Some("trigger-long-running")
+    );
+}
+
+#[test]
 fn catalog_updates_keep_the_selected_tool() {
     let mut s = state();
     update(

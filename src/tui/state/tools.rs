@@ -19,7 +19,8 @@ pub struct ToolsState {
     pub filter: String,
     /// The keyboard is in the filter.
     pub filtering: bool,
-    /// Indices into `catalog.tools` that match the filter, in catalog order.
+    /// Indices into `catalog.tools` that match the filter, best match first (see
+    /// [`match_rank`]), catalog order among equals.
     pub visible: Vec<usize>,
     /// Index into `visible`.
     pub selected: usize,
@@ -38,10 +39,37 @@ pub struct HighlightJob {
 impl ToolsState {
     /// Replaces the catalog, keeping the selected tool selected if it still exists.
     pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
-        let keep = self.selected_tool().map(|t| t.qualified_name.clone());
+        let keep = self.selected_name();
         self.catalog = catalog;
         self.refilter();
-        if let Some(name) = keep
+        self.reselect(keep);
+    }
+
+    /// The filter text changed: the best match is selected, as in any fuzzy finder.
+    pub fn filter_edited(&mut self) {
+        self.refilter();
+        self.selected = 0;
+    }
+
+    /// The filter was cleared: the tool that was selected stays selected in the full list.
+    pub fn filter_cleared(&mut self) {
+        self.filter.clear();
+        self.refilter_keeping_selection();
+    }
+
+    fn refilter_keeping_selection(&mut self) {
+        let keep = self.selected_name();
+        self.refilter();
+        self.reselect(keep);
+    }
+
+    fn selected_name(&self) -> Option<String> {
+        self.selected_tool().map(|t| t.qualified_name.clone())
+    }
+
+    /// Selects the tool called `name` if it is visible.
+    fn reselect(&mut self, name: Option<String>) {
+        if let Some(name) = name
             && let Some(pos) = self
                 .visible
                 .iter()
@@ -53,14 +81,16 @@ impl ToolsState {
 
     pub fn refilter(&mut self) {
         let needle = self.filter.to_lowercase();
-        self.visible = self
+        let mut ranked: Vec<(u8, usize)> = self
             .catalog
             .tools
             .iter()
             .enumerate()
-            .filter(|(_, tool)| needle.is_empty() || matches(tool, &needle))
-            .map(|(i, _)| i)
+            .filter_map(|(i, tool)| Some((match_rank(tool, &needle)?, i)))
             .collect();
+        // Stable: catalog order among tools that match equally well.
+        ranked.sort_by_key(|&(rank, _)| rank);
+        self.visible = ranked.into_iter().map(|(_, i)| i).collect();
         self.selected = self.selected.min(self.visible.len().saturating_sub(1));
         self.detail_scroll = 0;
     }
@@ -106,13 +136,28 @@ impl ToolsState {
     }
 }
 
-fn matches(tool: &ToolEntry, needle: &str) -> bool {
-    tool.qualified_name.to_lowercase().contains(needle)
-        || tool.description.to_lowercase().contains(needle)
-        || tool
-            .title
-            .as_deref()
-            .is_some_and(|t| t.to_lowercase().contains(needle))
+/// How well `tool` matches the lower-case `needle`, lower is better; `None` when it does not.
+/// A tool whose name starts with the text beats one whose name contains it, which beats a
+/// title match, which beats a match somewhere in a description: typing `long` puts
+/// `trigger-long-running-operation` above a tool that merely says "along" in its description.
+fn match_rank(tool: &ToolEntry, needle: &str) -> Option<u8> {
+    let name = tool.name.to_lowercase();
+    let qualified = tool.qualified_name.to_lowercase();
+    if needle.is_empty() || name.starts_with(needle) || qualified.starts_with(needle) {
+        Some(0)
+    } else if qualified.contains(needle) {
+        Some(1)
+    } else if tool
+        .title
+        .as_deref()
+        .is_some_and(|t| t.to_lowercase().contains(needle))
+    {
+        Some(2)
+    } else if tool.description.to_lowercase().contains(needle) {
+        Some(3)
+    } else {
+        None
+    }
 }
 
 /// The input schema pretty-printed (what the details show, highlighted or not).
