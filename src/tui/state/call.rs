@@ -102,6 +102,8 @@ pub enum CallView {
         target: CallTarget,
         elapsed: Duration,
         outcome: Result<ResultText, String>,
+        /// You cancelled it and it ended without a result (the error says how it ended).
+        cancelled: bool,
     },
 }
 
@@ -238,6 +240,7 @@ impl CallState {
             id,
             target,
             started,
+            cancelling,
             ..
         }) = &self.view
         else {
@@ -246,6 +249,8 @@ impl CallState {
         if *id != call {
             return;
         }
+        // A result that beat the cancellation is still a result.
+        let cancelled = *cancelling && outcome.is_err();
         let outcome = outcome.map(|result| {
             let mut text = blocks_text(&result.content);
             if text.is_empty()
@@ -259,6 +264,7 @@ impl CallState {
             target: target.clone(),
             elapsed: now.saturating_duration_since(*started),
             outcome,
+            cancelled,
         });
     }
 

@@ -475,13 +475,17 @@ fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
             outcome: Err("server `demo`: tools/call: cancelled".into()),
         }),
     );
-    let Some(call::CallView::Done { outcome, .. }) = &s.call.view else {
+    let Some(call::CallView::Done {
+        outcome, cancelled, ..
+    }) = &s.call.view
+    else {
         panic!("done");
     };
     assert_eq!(
         outcome,
         &Err("server `demo`: tools/call: cancelled".to_owned())
     );
+    assert!(cancelled, "shown as cancelled, not as a failure");
     update(&mut s, key(KeyCode::Esc));
     assert!(s.call.view.is_none());
 }

@@ -129,7 +129,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             target,
             elapsed,
             outcome,
-        } => draw_result(frame, rect, target, *elapsed, outcome, theme),
+            cancelled,
+        } => draw_result(frame, rect, target, *elapsed, outcome, *cancelled, theme),
     }
 }
 
@@ -139,6 +140,7 @@ fn draw_result(
     target: &CallTarget,
     elapsed: std::time::Duration,
     outcome: &Result<ResultText, String>,
+    cancelled: bool,
     theme: &Theme,
 ) {
     let (status, body) = match outcome {
@@ -164,6 +166,16 @@ fn draw_result(
             }
             (status, preview)
         }
+        Err(error) if cancelled => (
+            vec![
+                Span::styled("cancelled", Style::default().fg(theme.warn)),
+                Span::styled(
+                    " · you stopped it and the server was told (notifications/cancelled)",
+                    theme.muted(),
+                ),
+            ],
+            error.clone(),
+        ),
         Err(error) => (
             vec![Span::styled("failed", Style::default().fg(theme.error))],
             error.clone(),

@@ -255,6 +255,49 @@ fn tool_call_overlays() {
     assert!(pager.contains("lines 479–500 of 500"), "{pager}");
 }
 
+#[test]
+fn a_call_you_cancelled_says_cancelled_not_failed() {
+    use crate::tui::state::call::CallView;
+    let mut state = state((80, 24), Pane::Tools);
+    let tool = state.tools.selected_tool().cloned().expect("a tool");
+    let mark_cancelling = |state: &mut AppState| {
+        if let Some(CallView::Running { cancelling, .. }) = &mut state.call.view {
+            *cancelling = true;
+        }
+    };
+    // Cancelled, and the call ended without a result.
+    state.call.edit(&tool);
+    let (id, _, _) = state.call.start(state.now).expect("valid arguments");
+    mark_cancelling(&mut state);
+    let error = "server `demo`: tools/call: cancelled".to_owned();
+    state.call.on_finished(id, Err(error), state.now);
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("cancelled · you stopped it"), "{screen}");
+    assert!(!screen.contains("║failed"), "{screen}");
+    // A failure with no cancel is a failure.
+    state.call.edit(&tool);
+    let (id, _, _) = state.call.start(state.now).expect("valid arguments");
+    state
+        .call
+        .on_finished(id, Err("connection closed".into()), state.now);
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("║failed"), "{screen}");
+    assert!(!screen.contains("you stopped it"), "{screen}");
+    // A result that arrived before the cancel took effect is shown as the result.
+    state.call.edit(&tool);
+    let (id, _, _) = state.call.start(state.now).expect("valid arguments");
+    mark_cancelling(&mut state);
+    let result: rmcp::model::CallToolResult =
+        serde_json::from_value(json!({"content": [{"type": "text", "text": "made it"}]}))
+            .expect("result");
+    state.call.on_finished(id, Ok(result), state.now);
+    let screen = render(&state).backend().to_string();
+    assert!(
+        screen.contains("ok") && screen.contains("made it"),
+        "{screen}"
+    );
+}
+
 fn agent_state() -> AppState {
     let mut state = AppState::new(
         Theme::default_dark(),
