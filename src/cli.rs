@@ -105,6 +105,9 @@ pub enum Cmd {
         server: String,
         /// The server's own tool name (the qualified `server__tool` name works too).
         tool: String,
+        /// Arguments as a JSON object (the same as --args).
+        #[arg(value_name = "JSON", conflicts_with = "args")]
+        arguments: Option<String>,
         /// Arguments as a JSON object.
         #[arg(long, value_name = "JSON", default_value = "{}")]
         args: String,
@@ -137,6 +140,9 @@ pub enum Cmd {
     Prompt {
         server: String,
         name: String,
+        /// Arguments as a JSON object of strings (the same as --args).
+        #[arg(value_name = "JSON", conflicts_with = "args")]
+        arguments: Option<String>,
         /// Arguments as a JSON object of strings.
         #[arg(long, value_name = "JSON", default_value = "{}")]
         args: String,

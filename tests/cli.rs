@@ -92,6 +92,35 @@ fn call_prints_the_result_text() {
 }
 
 #[test]
+fn arguments_may_follow_the_tool_without_args() {
+    let (out, _dir) = run(&["call", "demo", "echo", r#"{"message":"positional"}"#]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "positional\n");
+    let (out, _dir) = run(&[
+        "prompt",
+        "demo",
+        "review_code",
+        r#"{"code":"fn otters() {}"}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("otters"), "{}", stdout(&out));
+    // Both at once is ambiguous.
+    let (out, _dir) = run(&["call", "demo", "echo", "{}", "--args", "{}"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+    let (out, _dir) = run(&["call", "demo", "echo", "[1]"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "mcpomni: arguments: expected a JSON object like '{\"key\": \"value\"}', got an array\n"
+    );
+}
+
+#[test]
 fn call_args_default_to_an_empty_object() {
     // `fail` needs no arguments.
     let (out, _dir) = run(&["call", "demo", "fail"]);

@@ -138,10 +138,11 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToke
         Cmd::Call {
             server,
             tool,
+            arguments,
             args,
             json,
         } => {
-            let Some(arguments) = parse_object("--args", &args) else {
+            let Some(arguments) = given_arguments(arguments, &args) else {
                 return EXIT_USAGE;
             };
             match handle
@@ -195,10 +196,11 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToke
         Cmd::Prompt {
             server,
             name,
+            arguments,
             args,
             json,
         } => {
-            let Some(arguments) = parse_object("--args", &args) else {
+            let Some(arguments) = given_arguments(arguments, &args) else {
                 return EXIT_USAGE;
             };
             match handle.get_prompt(&server, &name, arguments).await {
@@ -236,6 +238,14 @@ fn report_failures(snapshots: &Snapshots) -> i32 {
         }
     }
     status
+}
+
+/// The arguments given as the positional JSON, or else with `--args` (clap rejects both).
+fn given_arguments(positional: Option<String>, flag: &str) -> Option<JsonObject> {
+    match positional {
+        Some(text) => parse_object("arguments", &text),
+        None => parse_object("--args", flag),
+    }
 }
 
 fn parse_object(flag: &str, text: &str) -> Option<JsonObject> {
