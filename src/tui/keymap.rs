@@ -242,7 +242,7 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Filtering, &[key(KeyCode::Down)], A::Down, "next tool"),
     bind(S::Chat, &[ch('i'), key(KeyCode::Enter)], A::EnterInput, "type in the chat input"),
     bind(S::Tools, &[key(KeyCode::Enter)], A::OpenCall, "call the selected tool (edit its arguments first)"),
-    bind(S::Tools, &[ch('/')], A::StartFilter, "filter tools by name or description"),
+    bind(S::Tools, &[ch('/')], A::StartFilter, "filter tools by name, title or description"),
     bind(S::Tools, &[key(KeyCode::Esc)], A::ClearFilter, "clear the filter"),
     bind(S::Tools, &[ch('J'), ch(']')], A::DetailsDown, "scroll the tool details down"),
     bind(S::Tools, &[ch('K'), ch('[')], A::DetailsUp, "scroll the tool details up"),
