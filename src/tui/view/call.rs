@@ -181,8 +181,14 @@ fn draw_result(
             error.clone(),
         ),
     };
+    // Only a result has text for the pager.
+    let pager_hint = if outcome.is_ok() {
+        "p opens the pager · "
+    } else {
+        ""
+    };
     let title = format!(
-        " {} · {} · p opens the pager · Esc closes ",
+        " {} · {} · {pager_hint}Esc closes ",
         target.qualified_name,
         human_duration(elapsed)
     );

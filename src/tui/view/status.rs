@@ -23,7 +23,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         match view {
             CallView::Editing { .. } => (" CALL ", "edit the JSON · Ctrl-S runs · Esc closes"),
             CallView::Running { .. } => (" CALL ", "running · Esc cancels"),
-            CallView::Done { .. } => (" RESULT ", "p pager · Esc closes"),
+            CallView::Done { outcome: Ok(_), .. } => (" RESULT ", "p pager · Esc closes"),
+            CallView::Done { .. } => (" RESULT ", "Esc closes"),
         }
     } else if state.agent.approval_editor.is_some() || state.agent.sampling_editor.is_some() {
         (

@@ -274,6 +274,7 @@ fn a_call_you_cancelled_says_cancelled_not_failed() {
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("cancelled · you stopped it"), "{screen}");
     assert!(!screen.contains("║failed"), "{screen}");
+    assert!(!screen.contains("pager"), "no result, no pager: {screen}");
     // A failure with no cancel is a failure.
     state.call.edit(&tool);
     let (id, _, _) = state.call.start(state.now).expect("valid arguments");
