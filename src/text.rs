@@ -136,6 +136,73 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
     format!("{}…", &text[..cut])
 }
 
+/// `text` with an HTML page quoted in it (from `<!DOCTYPE html` or `<html` on) reduced to the
+/// page's visible text; see [`html_visible_text`].
+pub fn without_html(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower = text.to_ascii_lowercase();
+    match ["<!doctype html", "<html"]
+        .iter()
+        .filter_map(|m| lower.find(m))
+        .min()
+    {
+        Some(start) => {
+            let page = html_visible_text(&text[start..]);
+            std::borrow::Cow::Owned(format!("{}{page}", &text[..start]))
+        }
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// The visible text of an HTML page ("Error Cannot GET /x" rather than its markup), or the
+/// input unchanged when it does not start like an HTML document. Errors quote response
+/// bodies, and web frameworks answer an unknown path with a whole page.
+pub fn html_visible_text(body: &str) -> std::borrow::Cow<'_, str> {
+    let start = body
+        .trim_start()
+        .get(..14)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !(start.starts_with("<!doctype html") || start.starts_with("<html")) {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    // ASCII lower-casing keeps every byte offset, so `lower` indexes `body`.
+    let lower = body.to_ascii_lowercase();
+    let mut text = String::new();
+    let mut at = 0;
+    while let Some(offset) = lower[at..].find('<') {
+        text.push_str(&body[at..at + offset]);
+        let tag = at + offset;
+        let hidden = ["<head", "<script", "<style"].iter().find(|open| {
+            // `<head>` or `<head lang=…>`, not `<header>`.
+            lower[tag..].starts_with(**open)
+                && lower[tag + open.len()..]
+                    .starts_with(|c: char| c == '>' || c == '/' || c.is_ascii_whitespace())
+        });
+        let resume = match hidden {
+            // Skip the whole element, up to the end of its closing tag.
+            Some(open) => lower[tag..]
+                .find(&format!("</{}", &open[1..]))
+                .and_then(|close| lower[tag + close..].find('>').map(|end| tag + close + end)),
+            None => lower[tag..].find('>').map(|end| tag + end),
+        };
+        let Some(end) = resume else {
+            at = body.len();
+            break;
+        };
+        text.push(' ');
+        at = end + 1;
+    }
+    text.push_str(&body[at..]);
+    let decoded = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    std::borrow::Cow::Owned(decoded.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +274,31 @@ mod tests {
     fn truncate_marks_the_cut() {
         assert_eq!(truncate_chars("abcdef", 4), "abc…");
         assert_eq!(truncate_chars("abc", 4), "abc");
+    }
+
+    #[test]
+    fn html_pages_shrink_to_their_visible_text() {
+        let express = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+                       <title>Error</title>\n</head>\n<body>\n<pre>Cannot GET /nothing-here</pre>\n\
+                       </body>\n</html>\n";
+        assert_eq!(html_visible_text(express), "Cannot GET /nothing-here");
+        let nginx = "<html><head><style>b{}</style></head><body><h1>404 Not Found</h1>\
+                     <script>x()</script><hr><center>nginx &amp; co &lt;1&gt;</center></body></html>";
+        assert_eq!(html_visible_text(nginx), "404 Not Found nginx & co <1>");
+        let header = "<html><body><header>Site</header><p>Gone</p></body></html>";
+        assert_eq!(html_visible_text(header), "Site Gone");
+        // Not HTML: left alone, whitespace and all.
+        assert_eq!(
+            html_visible_text("{\"error\": \"a < b\"}"),
+            "{\"error\": \"a < b\"}"
+        );
+        assert_eq!(html_visible_text("plain  text"), "plain  text");
+        assert_eq!(
+            without_html("HTTP 404 Not Found: <!DOCTYPE html><html><body>Gone</body></html>"),
+            "HTTP 404 Not Found: Gone"
+        );
+        assert_eq!(without_html("no markup"), "no markup");
+        // Unclosed markup does not lose what came before it.
+        assert_eq!(html_visible_text("<html><p>kept <b"), "kept");
     }
 }

@@ -23,31 +23,77 @@ async fn recording_server(
     tokio::task::JoinHandle<()>,
     tokio::sync::mpsc::UnboundedReceiver<String>,
 ) {
+    let extra = if status.starts_with("401") {
+        "WWW-Authenticate: Bearer realm=\"test\"\r\n"
+    } else {
+        ""
+    };
+    let body = format!("{{\"error\": \"{status}\"}}");
+    serve_fixed(status, "application/json", extra, body).await
+}
+
+/// Answers every request with `status`, the given headers and `body`, and hands over the text
+/// of every request it receives.
+async fn serve_fixed(
+    status: &'static str,
+    content_type: &'static str,
+    extra_headers: &'static str,
+    body: String,
+) -> (
+    String,
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let (requests_tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     let task = tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let requests_tx = requests_tx.clone();
+            let response = response.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 let n = stream.read(&mut buf).await.unwrap_or(0);
                 let _ = requests_tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
-                let body = format!("{{\"error\": \"{status}\"}}");
-                let extra = if status.starts_with("401") {
-                    "WWW-Authenticate: Bearer realm=\"test\"\r\n"
-                } else {
-                    ""
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
                 let _ = stream.write_all(response.as_bytes()).await;
             });
         }
     });
     (format!("http://127.0.0.1:{port}/mcp"), task, requests)
+}
+
+#[tokio::test]
+async fn a_url_that_is_neither_transport_names_both_attempts_without_markup() {
+    mcpomni::install_crypto_provider();
+    // What a web framework answers for a path it does not serve: a whole HTML page.
+    let page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<title>Error</title>\n\
+                <style>body{}</style>\n</head>\n<body>\n<pre>No MCP here</pre>\n</body>\n</html>\n";
+    let (url, server, _requests) = serve_fixed("404 Not Found", "text/html", "", page.into()).await;
+    let config = support::config(json!({"mcpServers": {"web": {"url": url}}}));
+    let (handle, _events) = support::start_settled(&config).await;
+    let web = support::snapshot(&handle.snapshots(), "web");
+    assert_eq!(web.state, ServerState::Failed);
+    let reason = web.last_error.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("neither streamable HTTP nor legacy SSE worked: streamable HTTP: "),
+        "{reason}"
+    );
+    assert!(reason.contains("; SSE: "), "{reason}");
+    assert_eq!(
+        reason.matches("404 Not Found: No MCP here").count(),
+        2,
+        "{reason}"
+    );
+    assert!(
+        !reason.contains('<') && !reason.contains("Error"),
+        "{reason}"
+    );
+    handle.shutdown().await;
+    server.abort();
 }
 
 #[tokio::test]

@@ -182,13 +182,20 @@ pub(super) async fn establish_http(
                     finish_establish(running, service_cancel, None, session, "http").await
                 }
                 Err(Handshake::Refused(error)) if legacy_server_hint(&error) => {
-                    tracing::info!(
-                        url = %config.url,
-                        "streamable HTTP refused ({}); trying legacy SSE",
-                        describe_init_error(&error)
-                    );
+                    let refused = describe_init_error(&error);
+                    tracing::info!(url = %config.url, "streamable HTTP refused ({refused}); trying legacy SSE");
                     let transport = sse_transport(&config, &headers, http, timeouts.startup);
-                    handshake_and_finish(transport, session, "sse (fallback)").await
+                    // When both fail, say so: the SSE error alone hides that HTTP was tried.
+                    handshake_and_finish(transport, session, "sse (fallback)")
+                        .await
+                        .map_err(|mut failure| {
+                            failure.reason = format!(
+                                "neither streamable HTTP nor legacy SSE worked: streamable \
+                                 HTTP: {refused}; SSE: {}",
+                                failure.reason.trim_start_matches("initialize failed: ")
+                            );
+                            failure
+                        })
                 }
                 Err(other) => Err(other.into_failure(timeouts.startup)),
             }
@@ -386,7 +393,7 @@ pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current: Option<&dyn std::error::Error> = Some(error);
     while let Some(e) = current {
-        let text = sanitize_line(&e.to_string());
+        let text = sanitize_line(&crate::text::without_html(&e.to_string()));
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }

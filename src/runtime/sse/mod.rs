@@ -593,7 +593,9 @@ async fn body_detail(mut response: reqwest::Response) -> String {
             Ok(None) | Err(_) => break,
         }
     }
-    let text = snippet_bytes(&body);
+    let text = snippet(&crate::text::html_visible_text(&String::from_utf8_lossy(
+        &body,
+    )));
     if text.is_empty() {
         text
     } else {
