@@ -18,6 +18,11 @@ async fn startup_failures_are_reported_per_server() {
         "mcpServers": {
             "missing": {"command": "definitely-not-a-command-xyz"},
             "crasher": {"command": "sh", "args": ["-c", "echo 'fatal: no config' >&2; exit 3"]},
+            "silent": {
+                "command": "sh",
+                "args": ["-c", "echo 'waiting for the database' >&2; exec sleep 30"],
+                "startup_timeout": 1
+            },
             "killed": {"command": "sh", "args": ["-c", "kill -9 $$$$"]},
             "badpath": {"command": "/nonexistent/bin/server"},
             "badcwd": {"command": "sh", "cwd": "/nonexistent/dir"},
@@ -40,7 +45,17 @@ async fn startup_failures_are_reported_per_server() {
         reason.starts_with("the process exited with status 3"),
         "{reason}"
     );
+    assert!(
+        reason.ends_with("; stderr: fatal: no config"),
+        "the reason quotes what the server said: {reason}"
+    );
     assert_eq!(crasher.stderr_tail, ["fatal: no config"]);
+    let silent = support::snapshot(&snapshots, "silent");
+    assert_eq!(silent.state, ServerState::Failed);
+    assert_eq!(
+        silent.last_error.as_deref(),
+        Some("no answer to initialize within 1s; stderr: waiting for the database")
+    );
     let killed = support::snapshot(&snapshots, "killed");
     assert!(
         killed

@@ -39,7 +39,7 @@ async fn silent_initialize_fails_after_the_startup_timeout_and_others_keep_worki
     assert_eq!(hole.state, ServerState::Failed);
     assert_eq!(
         hole.last_error.as_deref(),
-        Some("no answer to initialize within 1s")
+        Some("no answer to initialize within 1s; stderr: hole is listening")
     );
     assert_eq!(hole.stderr_tail, ["hole is listening"]);
     assert!(
@@ -64,7 +64,7 @@ async fn silent_initialize_fails_after_the_startup_timeout_and_others_keep_worki
         .expect_err("not ready");
     assert_eq!(
         error.to_string(),
-        "server `hole` is Failed: no answer to initialize within 1s"
+        "server `hole` is Failed: no answer to initialize within 1s; stderr: hole is listening"
     );
     let pid = hole.pid.expect("pid");
     assert!(

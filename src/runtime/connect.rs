@@ -30,7 +30,7 @@ use super::http_client::SharedHttpClient;
 use super::messages::{ServerIdentity, ServerState};
 use super::request::{RequestError, Requester};
 use super::sse::{SseClientConfig, SseWorker};
-use super::stdio::SpawnedServer;
+use super::stdio::{SpawnedServer, StderrRing};
 use crate::config::{AuthConfig, HttpConfig, HttpKind};
 use crate::text::{human_duration, sanitize_line};
 
@@ -39,6 +39,11 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// How often the streamable HTTP GET stream is re-opened before giving up (rmcp's default
 /// backoff is uncapped).
 const GET_STREAM_RETRIES: usize = 3;
+/// Lines of stderr quoted in the reason a stdio server failed to start, and their length.
+const STDERR_QUOTED_LINES: usize = 3;
+const STDERR_QUOTED_CHARS: usize = 400;
+/// How long a failed start waits for a dead process's last stderr lines to be read.
+const STDERR_DRAIN: Duration = Duration::from_millis(200);
 
 /// A live MCP session.
 pub(super) struct Connection {
@@ -73,6 +78,15 @@ pub(super) struct ConnectFailure {
 }
 
 impl ConnectFailure {
+    /// The reason, followed by the last lines the server wrote to stderr, if any.
+    fn with_stderr(mut self, lines: &[String]) -> Self {
+        if !lines.is_empty() {
+            let quoted = crate::text::truncate_chars(&lines.join(" | "), STDERR_QUOTED_CHARS);
+            self.reason = format!("{}; stderr: {quoted}", self.reason);
+        }
+        self
+    }
+
     fn failed(reason: impl Into<String>) -> Self {
         Self {
             state: ServerState::Failed,
@@ -111,15 +125,19 @@ pub(super) struct Session {
     pub(super) started: Instant,
 }
 
-/// Handshake over a child's pipes.
+/// Handshake over a child's pipes. A start that fails quotes the end of what the process
+/// wrote to stderr, where servers explain themselves ("missing API key").
 pub(super) async fn establish_stdio(
     spawned: SpawnedServer,
     session: Session,
+    stderr: Arc<StderrRing>,
 ) -> Result<Established, ConnectFailure> {
     let SpawnedServer {
         stdout,
         stdin,
         mut exited,
+        stderr_mark,
+        mut stderr_read,
         ..
     } = spawned;
     let transport = AsyncRwTransport::<RoleClient, _, _>::new(stdout, stdin)
@@ -133,26 +151,38 @@ pub(super) async fn establish_stdio(
             .clone()
             .serve_with_ct(transport, service_cancel.clone()),
     );
-    let running = tokio::select! {
+    // How the start failed, and whether the process is gone.
+    let (failure, gone) = tokio::select! {
         result = handshake => match result {
-            Ok(Ok(running)) => running,
-            Ok(Err(error)) => {
-                if let Ok(Ok(status)) = timeout(Duration::from_millis(200), &mut exited).await {
-                    return Err(ConnectFailure::failed(format!("{status} during initialize")));
-                }
-                return Err(ConnectFailure::failed(format!(
-                    "initialize failed: {}",
-                    describe_init_error(&error)
-                )));
+            Ok(Ok(running)) => {
+                return finish_establish(running, service_cancel, Some(exited), session, "stdio")
+                    .await;
             }
-            Err(_) => return Err(initialize_timeout(startup)),
+            Ok(Err(error)) => match timeout(Duration::from_millis(200), &mut exited).await {
+                Ok(Ok(status)) => (
+                    ConnectFailure::failed(format!("{status} during initialize")),
+                    true,
+                ),
+                _ => (
+                    ConnectFailure::failed(format!(
+                        "initialize failed: {}",
+                        describe_init_error(&error)
+                    )),
+                    false,
+                ),
+            },
+            Err(_) => (initialize_timeout(startup), false),
         },
         status = &mut exited => {
             let status = status.unwrap_or_else(|_| "the process exited".to_owned());
-            return Err(ConnectFailure::failed(format!("{status} before answering initialize")));
+            (ConnectFailure::failed(format!("{status} before answering initialize")), true)
         }
     };
-    finish_establish(running, service_cancel, Some(exited), session, "stdio").await
+    if gone {
+        // Its stderr is closed: wait (briefly) until its last lines are in the ring.
+        let _ = timeout(STDERR_DRAIN, &mut stderr_read).await;
+    }
+    Err(failure.with_stderr(&stderr.since(stderr_mark, STDERR_QUOTED_LINES)))
 }
 
 /// Connects to an HTTP server: streamable HTTP, legacy SSE, or (no transport given)

@@ -61,29 +61,53 @@ pub enum SpawnError {
 /// The newest lines of a child's stderr, shared between the reader task and the actor.
 #[derive(Debug, Default)]
 pub struct StderrRing {
-    lines: Mutex<VecDeque<String>>,
+    lines: Mutex<Lines>,
     pub changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Lines {
+    kept: VecDeque<String>,
+    /// Lines pushed since the ring was made (kept or not): marks where a process began.
+    pushed: usize,
 }
 
 impl StderrRing {
     pub fn push(&self, line: String) {
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() == STDERR_LINES {
-            lines.pop_front();
+        if lines.kept.len() == STDERR_LINES {
+            lines.kept.pop_front();
         }
-        lines.push_back(line);
+        lines.kept.push_back(line);
+        lines.pushed += 1;
         drop(lines);
         self.changed.notify_one();
     }
 
-    /// The last `n` lines, oldest first.
-    pub fn tail(&self, n: usize) -> Vec<String> {
+    /// A mark for [`StderrRing::since`]: how many lines were pushed so far.
+    pub fn mark(&self) -> usize {
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pushed
+    }
+
+    /// The last `n` lines pushed after `mark` (still kept), oldest first: what one run of a
+    /// restarted server wrote, without its predecessors' lines.
+    pub fn since(&self, mark: usize, n: usize) -> Vec<String> {
         let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let new = lines.pushed.saturating_sub(mark).min(lines.kept.len());
         lines
+            .kept
             .iter()
-            .skip(lines.len().saturating_sub(n))
+            .skip(lines.kept.len() - new.min(n))
             .cloned()
             .collect()
+    }
+
+    /// The last `n` lines, oldest first.
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        self.since(0, n)
     }
 }
 
@@ -94,6 +118,10 @@ pub struct SpawnedServer {
     pub pid: u32,
     /// Resolves with the exit status (as text) once the process is gone.
     pub exited: oneshot::Receiver<String>,
+    /// Where this process's stderr lines begin in the shared ring.
+    pub stderr_mark: usize,
+    /// Ends when the process's stderr is closed and every line of it is in the ring.
+    pub stderr_read: tokio::task::JoinHandle<()>,
 }
 
 /// Starts the server process described by `config`.
@@ -135,7 +163,8 @@ pub fn spawn(
     let stdout = child.stdout.take().ok_or_else(|| missing_pipe("stdout"))?;
     let stderr = child.stderr.take().ok_or_else(|| missing_pipe("stderr"))?;
     process_groups().insert(pid);
-    tokio::spawn(read_stderr(stderr, stderr_ring));
+    let stderr_mark = stderr_ring.mark();
+    let stderr_read = tokio::spawn(read_stderr(stderr, stderr_ring));
     let (exit_tx, exited) = oneshot::channel();
     tokio::spawn(async move {
         let status = match child.wait().await {
@@ -149,6 +178,8 @@ pub fn spawn(
         stdin,
         pid,
         exited,
+        stderr_mark,
+        stderr_read,
     })
 }
 
@@ -337,6 +368,31 @@ mod tests {
         let tail = ring.tail(3);
         assert_eq!(tail, ["line 202", "line 203", "line 204"]);
         assert_eq!(ring.tail(10_000).len(), STDERR_LINES);
+    }
+
+    #[test]
+    fn lines_since_a_mark_leave_out_earlier_runs() {
+        let ring = StderrRing::default();
+        ring.push("first run".into());
+        let mark = ring.mark();
+        assert!(ring.since(mark, 3).is_empty(), "nothing new yet");
+        for i in 0..5 {
+            ring.push(format!("second run {i}"));
+        }
+        assert_eq!(
+            ring.since(mark, 3),
+            ["second run 2", "second run 3", "second run 4"]
+        );
+        assert_eq!(
+            ring.since(mark, 10).len(),
+            5,
+            "never reaches back before the mark"
+        );
+        // Once the ring has dropped lines, a mark still counts from where it was.
+        for i in 0..STDERR_LINES {
+            ring.push(format!("third run {i}"));
+        }
+        assert_eq!(ring.since(mark, STDERR_LINES * 2).len(), STDERR_LINES);
     }
 
     #[tokio::test]
