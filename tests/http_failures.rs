@@ -1,6 +1,7 @@
 //! HTTP servers that cannot be used get a one-line reason in the server's state, and the
 //! others keep working: HTTP 500, 401 (NeedsAuth), OAuth not signed in (NeedsAuth), a refused
-//! connection, and an https server whose certificate nobody trusts.
+//! connection, an https server whose certificate nobody trusts, an https:// URL for a plain
+//! HTTP server, and a URL that serves neither transport.
 
 mod support;
 
@@ -146,6 +147,7 @@ async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
             "oauth": {"transport_type": "streamable_http", "url": "http://127.0.0.1:9/mcp", "auth": {"method": "oauth"}},
             "refused": {"transport_type": "streamable_http", "url": format!("http://127.0.0.1:{refused_port}/mcp")},
             "untrusted": {"transport_type": "streamable_http", "url": format!("https://127.0.0.1:{}/mcp", untrusted.port)},
+            "plaintext": {"url": broken_url.replace("http://", "https://")},
             "demo": support::demo(),
         }
     }));
@@ -179,6 +181,16 @@ async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
             .as_deref()
             .is_some_and(|r| r.contains("OAuth")),
         "{oauth:?}"
+    );
+
+    let plaintext = support::snapshot(&snapshots, "plaintext");
+    assert_eq!(plaintext.state, ServerState::Failed);
+    let reason = plaintext.last_error.clone().unwrap_or_default();
+    assert!(
+        reason.ends_with(
+            "(the server answered without TLS: if it serves plain HTTP, use an http:// URL)"
+        ),
+        "{reason}"
     );
 
     let refused = support::snapshot(&snapshots, "refused");

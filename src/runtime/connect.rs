@@ -192,6 +192,26 @@ pub(super) async fn establish_http(
     http: SharedHttpClient,
     session: Session,
 ) -> Result<Established, ConnectFailure> {
+    let https = config.url.to_ascii_lowercase().starts_with("https://");
+    connect_http(config, http, session)
+        .await
+        .map_err(|mut failure| {
+            // rustls's words for "the first bytes back were not TLS", as it says them; the
+            // likeliest cause is an https:// URL for a plain-HTTP server.
+            if https && failure.reason.contains("InvalidContentType") {
+                failure.reason.push_str(
+                " (the server answered without TLS: if it serves plain HTTP, use an http:// URL)",
+            );
+            }
+            failure
+        })
+}
+
+async fn connect_http(
+    config: HttpConfig,
+    http: SharedHttpClient,
+    session: Session,
+) -> Result<Established, ConnectFailure> {
     let timeouts = session.timeouts;
     let headers = Headers::from_config(&config)?;
     let http = http.get().map_err(ConnectFailure::failed)?;
