@@ -28,6 +28,8 @@ struct Rig {
     events: mpsc::Receiver<Event>,
     /// Events passed over while waiting for an approval prompt.
     skipped: Vec<Event>,
+    /// Every Trace pane step so far: (title, detail).
+    traces: Vec<(String, String)>,
     record: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -65,6 +67,7 @@ async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
         agent,
         events,
         skipped: Vec::new(),
+        traces: Vec::new(),
         record,
         _dir: dir,
     }
@@ -89,9 +92,9 @@ impl Rig {
                 .expect("an agent event in time")
                 .expect("events flow");
             match event {
+                Event::TraceStep(step) => self.traces.push((step.title, step.detail)),
                 Event::ServerChanged(_)
                 | Event::CatalogChanged(_)
-                | Event::TraceStep(_)
                 | Event::AssistantDelta { .. } => {}
                 other => return other,
             }
@@ -221,6 +224,38 @@ async fn approved_call_runs_and_the_model_gets_its_result() {
     let first = rig.request_text(0);
     assert!(first.contains(r#""name":"demo__echo""#), "{first}");
     assert!(first.contains(r#""name":"hole__hang""#), "{first}");
+    // The Trace pane can step through all of it: each request, reply, approval and call.
+    let titles: Vec<&str> = rig.traces.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles.len(), 7, "{titles:?}");
+    assert_eq!(titles[0], "step 1: asking openai/gpt-4o-mini");
+    assert_eq!(titles[1], "step 1: reply");
+    assert_eq!(titles[2], "approval: demo__echo");
+    assert!(
+        titles[3].starts_with("tool demo__echo: ok in "),
+        "{titles:?}"
+    );
+    assert_eq!(
+        titles[4..],
+        [
+            "step 2: asking openai/gpt-4o-mini",
+            "step 2: reply",
+            "turn finished"
+        ]
+    );
+    let detail = |i: usize| rig.traces[i].1.as_str();
+    assert_eq!(
+        detail(1),
+        "1 tool call · 10 in, 5 out tokens\n→ demo__echo {\"message\":\"hi there\"}"
+    );
+    assert_eq!(detail(2), "approved by you");
+    assert_eq!(
+        detail(3),
+        "approved by you\narguments: {\"message\":\"hi there\"}\nresult: hi there"
+    );
+    assert_eq!(
+        detail(5),
+        "final answer · 20 in, 4 out tokens\ntext: The server said hi there."
+    );
     rig.handle.shutdown().await;
 }
 
@@ -243,6 +278,17 @@ async fn a_denied_call_never_reaches_the_server_and_the_model_still_answers() {
     )));
     let second = rig.request_text(1);
     assert!(second.contains(agent::turn::DENIED), "{second}");
+    assert!(rig.traces.contains(&(
+        "approval: hole__hang".to_owned(),
+        "denied by you: not run, and the model is told".to_owned()
+    )));
+    assert!(
+        !rig.traces
+            .iter()
+            .any(|(title, _)| title.starts_with("tool ")),
+        "a denied call has no tool step: {:?}",
+        rig.traces
+    );
     // Give a stray call time to arrive before proving it never did.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(rig.hole_calls().is_empty(), "{:?}", rig.hole_calls());

@@ -14,6 +14,7 @@ pub mod headless;
 pub mod policy;
 pub mod prompt;
 pub mod sampling;
+mod trace;
 pub mod turn;
 pub mod usage;
 

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::policy::{ApprovalPolicy, Verdict};
+use super::trace;
 use super::usage::UsageMeter;
 use crate::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent, ToolCall, ToolSpec};
 use crate::runtime::catalog::{Catalog, ToolEntry};
@@ -177,18 +178,7 @@ pub async fn run_turn(ctx: &TurnContext, history: Vec<ChatMessage>, text: String
         };
         ctx.trace(
             format!("step {step}: reply"),
-            match (tool_calls.len(), usage) {
-                (0, Some(u)) => format!(
-                    "final answer · {} in, {} out tokens",
-                    u.input_tokens, u.output_tokens
-                ),
-                (0, None) => "final answer".to_owned(),
-                (n, Some(u)) => format!(
-                    "{n} tool call(s) · {} in, {} out tokens",
-                    u.input_tokens, u.output_tokens
-                ),
-                (n, None) => format!("{n} tool call(s)"),
-            },
+            trace::reply_detail(&text, &tool_calls, usage.as_ref()),
         )
         .await;
         messages.push(ChatMessage::Assistant {
@@ -372,7 +362,7 @@ async fn handle_call(
             };
             ctx.trace(
                 format!("approval: {}", entry.qualified_name),
-                format!("{decision:?}"),
+                trace::decision_detail(&decision),
             )
             .await;
             match decision {
@@ -450,6 +440,12 @@ async fn handle_call(
         }
         Err(error) => (error.to_string(), true),
     };
+    let elapsed = started.elapsed();
+    ctx.trace(
+        trace::call_title(&entry.qualified_name, is_error, elapsed),
+        trace::call_detail(approved_by, &record.arguments, &content),
+    )
+    .await;
     let summary = summarize(&content);
     ctx.emit(Event::ToolCallFinished {
         turn: ctx.turn,
@@ -460,7 +456,7 @@ async fn handle_call(
             Ok(summary.clone())
         },
         denied: false,
-        elapsed: started.elapsed(),
+        elapsed,
     })
     .await;
     record.outcome = if is_error {
@@ -480,6 +476,11 @@ async fn refuse(
     message: String,
     calls: &mut Vec<CallRecord>,
 ) -> CallFlow {
+    ctx.trace(
+        format!("tool {}: not run", sanitize_line(&call.name)),
+        message.clone(),
+    )
+    .await;
     ctx.emit(Event::ToolCallFinished {
         turn: ctx.turn,
         qualified_name: sanitize_line(&call.name),

@@ -119,7 +119,7 @@ async fn report_progress(mut events: mpsc::Receiver<Event>) {
                 "→ {} {} ({})",
                 call.qualified_name,
                 crate::text::truncate_chars(&call.arguments.to_string(), 200),
-                approved_label(approved_by)
+                approved_by.describe()
             ),
             Event::ToolCallFinished {
                 qualified_name,
@@ -146,15 +146,6 @@ async fn report_progress(mut events: mpsc::Receiver<Event>) {
         } else {
             eprintln!("{line}");
         }
-    }
-}
-
-fn approved_label(by: ApprovedBy) -> &'static str {
-    match by {
-        ApprovedBy::User => "approved by you",
-        ApprovedBy::Session => "always allowed this session",
-        ApprovedBy::Config => "allowed by the config",
-        ApprovedBy::AutoMode => "auto mode",
     }
 }
 

@@ -109,6 +109,18 @@ pub enum ApprovedBy {
     AutoMode,
 }
 
+impl ApprovedBy {
+    /// How the chat, the trace and `mcpomni run` say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ApprovedBy::User => "approved by you",
+            ApprovedBy::Session => "always allowed this session",
+            ApprovedBy::Config => "allowed by the config",
+            ApprovedBy::AutoMode => "auto mode",
+        }
+    }
+}
+
 /// Tokens, requests and (with a price in the config) money.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct UsageTotals {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::agent::usage::describe;
 use crate::runtime::messages::{
-    AgentMode, ApprovedBy, Command, Decision, Event, SamplingId, ServerName, TurnOutcome,
+    AgentMode, Command, Decision, Event, SamplingId, ServerName, TurnOutcome,
 };
 use crate::text::{human_duration, sanitize, truncate_chars};
 
@@ -130,12 +130,7 @@ pub fn on_agent_event(state: &mut AppState, event: Event) {
             }
             // Text after the call is a new paragraph of the answer.
             state.agent.streaming_entry = None;
-            let who = match approved_by {
-                ApprovedBy::User => "approved by you",
-                ApprovedBy::Session => "always allowed this session",
-                ApprovedBy::Config => "allowed by the config",
-                ApprovedBy::AutoMode => "auto mode",
-            };
+            let who = approved_by.describe();
             let arguments = truncate_chars(&call.arguments.to_string(), 200);
             let id = state.chat.push(
                 Role::Tool,

@@ -299,6 +299,27 @@ fn a_call_you_cancelled_says_cancelled_not_failed() {
     );
 }
 
+#[test]
+fn the_trace_scrolls_to_the_selected_step() {
+    use crate::tui::state::trace::TraceStep;
+    let mut state = state((80, 24), Pane::Trace);
+    state.trace.steps = (1..=50)
+        .map(|i| TraceStep {
+            title: format!("step title {i}"),
+            detail: format!("detail of {i}\nsecond line of {i}"),
+        })
+        .collect();
+    state.trace.select(40);
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("▶  41 step title 41"), "{screen}");
+    assert!(screen.contains("second line of 41"), "{screen}");
+    assert!(!screen.contains("step title 1 "), "scrolled past the first: {screen}");
+    state.trace.select(0);
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("▶   1 step title 1"), "{screen}");
+    assert!(screen.contains("detail of 1"), "{screen}");
+}
+
 fn agent_state() -> AppState {
     let mut state = AppState::new(
         Theme::default_dark(),
