@@ -313,7 +313,10 @@ fn the_trace_scrolls_to_the_selected_step() {
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("▶  41 step title 41"), "{screen}");
     assert!(screen.contains("second line of 41"), "{screen}");
-    assert!(!screen.contains("step title 1 "), "scrolled past the first: {screen}");
+    assert!(
+        !screen.contains("step title 1 "),
+        "scrolled past the first: {screen}"
+    );
     state.trace.select(0);
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("▶   1 step title 1"), "{screen}");
