@@ -243,7 +243,9 @@ fn servers_are_listed_in_config_order_whichever_reports_first() {
     }
     let config = serde_json::json!({ "mcpServers": servers });
     let (tmux, _dir) = start_with_config("order", 100, 40, &config);
+    tmux.wait_for_text("TYPING", STARTUP);
     tmux.keys(&["Escape"]);
+    tmux.wait_for_text(" KEYS ", EXIT);
     tmux.keys(&["2"]);
     let rows = |screen: &str| -> Vec<&'static str> {
         let mut found: Vec<(usize, &'static str)> = order
