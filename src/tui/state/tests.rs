@@ -268,6 +268,15 @@ fn no_highlight_jobs_without_colour() {
     assert!(effects.is_empty());
 }
 
+/// The names of the tools the Tools pane lists, in its order.
+fn visible_tools(s: &AppState) -> Vec<&str> {
+    s.tools
+        .visible
+        .iter()
+        .map(|&i| s.tools.catalog.tools[i].name.as_str())
+        .collect()
+}
+
 #[test]
 fn tools_filter_narrows_and_escape_clears() {
     let mut s = state();
@@ -279,12 +288,7 @@ fn tools_filter_narrows_and_escape_clears() {
     update(&mut s, key(KeyCode::Char('3')));
     update(&mut s, key(KeyCode::Char('/')));
     type_text(&mut s, "add");
-    let names: Vec<_> = s
-        .tools
-        .visible
-        .iter()
-        .map(|&i| s.tools.catalog.tools[i].name.as_str())
-        .collect();
+    let names = visible_tools(&s);
     assert_eq!(names, ["add", "adder"]);
     // 'q' while filtering is text, not quit.
     assert!(!update(&mut s, key(KeyCode::Char('q'))).contains(&Effect::Quit));
@@ -344,12 +348,7 @@ fn tools_filter_puts_name_matches_first_and_selects_the_best() {
     s.tools.select(4);
     update(&mut s, key(KeyCode::Char('/')));
     type_text(&mut s, "long");
-    let names: Vec<_> = s
-        .tools
-        .visible
-        .iter()
-        .map(|&i| s.tools.catalog.tools[i].name.as_str())
-        .collect();
+    let names = visible_tools(&s);
     // Name prefix, name, title, description; "other" does not match.
     assert_eq!(
         names,
