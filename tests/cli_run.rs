@@ -180,24 +180,35 @@ async fn auto_mode_runs_calls_without_approval() {
     assert_eq!(report["tool_calls"][0]["result"], "auto");
 }
 
-#[tokio::test]
-async fn sampling_follows_approve() {
+/// A config in `dir` with server-everything and a fresh mock LLM whose first reply calls
+/// `trigger-sampling-request` with `arguments`; the server will then ask for a sample.
+async fn model_asks_for_a_sample(dir: &std::path::Path, arguments: &str) -> MockLlm {
     let mock = MockLlm::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
     write_config(
-        dir.path(),
+        dir,
         Some(&mock),
         json!({"everything": support::peers::everything_stdio_entry()}),
     );
-    // The model calls the tool; the server samples; the model answers both.
     mock.push(Reply::tool_calls(
         vec![MockCall::new(
             "c1",
             "everything__trigger-sampling-request",
-            &[r#"{"prompt": "name a colour", "maxTokens": 16}"#],
+            &[arguments],
         )],
         (10, 5),
     ));
+    mock
+}
+
+#[tokio::test]
+async fn sampling_follows_approve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The model calls the tool; the server samples; the model answers both.
+    let mock = model_asks_for_a_sample(
+        dir.path(),
+        r#"{"prompt": "name a colour", "maxTokens": 16}"#,
+    )
+    .await;
     mock.push(Reply::text(&["teal"], (4, 1)));
     mock.push(Reply::text(&["The server's model said teal."], (30, 6)));
     let out = mcpomni(dir.path(), &["run", "sample", "--approve", "all", "--json"]).await;
@@ -212,20 +223,7 @@ async fn sampling_follows_approve() {
     assert!(journal[1].body.to_string().contains("name a colour"));
 
     // With --approve none the server's request is refused and the model is not asked.
-    let mock = MockLlm::start().await;
-    write_config(
-        dir.path(),
-        Some(&mock),
-        json!({"everything": support::peers::everything_stdio_entry()}),
-    );
-    mock.push(Reply::tool_calls(
-        vec![MockCall::new(
-            "c1",
-            "everything__trigger-sampling-request",
-            &[r#"{"prompt": "name a colour"}"#],
-        )],
-        (10, 5),
-    ));
+    let mock = model_asks_for_a_sample(dir.path(), r#"{"prompt": "name a colour"}"#).await;
     mock.push(Reply::text(&["It was refused."], (30, 6)));
     let out = mcpomni(
         dir.path(),
