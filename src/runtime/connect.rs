@@ -30,7 +30,7 @@ use super::http_client::SharedHttpClient;
 use super::messages::{ServerIdentity, ServerState};
 use super::request::{RequestError, Requester};
 use super::sse::{SseClientConfig, SseWorker};
-use super::stdio::{SpawnedServer, StderrRing};
+use super::stdio::SpawnedServer;
 use crate::config::{AuthConfig, HttpConfig, HttpKind};
 use crate::text::{human_duration, sanitize_line};
 
@@ -130,12 +130,12 @@ pub(super) struct Session {
 pub(super) async fn establish_stdio(
     spawned: SpawnedServer,
     session: Session,
-    stderr: Arc<StderrRing>,
 ) -> Result<Established, ConnectFailure> {
     let SpawnedServer {
         stdout,
         stdin,
         mut exited,
+        stderr,
         stderr_mark,
         mut stderr_read,
         ..

@@ -118,7 +118,8 @@ pub struct SpawnedServer {
     pub pid: u32,
     /// Resolves with the exit status (as text) once the process is gone.
     pub exited: oneshot::Receiver<String>,
-    /// Where this process's stderr lines begin in the shared ring.
+    /// The ring its stderr lines go to, and where this process's lines begin in it.
+    pub stderr: Arc<StderrRing>,
     pub stderr_mark: usize,
     /// Ends when the process's stderr is closed and every line of it is in the ring.
     pub stderr_read: tokio::task::JoinHandle<()>,
@@ -164,7 +165,7 @@ pub fn spawn(
     let stderr = child.stderr.take().ok_or_else(|| missing_pipe("stderr"))?;
     process_groups().insert(pid);
     let stderr_mark = stderr_ring.mark();
-    let stderr_read = tokio::spawn(read_stderr(stderr, stderr_ring));
+    let stderr_read = tokio::spawn(read_stderr(stderr, stderr_ring.clone()));
     let (exit_tx, exited) = oneshot::channel();
     tokio::spawn(async move {
         let status = match child.wait().await {
@@ -178,6 +179,7 @@ pub fn spawn(
         stdin,
         pid,
         exited,
+        stderr: stderr_ring,
         stderr_mark,
         stderr_read,
     })

@@ -318,11 +318,7 @@ impl ServerActor {
                     Ok(spawned) => {
                         self.pid = Some(spawned.pid);
                         self.snapshot.pid = Some(spawned.pid);
-                        self.link = Link::Connecting(Box::pin(establish_stdio(
-                            spawned,
-                            session,
-                            self.stderr.clone(),
-                        )));
+                        self.link = Link::Connecting(Box::pin(establish_stdio(spawned, session)));
                         self.set_state(ServerState::Initializing, None).await;
                     }
                     Err(error) => {
