@@ -53,12 +53,8 @@ impl ToolsState {
 
     /// The filter was cleared: the tool that was selected stays selected in the full list.
     pub fn filter_cleared(&mut self) {
-        self.filter.clear();
-        self.refilter_keeping_selection();
-    }
-
-    fn refilter_keeping_selection(&mut self) {
         let keep = self.selected_name();
+        self.filter.clear();
         self.refilter();
         self.reselect(keep);
     }
@@ -141,9 +137,12 @@ impl ToolsState {
 /// title match, which beats a match somewhere in a description: typing `long` puts
 /// `trigger-long-running-operation` above a tool that merely says "along" in its description.
 fn match_rank(tool: &ToolEntry, needle: &str) -> Option<u8> {
+    if needle.is_empty() {
+        return Some(0);
+    }
     let name = tool.name.to_lowercase();
     let qualified = tool.qualified_name.to_lowercase();
-    if needle.is_empty() || name.starts_with(needle) || qualified.starts_with(needle) {
+    if name.starts_with(needle) || qualified.starts_with(needle) {
         Some(0)
     } else if qualified.contains(needle) {
         Some(1)
