@@ -24,7 +24,7 @@ use mcpomni::agent::headless::{ApproveAll, run_once};
 use mcpomni::agent::turn::tool_specs;
 use mcpomni::config::Config;
 use mcpomni::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent, ToolCall};
-use mcpomni::runtime::messages::{AgentMode, TurnOutcome};
+use mcpomni::protocol::{AgentMode, TurnOutcome};
 use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;

@@ -13,8 +13,9 @@ use std::time::Duration;
 use llm_mock::{MockCall, MockLlm, Reply};
 use mcpomni::agent::{self, AgentHandle};
 use mcpomni::runtime::RuntimeHandle;
-use mcpomni::runtime::messages::{
-    AgentMode, ApprovalId, ApprovedBy, Command, Decision, Event, ProposedCall, TurnId, TurnOutcome,
+use mcpomni::protocol::{
+    AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, ApprovedBy, CallOutcome,
+    Decision, ProposedCall, StepBody, StepStatus, TraceStep, TurnId, TurnOutcome,
     UsageTotals,
 };
 use serde_json::{Value, json};
@@ -25,11 +26,11 @@ struct Rig {
     mock: MockLlm,
     handle: RuntimeHandle,
     agent: AgentHandle,
-    events: mpsc::Receiver<Event>,
+    events: mpsc::Receiver<AgentEvent>,
     /// Events passed over while waiting for an approval prompt.
-    skipped: Vec<Event>,
-    /// Every Trace pane step so far: (title, detail).
-    traces: Vec<(String, String)>,
+    skipped: Vec<AgentEvent>,
+    /// Every trace step so far, newest version of each, in the order they began.
+    traces: Vec<TraceStep>,
     record: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -76,7 +77,7 @@ async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
 impl Rig {
     fn start(&self, turn: u64, text: &str, mode: AgentMode) -> TurnId {
         let turn = TurnId(turn);
-        self.agent.send(Command::StartTurn {
+        self.agent.send(AgentCommand::StartTurn {
             turn,
             text: text.into(),
             mode,
@@ -85,17 +86,20 @@ impl Rig {
     }
 
     /// The next agent event (server and catalog events are skipped).
-    async fn next(&mut self) -> Event {
+    async fn next(&mut self) -> AgentEvent {
         loop {
             let event = tokio::time::timeout(Duration::from_secs(15), self.events.recv())
                 .await
                 .expect("an agent event in time")
                 .expect("events flow");
             match event {
-                Event::TraceStep(step) => self.traces.push((step.title, step.detail)),
-                Event::ServerChanged(_)
-                | Event::CatalogChanged(_)
-                | Event::AssistantDelta { .. } => {}
+                AgentEvent::Trace(step) => {
+                    match self.traces.iter_mut().find(|s| s.id == step.id) {
+                        Some(known) => *known = (*step).clone(),
+                        None => self.traces.push((*step).clone()),
+                    }
+                }
+                AgentEvent::AssistantDelta { .. } | AgentEvent::ToolCallProgress { .. } => {}
                 other => return other,
             }
         }
@@ -105,14 +109,14 @@ impl Rig {
     async fn approval(&mut self) -> (ApprovalId, ProposedCall, usize, usize) {
         loop {
             match self.next().await {
-                Event::ApprovalRequested {
+                AgentEvent::ApprovalRequested {
                     approval,
                     call,
                     index,
                     total,
                     ..
                 } => return (approval, call, index, total),
-                event @ (Event::ToolCallStarted { .. } | Event::ToolCallFinished { .. }) => {
+                event @ (AgentEvent::ToolCallStarted { .. } | AgentEvent::ToolCallFinished { .. }) => {
                     self.skipped.push(event);
                 }
                 other => panic!("expected an approval prompt, got {other:?}"),
@@ -121,21 +125,21 @@ impl Rig {
     }
 
     fn decide(&self, approval: ApprovalId, decision: Decision) {
-        self.agent.send(Command::Decide { approval, decision });
+        self.agent.send(AgentCommand::Decide { approval, decision });
     }
 
     /// Events up to and including `TurnFinished`.
-    async fn until_finished(&mut self) -> (Vec<Event>, TurnOutcome, UsageTotals, UsageTotals) {
+    async fn until_finished(&mut self) -> (Vec<AgentEvent>, TurnOutcome, UsageTotals, UsageTotals) {
         let mut seen = std::mem::take(&mut self.skipped);
         loop {
             match self.next().await {
-                Event::TurnFinished {
+                AgentEvent::TurnFinished {
                     outcome,
                     turn_usage,
                     session_usage,
                     ..
                 } => return (seen, outcome, turn_usage, session_usage),
-                Event::ApprovalRequested { call, .. } => {
+                AgentEvent::ApprovalRequested { call, .. } => {
                     panic!("unexpected approval prompt for {}", call.qualified_name)
                 }
                 other => seen.push(other),
@@ -172,11 +176,11 @@ fn answer(text: &str) -> Reply {
     Reply::text(&[text], (20, 4))
 }
 
-fn started_by(events: &[Event]) -> Vec<(String, ApprovedBy)> {
+fn started_by(events: &[AgentEvent]) -> Vec<(String, ApprovedBy)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::ToolCallStarted {
+            AgentEvent::ToolCallStarted {
                 call, approved_by, ..
             } => Some((call.qualified_name.clone(), *approved_by)),
             _ => None,
@@ -209,9 +213,16 @@ async fn approved_call_runs_and_the_model_gets_its_result() {
         started_by(&events),
         [("demo__echo".to_owned(), ApprovedBy::User)]
     );
+    // Started and finished name the same call id.
+    let started_id = events.iter().find_map(|e| match e {
+        AgentEvent::ToolCallStarted { call, .. } => Some(call.id),
+        _ => None,
+    });
+    assert_eq!(started_id, Some(proposed.id));
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::ToolCallFinished { outcome: Ok(summary), denied: false, .. } if summary == "hi there"
+        AgentEvent::ToolCallFinished { call, outcome: CallOutcome::Ok { summary }, .. }
+            if summary == "hi there" && *call == proposed.id
     )));
     // Two model requests, and the second carries the tool's result for call c1.
     assert_eq!(turn_usage.requests, 2);
@@ -224,38 +235,77 @@ async fn approved_call_runs_and_the_model_gets_its_result() {
     let first = rig.request_text(0);
     assert!(first.contains(r#""name":"demo__echo""#), "{first}");
     assert!(first.contains(r#""name":"hole__hang""#), "{first}");
-    // The Trace pane can step through all of it: each request, reply, approval and call.
-    let titles: Vec<&str> = rig.traces.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(titles.len(), 7, "{titles:?}");
-    assert_eq!(titles[0], "step 1: asking openai/gpt-4o-mini");
-    assert_eq!(titles[1], "step 1: reply");
-    assert_eq!(titles[2], "approval: demo__echo");
-    assert!(
-        titles[3].starts_with("tool demo__echo: ok in "),
-        "{titles:?}"
-    );
+    // The trace is a tree of typed steps: turn → request → reply → call → approval, result.
+    let shape: Vec<(&str, Option<u64>, StepStatus)> = rig
+        .traces
+        .iter()
+        .map(|s| (s.body.kind(), s.parent.map(|p| p.0), s.status))
+        .collect();
+    let id = |i: usize| Some(rig.traces[i].id.0);
     assert_eq!(
-        titles[4..],
-        [
-            "step 2: asking openai/gpt-4o-mini",
-            "step 2: reply",
-            "turn finished"
+        shape,
+        vec![
+            ("turn", None, StepStatus::Ok),
+            ("model_request", id(0), StepStatus::Ok),
+            ("model_reply", id(1), StepStatus::Ok),
+            ("tool_call", id(2), StepStatus::Ok),
+            ("approval", id(3), StepStatus::Ok),
+            ("tool_result", id(3), StepStatus::Ok),
+            ("model_request", id(0), StepStatus::Ok),
+            ("model_reply", id(6), StepStatus::Ok),
         ]
     );
-    let detail = |i: usize| rig.traces[i].1.as_str();
+    assert!(rig.traces.iter().all(|s| s.ended_ms >= Some(s.started_ms)));
+    // The request step holds exactly what was sent; the reply its text, calls and tokens.
+    match &rig.traces[1].body {
+        StepBody::ModelRequest { model, request } => {
+            assert_eq!(model, "openai/gpt-4o-mini");
+            assert_eq!(request.messages.len(), 1);
+            assert!(request.tools.iter().any(|t| t.name == "demo__echo"));
+        }
+        other => panic!("expected the first request, got {other:?}"),
+    }
     assert_eq!(
-        detail(1),
-        "1 tool call · 10 in, 5 out tokens\n→ demo__echo {\"message\":\"hi there\"}"
+        rig.traces[1].tokens.map(|t| (t.input_tokens, t.output_tokens)),
+        Some((10, 5))
     );
-    assert_eq!(detail(2), "approved by you");
-    assert_eq!(
-        detail(3),
-        "approved by you\narguments: {\"message\":\"hi there\"}\nresult: hi there"
-    );
-    assert_eq!(
-        detail(5),
-        "final answer · 20 in, 4 out tokens\ntext: The server said hi there."
-    );
+    match &rig.traces[2].body {
+        StepBody::ModelReply { tool_calls, .. } => {
+            assert_eq!(tool_calls[0].arguments, json!({"message": "hi there"}));
+        }
+        other => panic!("expected a reply, got {other:?}"),
+    }
+    match (&rig.traces[3].body, &rig.traces[4].body, &rig.traces[5].body) {
+        (
+            StepBody::ToolCall {
+                call, approved_by, ..
+            },
+            StepBody::Approval {
+                decision,
+                call: approved,
+            },
+            StepBody::ToolResult {
+                content,
+                call: result_of,
+                ..
+            },
+        ) => {
+            assert_eq!(*call, proposed.id);
+            assert_eq!((*approved, *result_of), (proposed.id, proposed.id));
+            assert_eq!(*approved_by, Some(ApprovedBy::User));
+            assert_eq!(*decision, Decision::Approve);
+            assert_eq!(content, "hi there");
+        }
+        other => panic!("expected call, approval and result, got {other:?}"),
+    }
+    match &rig.traces[0].body {
+        StepBody::Turn { outcome, .. } => assert_eq!(outcome, &Some(TurnOutcome::Answered)),
+        other => panic!("expected the turn, got {other:?}"),
+    }
+    // Every step survives a save as one JSON line.
+    for step in &rig.traces {
+        assert_eq!(&TraceStep::from_json_line(&step.to_json_line()).expect("parses"), step);
+    }
     rig.handle.shutdown().await;
 }
 
@@ -274,24 +324,31 @@ async fn a_denied_call_never_reaches_the_server_and_the_model_still_answers() {
     assert!(started_by(&events).is_empty());
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::ToolCallFinished { denied: true, qualified_name, .. } if qualified_name == "hole__hang"
+        AgentEvent::ToolCallFinished { outcome: CallOutcome::Denied, qualified_name, call, .. }
+            if qualified_name == "hole__hang" && *call == proposed.id
     )));
     let second = rig.request_text(1);
-    assert!(second.contains(agent::turn::DENIED), "{second}");
-    assert!(rig.traces.contains(&(
-        "approval: hole__hang".to_owned(),
-        "denied by you: not run, and the model is told".to_owned()
-    )));
+    assert!(second.contains(agent::tool_call::DENIED), "{second}");
+    let kinds: Vec<(&str, StepStatus)> = rig
+        .traces
+        .iter()
+        .map(|s| (s.body.kind(), s.status))
+        .collect();
     assert!(
-        !rig.traces
-            .iter()
-            .any(|(title, _)| title.starts_with("tool ")),
-        "a denied call has no tool step: {:?}",
-        rig.traces
+        kinds.contains(&("approval", StepStatus::Denied))
+            && kinds.contains(&("tool_call", StepStatus::Denied))
+            && !kinds.iter().any(|(kind, _)| *kind == "tool_result"),
+        "a denied call has no result step: {kinds:?}"
     );
-    // Give a stray call time to arrive before proving it never did.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(rig.hole_calls().is_empty(), "{:?}", rig.hole_calls());
+    // The server sees messages in order: once a probe call reaches it, anything the agent had
+    // sent before would have reached it too.
+    rig.handle
+        .call_tool("hole", "hang", support::args(json!({"probe": true})), None)
+        .await
+        .expect("the probe call is answered");
+    let calls = rig.hole_calls();
+    assert_eq!(calls.len(), 1, "only the probe: {calls:?}");
+    assert!(calls[0].contains("probe"), "{calls:?}");
     rig.handle.shutdown().await;
 }
 
@@ -389,7 +446,7 @@ async fn cancelling_at_the_prompt_ends_the_turn_and_the_next_turn_still_works() 
     let turn = rig.start(1, "go", AgentMode::Chat);
     let (approval, _, _, _) = rig.approval().await;
     // What Esc sends from the dashboard.
-    rig.agent.send(Command::CancelTurn { turn });
+    rig.agent.send(AgentCommand::CancelTurn { turn });
     rig.decide(approval, Decision::CancelTurn);
     let (_, outcome, _, _) = rig.until_finished().await;
     assert_eq!(outcome, TurnOutcome::Cancelled);
@@ -412,18 +469,22 @@ async fn cancelling_a_running_call_ends_the_turn_at_once() {
         .push(call("c1", "demo__sleep", &[r#"{"ms": 30000}"#]));
     let turn = rig.start(1, "sleep", AgentMode::Auto);
     match rig.next().await {
-        Event::ToolCallStarted { call, .. } => assert_eq!(call.qualified_name, "demo__sleep"),
+        AgentEvent::ToolCallStarted { call, .. } => assert_eq!(call.qualified_name, "demo__sleep"),
         other => panic!("expected the call to start, got {other:?}"),
     }
     let cancelled = std::time::Instant::now();
-    rig.agent.send(Command::CancelTurn { turn });
+    rig.agent.send(AgentCommand::CancelTurn { turn });
     let (events, outcome, _, _) = rig.until_finished().await;
     assert_eq!(outcome, TurnOutcome::Cancelled);
     assert!(cancelled.elapsed() < Duration::from_secs(3));
     assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, Event::ToolCallFinished { outcome: Ok(_), .. })),
+        events.iter().any(|e| matches!(
+            e,
+            AgentEvent::ToolCallFinished {
+                outcome: CallOutcome::Cancelled,
+                ..
+            }
+        )),
         "{events:?}"
     );
     // The model was not asked again: the turn ended with the cancelled call.
@@ -447,11 +508,11 @@ async fn auto_mode_runs_without_asking_except_always_ask_tools() {
     let mut started = Vec::new();
     let approval = loop {
         match rig.next().await {
-            Event::ApprovalRequested { approval, call, .. } => {
+            AgentEvent::ApprovalRequested { approval, call, .. } => {
                 assert_eq!(call.qualified_name, "hole__hang");
                 break approval;
             }
-            Event::ToolCallStarted {
+            AgentEvent::ToolCallStarted {
                 call, approved_by, ..
             } => started.push((call.qualified_name, approved_by)),
             _ => {}
@@ -510,10 +571,10 @@ async fn unknown_tools_and_bad_arguments_are_reported_not_run() {
     let failures: Vec<String> = events
         .iter()
         .filter_map(|e| match e {
-            Event::ToolCallFinished {
-                outcome: Err(error),
+            AgentEvent::ToolCallFinished {
+                outcome: CallOutcome::Refused { reason },
                 ..
-            } => Some(error.clone()),
+            } => Some(reason.clone()),
             _ => None,
         })
         .collect();
@@ -613,9 +674,9 @@ async fn the_conversation_carries_over_turns_until_cleared() {
     rig.until_finished().await;
     let second = rig.request_text(1);
     assert!(second.contains("My name is Ada.") && second.contains("Nice to meet you"));
-    rig.agent.send(Command::ClearConversation);
+    rig.agent.send(AgentCommand::ClearConversation);
     match rig.next().await {
-        Event::AgentNotice(text) => assert!(text.contains("cleared"), "{text}"),
+        AgentEvent::Notice(notice) => assert_eq!(notice, AgentNotice::ConversationCleared),
         other => panic!("expected a notice, got {other:?}"),
     }
     rig.mock.push(answer("I don't know."));

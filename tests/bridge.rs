@@ -1,4 +1,4 @@
-//! The TUI's path to the runtime: `Command`s in, `Event`s out. A call reports rising progress
+//! The TUI's path to the runtime: `RuntimeCommand`s in, `RuntimeEvent`s out. A call reports rising progress
 //! and its result; cancelling it (Esc in the dashboard) ends it at once and the server is told
 //! with `notifications/cancelled`; stale or late progress is never reported.
 
@@ -6,12 +6,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mcpomni::runtime::messages::{CallId, Command, Event, ServerName};
+use mcpomni::runtime::messages::{CallId, RuntimeCommand, RuntimeEvent, ServerName};
 use mcpomni::runtime::{self, RuntimeOptions, bridge};
 use serde_json::json;
 use support::args;
 
-async fn next_call_event(events: &mut tokio::sync::mpsc::Receiver<Event>) -> Event {
+async fn next_call_event(events: &mut tokio::sync::mpsc::Receiver<RuntimeEvent>) -> RuntimeEvent {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
             .await
@@ -19,7 +19,7 @@ async fn next_call_event(events: &mut tokio::sync::mpsc::Receiver<Event>) -> Eve
             .expect("events flow");
         if matches!(
             event,
-            Event::CallProgress { .. } | Event::CallFinished { .. }
+            RuntimeEvent::CallProgress { .. } | RuntimeEvent::CallFinished { .. }
         ) {
             return event;
         }
@@ -32,10 +32,10 @@ async fn progress_then_result() {
     let (handle, mut events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
     handle.wait_settled().await;
     let (commands, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(bridge::run(handle.clone(), rx, None));
+    tokio::spawn(bridge::run(handle.clone(), rx));
     let id = CallId(7);
     commands
-        .send(Command::CallTool {
+        .send(RuntimeCommand::CallTool {
             id,
             server: ServerName::new("demo"),
             tool: "count_with_progress".into(),
@@ -45,7 +45,7 @@ async fn progress_then_result() {
     let mut seen = Vec::new();
     loop {
         match next_call_event(&mut events).await {
-            Event::CallProgress {
+            RuntimeEvent::CallProgress {
                 id: got,
                 progress,
                 total,
@@ -56,7 +56,7 @@ async fn progress_then_result() {
                 assert!(message.is_some_and(|m| m.starts_with("step ")));
                 seen.push(progress);
             }
-            Event::CallFinished { id: got, outcome } => {
+            RuntimeEvent::CallFinished { id: got, outcome } => {
                 assert_eq!(got, id);
                 let result = outcome.expect("ok");
                 assert_eq!(
@@ -76,7 +76,7 @@ async fn progress_then_result() {
     // Nothing about this call after its result.
     let late = tokio::time::timeout(Duration::from_millis(300), async {
         loop {
-            if let Some(Event::CallProgress { .. } | Event::CallFinished { .. }) =
+            if let Some(RuntimeEvent::CallProgress { .. } | RuntimeEvent::CallFinished { .. }) =
                 events.recv().await
             {
                 return;
@@ -102,10 +102,10 @@ async fn cancel_ends_the_call_and_tells_the_server() {
     let (handle, mut events) = runtime::start(&config, RuntimeOptions::default()).expect("start");
     handle.wait_settled().await;
     let (commands, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(bridge::run(handle.clone(), rx, None));
+    tokio::spawn(bridge::run(handle.clone(), rx));
     let id = CallId(1);
     commands
-        .send(Command::CallTool {
+        .send(RuntimeCommand::CallTool {
             id,
             server: ServerName::new("hole"),
             tool: "hang".into(),
@@ -119,9 +119,9 @@ async fn cancel_ends_the_call_and_tells_the_server() {
         .await
     );
     let cancelled_at = Instant::now();
-    commands.send(Command::CancelCall { id }).expect("send");
+    commands.send(RuntimeCommand::CancelCall { id }).expect("send");
     match next_call_event(&mut events).await {
-        Event::CallFinished { id: got, outcome } => {
+        RuntimeEvent::CallFinished { id: got, outcome } => {
             assert_eq!(got, id);
             assert_eq!(
                 outcome.expect_err("cancelled"),

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mcpomni::runtime::messages::{Event, ServerState};
+use mcpomni::runtime::messages::{RuntimeEvent, ServerState};
 use mcpomni::runtime::server::CallOptions;
 use mcpomni::runtime::{self, RuntimeOptions};
 use nix::sys::signal::Signal;
@@ -111,7 +111,7 @@ async fn failed_heartbeats_degrade_then_reconnect() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !(seen.contains(&ServerState::Reconnecting) && seen.last() == Some(&ServerState::Ready)) {
         assert!(Instant::now() < deadline, "states so far: {seen:?}");
-        if let Ok(Some(Event::ServerChanged(s))) =
+        if let Ok(Some(RuntimeEvent::ServerChanged(s))) =
             tokio::time::timeout(Duration::from_secs(5), events.recv()).await
             && seen.last() != Some(&s.state)
         {

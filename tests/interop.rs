@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use mcpomni::runtime::content::{blocks_text, resource_text};
-use mcpomni::runtime::messages::{Event, ServerState};
+use mcpomni::runtime::messages::{RuntimeEvent, ServerState};
 use mcpomni::runtime::server::CallOptions;
 use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use support::peers::{self, PeerProcess};
 
 const DOC: &str = "demo://resource/static/document/architecture.md";
 
-async fn start(servers: Value) -> (RuntimeHandle, tokio::sync::mpsc::Receiver<Event>) {
+async fn start(servers: Value) -> (RuntimeHandle, tokio::sync::mpsc::Receiver<RuntimeEvent>) {
     mcpomni::install_crypto_provider();
     let config = support::config(json!({
         "AgentConfig": {"startup_timeout": 30, "tool_call_timeout": 30},

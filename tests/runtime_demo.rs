@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mcpomni::runtime::messages::{Event, ServerState};
+use mcpomni::runtime::messages::{RuntimeEvent, ServerState};
 use mcpomni::runtime::{self, RuntimeOptions};
 use rmcp::model::JsonObject;
 use serde_json::json;
@@ -177,12 +177,12 @@ async fn events_report_every_state_transition_in_order() {
     let mut catalog_versions = Vec::new();
     while !states.contains(&ServerState::Ready) {
         match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
-            Ok(Some(Event::ServerChanged(s))) => {
+            Ok(Some(RuntimeEvent::ServerChanged(s))) => {
                 if states.last() != Some(&s.state) {
                     states.push(s.state);
                 }
             }
-            Ok(Some(Event::CatalogChanged(c))) => catalog_versions.push(c.version),
+            Ok(Some(RuntimeEvent::CatalogChanged(c))) => catalog_versions.push(c.version),
             Ok(Some(other)) => panic!("unexpected event {other:?}"),
             Ok(None) | Err(_) => panic!("no Ready event; saw {states:?}"),
         }
@@ -204,7 +204,7 @@ async fn events_report_every_state_transition_in_order() {
     let mut last = None;
     while last != Some(ServerState::Stopped) {
         match tokio::time::timeout(Duration::from_secs(2), events.recv()).await {
-            Ok(Some(Event::ServerChanged(s))) => last = Some(s.state),
+            Ok(Some(RuntimeEvent::ServerChanged(s))) => last = Some(s.state),
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
         }

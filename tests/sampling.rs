@@ -16,7 +16,7 @@ use llm_mock::{MockLlm, Reply};
 use mcpomni::agent::AgentHandle;
 use mcpomni::runtime::RuntimeHandle;
 use mcpomni::runtime::content::blocks_text;
-use mcpomni::runtime::messages::{Command, Event, SamplingId};
+use mcpomni::protocol::{AgentCommand, AgentEvent, AgentNotice, SamplingId};
 use rmcp::model::{CreateMessageRequestParams, SamplingContent, SamplingMessageContentBlock};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -34,19 +34,19 @@ fn config(mock: &MockLlm) -> mcpomni::config::Config {
     }))
 }
 
-async fn start(mock: &MockLlm) -> (RuntimeHandle, AgentHandle, mpsc::Receiver<Event>) {
+async fn start(mock: &MockLlm) -> (RuntimeHandle, AgentHandle, mpsc::Receiver<AgentEvent>) {
     support::start_agent(&config(mock)).await
 }
 
 async fn sampling_request(
-    events: &mut mpsc::Receiver<Event>,
+    events: &mut mpsc::Receiver<AgentEvent>,
 ) -> (SamplingId, Box<CreateMessageRequestParams>) {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
             .await
             .expect("a sampling request in time")
             .expect("events flow");
-        if let Event::SamplingRequested { id, server, params } = event {
+        if let AgentEvent::SamplingRequested { id, server, params } = event {
             assert_eq!(server.as_str(), "everything");
             return (id, params);
         }
@@ -97,7 +97,7 @@ async fn approved_denied_and_edited_sampling_requests() {
         Some("You are a helpful test server.")
     );
     assert!(first_text(&params).contains("write a haiku"));
-    agent.send(Command::DecideSampling {
+    agent.send(AgentCommand::DecideSampling {
         id,
         approved: Some(params),
     });
@@ -110,7 +110,7 @@ async fn approved_denied_and_edited_sampling_requests() {
             .await
             .expect("a usage event")
             .expect("events flow");
-        if let Event::UsageChanged(usage) = event {
+        if let AgentEvent::UsageChanged(usage) = event {
             break usage;
         }
     };
@@ -127,7 +127,7 @@ async fn approved_denied_and_edited_sampling_requests() {
     // Denied: the model is never asked and the server gets an error.
     let call = trigger(&handle, "do not send this");
     let (id, _) = sampling_request(&mut events).await;
-    agent.send(Command::DecideSampling { id, approved: None });
+    agent.send(AgentCommand::DecideSampling { id, approved: None });
     let (ok, text) = call.await.expect("call task");
     assert!(!ok, "{text}");
     assert!(text.contains("declined"), "{text}");
@@ -145,7 +145,7 @@ async fn approved_denied_and_edited_sampling_requests() {
     params.messages[0].content = SamplingContent::Single(SamplingMessageContentBlock::Text(
         rmcp::model::TextContent::new("the user's prompt"),
     ));
-    agent.send(Command::DecideSampling {
+    agent.send(AgentCommand::DecideSampling {
         id,
         approved: Some(params),
     });
@@ -185,14 +185,14 @@ async fn a_request_the_server_gave_up_on_is_withdrawn_and_not_sent_to_the_model(
     let (ok, text) = call.await.expect("call task");
     assert!(!ok, "{text}");
     let withdrawn = next_event(&mut events, |event| match event {
-        Event::SamplingWithdrawn { id, server } => Some((id, server)),
+        AgentEvent::SamplingWithdrawn { id, server } => Some((id, server)),
         _ => None,
     })
     .await;
     assert_eq!(withdrawn.0, id);
     assert_eq!(withdrawn.1.as_str(), "everything");
     // An answer that was already on its way changes nothing.
-    agent.send(Command::DecideSampling {
+    agent.send(AgentCommand::DecideSampling {
         id,
         approved: Some(params),
     });
@@ -211,7 +211,7 @@ async fn a_model_request_is_stopped_when_the_server_stops_waiting() {
     let (handle, agent, mut events) = start(&mock).await;
     let call = trigger(&handle, "take your time");
     let (id, params) = sampling_request(&mut events).await;
-    agent.send(Command::DecideSampling {
+    agent.send(AgentCommand::DecideSampling {
         id,
         approved: Some(params),
     });
@@ -227,16 +227,20 @@ async fn a_model_request_is_stopped_when_the_server_stops_waiting() {
     let (ok, text) = call.await.expect("call task");
     assert!(!ok, "{text}");
     let notice = next_event(&mut events, |event| match event {
-        Event::AgentNotice(text) => Some(text),
+        AgentEvent::Notice(notice) => Some(notice),
         _ => None,
     })
     .await;
-    assert!(notice.contains("LLM request was stopped"), "{notice}");
+    assert!(
+        matches!(notice, AgentNotice::SamplingAbandoned { .. }),
+        "{notice:?}"
+    );
+    assert!(notice.text().contains("LLM request was stopped"));
     handle.shutdown().await;
 }
 
 /// The first event `pick` accepts, within ten seconds.
-async fn next_event<T>(events: &mut mpsc::Receiver<Event>, pick: impl Fn(Event) -> Option<T>) -> T {
+async fn next_event<T>(events: &mut mpsc::Receiver<AgentEvent>, pick: impl Fn(AgentEvent) -> Option<T>) -> T {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
             .await

@@ -1,6 +1,6 @@
 //! The agent without the dashboard (`mcpomni run`): one turn, with tool calls and servers'
 //! sampling requests decided by `--approve` — `all`, `none`, or `ask` (a prompt on the
-//! terminal; without a terminal `ask` means `none`).
+//! terminal; without a terminal `ask` means `none`, and stderr says so once).
 
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
 #![allow(deprecated)]
@@ -13,12 +13,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::policy::ApprovalPolicy;
+use super::trace::Tracer;
 use super::turn::{Approver, TurnContext, TurnRecord, run_turn};
 use super::usage::UsageMeter;
 use super::{AgentSettings, prompt, sampling};
 use crate::llm::LlmProvider;
 use crate::runtime::RuntimeHandle;
-use crate::runtime::messages::{AgentMode, Decision, Event, ProposedCall, TurnId};
+use crate::protocol::{
+    AgentEvent, AgentMode, ApprovedBy, Decision, IdSource, ProposedCall, TurnId, UsageTotals,
+};
 use crate::runtime::sampling::SamplingRequest;
 use crate::text::sanitize;
 
@@ -43,30 +46,106 @@ impl ApproveAll {
 /// Answers approval prompts by policy, or by asking on the terminal (one prompt at a time).
 pub struct HeadlessApprover {
     policy: ApproveAll,
+    /// `ask` was wanted but there is no terminal to ask on.
+    nobody_to_ask: bool,
     prompt_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The "calls are denied" notice was printed.
+    told_denied: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// One answer typed at the `ask` prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    Always,
+    Cancel,
+}
+
+impl Answer {
+    /// What was typed, or `None` for something that is not an answer. An empty line takes the
+    /// default, `no`: running a call needs a deliberate yes.
+    pub fn parse(typed: &str) -> Option<Self> {
+        match typed.trim().to_lowercase().as_str() {
+            "" | "n" | "no" => Some(Answer::No),
+            "y" | "yes" => Some(Answer::Yes),
+            "a" | "always" => Some(Answer::Always),
+            "c" | "cancel" => Some(Answer::Cancel),
+            _ => None,
+        }
+    }
+}
+
+const CALL_CHOICES: &str = "Run it? [y]es / [N]o / [a]lways / [c]ancel the run (default: no):";
+
 impl HeadlessApprover {
-    pub fn new(policy: ApproveAll) -> Self {
+    pub fn new(policy: ApproveAll, stdin_is_terminal: bool) -> Self {
         Self {
-            policy,
+            policy: policy.effective(stdin_is_terminal),
+            nobody_to_ask: policy == ApproveAll::Ask && !stdin_is_terminal,
             prompt_lock: Arc::default(),
+            told_denied: Arc::default(),
         }
     }
 
-    /// Asks `question` on stderr and reads the answer from stdin.
-    async fn ask_terminal(&self, question: String, choices: &'static str) -> String {
-        let _one_at_a_time = self.prompt_lock.lock().await;
+    fn share(&self) -> Self {
+        Self {
+            policy: self.policy,
+            nobody_to_ask: self.nobody_to_ask,
+            prompt_lock: self.prompt_lock.clone(),
+            told_denied: self.told_denied.clone(),
+        }
+    }
+
+    /// Asks `question` on stderr and reads one line from stdin (`None` at end of input).
+    async fn ask_terminal(&self, question: String, choices: &'static str) -> Option<String> {
         tokio::task::spawn_blocking(move || {
             let mut stderr = std::io::stderr();
             let _ = write!(stderr, "{question}\n{choices} ");
             let _ = stderr.flush();
             let mut line = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut line);
-            line.trim().to_lowercase()
+            match std::io::stdin().lock().read_line(&mut line) {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(line),
+            }
         })
         .await
-        .unwrap_or_default()
+        .ok()
+        .flatten()
+    }
+
+    /// Asks until the answer is one of the choices; end of input counts as the default.
+    async fn ask_call(&self, question: String) -> Answer {
+        let _one_at_a_time = self.prompt_lock.lock().await;
+        let mut question = question;
+        loop {
+            let Some(typed) = self.ask_terminal(question, CALL_CHOICES).await else {
+                return Answer::No;
+            };
+            match Answer::parse(&typed) {
+                Some(answer) => return answer,
+                None => {
+                    question = format!(
+                        "`{}` is not an answer: type y, n, a or c (Enter means no).",
+                        crate::text::sanitize_line(typed.trim())
+                    );
+                }
+            }
+        }
+    }
+
+    /// Without a terminal nobody can approve calls: say so once, on the first call.
+    fn tell_denied_once(&self) {
+        if self.nobody_to_ask
+            && !self
+                .told_denied
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            eprintln!(
+                "mcpomni run: stdin is not a terminal, so nobody can approve tool calls: they \
+                 are denied (use --approve all to run them, or run from a terminal)"
+            );
+        }
     }
 }
 
@@ -80,12 +159,12 @@ impl Approver for HeadlessApprover {
     ) -> BoxFuture<'static, Decision> {
         match self.policy {
             ApproveAll::All => Box::pin(async { Decision::Approve }),
-            ApproveAll::None => Box::pin(async { Decision::Deny }),
+            ApproveAll::None => {
+                self.tell_denied_once();
+                Box::pin(async { Decision::Deny })
+            }
             ApproveAll::Ask => {
-                let approver = HeadlessApprover {
-                    policy: self.policy,
-                    prompt_lock: self.prompt_lock.clone(),
-                };
+                let approver = self.share();
                 Box::pin(async move {
                     let arguments = serde_json::to_string_pretty(&call.arguments)
                         .unwrap_or_else(|_| call.arguments.to_string());
@@ -95,18 +174,24 @@ impl Approver for HeadlessApprover {
                         index + 1,
                         sanitize(&arguments)
                     );
-                    match approver
-                        .ask_terminal(question, "Run it? [y]es / [n]o / [a]lways / [c]ancel:")
-                        .await
-                        .as_str()
-                    {
-                        "y" | "yes" => Decision::Approve,
-                        "a" | "always" => Decision::Always,
-                        "c" | "cancel" => Decision::CancelTurn,
-                        _ => Decision::Deny,
+                    match approver.ask_call(question).await {
+                        Answer::Yes => Decision::Approve,
+                        Answer::Always => Decision::Always,
+                        Answer::No => Decision::Deny,
+                        Answer::Cancel => {
+                            eprintln!("mcpomni run: cancelled: the run stops here.");
+                            Decision::CancelTurn
+                        }
                     }
                 })
             }
+        }
+    }
+
+    fn approver(&self) -> ApprovedBy {
+        match self.policy {
+            ApproveAll::All => ApprovedBy::ApproveAllFlag,
+            ApproveAll::None | ApproveAll::Ask => ApprovedBy::User,
         }
     }
 }
@@ -149,19 +234,18 @@ async fn serve_sampling(
                         .unwrap_or_else(|| "(none)".into()),
                     messages.join("\n---\n")
                 );
-                matches!(
-                    approver
-                        .ask_terminal(question, "Allow it? [y]es / [n]o:")
-                        .await
-                        .as_str(),
-                    "y" | "yes"
-                )
+                let _one_at_a_time = approver.prompt_lock.lock().await;
+                let typed = approver
+                    .ask_terminal(question, "Allow it? [y]es / [N]o (default: no):")
+                    .await;
+                matches!(Answer::parse(typed.as_deref().unwrap_or("")), Some(Answer::Yes))
             }
         };
         if approved {
             let params = request.params.clone();
             let server = request.server.clone();
-            if !sampling::reply_with_sample(request, params, &*provider, &usage).await {
+            let answered = sampling::reply_with_sample(request, params, &*provider, &usage).await;
+            if answered.is_none() {
                 eprintln!(
                     "mcpomni: server `{server}` stopped waiting for its sampling request; the LLM request was stopped"
                 );
@@ -185,16 +269,17 @@ pub async fn run_once(
     mode: AgentMode,
     approve: ApproveAll,
     sampling_requests: Option<mpsc::Receiver<SamplingRequest>>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<AgentEvent>,
     cancel: CancellationToken,
-) -> (TurnRecord, crate::runtime::messages::UsageTotals) {
+) -> (TurnRecord, UsageTotals) {
     let usage = Arc::new(Mutex::new(UsageMeter::new(
         settings.price,
         settings.request_limit,
         settings.total_tokens_limit,
     )));
     let approver = Arc::new(HeadlessApprover::new(
-        approve.effective(std::io::stdin().is_terminal()),
+        approve,
+        std::io::stdin().is_terminal(),
     ));
     let stop_sampling = CancellationToken::new();
     if let Some(requests) = sampling_requests {
@@ -211,6 +296,7 @@ pub async fn run_once(
         mode,
         provider,
         runtime,
+        tracer: Tracer::new(Arc::new(IdSource::default()), events.clone(), Some(TurnId(1))),
         events,
         approver,
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),
@@ -231,6 +317,28 @@ pub async fn run_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_at_the_prompt_default_to_no_and_reject_anything_else() {
+        assert_eq!(Answer::parse("\n"), Some(Answer::No));
+        assert_eq!(Answer::parse(" Y \n"), Some(Answer::Yes));
+        assert_eq!(Answer::parse("always"), Some(Answer::Always));
+        assert_eq!(Answer::parse("c"), Some(Answer::Cancel));
+        assert_eq!(Answer::parse("yep"), None);
+        assert_eq!(Answer::parse("q"), None);
+    }
+
+    #[test]
+    fn calls_approved_by_the_flag_say_so() {
+        assert_eq!(
+            HeadlessApprover::new(ApproveAll::All, false).approver(),
+            ApprovedBy::ApproveAllFlag
+        );
+        assert_eq!(
+            HeadlessApprover::new(ApproveAll::Ask, true).approver(),
+            ApprovedBy::User
+        );
+    }
 
     #[test]
     fn ask_without_a_terminal_means_none() {

@@ -3,9 +3,11 @@
 //! turn at a time (`turn.rs`) on its own task, routes the user's approval decisions to the
 //! waiting turn, and answers servers' sampling requests once the user approves them.
 //!
-//! Files: `turn` (the loop), `policy` (who may run without asking), `usage` (tokens, requests,
+//! Files: `turn` (the loop), `tool_call` (one call: approval, progress, result), `trace`
+//! (recording typed steps), `policy` (who may run without asking), `usage` (tokens, requests,
 //! cost, limits), `sampling` (serving `sampling/createMessage`), `prompt` (the system prompt),
-//! `headless` (the non-interactive `run` command's approvals).
+//! `headless` (the non-interactive `run` command's approvals). The vocabulary it speaks with
+//! its clients is `crate::protocol`.
 
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
 #![allow(deprecated)]
@@ -14,7 +16,8 @@ pub mod headless;
 pub mod policy;
 pub mod prompt;
 pub mod sampling;
-mod trace;
+pub mod tool_call;
+pub mod trace;
 pub mod turn;
 pub mod usage;
 
@@ -30,11 +33,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ApprovalConfig, Config, Price};
 use crate::llm::{ChatMessage, LlmProvider};
 use crate::runtime::RuntimeHandle;
-use crate::runtime::messages::{
-    AgentMode, ApprovalId, Command, Decision, Event, ProposedCall, SamplingId, TurnId,
+use crate::protocol::{
+    AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, Decision, IdSource,
+    ProposedCall, SamplingId, TurnId, TurnOutcome, UsageTotals,
 };
 use crate::runtime::sampling::SamplingRequest;
 use policy::ApprovalPolicy;
+use trace::Tracer;
 use turn::{Approver, TurnContext, TurnRecord, run_turn};
 use usage::UsageMeter;
 
@@ -62,7 +67,7 @@ impl AgentSettings {
 
 /// Asks through the dashboard: an `ApprovalRequested` event out, the user's `Decide` back.
 struct UiApprover {
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<AgentEvent>,
     pending: Arc<Mutex<HashMap<ApprovalId, oneshot::Sender<Decision>>>>,
     next: AtomicU64,
 }
@@ -84,7 +89,7 @@ impl Approver for UiApprover {
         let events = self.events.clone();
         Box::pin(async move {
             let _ = events
-                .send(Event::ApprovalRequested {
+                .send(AgentEvent::ApprovalRequested {
                     turn,
                     approval,
                     call,
@@ -101,13 +106,11 @@ impl Approver for UiApprover {
 /// Sends commands to the agent. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AgentHandle {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::UnboundedSender<AgentCommand>,
 }
 
 impl AgentHandle {
-    /// Agent commands (`StartTurn`, `Decide`, `CancelTurn`, `DecideSampling`,
-    /// `ClearConversation`); others are ignored.
-    pub fn send(&self, command: Command) {
+    pub fn send(&self, command: AgentCommand) {
         let _ = self.tx.send(command);
     }
 }
@@ -122,7 +125,8 @@ struct AgentActor {
     settings: AgentSettings,
     provider: Arc<dyn LlmProvider>,
     runtime: RuntimeHandle,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<AgentEvent>,
+    ids: Arc<IdSource>,
     history: Vec<ChatMessage>,
     policy: Arc<Mutex<ApprovalPolicy>>,
     usage: Arc<Mutex<UsageMeter>>,
@@ -133,15 +137,19 @@ struct AgentActor {
     next_sampling: u64,
 }
 
-/// Starts the agent for the dashboard. `sampling` receives servers' sampling requests.
+/// Room in the agent's event stream; the dashboard drains it every frame.
+const EVENT_QUEUE: usize = 1024;
+
+/// Starts the agent for the dashboard. `sampling` receives servers' sampling requests; the
+/// agent reports on the returned stream.
 pub fn spawn(
     settings: AgentSettings,
     provider: Arc<dyn LlmProvider>,
     runtime: RuntimeHandle,
     sampling: mpsc::Receiver<SamplingRequest>,
-) -> AgentHandle {
+) -> (AgentHandle, mpsc::Receiver<AgentEvent>) {
     let (tx, commands) = mpsc::unbounded_channel();
-    let events = runtime.event_sender();
+    let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let actor = AgentActor {
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),
         usage: Arc::new(Mutex::new(UsageMeter::new(
@@ -158,19 +166,20 @@ pub fn spawn(
         provider,
         runtime,
         events,
+        ids: Arc::default(),
         history: Vec::new(),
         running: None,
         sampling: HashMap::new(),
         next_sampling: 0,
     };
     tokio::spawn(actor.run(commands, sampling));
-    AgentHandle { tx }
+    (AgentHandle { tx }, events_rx)
 }
 
 impl AgentActor {
     async fn run(
         mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut commands: mpsc::UnboundedReceiver<AgentCommand>,
         mut sampling: mpsc::Receiver<SamplingRequest>,
     ) {
         loop {
@@ -188,14 +197,16 @@ impl AgentActor {
         }
     }
 
-    async fn notice(&self, text: impl Into<String>) {
-        let _ = self.events.send(Event::AgentNotice(text.into())).await;
+    async fn notice(&self, notice: AgentNotice) {
+        let _ = self.events.send(AgentEvent::Notice(notice)).await;
     }
 
-    async fn on_command(&mut self, command: Command) {
+    async fn on_command(&mut self, command: AgentCommand) {
         match command {
-            Command::StartTurn { turn, text, mode } => self.start_turn(turn, text, mode).await,
-            Command::Decide { approval, decision } => {
+            AgentCommand::StartTurn { turn, text, mode } => {
+                self.start_turn(turn, text, mode).await;
+            }
+            AgentCommand::Decide { approval, decision } => {
                 let waiting = self
                     .approver
                     .pending
@@ -206,47 +217,34 @@ impl AgentActor {
                     let _ = reply.send(decision);
                 }
             }
-            Command::CancelTurn { turn } => {
+            AgentCommand::CancelTurn { turn } => {
                 if let Some(running) = &self.running
                     && running.turn == turn
                 {
                     running.cancel.cancel();
                 }
             }
-            Command::DecideSampling { id, approved } => self.decide_sampling(id, approved),
-            Command::ClearConversation => {
+            AgentCommand::DecideSampling { id, approved } => self.decide_sampling(id, approved),
+            AgentCommand::ClearConversation => {
+                // Clearing under a running turn would lose what it streams and appends.
                 if self.running.is_some() {
-                    self.notice("A turn is running: cancel it (Esc) before clearing.")
-                        .await;
+                    self.notice(AgentNotice::ClearRefused).await;
                 } else {
                     self.history.clear();
-                    self.notice("The conversation was cleared; usage totals are kept.")
-                        .await;
+                    self.notice(AgentNotice::ConversationCleared).await;
                 }
             }
-            // Not agent commands: the bridge sends them to the runtime.
-            Command::CallTool { .. }
-            | Command::CancelCall { .. }
-            | Command::Reconnect { .. }
-            | Command::Restart { .. }
-            | Command::SetEnabled { .. }
-            | Command::Shutdown => {}
         }
     }
 
     async fn start_turn(&mut self, turn: TurnId, text: String, mode: AgentMode) {
         if self.running.is_some() {
-            self.notice(
-                "The previous answer is still coming: wait for it, or press Esc to cancel it.",
-            )
-            .await;
+            self.notice(AgentNotice::TurnBusy).await;
             let _ = self
                 .events
-                .send(Event::TurnFinished {
+                .send(AgentEvent::TurnFinished {
                     turn,
-                    outcome: crate::runtime::messages::TurnOutcome::Failed(
-                        "another turn was running".into(),
-                    ),
+                    outcome: TurnOutcome::Failed("another turn was running".into()),
                     turn_usage: Default::default(),
                     session_usage: self.session_usage(),
                 })
@@ -260,6 +258,7 @@ impl AgentActor {
             provider: self.provider.clone(),
             runtime: self.runtime.clone(),
             events: self.events.clone(),
+            tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn)),
             approver: self.approver.clone(),
             policy: self.policy.clone(),
             usage: self.usage.clone(),
@@ -272,7 +271,7 @@ impl AgentActor {
         self.running = Some(Running { turn, cancel, task });
     }
 
-    fn session_usage(&self) -> crate::runtime::messages::UsageTotals {
+    fn session_usage(&self) -> UsageTotals {
         self.usage
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -295,13 +294,13 @@ impl AgentActor {
                 (record.outcome, record.usage)
             }
             Err(error) => (
-                crate::runtime::messages::TurnOutcome::Failed(format!("the turn crashed: {error}")),
+                TurnOutcome::Failed(format!("the turn crashed: {error}")),
                 Default::default(),
             ),
         };
         let _ = self
             .events
-            .send(Event::TurnFinished {
+            .send(AgentEvent::TurnFinished {
                 turn: running.turn,
                 outcome,
                 turn_usage,
@@ -313,7 +312,7 @@ impl AgentActor {
     async fn on_sampling_request(&mut self, request: SamplingRequest) {
         self.next_sampling += 1;
         let id = SamplingId(self.next_sampling);
-        let event = Event::SamplingRequested {
+        let event = AgentEvent::SamplingRequested {
             id,
             server: request.server.clone(),
             params: Box::new(request.params.clone()),
@@ -331,7 +330,7 @@ impl AgentActor {
             decided,
             self.provider.clone(),
             self.usage.clone(),
-            self.events.clone(),
+            Tracer::new(self.ids.clone(), self.events.clone(), None),
         ));
     }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::config::ApprovalConfig;
 use crate::runtime::catalog::ToolEntry;
-use crate::runtime::messages::{AgentMode, ApprovedBy};
+use crate::protocol::{AgentMode, ApprovedBy};
 
 /// What the policy says about one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! chat mode the user approves each call — the client enforces that, so the model need not ask
 //! for consent in prose (the original only asked the model to ask, and never gated a call).
 
-use crate::runtime::messages::AgentMode;
+use crate::protocol::AgentMode;
 
 pub fn system_prompt(mode: AgentMode) -> String {
     let approvals = match mode {

@@ -15,11 +15,12 @@ use rmcp::model::{
     CreateMessageRequestParams, CreateMessageResult, Role, SamplingContent, SamplingMessage,
     SamplingMessageContentBlock,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::trace::Tracer;
 use super::usage::UsageMeter;
 use crate::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent};
-use crate::runtime::messages::{Event, SamplingId, UsageTotals};
+use crate::protocol::{AgentEvent, AgentNotice, SamplingId, StepBody, StepStatus, UsageTotals};
 use crate::runtime::sampling::SamplingRequest;
 
 /// A sampling message's text (non-text parts are described, not sent).
@@ -127,18 +128,30 @@ pub(super) async fn serve_when_decided(
     decided: oneshot::Receiver<SamplingDecision>,
     provider: Arc<dyn LlmProvider>,
     usage: Arc<Mutex<UsageMeter>>,
-    events: mpsc::Sender<Event>,
+    tracer: Tracer,
 ) {
     let server = request.server.clone();
+    let mut step = tracer
+        .begin(
+            None,
+            StepBody::Sampling {
+                server: server.to_string(),
+                request: serde_json::to_value(&request.params).unwrap_or_default(),
+                reply: None,
+            },
+        )
+        .await;
     let decision = tokio::select! {
         () = request.reply.closed() => {
-            let _ = events.send(Event::SamplingWithdrawn { id, server }).await;
+            tracer.events().send(AgentEvent::SamplingWithdrawn { id, server }).await.ok();
+            tracer.finish(&mut step, StepStatus::Cancelled).await;
             return;
         }
         decision = decided => decision,
     };
     // `Err`: the agent stopped before the user answered; dropping the reply tells the server.
     let Ok(decision) = decision else {
+        tracer.finish(&mut step, StepStatus::Cancelled).await;
         return;
     };
     let Some(params) = decision else {
@@ -146,34 +159,53 @@ pub(super) async fn serve_when_decided(
             "the user declined the sampling request",
             None,
         )));
+        tracer.finish(&mut step, StepStatus::Denied).await;
         return;
     };
-    if !reply_with_sample(request, *params, &*provider, &usage).await {
-        let _ = events
-            .send(Event::AgentNotice(format!(
-                "Server `{server}` stopped waiting for its sampling request; the LLM request was stopped."
-            )))
-            .await;
-        return;
-    }
+    let answered = reply_with_sample(request, *params, &*provider, &usage).await;
+    let status = match answered {
+        None => {
+            let notice = AgentNotice::SamplingAbandoned { server };
+            tracer.events().send(AgentEvent::Notice(notice)).await.ok();
+            StepStatus::Cancelled
+        }
+        Some(Ok(text)) => {
+            if let StepBody::Sampling { reply, .. } = &mut step.body {
+                *reply = Some(text);
+            }
+            StepStatus::Ok
+        }
+        Some(Err(error)) => {
+            if let StepBody::Sampling { reply, .. } = &mut step.body {
+                *reply = Some(error);
+            }
+            StepStatus::Error
+        }
+    };
+    tracer.finish(&mut step, status).await;
     let session = usage.lock().unwrap_or_else(PoisonError::into_inner).session;
-    let _ = events.send(Event::UsageChanged(session)).await;
+    tracer.events().send(AgentEvent::UsageChanged(session)).await.ok();
 }
 
 /// Asks the model for `request` (with `params`, the approved version) and replies to the
-/// server, unless the server stops waiting first: then the model request is dropped, which
-/// cancels it, and the answer is `false`.
+/// server with the model's text (`Some(Ok)`) or why there is none (`Some(Err)`), unless the
+/// server stops waiting first: then the model request is dropped, which cancels it, and the
+/// answer is `None`.
 pub(super) async fn reply_with_sample(
     mut request: SamplingRequest,
     params: CreateMessageRequestParams,
     provider: &dyn LlmProvider,
     usage: &Mutex<UsageMeter>,
-) -> bool {
+) -> Option<Result<String, String>> {
     let result = tokio::select! {
         result = sample(provider, params, usage) => result.map(|(result, _)| result),
-        () = request.reply.closed() => return false,
+        () = request.reply.closed() => return None,
     };
-    request.reply.send(result).is_ok()
+    let said = match &result {
+        Ok(result) => Ok(message_text(&result.message)),
+        Err(error) => Err(error.message.to_string()),
+    };
+    request.reply.send(result).ok().map(|()| said)
 }
 
 /// The provider's stop reason in MCP's words.
@@ -272,7 +304,7 @@ mod tests {
         )
         .await
         .expect("returns once the server stops waiting");
-        assert!(!answered);
+        assert!(answered.is_none());
         assert!(provider.dropped.load(std::sync::atomic::Ordering::SeqCst));
     }
 

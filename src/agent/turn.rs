@@ -4,9 +4,12 @@
 //! server never sees a denied call — the model is told it was denied). Limits are checked
 //! before every request; cancelling ends the turn at once and keeps the history consistent
 //! (every tool call the model made gets a result, even if only "cancelled").
+//!
+//! Each step is recorded as a typed trace step (`trace.rs`): the turn, every model request
+//! (exactly what was sent) and reply, every tool call with its approval and result.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -15,26 +18,18 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::policy::{ApprovalPolicy, Verdict};
-use super::trace;
+use super::policy::ApprovalPolicy;
+use super::tool_call::{CallFlow, run_call};
+use super::trace::Tracer;
 use super::usage::UsageMeter;
-use crate::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent, ToolCall, ToolSpec};
-use crate::runtime::catalog::{Catalog, ToolEntry};
-use crate::runtime::content::blocks_text;
-use crate::runtime::messages::{
-    AgentMode, ApprovedBy, Decision, Event, ProposedCall, TraceEntry, TurnId, TurnOutcome,
-    UsageTotals,
+use crate::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent, ToolCall, ToolSpec, Usage};
+use crate::protocol::{
+    AgentEvent, AgentMode, ApprovedBy, Decision, ProposedCall, StepBody, StepId, StepStatus,
+    TraceStep, TurnId, TurnOutcome, UsageTotals,
 };
-use crate::runtime::request::RequestError;
-use crate::runtime::server::CallError;
-use crate::runtime::{RuntimeError, RuntimeHandle};
-use crate::text::{sanitize_line, truncate_chars};
+use crate::runtime::RuntimeHandle;
+use crate::runtime::catalog::Catalog;
 
-/// A tool result longer than this is cut before it goes to the model (it would crowd out the
-/// conversation); the user still sees the whole result in the dashboard's call view.
-const MAX_RESULT_CHARS: usize = 100_000;
-/// What the model is told about a call the user denied.
-pub const DENIED: &str = "The user denied this tool call, so it was not run. Continue without it.";
 /// What the model is told about calls left unrun when the turn was cancelled.
 const CANCELLED: &str = "The user cancelled the turn before this tool call ran.";
 
@@ -47,6 +42,11 @@ pub trait Approver: Send + Sync {
         index: usize,
         total: usize,
     ) -> BoxFuture<'static, Decision>;
+
+    /// Who a call approved through this approver counts as approved by.
+    fn approver(&self) -> ApprovedBy {
+        ApprovedBy::User
+    }
 }
 
 /// Everything a turn needs.
@@ -55,7 +55,8 @@ pub struct TurnContext {
     pub mode: AgentMode,
     pub provider: Arc<dyn LlmProvider>,
     pub runtime: RuntimeHandle,
-    pub events: mpsc::Sender<Event>,
+    pub events: mpsc::Sender<AgentEvent>,
+    pub tracer: Tracer,
     pub approver: Arc<dyn Approver>,
     pub policy: Arc<Mutex<ApprovalPolicy>>,
     pub usage: Arc<Mutex<UsageMeter>>,
@@ -91,6 +92,7 @@ enum Reply {
     Done {
         text: String,
         tool_calls: Vec<ToolCall>,
+        stop_reason: Option<String>,
         provider_state: Option<Value>,
     },
     Cancelled {
@@ -99,32 +101,41 @@ enum Reply {
     Failed(String),
 }
 
-enum CallFlow {
-    Result(ChatMessage),
-    CancelTurn,
+/// A streamed reply and what it cost.
+struct Streamed {
+    reply: Reply,
+    usage: Option<Usage>,
+    /// When the first piece of the reply arrived.
+    first_token: Option<Instant>,
 }
 
 impl TurnContext {
-    async fn emit(&self, event: Event) {
+    pub(super) async fn emit(&self, event: AgentEvent) {
         let _ = self.events.send(event).await;
     }
 
-    async fn trace(&self, title: String, detail: String) {
-        self.emit(Event::TraceStep(TraceEntry {
-            turn: self.turn,
-            title,
-            detail,
-        }))
-        .await;
+    pub(super) fn usage(&self) -> std::sync::MutexGuard<'_, UsageMeter> {
+        self.usage.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn usage(&self) -> std::sync::MutexGuard<'_, UsageMeter> {
-        self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(super) fn policy(&self) -> std::sync::MutexGuard<'_, ApprovalPolicy> {
+        self.policy.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// Runs one turn to its end.
 pub async fn run_turn(ctx: &TurnContext, history: Vec<ChatMessage>, text: String) -> TurnRecord {
+    let mut turn_step = ctx
+        .tracer
+        .begin(
+            None,
+            StepBody::Turn {
+                user_text: text.clone(),
+                mode: ctx.mode,
+                outcome: None,
+            },
+        )
+        .await;
     let mut messages = history;
     let first_new = messages.len();
     messages.push(ChatMessage::user(text));
@@ -135,31 +146,25 @@ pub async fn run_turn(ctx: &TurnContext, history: Vec<ChatMessage>, text: String
         "stopped after {} steps without a final answer (AgentConfig.max_steps)",
         ctx.max_steps
     ));
-    'steps: for step in 1..=ctx.max_steps {
+    'steps: for _ in 1..=ctx.max_steps {
         if let Err(limit) = ctx.usage().check() {
             outcome = TurnOutcome::Limit(limit);
             break;
         }
         let catalog = ctx.runtime.catalog();
-        let tools = tool_specs(&catalog);
-        ctx.trace(
-            format!("step {step}: asking {}", ctx.provider.describe()),
-            format!("{} messages, {} tools", messages.len(), tools.len()),
-        )
-        .await;
         let request = ChatRequest {
             system: Some(ctx.system_prompt.clone()),
             messages: messages.clone(),
-            tools,
+            tools: tool_specs(&catalog),
             ..ChatRequest::default()
         };
-        let (reply, usage) = stream_reply(ctx, request).await;
-        ctx.usage().record(usage, &mut turn_usage);
-        let (text, tool_calls, provider_state) = match reply {
+        let (streamed, reply_step) = ask_model(ctx, turn_step.id, request, &mut turn_usage).await;
+        let (text, tool_calls, provider_state) = match streamed.reply {
             Reply::Done {
                 text,
                 tool_calls,
                 provider_state,
+                ..
             } => (text, tool_calls, provider_state),
             Reply::Cancelled { partial } => {
                 if !partial.is_empty() {
@@ -170,17 +175,10 @@ pub async fn run_turn(ctx: &TurnContext, history: Vec<ChatMessage>, text: String
                 break;
             }
             Reply::Failed(error) => {
-                ctx.trace("the model request failed".into(), error.clone())
-                    .await;
                 outcome = TurnOutcome::Failed(error);
                 break;
             }
         };
-        ctx.trace(
-            format!("step {step}: reply"),
-            trace::reply_detail(&text, &tool_calls, usage.as_ref()),
-        )
-        .await;
         messages.push(ChatMessage::Assistant {
             text: text.clone(),
             tool_calls: tool_calls.clone(),
@@ -193,7 +191,7 @@ pub async fn run_turn(ctx: &TurnContext, history: Vec<ChatMessage>, text: String
         }
         let total = tool_calls.len();
         for (index, call) in tool_calls.iter().enumerate() {
-            match handle_call(ctx, &catalog, call, index, total, &mut calls).await {
+            match run_call(ctx, &catalog, call, index, total, reply_step, &mut calls).await {
                 CallFlow::Result(result) => messages.push(result),
                 CallFlow::CancelTurn => {
                     // Every call the model made needs a result, or the next request fails.
@@ -206,15 +204,18 @@ pub async fn run_turn(ctx: &TurnContext, history: Vec<ChatMessage>, text: String
             }
         }
     }
-    ctx.trace(
-        "turn finished".into(),
-        match &outcome {
-            TurnOutcome::Answered => "answered".to_owned(),
-            TurnOutcome::Cancelled => "cancelled by the user".to_owned(),
-            TurnOutcome::Limit(why) | TurnOutcome::Failed(why) => why.clone(),
-        },
-    )
-    .await;
+    if let TurnOutcome::Limit(reason) = &outcome {
+        ctx.tracer
+            .record(
+                Some(turn_step.id),
+                StepBody::Limit {
+                    reason: reason.clone(),
+                },
+                StepStatus::Error,
+            )
+            .await;
+    }
+    finish_turn_step(ctx, &mut turn_step, &outcome, turn_usage).await;
     TurnRecord {
         messages: messages.split_off(first_new),
         answer,
@@ -222,6 +223,112 @@ pub async fn run_turn(ctx: &TurnContext, history: Vec<ChatMessage>, text: String
         usage: turn_usage,
         calls,
     }
+}
+
+async fn finish_turn_step(
+    ctx: &TurnContext,
+    step: &mut TraceStep,
+    outcome: &TurnOutcome,
+    usage: UsageTotals,
+) {
+    if let StepBody::Turn { outcome: slot, .. } = &mut step.body {
+        *slot = Some(outcome.clone());
+    }
+    step.tokens = Some(Usage {
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+    });
+    step.cost_usd = usage.cost;
+    let status = match outcome {
+        TurnOutcome::Answered => StepStatus::Ok,
+        TurnOutcome::Cancelled => StepStatus::Cancelled,
+        TurnOutcome::Limit(_) | TurnOutcome::Failed(_) => StepStatus::Error,
+    };
+    ctx.tracer.finish(step, status).await;
+}
+
+/// One request to the model, traced: the request step (exactly what was sent), then the reply
+/// step under it. Returns the reply and the reply step's id (the parent of its tool calls).
+async fn ask_model(
+    ctx: &TurnContext,
+    turn_step: StepId,
+    request: ChatRequest,
+    turn_usage: &mut UsageTotals,
+) -> (Streamed, StepId) {
+    let request = Arc::new(request);
+    let mut request_step = ctx
+        .tracer
+        .begin(
+            Some(turn_step),
+            StepBody::ModelRequest {
+                model: ctx.provider.describe(),
+                request: request.clone(),
+            },
+        )
+        .await;
+    let sent = Instant::now();
+    let streamed = stream_reply(ctx, (*request).clone()).await;
+    let cost = {
+        let mut meter = ctx.usage();
+        meter.record(streamed.usage, turn_usage);
+        meter.cost_of(streamed.usage)
+    };
+    request_step.tokens = streamed.usage;
+    request_step.cost_usd = cost;
+    let first_token_ms = streamed
+        .first_token
+        .map(|at| u64::try_from(at.duration_since(sent).as_millis()).unwrap_or(u64::MAX));
+    let (body, status) = match &streamed.reply {
+        Reply::Done {
+            text,
+            tool_calls,
+            stop_reason,
+            ..
+        } => (
+            StepBody::ModelReply {
+                text: text.clone(),
+                tool_calls: tool_calls.clone(),
+                stop_reason: stop_reason.clone(),
+                first_token_ms,
+                error: None,
+            },
+            StepStatus::Ok,
+        ),
+        Reply::Cancelled { partial } => (
+            StepBody::ModelReply {
+                text: partial.clone(),
+                tool_calls: Vec::new(),
+                stop_reason: None,
+                first_token_ms,
+                error: None,
+            },
+            StepStatus::Cancelled,
+        ),
+        Reply::Failed(error) => (
+            StepBody::ModelReply {
+                text: String::new(),
+                tool_calls: Vec::new(),
+                stop_reason: None,
+                first_token_ms,
+                error: Some(error.clone()),
+            },
+            StepStatus::Error,
+        ),
+    };
+    let mut reply_step = TraceStep::begin(
+        ctx.tracer.ids().next_step(),
+        Some(request_step.id),
+        Some(ctx.turn),
+        body,
+    );
+    // The reply began with its first piece (or when it ended, if nothing came before).
+    reply_step.started_ms = request_step.started_ms + first_token_ms.unwrap_or_else(|| {
+        u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX)
+    });
+    reply_step.tokens = streamed.usage;
+    ctx.tracer.finish(&mut request_step, status).await;
+    ctx.tracer.finish(&mut reply_step, status).await;
+    (streamed, reply_step.id)
 }
 
 /// The tools offered to the model: every tool of every Ready server, by qualified name.
@@ -242,56 +349,62 @@ pub fn tool_specs(catalog: &Catalog) -> Vec<ToolSpec> {
 
 /// Streams one reply, forwarding text as it comes; the usage is returned even on failure
 /// (a reply that failed halfway still cost a request).
-async fn stream_reply(
-    ctx: &TurnContext,
-    request: ChatRequest,
-) -> (Reply, Option<crate::llm::Usage>) {
+async fn stream_reply(ctx: &TurnContext, request: ChatRequest) -> Streamed {
     let mut stream = ctx.provider.stream(request);
     let mut partial = String::new();
+    let mut first_token = None;
     loop {
         let next = tokio::select! {
             biased;
-            () = ctx.cancel.cancelled() => return (Reply::Cancelled { partial }, None),
+            () = ctx.cancel.cancelled() => {
+                return Streamed { reply: Reply::Cancelled { partial }, usage: None, first_token };
+            }
             next = stream.next() => next,
         };
-        match next {
+        if first_token.is_none() && matches!(next, Some(Ok(_))) {
+            first_token = Some(Instant::now());
+        }
+        let reply = match next {
             Some(Ok(StreamEvent::TextDelta(delta))) => {
                 partial.push_str(&delta);
-                ctx.emit(Event::AssistantDelta {
+                ctx.emit(AgentEvent::AssistantDelta {
                     turn: ctx.turn,
                     text: delta,
                 })
                 .await;
+                continue;
             }
-            Some(Ok(StreamEvent::ToolCallProgress { .. })) => {}
+            Some(Ok(StreamEvent::ToolCallProgress { .. })) => continue,
             Some(Ok(StreamEvent::Finished {
                 text,
                 tool_calls,
                 usage,
+                stop_reason,
                 provider_state,
-                ..
             })) => {
-                return (
-                    Reply::Done {
+                return Streamed {
+                    reply: Reply::Done {
                         text,
                         tool_calls,
+                        stop_reason,
                         provider_state,
                     },
                     usage,
-                );
+                    first_token,
+                };
             }
-            Some(Err(error)) => return (Reply::Failed(error.to_string()), None),
-            None => {
-                return (
-                    Reply::Failed("the model's reply ended before it was complete".into()),
-                    None,
-                );
-            }
-        }
+            Some(Err(error)) => Reply::Failed(error.to_string()),
+            None => Reply::Failed("the model's reply ended before it was complete".into()),
+        };
+        return Streamed {
+            reply,
+            usage: None,
+            first_token,
+        };
     }
 }
 
-fn tool_result(call: &ToolCall, content: String, is_error: bool) -> ChatMessage {
+pub(super) fn tool_result(call: &ToolCall, content: String, is_error: bool) -> ChatMessage {
     ChatMessage::ToolResult {
         call_id: call.id.clone(),
         name: call.name.clone(),
@@ -300,225 +413,16 @@ fn tool_result(call: &ToolCall, content: String, is_error: bool) -> ChatMessage 
     }
 }
 
-fn proposed(entry: &ToolEntry, arguments: &JsonObject) -> ProposedCall {
-    let annotations = entry.annotations.as_ref();
-    ProposedCall {
-        server: entry.server.clone(),
-        tool: entry.name.clone(),
-        qualified_name: entry.qualified_name.clone(),
-        arguments: Value::Object(arguments.clone()),
-        title: entry.title.clone(),
-        read_only: annotations.and_then(|a| a.read_only_hint),
-        destructive: annotations.and_then(|a| a.destructive_hint),
-    }
+/// How long since `started`, for events (zero for calls that never ran).
+pub(super) fn since(started: Option<Instant>) -> Duration {
+    started.map(|at| at.elapsed()).unwrap_or_default()
 }
 
-/// One tool call: check it, ask (or not), run it, and make the result for the model.
-async fn handle_call(
-    ctx: &TurnContext,
-    catalog: &Catalog,
-    call: &ToolCall,
-    index: usize,
-    total: usize,
-    calls: &mut Vec<CallRecord>,
-) -> CallFlow {
-    let mut record = CallRecord {
-        qualified_name: call.name.clone(),
-        arguments: call.arguments.clone(),
-        approved_by: None,
-        denied: false,
-        outcome: Err(String::new()),
-    };
-    let Some(entry) = catalog.tool_by_qualified(&call.name) else {
-        let message = format!(
-            "There is no tool named `{}` (it was not run).",
-            truncate_chars(&sanitize_line(&call.name), 100)
-        );
-        return refuse(ctx, call, record, message, calls).await;
-    };
-    let mut arguments = match &call.arguments {
-        Value::Object(map) => map.clone(),
-        Value::Null => JsonObject::new(),
-        other => {
-            let message = format!(
-                "The arguments must be a JSON object, not `{}` (it was not run).",
-                truncate_chars(&other.to_string(), 200)
-            );
-            return refuse(ctx, call, record, message, calls).await;
-        }
-    };
-    let proposal = proposed(entry, &arguments);
-    let verdict = ctx
-        .policy
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .verdict(entry, ctx.mode);
-    let approved_by = match verdict {
-        Verdict::Run(by) => by,
-        Verdict::Ask => {
-            let decision = tokio::select! {
-                decision = ctx.approver.ask(ctx.turn, proposal.clone(), index, total) => decision,
-                () = ctx.cancel.cancelled() => Decision::CancelTurn,
-            };
-            ctx.trace(
-                format!("approval: {}", entry.qualified_name),
-                trace::decision_detail(&decision),
-            )
-            .await;
-            match decision {
-                Decision::Approve => ApprovedBy::User,
-                Decision::Always => {
-                    ctx.policy
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .allow_always(entry);
-                    ApprovedBy::User
-                }
-                Decision::Edited(edited) => {
-                    arguments = edited;
-                    record.arguments = Value::Object(arguments.clone());
-                    ApprovedBy::User
-                }
-                Decision::Deny => {
-                    record.denied = true;
-                    record.outcome = Err("denied by the user".to_owned());
-                    calls.push(record);
-                    ctx.emit(Event::ToolCallFinished {
-                        turn: ctx.turn,
-                        qualified_name: entry.qualified_name.clone(),
-                        outcome: Err("denied".to_owned()),
-                        denied: true,
-                        elapsed: std::time::Duration::ZERO,
-                    })
-                    .await;
-                    return CallFlow::Result(tool_result(call, DENIED.to_owned(), true));
-                }
-                Decision::CancelTurn => {
-                    record.outcome = Err("cancelled".to_owned());
-                    calls.push(record);
-                    return CallFlow::CancelTurn;
-                }
-            }
-        }
-    };
-    record.approved_by = Some(approved_by);
-    let mut running = proposal;
-    running.arguments = Value::Object(arguments.clone());
-    ctx.emit(Event::ToolCallStarted {
-        turn: ctx.turn,
-        call: running,
-        approved_by,
-    })
-    .await;
-    let started = Instant::now();
-    let result = ctx
-        .runtime
-        .call_tool(
-            entry.server.as_str(),
-            &entry.name,
-            arguments,
-            Some(ctx.cancel.child_token()),
-        )
-        .await;
-    let (content, is_error) = match result {
-        Ok(result) => {
-            let mut text = blocks_text(&result.content);
-            if text.is_empty()
-                && let Some(structured) = &result.structured_content
-            {
-                text = structured.to_string();
-            }
-            (text, result.is_error.unwrap_or(false))
-        }
-        Err(RuntimeError::Call(CallError::Request {
-            error: RequestError::Cancelled { .. },
-            ..
-        })) => {
-            record.outcome = Err("cancelled".to_owned());
-            calls.push(record);
-            return CallFlow::CancelTurn;
-        }
-        Err(error) => (error.to_string(), true),
-    };
-    let elapsed = started.elapsed();
-    ctx.trace(
-        trace::call_title(&entry.qualified_name, is_error, elapsed),
-        trace::call_detail(approved_by, &record.arguments, &content),
-    )
-    .await;
-    let summary = summarize(&content);
-    ctx.emit(Event::ToolCallFinished {
-        turn: ctx.turn,
-        qualified_name: entry.qualified_name.clone(),
-        outcome: if is_error {
-            Err(summary.clone())
-        } else {
-            Ok(summary.clone())
-        },
-        denied: false,
-        elapsed,
-    })
-    .await;
-    record.outcome = if is_error {
-        Err(content.clone())
-    } else {
-        Ok(content.clone())
-    };
-    calls.push(record);
-    CallFlow::Result(tool_result(call, cap(content), is_error))
-}
-
-/// A call that cannot run as the model made it: the model and the user are told why.
-async fn refuse(
-    ctx: &TurnContext,
-    call: &ToolCall,
-    mut record: CallRecord,
-    message: String,
-    calls: &mut Vec<CallRecord>,
-) -> CallFlow {
-    ctx.trace(
-        format!("tool {}: not run", sanitize_line(&call.name)),
-        message.clone(),
-    )
-    .await;
-    ctx.emit(Event::ToolCallFinished {
-        turn: ctx.turn,
-        qualified_name: sanitize_line(&call.name),
-        outcome: Err(message.clone()),
-        denied: false,
-        elapsed: std::time::Duration::ZERO,
-    })
-    .await;
-    record.outcome = Err(message.clone());
-    calls.push(record);
-    CallFlow::Result(tool_result(call, message, true))
-}
-
-/// The first line of a result, short enough for one line of the chat.
-fn summarize(content: &str) -> String {
-    let first = content.lines().next().unwrap_or("");
-    let mut summary = truncate_chars(&sanitize_line(first), 120);
-    let lines = content.lines().count();
-    if lines > 1 || content.len() > 120 {
-        summary.push_str(&format!(
-            " ({} chars, {lines} lines)",
-            content.chars().count()
-        ));
+/// The arguments the model sent, as an object (`null` counts as none).
+pub(super) fn arguments_object(value: &Value) -> Option<JsonObject> {
+    match value {
+        Value::Object(map) => Some(map.clone()),
+        Value::Null => Some(JsonObject::new()),
+        _ => None,
     }
-    summary
-}
-
-fn cap(content: String) -> String {
-    if content.len() <= MAX_RESULT_CHARS {
-        return content;
-    }
-    let mut end = MAX_RESULT_CHARS;
-    while !content.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(
-        "{}\n[the result was cut here: {} more bytes]",
-        &content[..end],
-        content.len() - end
-    )
 }

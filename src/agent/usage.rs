@@ -5,7 +5,7 @@
 
 use crate::config::Price;
 use crate::llm::Usage;
-use crate::runtime::messages::UsageTotals;
+use crate::protocol::UsageTotals;
 
 #[derive(Debug, Clone)]
 pub struct UsageMeter {
@@ -60,6 +60,20 @@ impl UsageMeter {
                 totals.cost = Some(cost(price, totals));
             }
         }
+    }
+
+    /// What one reply cost, when the config has a price.
+    pub fn cost_of(&self, usage: Option<Usage>) -> Option<f64> {
+        let price = self.price?;
+        let usage = usage.unwrap_or_default();
+        Some(cost(
+            price,
+            &UsageTotals {
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                ..UsageTotals::default()
+            },
+        ))
     }
 
     /// A turn's totals start at zero (with a cost of zero when there is a price).

@@ -22,9 +22,8 @@ use crate::cli::{Approve, RunMode};
 use crate::config::Config;
 use crate::llm;
 use crate::runtime::RuntimeOptions;
-use crate::runtime::messages::{
-    AgentMode, ApprovedBy, Event, ServerState, TurnOutcome, UsageTotals,
-};
+use crate::protocol::{AgentEvent, AgentMode, CallOutcome, TurnOutcome, UsageTotals};
+use crate::runtime::messages::ServerState;
 use crate::text::{human_duration, sanitize_line};
 
 /// What `run` was asked to do.
@@ -109,35 +108,11 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
 }
 
 /// Tool calls as they happen, on stderr (stdout is the answer's).
-async fn report_progress(mut events: mpsc::Receiver<Event>) {
+async fn report_progress(mut events: mpsc::Receiver<AgentEvent>) {
     let stderr_is_terminal = std::io::stderr().is_terminal();
     while let Some(event) = events.recv().await {
-        let line = match event {
-            Event::ToolCallStarted {
-                call, approved_by, ..
-            } => format!(
-                "→ {} {} ({})",
-                call.qualified_name,
-                crate::text::truncate_chars(&call.arguments.to_string(), 200),
-                approved_by.describe()
-            ),
-            Event::ToolCallFinished {
-                qualified_name,
-                outcome,
-                denied,
-                elapsed,
-                ..
-            } => match (denied, outcome) {
-                (true, _) => format!("✗ {qualified_name}: denied (the server was not called)"),
-                (false, Ok(summary)) => {
-                    format!(
-                        "← {qualified_name}: ok in {}: {summary}",
-                        human_duration(elapsed)
-                    )
-                }
-                (false, Err(error)) => format!("← {qualified_name}: failed: {error}"),
-            },
-            _ => continue,
+        let Some(line) = progress_line(event) else {
+            continue;
         };
         // Tool names and results come from servers and the model: never let them drive a
         // terminal.
@@ -146,6 +121,51 @@ async fn report_progress(mut events: mpsc::Receiver<Event>) {
         } else {
             eprintln!("{line}");
         }
+    }
+}
+
+/// The stderr line for an agent event, if it gets one.
+fn progress_line(event: AgentEvent) -> Option<String> {
+    match event {
+        AgentEvent::ToolCallStarted {
+            call,
+            approved_by,
+            edited,
+            ..
+        } => Some(format!(
+            "→ {} {} ({}{})",
+            call.qualified_name,
+            crate::text::truncate_chars(&call.arguments.to_string(), 200),
+            approved_by.describe(),
+            if edited { ", with edited arguments" } else { "" }
+        )),
+        AgentEvent::ToolCallFinished {
+            qualified_name,
+            outcome,
+            elapsed,
+            ..
+        } => Some(match outcome {
+            CallOutcome::Ok { summary } => format!(
+                "← {qualified_name}: ok in {}: {summary}",
+                human_duration(elapsed)
+            ),
+            CallOutcome::Failed { error } => format!("← {qualified_name}: failed: {error}"),
+            CallOutcome::Denied => {
+                format!("✗ {qualified_name}: denied (the server was not called)")
+            }
+            CallOutcome::Refused { reason } => format!("✗ {qualified_name}: {reason}"),
+            CallOutcome::Cancelled => format!("✗ {qualified_name}: cancelled"),
+            CallOutcome::Unknown => format!("← {qualified_name}: finished"),
+        }),
+        AgentEvent::AssistantDelta { .. }
+        | AgentEvent::ApprovalRequested { .. }
+        | AgentEvent::ToolCallProgress { .. }
+        | AgentEvent::TurnFinished { .. }
+        | AgentEvent::Trace(_)
+        | AgentEvent::SamplingRequested { .. }
+        | AgentEvent::SamplingWithdrawn { .. }
+        | AgentEvent::UsageChanged(_) => None,
+        AgentEvent::Notice(notice) => Some(format!("mcpomni: {}", notice.text())),
     }
 }
 
@@ -164,7 +184,8 @@ struct JsonRun<'a> {
 struct JsonCall<'a> {
     name: &'a str,
     arguments: &'a serde_json::Value,
-    /// `user`, `session`, `config` or `auto_mode`; absent when it did not run.
+    /// `user`, `session`, `config`, `auto_mode` or `approve_all_flag`; absent when it did not
+    /// run.
     #[serde(skip_serializing_if = "Option::is_none")]
     approved_by: Option<&'static str>,
     denied: bool,
@@ -192,12 +213,7 @@ fn json_call(call: &CallRecord) -> JsonCall<'_> {
     JsonCall {
         name: &call.qualified_name,
         arguments: &call.arguments,
-        approved_by: call.approved_by.map(|by| match by {
-            ApprovedBy::User => "user",
-            ApprovedBy::Session => "session",
-            ApprovedBy::Config => "config",
-            ApprovedBy::AutoMode => "auto_mode",
-        }),
+        approved_by: call.approved_by.map(|by| by.json_name()),
         denied: call.denied,
         result,
         error,

@@ -1,4 +1,4 @@
-//! Turns the TUI's `Command`s into runtime calls on a task of its own, and their results
+//! Turns the TUI's `RuntimeCommand`s into runtime calls on a task of its own, and their results
 //! into `Event`s. The TUI hands commands over an unbounded channel so its loop never waits on
 //! the runtime (bounded channels in both directions could otherwise deadlock).
 
@@ -8,65 +8,34 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::RuntimeHandle;
-use super::messages::{CallId, Command, Event, ServerName};
+use super::messages::{CallId, RuntimeCommand, RuntimeEvent, ServerName};
 use super::server::CallOptions;
 
-/// Where agent commands go: a function that hands them to the agent, if there is one.
-pub type AgentSink = Box<dyn Fn(Command) + Send>;
-
-/// Runs until `Command::Shutdown` (after which it reports `Event::ShutdownComplete`) or until
-/// the command channel closes. Agent commands go to `agent`; without one, the user is told
-/// that no LLM is configured.
-pub async fn run(
-    handle: RuntimeHandle,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    agent: Option<AgentSink>,
-) {
-    let events = handle.event_sender();
+/// Runs until the command channel closes (the dashboard is gone).
+pub async fn run(handle: RuntimeHandle, mut commands: mpsc::UnboundedReceiver<RuntimeCommand>) {
     let mut in_flight: HashMap<CallId, CancellationToken> = HashMap::new();
     let (done_tx, mut done) = mpsc::unbounded_channel::<CallId>();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::CallTool { id, server, tool, arguments }) => {
+                Some(RuntimeCommand::CallTool { id, server, tool, arguments }) => {
                     let cancel = CancellationToken::new();
                     in_flight.insert(id, cancel.clone());
                     tokio::spawn(call(handle.clone(), id, server, tool, arguments, cancel, done_tx.clone()));
                 }
-                Some(Command::CancelCall { id }) => {
+                Some(RuntimeCommand::CancelCall { id }) => {
                     if let Some(cancel) = in_flight.remove(&id) {
                         cancel.cancel();
                     }
                 }
-                Some(Command::Reconnect { server }) => {
+                Some(RuntimeCommand::Reconnect { server }) => {
                     let _ = handle.reconnect(server.as_str()).await;
                 }
-                Some(Command::Restart { server }) => {
+                Some(RuntimeCommand::Restart { server }) => {
                     let _ = handle.restart(server.as_str()).await;
                 }
-                Some(Command::SetEnabled { server, enabled }) => {
+                Some(RuntimeCommand::SetEnabled { server, enabled }) => {
                     let _ = handle.set_enabled(server.as_str(), enabled).await;
-                }
-                Some(
-                    command @ (Command::StartTurn { .. }
-                    | Command::Decide { .. }
-                    | Command::CancelTurn { .. }
-                    | Command::DecideSampling { .. }
-                    | Command::ClearConversation),
-                ) => match &agent {
-                    Some(agent) => agent(command),
-                    None => {
-                        let _ = events
-                            .send(Event::AgentNotice(
-                                "No LLM is configured, so there is no agent to ask.".into(),
-                            ))
-                            .await;
-                    }
-                },
-                Some(Command::Shutdown) => {
-                    handle.shutdown().await;
-                    let _ = events.send(Event::ShutdownComplete).await;
-                    return;
                 }
                 None => return,
             },
@@ -104,7 +73,7 @@ async fn call(
                 if update.progress > highest {
                     highest = update.progress;
                     let _ = events
-                        .send(Event::CallProgress {
+                        .send(RuntimeEvent::CallProgress {
                             id,
                             progress: update.progress,
                             total: update.total,
@@ -117,7 +86,7 @@ async fn call(
     };
     let _ = done.send(id);
     let _ = events
-        .send(Event::CallFinished {
+        .send(RuntimeEvent::CallFinished {
             id,
             outcome: outcome.map_err(|e| e.to_string()),
         })

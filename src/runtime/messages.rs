@@ -1,10 +1,9 @@
-//! Plain data that crosses the channels between the runtime and its clients (the TUI and the
-//! headless subcommands). Nothing here does IO or knows about ratatui: `Command`s go in
-//! (imperative), `Event`s come out (past tense), and every async result carries the id of the
-//! request that caused it so a client can drop stale answers.
-
-// rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
-#![allow(deprecated)]
+//! Plain data that crosses the channels between the runtime and its clients (the TUI, the
+//! agent and the headless subcommands): servers, their snapshots, and tool calls made by hand.
+//! Nothing here does IO or knows about ratatui: [`RuntimeCommand`]s go in (imperative),
+//! [`RuntimeEvent`]s come out (past tense), and every async result carries the id of the
+//! request that caused it so a client can drop stale answers. The agent's vocabulary (turns,
+//! approvals, usage, the trace) is in `crate::protocol`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,127 +33,9 @@ impl fmt::Display for ServerName {
     }
 }
 
-/// Identifies one client-issued call so its result (and progress) can be matched to it.
+/// Identifies one tool call made by hand so its result (and progress) can be matched to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CallId(pub u64);
-
-/// One user message and everything the agent does to answer it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TurnId(pub u64);
-
-/// One approval prompt (a tool call waiting for the user's keystroke).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ApprovalId(pub u64);
-
-/// One `sampling/createMessage` request from a server, waiting for the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SamplingId(pub u64);
-
-/// How the agent treats tool calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgentMode {
-    /// Every tool call waits for the user's approval (unless the config or "always" allows it).
-    Chat,
-    /// Tool calls run without approval.
-    Auto,
-}
-
-impl AgentMode {
-    pub fn label(self) -> &'static str {
-        match self {
-            AgentMode::Chat => "chat",
-            AgentMode::Auto => "auto",
-        }
-    }
-}
-
-/// A tool call the model asked for, as the approval prompt shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProposedCall {
-    pub server: ServerName,
-    /// The server's own tool name.
-    pub tool: String,
-    pub qualified_name: String,
-    pub arguments: serde_json::Value,
-    pub title: Option<String>,
-    pub read_only: Option<bool>,
-    pub destructive: Option<bool>,
-}
-
-/// The user's answer to an approval prompt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Run it this once.
-    Approve,
-    /// Do not run it; the model is told it was denied.
-    Deny,
-    /// Run it, and run this tool without asking for the rest of the session (until its
-    /// schema or description changes).
-    Always,
-    /// Run it with these arguments instead.
-    Edited(rmcp::model::JsonObject),
-    /// Stop the whole turn.
-    CancelTurn,
-}
-
-/// Who let a tool call run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApprovedBy {
-    User,
-    /// "Always allow" earlier in this session.
-    Session,
-    /// `auto_approve` or `auto_approve_read_only` in the config.
-    Config,
-    /// Auto mode.
-    AutoMode,
-}
-
-impl ApprovedBy {
-    /// How the chat, the trace and `mcpomni run` say it.
-    pub fn describe(self) -> &'static str {
-        match self {
-            ApprovedBy::User => "approved by you",
-            ApprovedBy::Session => "always allowed this session",
-            ApprovedBy::Config => "allowed by the config",
-            ApprovedBy::AutoMode => "auto mode",
-        }
-    }
-}
-
-/// Tokens, requests and (with a price in the config) money.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct UsageTotals {
-    pub requests: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    /// US dollars, when the config has a price.
-    pub cost: Option<f64>,
-}
-
-impl UsageTotals {
-    pub fn tokens(&self) -> u64 {
-        self.input_tokens.saturating_add(self.output_tokens)
-    }
-}
-
-/// How a turn ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TurnOutcome {
-    /// The model gave its final answer.
-    Answered,
-    Cancelled,
-    /// A limit stopped it (which one, in words).
-    Limit(String),
-    Failed(String),
-}
-
-/// One step of an agent run, for the Trace pane.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TraceEntry {
-    pub turn: TurnId,
-    pub title: String,
-    pub detail: String,
-}
 
 /// Where a server is in its life. The Servers pane shows exactly these words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -307,7 +188,8 @@ impl ServerSnapshot {
 
 /// What a client asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Command {
+pub enum RuntimeCommand {
+    /// A tool call made by hand (the Tools pane).
     CallTool {
         id: CallId,
         server: ServerName,
@@ -329,34 +211,11 @@ pub enum Command {
         server: ServerName,
         enabled: bool,
     },
-    /// Ask the agent: a user message.
-    StartTurn {
-        turn: TurnId,
-        text: String,
-        mode: AgentMode,
-    },
-    /// Answer an approval prompt.
-    Decide {
-        approval: ApprovalId,
-        decision: Decision,
-    },
-    CancelTurn {
-        turn: TurnId,
-    },
-    /// Answer a server's sampling request: approve (with the request, possibly edited) or deny.
-    DecideSampling {
-        id: SamplingId,
-        approved: Option<Box<rmcp::model::CreateMessageRequestParams>>,
-    },
-    /// Forget the conversation (the session's usage stays).
-    ClearConversation,
-    /// Close every server and stop; `Event::ShutdownComplete` follows.
-    Shutdown,
 }
 
 /// What happened in the runtime.
 #[derive(Debug, Clone)]
-pub enum Event {
+pub enum RuntimeEvent {
     ServerChanged(Arc<ServerSnapshot>),
     CatalogChanged(Arc<Catalog>),
     /// A call's progress went up (stale and out-of-order progress is not reported).
@@ -375,54 +234,4 @@ pub enum Event {
         server: ServerName,
         uri: String,
     },
-    /// More of the model's answer.
-    AssistantDelta {
-        turn: TurnId,
-        text: String,
-    },
-    /// A tool call waits for the user (`index` of `total` calls in this reply).
-    ApprovalRequested {
-        turn: TurnId,
-        approval: ApprovalId,
-        call: ProposedCall,
-        index: usize,
-        total: usize,
-    },
-    ToolCallStarted {
-        turn: TurnId,
-        call: ProposedCall,
-        approved_by: ApprovedBy,
-    },
-    /// A proposed call ended: ran (ok or error), or was denied.
-    ToolCallFinished {
-        turn: TurnId,
-        qualified_name: String,
-        outcome: Result<String, String>,
-        denied: bool,
-        elapsed: Duration,
-    },
-    TurnFinished {
-        turn: TurnId,
-        outcome: TurnOutcome,
-        turn_usage: UsageTotals,
-        session_usage: UsageTotals,
-    },
-    TraceStep(TraceEntry),
-    /// A server asks the user's LLM for a completion.
-    SamplingRequested {
-        id: SamplingId,
-        server: ServerName,
-        params: Box<rmcp::model::CreateMessageRequestParams>,
-    },
-    /// The server stopped waiting for a sampling request before the user answered it (its
-    /// deadline passed, it cancelled, or it disconnected): the prompt is withdrawn.
-    SamplingWithdrawn {
-        id: SamplingId,
-        server: ServerName,
-    },
-    /// A notice from the agent for the conversation (e.g. an unknown slash command's answer).
-    AgentNotice(String),
-    /// The session's usage changed outside a turn (a sampling request was answered).
-    UsageChanged(UsageTotals),
-    ShutdownComplete,
 }

@@ -3,7 +3,7 @@
 //! TUI and the headless subcommands. It never touches the terminal.
 //!
 //! State flows out two ways: `watch` channels hold the latest server snapshots and catalog
-//! (for callers that want "the current truth", like headless commands), and an `Event` stream
+//! (for callers that want "the current truth", like headless commands), and a `RuntimeEvent` stream
 //! reports every change (for the TUI's update loop).
 
 pub mod bridge;
@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use catalog::{Catalog, ServerListing};
 use http_client::SharedHttpClient;
-use messages::{Event, ServerName, ServerSnapshot, ServerState};
+use messages::{RuntimeEvent, ServerName, ServerSnapshot, ServerState};
 use server::{ActorContext, CallError, CallOptions, ServerHandle, ServerUpdate, spawn_actor};
 
 /// How long shutdown may take before the remaining tasks are abandoned. Each server gets
@@ -94,7 +94,7 @@ pub struct RuntimeHandle {
     catalog: watch::Receiver<Arc<Catalog>>,
     root: CancellationToken,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<RuntimeEvent>,
     resource_updates: broadcast::Sender<(ServerName, String)>,
     tool_call_timeout: Duration,
     http: SharedHttpClient,
@@ -105,7 +105,7 @@ pub struct RuntimeHandle {
 pub fn start(
     config: &Config,
     options: RuntimeOptions,
-) -> Result<(RuntimeHandle, mpsc::Receiver<Event>), RuntimeError> {
+) -> Result<(RuntimeHandle, mpsc::Receiver<RuntimeEvent>), RuntimeError> {
     let selected: Vec<_> = match &options.only {
         None => config.servers.iter().collect(),
         Some(names) => names
@@ -208,7 +208,7 @@ impl RuntimeHandle {
     }
 
     /// A sender into the event stream, for tasks that report results (the command bridge).
-    pub fn event_sender(&self) -> mpsc::Sender<Event> {
+    pub fn event_sender(&self) -> mpsc::Sender<RuntimeEvent> {
         self.events.clone()
     }
 
@@ -279,7 +279,7 @@ impl RuntimeHandle {
     }
 
     /// Subscribes to a resource; updates arrive on [`RuntimeHandle::resource_updates`] and as
-    /// `Event::ResourceUpdated`.
+    /// `RuntimeEvent::ResourceUpdated`.
     pub async fn subscribe(&self, server: &str, uri: &str) -> Result<(), RuntimeError> {
         Ok(self.handle_for(server)?.subscribe(uri).await?)
     }
@@ -345,7 +345,7 @@ struct Supervisor {
     catalog_version: u64,
     snapshots_tx: watch::Sender<Snapshots>,
     catalog_tx: watch::Sender<Arc<Catalog>>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<RuntimeEvent>,
     resource_updates: broadcast::Sender<(ServerName, String)>,
 }
 
@@ -361,7 +361,7 @@ impl Supervisor {
                     self.snapshots_tx
                         .send_replace(Arc::new(self.snapshots.clone()));
                     // A closed stream just means nobody is watching (headless).
-                    let _ = self.events.send(Event::ServerChanged(snapshot)).await;
+                    let _ = self.events.send(RuntimeEvent::ServerChanged(snapshot)).await;
                 }
                 ServerUpdate::ResourceUpdated(index, uri) => {
                     let Some(snapshot) = self.snapshots.get(index) else {
@@ -371,7 +371,7 @@ impl Supervisor {
                     let _ = self.resource_updates.send((server.clone(), uri.clone()));
                     let _ = self
                         .events
-                        .send(Event::ResourceUpdated { server, uri })
+                        .send(RuntimeEvent::ResourceUpdated { server, uri })
                         .await;
                 }
                 ServerUpdate::Listing(index, listing) => {
@@ -391,7 +391,7 @@ impl Supervisor {
                         .collect();
                     let catalog = Arc::new(Catalog::build(self.catalog_version, &named));
                     self.catalog_tx.send_replace(catalog.clone());
-                    let _ = self.events.send(Event::CatalogChanged(catalog)).await;
+                    let _ = self.events.send(RuntimeEvent::CatalogChanged(catalog)).await;
                 }
             }
         }

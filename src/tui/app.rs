@@ -19,7 +19,9 @@ use tokio::time::{Instant, sleep_until};
 use super::highlight::highlight_json;
 use super::state::{AppState, Effect, Msg, Pane, update};
 use super::view;
-use crate::runtime::messages::{Command, Event};
+use crate::agent::AgentHandle;
+use crate::protocol::AgentEvent;
+use crate::runtime::messages::{RuntimeCommand, RuntimeEvent};
 
 /// ~60 frames a second at most.
 const FRAME: Duration = Duration::from_millis(16);
@@ -46,8 +48,10 @@ pub enum LoopEnd {
 
 pub struct Ports<S> {
     pub input: S,
-    pub events: mpsc::Receiver<Event>,
-    pub commands: mpsc::UnboundedSender<Command>,
+    pub events: mpsc::Receiver<RuntimeEvent>,
+    pub commands: mpsc::UnboundedSender<RuntimeCommand>,
+    /// The agent (when an LLM is configured) and what it reports.
+    pub agent: Option<(AgentHandle, mpsc::Receiver<AgentEvent>)>,
     pub panics: Option<mpsc::UnboundedReceiver<String>>,
 }
 
@@ -69,6 +73,11 @@ where
     let mut last_draw: Option<Instant> = None;
     let mut next_tick = Instant::now() + TICK;
     let mut batch = Vec::with_capacity(EVENT_BATCH);
+    let mut agent_batch = Vec::with_capacity(EVENT_BATCH);
+    let (agent, mut agent_events) = match ports.agent.take() {
+        Some((handle, events)) => (Some(handle), Some(events)),
+        None => (None, None),
+    };
     let size = terminal.size().map_err(Into::into)?;
     state.size = (size.width, size.height);
     loop {
@@ -101,6 +110,13 @@ where
                 }
                 msgs.extend(batch.drain(..).map(Msg::Runtime));
             }
+            count = recv_agent(&mut agent_events, &mut agent_batch) => {
+                if count == 0 {
+                    // The agent stopped; the dashboard goes on without it.
+                    agent_events = None;
+                }
+                msgs.extend(agent_batch.drain(..).map(Msg::Agent));
+            }
             Some(msg) = internal.recv() => msgs.push(msg),
             () = sleep_until_some(frame_due) => {}
             () = sleep_until(next_tick) => {
@@ -117,8 +133,14 @@ where
             for effect in update(state, msg) {
                 match effect {
                     Effect::Quit => return Ok(LoopEnd::Quit),
-                    Effect::Command(command) => {
+                    Effect::Runtime(command) => {
                         let _ = ports.commands.send(command);
+                    }
+                    // Without an LLM the reducer says so itself; nothing listens.
+                    Effect::Agent(command) => {
+                        if let Some(agent) = &agent {
+                            agent.send(command);
+                        }
                     }
                     Effect::SetMouseCapture(enabled) => host.set_mouse_capture(enabled),
                     Effect::Highlight { job, theme } => {
@@ -161,6 +183,16 @@ fn uptime_visible(state: &AppState) -> bool {
 async fn sleep_until_some(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_agent(
+    events: &mut Option<mpsc::Receiver<AgentEvent>>,
+    batch: &mut Vec<AgentEvent>,
+) -> usize {
+    match events {
+        Some(events) => events.recv_many(batch, EVENT_BATCH).await,
         None => std::future::pending().await,
     }
 }

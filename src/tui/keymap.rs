@@ -33,6 +33,8 @@ pub enum Scope {
     Approval,
     /// Editing the arguments of a tool call before approving it.
     ApprovalEdit,
+    /// An approval or sampling prompt is shown (read it, look around).
+    Prompt,
     /// A server asks to use the LLM (sampling).
     Sampling,
     /// Editing a sampling request before approving it.
@@ -59,6 +61,7 @@ impl Scope {
             Scope::Pager => "Result pager",
             Scope::Approval => "Tool call approval",
             Scope::ApprovalEdit => "Tool call approval: editing",
+            Scope::Prompt => "While an approval or sampling prompt waits",
             Scope::Sampling => "Sampling request",
             Scope::SamplingEdit => "Sampling request: editing",
             Scope::Answering => "While the model answers",
@@ -114,6 +117,8 @@ pub enum Action {
     ApproveSampling,
     DenySampling,
     EditSampling,
+    PromptUp,
+    PromptDown,
 }
 
 /// One key: a code plus the modifiers that must be held (Shift is implied by the character).
@@ -221,6 +226,16 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Approval, &[ch('a')], A::AlwaysAllow, "run it, and this tool without asking for the rest of the session"),
     bind(S::Approval, &[ch('e')], A::EditArguments, "edit the arguments, then run"),
     bind(S::Approval, &[key(KeyCode::Esc)], A::CancelTurn, "cancel the whole turn"),
+    bind(S::Prompt, &[ch('j'), key(KeyCode::Down)], A::PromptDown, "scroll the prompt down"),
+    bind(S::Prompt, &[ch('k'), key(KeyCode::Up)], A::PromptUp, "scroll the prompt up"),
+    bind(S::Prompt, &[key(KeyCode::PageUp), ctrl('u')], A::PageUp, "scroll the focused pane up (the conversation in Chat)"),
+    bind(S::Prompt, &[key(KeyCode::PageDown), ctrl('d')], A::PageDown, "scroll the focused pane down"),
+    bind(S::Prompt, &[ch('1')], A::FocusChat, "focus Chat"),
+    bind(S::Prompt, &[ch('2')], A::FocusServers, "focus Servers"),
+    bind(S::Prompt, &[ch('3')], A::FocusTools, "focus Tools"),
+    bind(S::Prompt, &[ch('4')], A::FocusTrace, "focus Trace"),
+    bind(S::Prompt, &[key(KeyCode::Tab)], A::NextPane, "next pane"),
+    bind(S::Prompt, &[key(KeyCode::BackTab)], A::PrevPane, "previous pane"),
     bind(S::ApprovalEdit, &[ctrl('s')], A::SubmitEdit, "run with the edited arguments"),
     bind(S::ApprovalEdit, &[key(KeyCode::Esc)], A::CloseEdit, "back to the approval prompt"),
     bind(S::Sampling, &[ch('y')], A::ApproveSampling, "let the server use the LLM for this request"),
@@ -314,6 +329,7 @@ pub const SCOPE_ORDER: &[Scope] = &[
     Scope::Approval,
     Scope::ApprovalEdit,
     Scope::Sampling,
+    Scope::Prompt,
     Scope::SamplingEdit,
     Scope::Answering,
     Scope::Help,

@@ -97,13 +97,12 @@ pub async fn run(
     };
     let (handle, events) = runtime::start(config, options)?;
     let model = provider.as_ref().map(|provider| provider.describe());
-    let agent_sink: Option<runtime::bridge::AgentSink> = provider.map(|provider| {
+    let agent = provider.map(|provider| {
         let settings = agent::AgentSettings::from_config(config);
-        let agent = agent::spawn(settings, provider, handle.clone(), sampling_rx);
-        Box::new(move |command| agent.send(command)) as runtime::bridge::AgentSink
+        agent::spawn(settings, provider, handle.clone(), sampling_rx)
     });
     let (commands_tx, commands) = mpsc::unbounded_channel();
-    let bridge = tokio::spawn(runtime::bridge::run(handle.clone(), commands, agent_sink));
+    let bridge = tokio::spawn(runtime::bridge::run(handle.clone(), commands));
     let label = match &config.source {
         ConfigSource::File(path) => path.display().to_string(),
         ConfigSource::Bundled => chat_bundled_label().to_owned(),
@@ -133,6 +132,7 @@ pub async fn run(
             input: EventStream::new(),
             events,
             commands: commands_tx,
+            agent,
             panics,
         };
         let mut host = RealTerminal;

@@ -64,7 +64,7 @@ pub async fn start_settled(
     config: &Config,
 ) -> (
     mcpomni::runtime::RuntimeHandle,
-    tokio::sync::mpsc::Receiver<mcpomni::runtime::messages::Event>,
+    tokio::sync::mpsc::Receiver<mcpomni::runtime::messages::RuntimeEvent>,
 ) {
     let started = mcpomni::runtime::start(config, mcpomni::runtime::RuntimeOptions::default());
     let (handle, events) = started.expect("runtime starts");
@@ -100,12 +100,13 @@ pub fn group_alive(pid: u32) -> bool {
 
 /// Starts `config`'s servers with sampling offered, waits until they settle, and starts the
 /// agent on the config's `LLM` block (with a test API key): what the dashboard does at start.
+/// Returns the agent's event stream (the runtime's is dropped: nothing here watches servers).
 pub async fn start_agent(
     config: &Config,
 ) -> (
     mcpomni::runtime::RuntimeHandle,
     mcpomni::agent::AgentHandle,
-    tokio::sync::mpsc::Receiver<mcpomni::runtime::messages::Event>,
+    tokio::sync::mpsc::Receiver<mcpomni::protocol::AgentEvent>,
 ) {
     let llm = config.llm.as_ref().expect("the config has an LLM block");
     let provider = mcpomni::llm::build_provider(llm, &|name| {
@@ -117,9 +118,10 @@ pub async fn start_agent(
         sampling: Some(sampling_tx),
         ..mcpomni::runtime::RuntimeOptions::default()
     };
-    let (handle, events) = mcpomni::runtime::start(config, options).expect("runtime starts");
+    let (handle, _runtime_events) =
+        mcpomni::runtime::start(config, options).expect("runtime starts");
     handle.wait_settled().await;
-    let agent = mcpomni::agent::spawn(
+    let (agent, events) = mcpomni::agent::spawn(
         mcpomni::agent::AgentSettings::from_config(config),
         provider,
         handle.clone(),

@@ -5,15 +5,17 @@
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
 #![allow(deprecated)]
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use ratatui_textarea::TextArea;
 use rmcp::model::CreateMessageRequestParams;
 
-use crate::runtime::messages::{
-    AgentMode, ApprovalId, ProposedCall, SamplingId, ServerName, TurnId, UsageTotals,
+use crate::protocol::{
+    AgentMode, ApprovalId, ProposedCall, SamplingId, ToolCallId, TurnId, UsageTotals,
 };
+use crate::runtime::messages::ServerName;
 
 /// Keys pressed this soon after a prompt appeared are ignored: they were typed for the chat
 /// input (a "y" in "yes") before the prompt took the keyboard, not an answer to it.
@@ -28,6 +30,8 @@ pub struct PendingApproval {
     pub total: usize,
     /// When it reached the front of the queue (became visible).
     pub shown_at: Instant,
+    /// Lines of the arguments scrolled past in the prompt.
+    pub scroll: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +40,8 @@ pub struct PendingSampling {
     pub server: ServerName,
     pub params: Box<CreateMessageRequestParams>,
     pub shown_at: Instant,
+    /// Lines of the request scrolled past in the prompt.
+    pub scroll: usize,
 }
 
 /// A JSON editor opened from an approval or sampling prompt.
@@ -59,6 +65,15 @@ impl JsonEditor {
     }
 }
 
+/// A tool call's line in the chat: what was called, and its latest progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatCall {
+    pub entry: u64,
+    /// `server__tool {arguments} · approved by …`
+    pub header: String,
+    pub progress: Option<String>,
+}
+
 #[derive(Debug)]
 pub struct AgentState {
     /// An LLM provider is running (false: the chat explains how to configure one).
@@ -72,12 +87,15 @@ pub struct AgentState {
     pub approval_editor: Option<JsonEditor>,
     pub sampling: VecDeque<PendingSampling>,
     pub sampling_editor: Option<JsonEditor>,
+    /// How far the front prompt can scroll, as of the last frame (the view knows the wrapped
+    /// height).
+    pub prompt_max_scroll: Cell<usize>,
     pub session_usage: UsageTotals,
     pub last_turn_usage: Option<UsageTotals>,
     /// The chat entry the running turn's text streams into.
     pub streaming_entry: Option<u64>,
-    /// Chat entries of tool calls in progress, by qualified name.
-    pub call_entries: HashMap<String, u64>,
+    /// The chat entries of this turn's tool calls, by call id.
+    pub calls: HashMap<ToolCallId, ChatCall>,
 }
 
 impl AgentState {
@@ -92,10 +110,11 @@ impl AgentState {
             approval_editor: None,
             sampling: VecDeque::new(),
             sampling_editor: None,
+            prompt_max_scroll: Cell::new(0),
             session_usage: UsageTotals::default(),
             last_turn_usage: None,
             streaming_entry: None,
-            call_entries: HashMap::new(),
+            calls: HashMap::new(),
         }
     }
 
@@ -120,13 +139,24 @@ impl AgentState {
         }
     }
 
+    /// Scrolls the front prompt by `delta` rows (within what the last frame showed).
+    pub fn scroll_prompt(&mut self, delta: isize) {
+        let max = self.prompt_max_scroll.get();
+        let scroll = match (self.approvals.front_mut(), self.sampling.front_mut()) {
+            (Some(approval), _) => &mut approval.scroll,
+            (None, Some(sampling)) => &mut sampling.scroll,
+            (None, None) => return,
+        };
+        *scroll = scroll.saturating_add_signed(delta).min(max);
+    }
+
     /// A new turn starts: its id.
     pub fn begin_turn(&mut self) -> TurnId {
         self.next_turn += 1;
         let turn = TurnId(self.next_turn);
         self.running = Some(turn);
         self.streaming_entry = None;
-        self.call_entries.clear();
+        self.calls.clear();
         turn
     }
 }

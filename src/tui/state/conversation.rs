@@ -8,15 +8,16 @@
 use std::time::Instant;
 
 use crate::agent::usage::describe;
-use crate::runtime::messages::{
-    AgentMode, Command, Decision, Event, SamplingId, ServerName, TurnOutcome,
+use crate::protocol::{
+    AgentCommand, AgentEvent, AgentMode, AgentNotice, CallOutcome, Decision, SamplingId,
+    TurnOutcome,
 };
+use crate::runtime::messages::ServerName;
 use crate::text::{human_duration, sanitize, truncate_chars};
 
-use super::agent::{JsonEditor, PendingApproval, PendingSampling};
+use super::agent::{ChatCall, JsonEditor, PendingApproval, PendingSampling};
 use super::call::parse_arguments;
 use super::chat::{Role, no_llm_guidance};
-use super::trace::TraceStep;
 use super::{AppState, Effect};
 
 const SLASH_HELP: &str = "Slash commands:\n  /mode:chat — approve every tool call (the default)\n  /mode:auto — run tool calls without asking\n  /mode:orchestrator — (not built yet)\n  /api_stats — requests, tokens and cost so far\n  /clear — forget the conversation\n  /help — this list";
@@ -48,7 +49,7 @@ pub fn send_message(state: &mut AppState, effects: &mut Vec<Effect>) {
         return;
     }
     let turn = state.agent.begin_turn();
-    effects.push(Effect::Command(Command::StartTurn {
+    effects.push(Effect::Agent(AgentCommand::StartTurn {
         turn,
         text: message,
         mode: state.agent.mode,
@@ -82,9 +83,17 @@ fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>)
             text
         }
         "/clear" => {
-            state.chat.clear();
-            effects.push(Effect::Command(Command::ClearConversation));
-            return;
+            // Clearing under a running turn would drop what it is still streaming.
+            if state.agent.running.is_some() {
+                AgentNotice::ClearRefused.text()
+            } else {
+                state.chat.clear();
+                state.trace.clear();
+                if state.agent.available {
+                    effects.push(Effect::Agent(AgentCommand::ClearConversation));
+                }
+                return;
+            }
         }
         "/help" => SLASH_HELP.to_owned(),
         other => format!("Unknown command `{other}`. {SLASH_HELP}"),
@@ -93,9 +102,9 @@ fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>)
 }
 
 /// The agent's events.
-pub fn on_agent_event(state: &mut AppState, event: Event) {
+pub fn on_agent_event(state: &mut AppState, event: AgentEvent) {
     match event {
-        Event::AssistantDelta { turn, text } => {
+        AgentEvent::AssistantDelta { turn, text } => {
             if state.agent.running != Some(turn) {
                 return;
             }
@@ -106,7 +115,7 @@ pub fn on_agent_event(state: &mut AppState, event: Event) {
                 }
             }
         }
-        Event::ApprovalRequested {
+        AgentEvent::ApprovalRequested {
             turn,
             approval,
             call,
@@ -119,59 +128,92 @@ pub fn on_agent_event(state: &mut AppState, event: Event) {
             index,
             total,
             shown_at: Instant::now(),
+            scroll: 0,
         }),
-        Event::ToolCallStarted {
+        AgentEvent::ToolCallStarted {
             turn,
             call,
             approved_by,
+            edited,
         } => {
             if state.agent.running != Some(turn) {
                 return;
             }
             // Text after the call is a new paragraph of the answer.
             state.agent.streaming_entry = None;
-            let who = approved_by.describe();
+            let mut who = approved_by.describe().to_owned();
+            if edited {
+                who.push_str(", with your edited arguments");
+            }
             let arguments = truncate_chars(&call.arguments.to_string(), 200);
-            let id = state.chat.push(
-                Role::Tool,
-                sanitize(&format!("{} {arguments} · {who}", call.qualified_name)),
+            let header = sanitize(&format!("{} {arguments} · {who}", call.qualified_name));
+            let entry = state.chat.push(Role::Tool, header.clone());
+            state.agent.calls.insert(
+                call.id,
+                ChatCall {
+                    entry,
+                    header,
+                    progress: None,
+                },
             );
-            state.agent.call_entries.insert(call.qualified_name, id);
         }
-        Event::ToolCallFinished {
+        AgentEvent::ToolCallProgress {
             turn,
+            call,
+            progress,
+            total,
+            message,
+        } => {
+            if state.agent.running != Some(turn) {
+                return;
+            }
+            let Some(chat_call) = state.agent.calls.get_mut(&call) else {
+                return;
+            };
+            let mut line = match total {
+                Some(total) => format!("… {progress}/{total}"),
+                None => format!("… {progress}"),
+            };
+            if let Some(message) = message {
+                line.push_str(&format!(" · {message}"));
+            }
+            chat_call.progress = Some(line.clone());
+            let text = format!("{}\n{line}", chat_call.header);
+            let entry = chat_call.entry;
+            state.chat.set_text(entry, text);
+        }
+        AgentEvent::ToolCallFinished {
+            turn,
+            call,
             qualified_name,
             outcome,
-            denied,
             elapsed,
         } => {
             if state.agent.running != Some(turn) {
                 return;
             }
-            if denied {
-                state.chat.push(
-                    Role::Tool,
-                    format!("{qualified_name} · denied by you (the server was not called)"),
-                );
-                return;
-            }
+            let took = human_duration(elapsed);
             let line = match outcome {
-                Ok(summary) => format!("→ ok in {}: {summary}", human_duration(elapsed)),
-                Err(error) => format!("→ failed in {}: {error}", human_duration(elapsed)),
+                CallOutcome::Ok { summary } => format!("→ ok in {took}: {summary}"),
+                CallOutcome::Failed { error } => format!("→ failed in {took}: {error}"),
+                CallOutcome::Denied => "denied by you (the server was not called)".to_owned(),
+                CallOutcome::Refused { reason } => format!("→ not run: {reason}"),
+                CallOutcome::Cancelled => "→ cancelled".to_owned(),
+                CallOutcome::Unknown => format!("→ finished in {took}"),
             };
-            match state.agent.call_entries.remove(&qualified_name) {
-                Some(id) => {
-                    let text = format!("{}\n{line}", state.chat.text_of(id).unwrap_or(""));
-                    state.chat.set_text(id, text);
+            match state.agent.calls.remove(&call) {
+                Some(chat_call) => {
+                    let text = format!("{}\n{line}", chat_call.header);
+                    state.chat.set_text(chat_call.entry, text);
                 }
                 None => {
                     state
                         .chat
-                        .push(Role::Tool, format!("{qualified_name} {line}"));
+                        .push(Role::Tool, format!("{qualified_name} · {line}"));
                 }
             }
         }
-        Event::TurnFinished {
+        AgentEvent::TurnFinished {
             turn,
             outcome,
             turn_usage,
@@ -201,30 +243,21 @@ pub fn on_agent_event(state: &mut AppState, event: Event) {
                 }
             }
         }
-        Event::TraceStep(entry) => state.trace.steps.push(TraceStep {
-            title: format!("turn {} · {}", entry.turn.0, entry.title),
-            detail: sanitize(&entry.detail),
-        }),
-        Event::SamplingRequested { id, server, params } => {
+        AgentEvent::Trace(step) => state.trace.upsert(step),
+        AgentEvent::SamplingRequested { id, server, params } => {
             state.agent.sampling.push_back(PendingSampling {
                 id,
                 server,
                 params,
                 shown_at: Instant::now(),
+                scroll: 0,
             });
         }
-        Event::SamplingWithdrawn { id, server } => withdraw_sampling(state, id, &server),
-        Event::UsageChanged(usage) => state.agent.session_usage = usage,
-        Event::AgentNotice(text) => {
-            state.chat.push(Role::Notice, text);
+        AgentEvent::SamplingWithdrawn { id, server } => withdraw_sampling(state, id, &server),
+        AgentEvent::UsageChanged(usage) => state.agent.session_usage = usage,
+        AgentEvent::Notice(notice) => {
+            state.chat.push(Role::Notice, notice.text());
         }
-        // Not conversation events: the main reducer handles them.
-        Event::ServerChanged(_)
-        | Event::CatalogChanged(_)
-        | Event::CallProgress { .. }
-        | Event::CallFinished { .. }
-        | Event::ResourceUpdated { .. }
-        | Event::ShutdownComplete => {}
     }
 }
 
@@ -238,9 +271,9 @@ pub fn decide(state: &mut AppState, decision: Decision, effects: &mut Vec<Effect
     if decision == Decision::CancelTurn {
         // The whole turn stops: its other prompts go too.
         state.agent.approvals.retain(|a| a.turn != front.turn);
-        effects.push(Effect::Command(Command::CancelTurn { turn: front.turn }));
+        effects.push(Effect::Agent(AgentCommand::CancelTurn { turn: front.turn }));
     }
-    effects.push(Effect::Command(Command::Decide {
+    effects.push(Effect::Agent(AgentCommand::Decide {
         approval: front.approval,
         decision,
     }));
@@ -304,7 +337,7 @@ pub fn decide_sampling(
             ),
         },
     );
-    effects.push(Effect::Command(Command::DecideSampling {
+    effects.push(Effect::Agent(AgentCommand::DecideSampling {
         id: front.id,
         approved,
     }));

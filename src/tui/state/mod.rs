@@ -10,6 +10,7 @@ pub mod conversation;
 pub mod servers;
 pub mod tools;
 pub mod trace;
+pub mod trace_words;
 
 use std::time::Instant;
 
@@ -22,7 +23,8 @@ use ratatui::text::Line;
 use super::keymap::{self, Action, Scope};
 use super::layout::{Layout, PaneAreas};
 use super::theme::Theme;
-use crate::runtime::messages::{Command, Decision, Event};
+use crate::protocol::{AgentCommand, AgentEvent, Decision};
+use crate::runtime::messages::{RuntimeCommand, RuntimeEvent};
 use agent::AgentState;
 use call::{CallState, CallView, Progress};
 use chat::{ChatState, Role, no_llm_guidance};
@@ -114,7 +116,8 @@ pub enum Msg {
     Mouse(MouseEvent),
     Paste(String),
     Resize(u16, u16),
-    Runtime(Event),
+    Runtime(RuntimeEvent),
+    Agent(AgentEvent),
     Highlighted {
         key: String,
         lines: Vec<Line<'static>>,
@@ -125,7 +128,8 @@ pub enum Msg {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
-    Command(Command),
+    Runtime(RuntimeCommand),
+    Agent(AgentCommand),
     SetMouseCapture(bool),
     Highlight { job: HighlightJob, theme: String },
 }
@@ -194,8 +198,10 @@ impl AppState {
             scopes.push(Scope::SamplingEdit);
         } else if !self.agent.approvals.is_empty() {
             scopes.push(Scope::Approval);
+            scopes.push(Scope::Prompt);
         } else if !self.agent.sampling.is_empty() {
             scopes.push(Scope::Sampling);
+            scopes.push(Scope::Prompt);
         } else if self.typing && self.focus == Pane::Chat {
             if self.agent.running.is_some() {
                 scopes.push(Scope::Answering);
@@ -281,6 +287,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         }
         Msg::Resize(width, height) => state.size = (width, height),
         Msg::Runtime(event) => on_runtime(state, event),
+        Msg::Agent(event) => conversation::on_agent_event(state, event),
         Msg::Highlighted { key, lines } => state.tools.store_highlight(key, lines),
         Msg::Tick(now) => state.now = now,
     }
@@ -423,7 +430,7 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         }
         Action::RunCall => {
             if let Some((id, target, arguments)) = state.call.start(state.now) {
-                effects.push(Effect::Command(Command::CallTool {
+                effects.push(Effect::Runtime(RuntimeCommand::CallTool {
                     id,
                     server: target.server,
                     tool: target.tool,
@@ -434,7 +441,7 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         Action::CancelCall => {
             if let Some(CallView::Running { id, cancelling, .. }) = &mut state.call.view {
                 *cancelling = true;
-                effects.push(Effect::Command(Command::CancelCall { id: *id }));
+                effects.push(Effect::Runtime(RuntimeCommand::CancelCall { id: *id }));
             }
         }
         Action::CloseCall => state.call.close(),
@@ -447,7 +454,7 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         Action::CancelTurn => {
             if state.agent.approvals.is_empty() {
                 if let Some(turn) = state.agent.running {
-                    effects.push(Effect::Command(Command::CancelTurn { turn }));
+                    effects.push(Effect::Agent(AgentCommand::CancelTurn { turn }));
                 }
             } else {
                 conversation::decide(state, Decision::CancelTurn, effects);
@@ -458,28 +465,32 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         Action::ApproveSampling => conversation::approve_sampling(state, effects),
         Action::DenySampling => conversation::decide_sampling(state, None, effects),
         Action::EditSampling => conversation::open_sampling_editor(state),
+        Action::PromptUp => state.agent.scroll_prompt(-1),
+        Action::PromptDown => state.agent.scroll_prompt(1),
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {
                 let name = server.name.clone();
                 let command = match action {
-                    Action::Reconnect => Command::Reconnect {
+                    Action::Reconnect => RuntimeCommand::Reconnect {
                         server: name.clone(),
                     },
-                    Action::Restart => Command::Restart {
+                    Action::Restart => RuntimeCommand::Restart {
                         server: name.clone(),
                     },
-                    _ => Command::SetEnabled {
+                    _ => RuntimeCommand::SetEnabled {
                         server: name.clone(),
                         enabled: !server.enabled,
                     },
                 };
                 state.notice = Some(match &command {
-                    Command::Reconnect { .. } => format!("reconnecting {name}…"),
-                    Command::Restart { .. } => format!("restarting {name}…"),
-                    Command::SetEnabled { enabled: true, .. } => format!("enabling {name}…"),
+                    RuntimeCommand::Reconnect { .. } => format!("reconnecting {name}…"),
+                    RuntimeCommand::Restart { .. } => format!("restarting {name}…"),
+                    RuntimeCommand::SetEnabled { enabled: true, .. } => {
+                        format!("enabling {name}…")
+                    }
                     _ => format!("disabling {name}…"),
                 });
-                effects.push(Effect::Command(command));
+                effects.push(Effect::Runtime(command));
             }
         }
     }
@@ -577,11 +588,11 @@ fn on_mouse(state: &mut AppState, mouse: MouseEvent) {
     }
 }
 
-fn on_runtime(state: &mut AppState, event: Event) {
+fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
     match event {
-        Event::ServerChanged(snapshot) => state.servers.upsert(snapshot),
-        Event::CatalogChanged(catalog) => state.tools.set_catalog(catalog),
-        Event::CallProgress {
+        RuntimeEvent::ServerChanged(snapshot) => state.servers.upsert(snapshot),
+        RuntimeEvent::CatalogChanged(catalog) => state.tools.set_catalog(catalog),
+        RuntimeEvent::CallProgress {
             id,
             progress,
             total,
@@ -594,21 +605,12 @@ fn on_runtime(state: &mut AppState, event: Event) {
                 message,
             },
         ),
-        Event::CallFinished { id, outcome } => state.call.on_finished(id, outcome, state.now),
-        Event::ResourceUpdated { server, uri } => {
+        RuntimeEvent::CallFinished { id, outcome } => {
+            state.call.on_finished(id, outcome, state.now);
+        }
+        RuntimeEvent::ResourceUpdated { server, uri } => {
             state.notice = Some(format!("{server}: {uri} changed"));
         }
-        Event::ShutdownComplete => state.quitting = true,
-        event @ (Event::AssistantDelta { .. }
-        | Event::ApprovalRequested { .. }
-        | Event::ToolCallStarted { .. }
-        | Event::ToolCallFinished { .. }
-        | Event::TurnFinished { .. }
-        | Event::TraceStep(_)
-        | Event::SamplingRequested { .. }
-        | Event::SamplingWithdrawn { .. }
-        | Event::AgentNotice(_)
-        | Event::UsageChanged(_)) => conversation::on_agent_event(state, event),
     }
 }
 

@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::*;
 use crate::runtime::catalog::Catalog;
-use crate::runtime::messages::{Command, Event, ServerName, ServerSnapshot, ServerState};
+use crate::runtime::messages::{
+    RuntimeCommand, RuntimeEvent, ServerName, ServerSnapshot, ServerState,
+};
 use crate::tui::test_support::{app_state, ctrl, demo_catalog, key};
 
 fn state() -> AppState {
@@ -196,15 +198,15 @@ fn runtime_events_update_servers_and_tools() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Starting))),
+        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot("a", ServerState::Starting))),
     );
     update(
         &mut s,
-        Msg::Runtime(Event::ServerChanged(snapshot("b", ServerState::Failed))),
+        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot("b", ServerState::Failed))),
     );
     update(
         &mut s,
-        Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Ready))),
+        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot("a", ServerState::Ready))),
     );
     let states: Vec<_> = s
         .servers
@@ -222,7 +224,7 @@ fn runtime_events_update_servers_and_tools() {
     assert_eq!(s.servers.ready_count(), 1);
     update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo", "add"]))),
     );
     assert_eq!(s.tools.visible.len(), 2);
 }
@@ -232,7 +234,7 @@ fn selecting_a_tool_asks_for_its_schema_highlight_once() {
     let mut s = state();
     let effects = update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo", "add"]))),
     );
     let jobs: Vec<_> = effects
         .iter()
@@ -263,7 +265,7 @@ fn no_highlight_jobs_without_colour() {
     s.theme = Theme::default_dark().monochrome();
     let effects = update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo"]))),
     );
     assert!(effects.is_empty());
 }
@@ -282,7 +284,7 @@ fn tools_filter_narrows_and_escape_clears() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["echo", "add", "adder"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo", "add", "adder"]))),
     );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
@@ -307,7 +309,7 @@ fn selection_moves_and_clamps() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["a", "b", "c"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["a", "b", "c"]))),
     );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
@@ -342,7 +344,7 @@ fn tools_filter_puts_name_matches_first_and_selects_the_best() {
             })
             .collect(),
     );
-    update(&mut s, Msg::Runtime(Event::CatalogChanged(catalog)));
+    update(&mut s, Msg::Runtime(RuntimeEvent::CatalogChanged(catalog)));
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
     s.tools.select(4);
@@ -374,12 +376,12 @@ fn catalog_updates_keep_the_selected_tool() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["a", "b", "c"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["a", "b", "c"]))),
     );
     s.tools.select(2);
     update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["c", "a"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["c", "a"]))),
     );
     assert_eq!(s.tools.selected_tool().map(|t| t.name.as_str()), Some("c"));
 }
@@ -389,15 +391,6 @@ fn paste_goes_into_the_input() {
     let mut s = state();
     update(&mut s, Msg::Paste("line one\nline two".into()));
     assert_eq!(s.chat.input.lines(), ["line one", "line two"]);
-}
-
-#[test]
-fn shutdown_complete_quits() {
-    let mut s = state();
-    assert_eq!(
-        update(&mut s, Msg::Runtime(Event::ShutdownComplete)),
-        vec![Effect::Quit]
-    );
 }
 
 #[test]
@@ -419,7 +412,7 @@ fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo"]))),
     );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
@@ -435,7 +428,7 @@ fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
     let id = crate::runtime::messages::CallId(1);
     assert_eq!(
         effects,
-        vec![Effect::Command(Command::CallTool {
+        vec![Effect::Runtime(RuntimeCommand::CallTool {
             id,
             server: ServerName::new("demo"),
             tool: "echo".into(),
@@ -447,7 +440,7 @@ fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
     );
     update(
         &mut s,
-        Msg::Runtime(Event::CallProgress {
+        Msg::Runtime(RuntimeEvent::CallProgress {
             id,
             progress: 1.0,
             total: Some(2.0),
@@ -456,12 +449,12 @@ fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
     );
     assert_eq!(
         update(&mut s, key(KeyCode::Esc)),
-        vec![Effect::Command(Command::CancelCall { id })]
+        vec![Effect::Runtime(RuntimeCommand::CancelCall { id })]
     );
     // A stale answer for another call is ignored; this one's answer is shown.
     update(
         &mut s,
-        Msg::Runtime(Event::CallFinished {
+        Msg::Runtime(RuntimeEvent::CallFinished {
             id: crate::runtime::messages::CallId(99),
             outcome: Err("stale".into()),
         }),
@@ -469,7 +462,7 @@ fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
     assert!(matches!(s.call.view, Some(call::CallView::Running { .. })));
     update(
         &mut s,
-        Msg::Runtime(Event::CallFinished {
+        Msg::Runtime(RuntimeEvent::CallFinished {
             id,
             outcome: Err("server `demo`: tools/call: cancelled".into()),
         }),
@@ -494,7 +487,7 @@ fn invalid_arguments_stay_in_the_editor_with_a_reason() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo"]))),
     );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
@@ -518,7 +511,7 @@ fn pager_scrolls_and_closes() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(Event::CatalogChanged(catalog(&["echo"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo"]))),
     );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
@@ -530,7 +523,7 @@ fn pager_scrolls_and_closes() {
             .expect("result");
     update(
         &mut s,
-        Msg::Runtime(Event::CallFinished {
+        Msg::Runtime(RuntimeEvent::CallFinished {
             id,
             outcome: Ok(result),
         }),
@@ -558,27 +551,27 @@ fn server_keys_send_reconnect_restart_and_toggle() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(Event::ServerChanged(snapshot("a", ServerState::Ready))),
+        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot("a", ServerState::Ready))),
     );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('2')));
     let name = ServerName::new("a");
     assert_eq!(
         update(&mut s, key(KeyCode::Char('r'))),
-        vec![Effect::Command(Command::Reconnect {
+        vec![Effect::Runtime(RuntimeCommand::Reconnect {
             server: name.clone()
         })]
     );
     assert_eq!(s.notice.as_deref(), Some("reconnecting a…"));
     assert_eq!(
         update(&mut s, key(KeyCode::Char('R'))),
-        vec![Effect::Command(Command::Restart {
+        vec![Effect::Runtime(RuntimeCommand::Restart {
             server: name.clone()
         })]
     );
     assert_eq!(
         update(&mut s, key(KeyCode::Char('d'))),
-        vec![Effect::Command(Command::SetEnabled {
+        vec![Effect::Runtime(RuntimeCommand::SetEnabled {
             server: name,
             enabled: false
         })]

@@ -10,10 +10,11 @@ use serde_json::json;
 
 use super::chat::Role;
 use super::*;
-use crate::runtime::messages::{
-    AgentMode, ApprovalId, ApprovedBy, Command, Decision, Event, ProposedCall, SamplingId,
-    ServerName, TurnId, TurnOutcome, UsageTotals,
+use crate::protocol::{
+    AgentCommand, AgentEvent, AgentMode, ApprovalId, ApprovedBy, CallOutcome, Decision,
+    ProposedCall, SamplingId, ToolCallId, TurnId, TurnOutcome, UsageTotals,
 };
+use crate::runtime::messages::ServerName;
 use crate::tui::test_support::{app_state, ch, ctrl, key};
 
 fn state(with_llm: bool) -> AppState {
@@ -27,11 +28,11 @@ fn send(state: &mut AppState, text: &str) -> Vec<Effect> {
     update(state, key(KeyCode::Enter))
 }
 
-fn commands(effects: Vec<Effect>) -> Vec<Command> {
+fn commands(effects: Vec<Effect>) -> Vec<AgentCommand> {
     effects
         .into_iter()
         .filter_map(|e| match e {
-            Effect::Command(c) => Some(c),
+            Effect::Agent(c) => Some(c),
             _ => None,
         })
         .collect()
@@ -43,6 +44,7 @@ fn last_text(state: &AppState) -> &str {
 
 fn proposed(tool: &str) -> ProposedCall {
     ProposedCall {
+        id: ToolCallId(1),
         server: ServerName::new("demo"),
         tool: tool.into(),
         qualified_name: format!("demo__{tool}"),
@@ -50,6 +52,7 @@ fn proposed(tool: &str) -> ProposedCall {
         title: None,
         read_only: None,
         destructive: Some(true),
+        input_schema: std::sync::Arc::default(),
     }
 }
 
@@ -57,7 +60,7 @@ fn proposed(tool: &str) -> ProposedCall {
 fn ask(state: &mut AppState, turn: u64, approval: u64, tool: &str, index: usize, total: usize) {
     update(
         state,
-        Msg::Runtime(Event::ApprovalRequested {
+        Msg::Agent(AgentEvent::ApprovalRequested {
             turn: TurnId(turn),
             approval: ApprovalId(approval),
             call: proposed(tool),
@@ -79,8 +82,8 @@ fn settle(state: &mut AppState) {
     }
 }
 
-fn decide(approval: u64, decision: Decision) -> Command {
-    Command::Decide {
+fn decide(approval: u64, decision: Decision) -> AgentCommand {
+    AgentCommand::Decide {
         approval: ApprovalId(approval),
         decision,
     }
@@ -92,7 +95,7 @@ fn messages_start_turns_one_at_a_time() {
     let sent = commands(send(&mut state, "hello"));
     assert_eq!(
         sent,
-        [Command::StartTurn {
+        [AgentCommand::StartTurn {
             turn: TurnId(1),
             text: "hello".into(),
             mode: AgentMode::Chat
@@ -104,7 +107,7 @@ fn messages_start_turns_one_at_a_time() {
     assert!(last_text(&state).contains("still coming"));
     // Esc while the answer streams cancels the turn.
     let effects = update(&mut state, key(KeyCode::Esc));
-    assert_eq!(commands(effects), [Command::CancelTurn { turn: TurnId(1) }]);
+    assert_eq!(commands(effects), [AgentCommand::CancelTurn { turn: TurnId(1) }]);
 }
 
 #[test]
@@ -132,7 +135,7 @@ fn slash_commands() {
     assert_eq!(state.agent.mode, AgentMode::Auto);
     assert!(last_text(&state).starts_with("Auto mode"));
     match commands(send(&mut state, "go")).as_slice() {
-        [Command::StartTurn { mode, .. }] => assert_eq!(*mode, AgentMode::Auto),
+        [AgentCommand::StartTurn { mode, .. }] => assert_eq!(*mode, AgentMode::Auto),
         other => panic!("{other:?}"),
     }
     state.agent.running = None;
@@ -155,7 +158,7 @@ fn slash_commands() {
     send(&mut state, "/nope");
     assert!(last_text(&state).starts_with("Unknown command `/nope`"));
     let effects = send(&mut state, "/clear");
-    assert_eq!(commands(effects), [Command::ClearConversation]);
+    assert_eq!(commands(effects), [AgentCommand::ClearConversation]);
     // Only the opening line stays.
     assert_eq!(state.chat.entries.len(), 1);
     assert_eq!(last_text(&state), "Chatting with openai/gpt-4o-mini.");
@@ -203,7 +206,7 @@ fn a_prompt_that_appears_while_typing_does_not_take_the_next_keys_as_answers() {
     send(&mut state, "go");
     update(
         &mut state,
-        Msg::Runtime(Event::ApprovalRequested {
+        Msg::Agent(AgentEvent::ApprovalRequested {
             turn: TurnId(1),
             approval: ApprovalId(1),
             call: proposed("delete"),
@@ -267,7 +270,7 @@ fn escape_on_a_prompt_cancels_the_turn_and_drops_its_other_prompts() {
     assert_eq!(
         sent,
         [
-            Command::CancelTurn { turn: TurnId(1) },
+            AgentCommand::CancelTurn { turn: TurnId(1) },
             decide(1, Decision::CancelTurn)
         ]
     );
@@ -282,7 +285,7 @@ fn streamed_text_tool_calls_and_the_end_of_a_turn() {
     for text in ["Let me ", "check."] {
         update(
             &mut state,
-            Msg::Runtime(Event::AssistantDelta {
+            Msg::Agent(AgentEvent::AssistantDelta {
                 turn,
                 text: text.into(),
             }),
@@ -293,20 +296,23 @@ fn streamed_text_tool_calls_and_the_end_of_a_turn() {
     call.arguments = json!({"path": "/tmp/\u{1b}[31mx"});
     update(
         &mut state,
-        Msg::Runtime(Event::ToolCallStarted {
+        Msg::Agent(AgentEvent::ToolCallStarted {
             turn,
             call,
             approved_by: ApprovedBy::Session,
+            edited: false,
         }),
     );
     assert!(last_text(&state).contains("always allowed this session"));
     update(
         &mut state,
-        Msg::Runtime(Event::ToolCallFinished {
+        Msg::Agent(AgentEvent::ToolCallFinished {
             turn,
+            call: ToolCallId(1),
             qualified_name: "demo__delete".into(),
-            outcome: Ok("deleted".into()),
-            denied: false,
+            outcome: CallOutcome::Ok {
+                summary: "deleted".into(),
+            },
             elapsed: Duration::from_millis(12),
         }),
     );
@@ -324,7 +330,7 @@ fn streamed_text_tool_calls_and_the_end_of_a_turn() {
     // Text after a tool call is a new assistant entry.
     update(
         &mut state,
-        Msg::Runtime(Event::AssistantDelta {
+        Msg::Agent(AgentEvent::AssistantDelta {
             turn,
             text: "Done.".into(),
         }),
@@ -333,7 +339,7 @@ fn streamed_text_tool_calls_and_the_end_of_a_turn() {
     // Events of another turn are ignored.
     update(
         &mut state,
-        Msg::Runtime(Event::AssistantDelta {
+        Msg::Agent(AgentEvent::AssistantDelta {
             turn: TurnId(9),
             text: "stale".into(),
         }),
@@ -347,7 +353,7 @@ fn streamed_text_tool_calls_and_the_end_of_a_turn() {
     };
     update(
         &mut state,
-        Msg::Runtime(Event::TurnFinished {
+        Msg::Agent(AgentEvent::TurnFinished {
             turn,
             outcome: TurnOutcome::Limit("request_limit of 2 reached".into()),
             turn_usage: usage,
@@ -365,11 +371,11 @@ fn a_denied_call_is_shown_as_such() {
     send(&mut state, "go");
     update(
         &mut state,
-        Msg::Runtime(Event::ToolCallFinished {
+        Msg::Agent(AgentEvent::ToolCallFinished {
             turn: TurnId(1),
+            call: ToolCallId(5),
             qualified_name: "demo__delete".into(),
-            outcome: Err("denied".into()),
-            denied: true,
+            outcome: CallOutcome::Denied,
             elapsed: Duration::ZERO,
         }),
     );
@@ -393,7 +399,7 @@ fn sampling_params() -> Box<rmcp::model::CreateMessageRequestParams> {
 fn sampling_request(state: &mut AppState, id: u64) {
     update(
         state,
-        Msg::Runtime(Event::SamplingRequested {
+        Msg::Agent(AgentEvent::SamplingRequested {
             id: SamplingId(id),
             server: ServerName::new("everything"),
             params: sampling_params(),
@@ -419,7 +425,7 @@ fn sampling_requests_are_approved_refused_or_edited() {
     assert_eq!(state.scopes()[1], Scope::Sampling);
     assert_eq!(
         commands(update(&mut state, ch('y'))),
-        [Command::DecideSampling {
+        [AgentCommand::DecideSampling {
             id: SamplingId(1),
             approved: Some(sampling_params())
         }]
@@ -427,7 +433,7 @@ fn sampling_requests_are_approved_refused_or_edited() {
     settle(&mut state);
     assert_eq!(
         commands(update(&mut state, ch('n'))),
-        [Command::DecideSampling {
+        [AgentCommand::DecideSampling {
             id: SamplingId(2),
             approved: None
         }]
@@ -447,7 +453,7 @@ fn sampling_requests_are_approved_refused_or_edited() {
     expected.max_tokens = 5;
     assert_eq!(
         commands(update(&mut state, ctrl('s'))),
-        [Command::DecideSampling {
+        [AgentCommand::DecideSampling {
             id: SamplingId(3),
             approved: Some(expected)
         }]
@@ -464,7 +470,7 @@ fn a_sampling_request_the_server_gave_up_on_is_withdrawn() {
     assert_eq!(state.scopes()[1], Scope::SamplingEdit);
     update(
         &mut state,
-        Msg::Runtime(Event::SamplingWithdrawn {
+        Msg::Agent(AgentEvent::SamplingWithdrawn {
             id: SamplingId(1),
             server: ServerName::new("everything"),
         }),
@@ -487,7 +493,7 @@ fn a_sampling_request_the_server_gave_up_on_is_withdrawn() {
     // One waiting behind the shown prompt goes quietly out of the queue.
     update(
         &mut state,
-        Msg::Runtime(Event::SamplingWithdrawn {
+        Msg::Agent(AgentEvent::SamplingWithdrawn {
             id: SamplingId(3),
             server: ServerName::new("everything"),
         }),
@@ -495,7 +501,7 @@ fn a_sampling_request_the_server_gave_up_on_is_withdrawn() {
     settle(&mut state);
     assert_eq!(
         commands(update(&mut state, ch('y'))),
-        [Command::DecideSampling {
+        [AgentCommand::DecideSampling {
             id: SamplingId(2),
             approved: Some(sampling_params())
         }]
@@ -505,7 +511,7 @@ fn a_sampling_request_the_server_gave_up_on_is_withdrawn() {
     let before = state.chat.entries.len();
     update(
         &mut state,
-        Msg::Runtime(Event::SamplingWithdrawn {
+        Msg::Agent(AgentEvent::SamplingWithdrawn {
             id: SamplingId(2),
             server: ServerName::new("everything"),
         }),

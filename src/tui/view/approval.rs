@@ -1,7 +1,12 @@
-//! The agent's modal prompts: a tool call waiting for approval (server, tool, hints, the exact
-//! arguments the server would receive), a server's sampling request (what it would send to
-//! the LLM), and the JSON editors opened from either. They are drawn above the panes and
-//! below a tool-call overlay the user opened themselves.
+//! The agent's prompts: a tool call waiting for approval (server, tool, hints, the exact
+//! arguments the server would receive, whole), a server's sampling request (what it would send
+//! to the LLM), and the JSON editors opened from either.
+//!
+//! A prompt is docked at the bottom of the Chat pane in place of the input, so the user's
+//! question and the model's text before the call stay visible above it (when the Chat pane is
+//! not on screen, at the bottom of the focused pane). It takes the room its text needs, up to
+//! two thirds of the pane; longer text scrolls, with markers saying how much is above and
+//! below. The editors are centred overlays, as editing needs the room.
 
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
 #![allow(deprecated)]
@@ -12,19 +17,24 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Padding, Paragraph, Wrap};
 
+use super::arguments::argument_lines;
 use super::overlay_block;
+use super::wrap::wrap;
 use crate::agent::sampling::message_text;
 use crate::text::{sanitize, sanitize_line, truncate_chars};
 use crate::tui::state::AppState;
 use crate::tui::state::agent::{JsonEditor, PendingApproval, PendingSampling};
 use crate::tui::theme::Theme;
 
-/// Widest an overlay gets, so long lines stay readable on wide terminals.
+/// Widest an editor overlay gets, so long lines stay readable on wide terminals.
 const MAX_WIDTH: u16 = 100;
-/// Longest a single argument line is shown before it is cut (the editor shows it all).
-const MAX_LINE_CHARS: usize = 400;
+/// Rows of the pane above a docked prompt kept for the conversation.
+const MIN_ROWS_ABOVE: u16 = 3;
+/// Borders (2) and the key line.
+const FRAME_ROWS: u16 = 3;
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
+/// The editors, centred over everything (the prompts themselves are docked).
+pub fn draw_editors(frame: &mut Frame, area: Rect, state: &AppState) {
     let agent = &state.agent;
     let theme = &state.theme;
     if let (Some(editor), Some(front)) = (&agent.approval_editor, agent.approvals.front()) {
@@ -39,20 +49,122 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             front.server
         );
         draw_editor(frame, area, editor, &title, theme);
-    } else if let Some(front) = agent.approvals.front() {
-        draw_approval(frame, area, front, agent.approvals.len(), theme);
-    } else if let Some(front) = agent.sampling.front() {
-        draw_sampling(frame, area, front, agent.sampling.len(), theme);
     }
 }
 
-/// A rectangle centred in `area`, as tall as `content` lines need (plus borders and the key
-/// line), never taller than the screen.
-fn fitted(area: Rect, content: usize) -> Rect {
-    let width = area.width.saturating_sub(4).min(MAX_WIDTH);
-    let wanted = u16::try_from(content + 4).unwrap_or(u16::MAX);
-    let height = wanted.min(area.height.saturating_sub(2)).max(6);
-    area.centered(Constraint::Length(width), Constraint::Length(height))
+/// A prompt waiting for the user, ready to draw at one width.
+struct Prompt {
+    title: String,
+    body: Vec<Line<'static>>,
+    keys: Line<'static>,
+    scroll: usize,
+}
+
+/// The prompt that has the keyboard, laid out for a dock `width` columns wide.
+fn active_prompt(state: &AppState, width: u16) -> Option<Prompt> {
+    let agent = &state.agent;
+    if agent.approval_editor.is_some() || agent.sampling_editor.is_some() {
+        return None;
+    }
+    // Inside the borders and the horizontal padding.
+    let text_width = usize::from(width.saturating_sub(4)).max(8);
+    if let Some(front) = agent.approvals.front() {
+        Some(approval_prompt(
+            front,
+            agent.approvals.len(),
+            text_width,
+            &state.theme,
+        ))
+    } else {
+        agent.sampling.front().map(|front| {
+            sampling_prompt(front, agent.sampling.len(), text_width, &state.theme)
+        })
+    }
+}
+
+/// How many rows a prompt docked in `rect` takes, if one is waiting.
+pub fn docked_height(state: &AppState, rect: Rect) -> Option<u16> {
+    let prompt = active_prompt(state, rect.width)?;
+    let wanted = u16::try_from(prompt.body.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(FRAME_ROWS);
+    let room = rect.height.saturating_sub(MIN_ROWS_ABOVE.max(rect.height / 3));
+    Some(wanted.min(room).max(FRAME_ROWS + 2).min(rect.height))
+}
+
+/// Draws the waiting prompt in `rect` (its whole area). The body scrolls; when it does not
+/// fit, the first and last rows say how much is above and below.
+pub fn draw_docked(frame: &mut Frame, rect: Rect, state: &AppState) {
+    let Some(prompt) = active_prompt(state, rect.width) else {
+        return;
+    };
+    let theme = &state.theme;
+    frame.render_widget(Clear, rect);
+    let block = overlay_block(theme, &prompt.title).padding(Padding::horizontal(1));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [text, keys_area] = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Min(1), Constraint::Length(1)])
+        .areas(inner);
+    let body = visible_body(prompt.body, prompt.scroll, usize::from(text.height), theme);
+    state.agent.prompt_max_scroll.set(body.max_scroll);
+    frame.render_widget(Paragraph::new(body.lines), text);
+    frame.render_widget(
+        Paragraph::new(prompt.keys).wrap(Wrap { trim: true }),
+        keys_area,
+    );
+}
+
+struct VisibleBody {
+    lines: Vec<Line<'static>>,
+    max_scroll: usize,
+}
+
+/// The rows of `body` that fit in `room`, starting `scroll` rows down, with "more above" and
+/// "more below" markers in place of the first and last rows when needed. Nothing is dropped
+/// without a marker saying so.
+fn visible_body(
+    mut body: Vec<Line<'static>>,
+    scroll: usize,
+    room: usize,
+    theme: &Theme,
+) -> VisibleBody {
+    if body.len() <= room || room < 3 {
+        let max_scroll = body.len().saturating_sub(room);
+        let start = scroll.min(max_scroll);
+        body.drain(..start);
+        body.truncate(room);
+        return VisibleBody {
+            lines: body,
+            max_scroll,
+        };
+    }
+    // Two rows go to the markers; the rest show the body.
+    let shown = room - 2;
+    let max_scroll = body.len() - shown;
+    let start = scroll.min(max_scroll);
+    let above = start;
+    let below = body.len() - start - shown;
+    let marker = |text: String| {
+        Line::from(Span::styled(
+            text,
+            theme.accent().add_modifier(Modifier::ITALIC),
+        ))
+    };
+    let mut lines = Vec::with_capacity(room);
+    lines.push(if above > 0 {
+        marker(format!("↑ {above} more lines above · k/↑ scrolls up"))
+    } else {
+        Line::default()
+    });
+    lines.extend(body.drain(start..start + shown));
+    lines.push(if below > 0 {
+        marker(format!("↓ {below} more lines below · j/↓ scrolls down"))
+    } else {
+        Line::from(Span::styled("(end)", theme.muted()))
+    });
+    VisibleBody { lines, max_scroll }
 }
 
 fn keys_line(keys: &[(&'static str, &'static str)], theme: &Theme) -> Line<'static> {
@@ -70,55 +182,18 @@ fn keys_line(keys: &[(&'static str, &'static str)], theme: &Theme) -> Line<'stat
     Line::from(spans)
 }
 
-/// Draws `body` in a fitted overlay with `keys` pinned to its last line; a body too long for
-/// the screen ends with a line saying how much is hidden.
-fn draw_prompt(
-    frame: &mut Frame,
-    area: Rect,
-    title: &str,
-    mut body: Vec<Line<'static>>,
-    keys: Line<'static>,
-    theme: &Theme,
-) {
-    let rect = fitted(area, body.len());
-    frame.render_widget(Clear, rect);
-    let block = overlay_block(theme, title).padding(Padding::horizontal(1));
-    let inner = block.inner(rect);
-    frame.render_widget(block, rect);
-    let [text, _, keys_area] = Layout::default()
-        .direction(Direction::Vertical)
-        .constraints([
-            Constraint::Min(1),
-            Constraint::Length(1),
-            Constraint::Length(1),
-        ])
-        .areas(inner);
-    let room = usize::from(text.height);
-    if body.len() > room && room > 0 {
-        let hidden = body.len() - (room - 1);
-        body.truncate(room - 1);
-        body.push(Line::from(Span::styled(
-            format!("… {hidden} more lines (e opens them in the editor)"),
-            theme.muted().add_modifier(Modifier::ITALIC),
-        )));
-    }
-    frame.render_widget(Paragraph::new(body), text);
-    frame.render_widget(Paragraph::new(keys).wrap(Wrap { trim: true }), keys_area);
-}
-
-fn draw_approval(
-    frame: &mut Frame,
-    area: Rect,
+fn approval_prompt(
     pending: &PendingApproval,
     waiting: usize,
+    width: usize,
     theme: &Theme,
-) {
+) -> Prompt {
     let call = &pending.call;
-    let mut title = format!(" Run {}? ", call.qualified_name);
+    let mut title = format!(" Run {}? ", sanitize_line(&call.qualified_name));
     if pending.total > 1 {
         title = format!(
             " Run {}? (call {} of {}) ",
-            call.qualified_name,
+            sanitize_line(&call.qualified_name),
             pending.index + 1,
             pending.total
         );
@@ -128,13 +203,13 @@ fn draw_approval(
         Span::styled(call.server.to_string(), theme.accent()),
         Span::styled(" · tool ", theme.muted()),
         Span::styled(
-            sanitize(&call.tool),
+            sanitize_line(&call.tool),
             Style::default().add_modifier(Modifier::BOLD),
         ),
     ])];
     let mut hints = Vec::new();
     if let Some(title) = &call.title {
-        hints.push(Span::raw(format!("“{}”", sanitize(title))));
+        hints.push(Span::raw(format!("“{}”", sanitize_line(title))));
     }
     if call.destructive == Some(true) {
         hints.push(Span::styled(
@@ -159,20 +234,7 @@ fn draw_approval(
         }
         body.push(Line::from(line));
     }
-    body.push(Line::default());
-    body.push(Line::from(Span::styled(
-        "arguments the server will receive:",
-        theme.muted(),
-    )));
-    let pretty = serde_json::to_string_pretty(&call.arguments)
-        .unwrap_or_else(|_| call.arguments.to_string());
-    body.extend(
-        sanitize(&pretty)
-            .lines()
-            .map(|l| Line::raw(format!("  {}", truncate_chars(l, MAX_LINE_CHARS)))),
-    );
     if waiting > 1 {
-        body.push(Line::default());
         body.push(Line::from(Span::styled(
             match waiting - 1 {
                 1 => "1 more call waits after this one".to_owned(),
@@ -181,6 +243,15 @@ fn draw_approval(
             theme.muted(),
         )));
     }
+    body.push(Line::from(Span::styled(
+        "arguments the server will receive, exactly:",
+        theme.muted(),
+    )));
+    body.extend(
+        argument_lines(&call.arguments, width)
+            .into_iter()
+            .map(Line::raw),
+    );
     let keys = keys_line(
         &[
             ("y", "run"),
@@ -191,26 +262,26 @@ fn draw_approval(
         ],
         theme,
     );
-    draw_prompt(frame, area, &title, body, keys, theme);
+    Prompt {
+        title,
+        body,
+        keys,
+        scroll: pending.scroll,
+    }
 }
 
-fn draw_sampling(
-    frame: &mut Frame,
-    area: Rect,
+fn sampling_prompt(
     pending: &PendingSampling,
     waiting: usize,
+    width: usize,
     theme: &Theme,
-) {
+) -> Prompt {
     let params = &pending.params;
     let title = format!(" Server `{}` asks to use the LLM ", pending.server);
     let mut body = Vec::new();
     if let Some(system) = &params.system_prompt {
         body.push(Line::from(Span::styled("system prompt:", theme.muted())));
-        body.extend(
-            sanitize(system)
-                .lines()
-                .map(|l| Line::raw(format!("  {}", truncate_chars(l, MAX_LINE_CHARS)))),
-        );
+        body.extend(indented(&sanitize(system), "  ", width));
     }
     body.push(Line::from(Span::styled(
         format!("messages ({}):", params.messages.len()),
@@ -221,14 +292,8 @@ fn draw_sampling(
             rmcp::model::Role::User => "user",
             rmcp::model::Role::Assistant => "assistant",
         };
-        let text = sanitize(&message_text(message));
-        let mut lines = text.lines();
-        let first = lines.next().unwrap_or("");
-        body.push(Line::from(vec![
-            Span::styled(format!("  {role}: "), theme.accent()),
-            Span::raw(truncate_chars(first, MAX_LINE_CHARS)),
-        ]));
-        body.extend(lines.map(|l| Line::raw(format!("    {}", truncate_chars(l, MAX_LINE_CHARS)))));
+        body.push(Line::from(Span::styled(format!("  {role}:"), theme.accent())));
+        body.extend(indented(&sanitize(&message_text(message)), "    ", width));
     }
     let mut limits = vec![format!("at most {} tokens", params.max_tokens)];
     if let Some(temperature) = params.temperature {
@@ -270,7 +335,20 @@ fn draw_sampling(
         &[("y", "send it to the LLM"), ("n", "refuse"), ("e", "edit")],
         theme,
     );
-    draw_prompt(frame, area, &title, body, keys, theme);
+    Prompt {
+        title,
+        body,
+        keys,
+        scroll: pending.scroll,
+    }
+}
+
+/// `text` wrapped to `width` under `pad`.
+fn indented(text: &str, pad: &str, width: usize) -> Vec<Line<'static>> {
+    wrap(text, width.saturating_sub(pad.len()).max(1))
+        .into_iter()
+        .map(|l| Line::raw(format!("{pad}{l}")))
+        .collect()
 }
 
 fn draw_editor(frame: &mut Frame, area: Rect, editor: &JsonEditor, title: &str, theme: &Theme) {

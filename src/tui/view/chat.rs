@@ -25,10 +25,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     // The title shows the scroll position, which is only known once the history is laid out.
     let probe = pane_block(Pane::Chat, focused, theme, "");
     let inner = probe.inner(area);
+    // A waiting prompt takes the input's place, so the question and the model's text before
+    // the call stay in view above it.
+    let prompt = super::approval::docked_height(state, inner);
     let input_lines = chat.input.lines().len().clamp(1, MAX_INPUT_LINES) as u16;
     let [history, input] = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Min(1), Constraint::Length(input_lines + 1)])
+        .constraints([
+            Constraint::Min(1),
+            Constraint::Length(prompt.unwrap_or(input_lines + 1)),
+        ])
         .areas(inner);
     let (lines, scroll) = history_window(chat, history, theme);
     let extra = match (&chat.model, scroll) {
@@ -38,7 +44,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     };
     frame.render_widget(pane_block(Pane::Chat, focused, theme, &extra), area);
     frame.render_widget(Paragraph::new(lines), history);
-    draw_input(frame, input, state, focused);
+    if prompt.is_some() {
+        super::approval::draw_docked(frame, input, state);
+    } else {
+        draw_input(frame, input, state, focused);
+    }
 }
 
 fn draw_input(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
@@ -48,14 +58,14 @@ fn draw_input(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     } else {
         " press i to type "
     };
-    let mut input = state.chat.input.clone();
-    input.set_block(
-        Block::default()
-            .borders(Borders::TOP)
-            .border_style(state.theme.border(typing))
-            .title(Span::styled(title, state.theme.muted())),
-    );
-    frame.render_widget(&input, area);
+    // The frame is drawn apart from the text area, which is drawn as it is (no per-frame copy).
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(state.theme.border(typing))
+        .title(Span::styled(title, state.theme.muted()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    frame.render_widget(&state.chat.input, inner);
 }
 
 fn role_header(role: Role, theme: &Theme) -> Line<'static> {

@@ -2,6 +2,7 @@
 //! state (the chat view's wrapped-height cache is a memo behind a `RefCell`, not state).
 
 mod approval;
+mod arguments;
 mod call;
 mod chat;
 mod help;
@@ -40,7 +41,15 @@ pub fn draw(frame: &mut Frame, state: &AppState) {
         }
     }
     status::draw(frame, areas.status, state);
-    approval::draw(frame, area, state);
+    // The Chat pane docks a waiting prompt itself; without it on screen, the focused pane does.
+    if areas.rect(Pane::Chat).is_none()
+        && let Some(rect) = areas.rect(state.focus)
+        && let Some(height) = approval::docked_height(state, rect)
+    {
+        let dock = Rect::new(rect.x, rect.bottom() - height, rect.width, height);
+        approval::draw_docked(frame, dock, state);
+    }
+    approval::draw_editors(frame, area, state);
     call::draw(frame, area, state);
     if state.help {
         help::draw(frame, area, state);

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::draw;
 use crate::runtime::catalog::Catalog;
+use crate::protocol::{StepBody, StepId, StepStatus, TraceStep};
 use crate::runtime::messages::{ServerIdentity, ServerName, ServerSnapshot, ServerState};
 use crate::tui::state::chat::Role;
 use crate::tui::state::{AppState, Pane};
@@ -301,17 +302,13 @@ fn a_call_you_cancelled_says_cancelled_not_failed() {
 
 #[test]
 fn the_trace_scrolls_to_the_selected_step() {
-    use crate::tui::state::trace::TraceStep;
     let mut state = state((80, 24), Pane::Trace);
-    state.trace.steps = (1..=50)
-        .map(|i| TraceStep {
-            title: format!("step title {i}"),
-            detail: format!("detail of {i}\nsecond line of {i}"),
-        })
-        .collect();
+    for i in 1..=50 {
+        state.trace.upsert(limit_step(i, None, &format!("step title {i}\nsecond line of {i}")));
+    }
     state.trace.select(40);
     let screen = render(&state).backend().to_string();
-    assert!(screen.contains("▶  41 step title 41"), "{screen}");
+    assert!(screen.contains("▶  41 ✗ limit: step title 41"), "{screen}");
     assert!(screen.contains("second line of 41"), "{screen}");
     assert!(
         !screen.contains("step title 1 "),
@@ -319,8 +316,35 @@ fn the_trace_scrolls_to_the_selected_step() {
     );
     state.trace.select(0);
     let screen = render(&state).backend().to_string();
-    assert!(screen.contains("▶   1 step title 1"), "{screen}");
-    assert!(screen.contains("detail of 1"), "{screen}");
+    assert!(screen.contains("▶   1 ✗ limit: step title 1"), "{screen}");
+    assert!(screen.contains("second line of 1"), "{screen}");
+}
+
+/// A finished `limit` step (its detail is the reason, its title the reason's first line).
+fn limit_step(id: u64, parent: Option<u64>, reason: &str) -> Arc<TraceStep> {
+    let mut step = TraceStep::begin(
+        StepId(id),
+        parent.map(StepId),
+        None,
+        StepBody::Limit {
+            reason: reason.to_owned(),
+        },
+    );
+    step.started_ms = 1_000 * id;
+    step.end(StepStatus::Error);
+    step.ended_ms = Some(1_000 * id + 5);
+    Arc::new(step)
+}
+
+#[test]
+fn the_trace_shows_a_tree_with_status_marks_and_times() {
+    let mut state = state((80, 24), Pane::Trace);
+    state.trace.upsert(limit_step(1, None, "root"));
+    state.trace.upsert(limit_step(2, Some(1), "child"));
+    state.trace.upsert(limit_step(3, Some(2), "grandchild"));
+    state.trace.upsert(limit_step(4, None, "next root"));
+    state.trace.select(0);
+    insta::assert_snapshot!("trace_tree", render(&state).backend());
 }
 
 fn agent_state() -> AppState {
@@ -339,8 +363,8 @@ fn agent_state() -> AppState {
 
 #[test]
 fn approval_prompt_editor_and_usage_in_the_status_bar() {
-    use crate::runtime::messages::{
-        ApprovalId, Event, ProposedCall, TurnId, TurnOutcome, UsageTotals,
+    use crate::protocol::{
+        AgentEvent, ApprovalId, ProposedCall, ToolCallId, TurnId, TurnOutcome, UsageTotals,
     };
     use crate::tui::state::{Msg, update};
     let mut state = agent_state();
@@ -349,12 +373,13 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
     state.agent.running = Some(turn);
     update(
         &mut state,
-        Msg::Runtime(Event::AssistantDelta {
+        Msg::Agent(AgentEvent::AssistantDelta {
             turn,
             text: "I will delete the build directory.".into(),
         }),
     );
     let call = ProposedCall {
+        id: ToolCallId(1),
         server: ServerName::new("demo"),
         tool: "delete_file".into(),
         qualified_name: "demo__delete_file".into(),
@@ -362,11 +387,12 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
         title: Some("Delete a file".into()),
         read_only: Some(false),
         destructive: Some(true),
+        input_schema: Arc::default(),
     };
     for approval in 1..=2 {
         update(
             &mut state,
-            Msg::Runtime(Event::ApprovalRequested {
+            Msg::Agent(AgentEvent::ApprovalRequested {
                 turn,
                 approval: ApprovalId(approval),
                 call: call.clone(),
@@ -388,7 +414,7 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
     };
     update(
         &mut state,
-        Msg::Runtime(Event::TurnFinished {
+        Msg::Agent(AgentEvent::TurnFinished {
             turn,
             outcome: TurnOutcome::Answered,
             turn_usage: usage,
@@ -411,7 +437,7 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
 
 #[test]
 fn sampling_prompt() {
-    use crate::runtime::messages::{Event, SamplingId};
+    use crate::protocol::{AgentEvent, SamplingId};
     use crate::tui::state::{Msg, update};
     let mut state = agent_state();
     #[allow(deprecated)]
@@ -427,7 +453,7 @@ fn sampling_prompt() {
     .expect("params");
     update(
         &mut state,
-        Msg::Runtime(Event::SamplingRequested {
+        Msg::Agent(AgentEvent::SamplingRequested {
             id: SamplingId(1),
             server: ServerName::new("everything"),
             params: Box::new(params),

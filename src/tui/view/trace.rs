@@ -1,68 +1,127 @@
-//! The Trace pane: the timeline of agent reasoning steps, newest last, with the selected step's
-//! detail. Empty until an agent has run.
+//! The Trace pane: the agent's steps as a tree (indented under the step they belong to), each
+//! with a status mark, its words (worked out by the reducer) and, for the selected step, its
+//! detail. Only the rows that fit are built, so a trace of thousands of steps draws as fast as
+//! a short one. Empty until an agent has run.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::wrap::wrap;
 use super::{pane_block, placeholder};
+use crate::protocol::StepStatus;
 use crate::text::truncate_chars;
+use crate::tui::state::trace::TraceRow;
 use crate::tui::state::{AppState, Pane};
+use crate::tui::theme::Theme;
+
+/// Deeper steps are indented no further than this many levels.
+const MAX_INDENT_LEVELS: usize = 6;
+const DETAIL_INDENT: &str = "      ";
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     let theme = &state.theme;
     let trace = &state.trace;
-    let extra = format!("· {} steps", trace.steps.len());
+    let extra = format!("· {} steps", trace.len());
     let block = pane_block(Pane::Trace, focused, theme, &extra);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if trace.steps.is_empty() {
+    if trace.is_empty() {
         placeholder(
             frame,
             inner,
             theme,
-            "No reasoning steps yet. Each step of an agent run (thoughts, tool calls, results) \
-             appears here as a timeline you can step through.",
+            "No reasoning steps yet. Each step of an agent run (model requests and replies, \
+             tool calls, approvals, results) appears here as a tree you can step through.",
         );
         return;
     }
-    // Titles take one row each (cut to fit); the selected step's detail is wrapped under it.
-    // The view scrolls so that the selected step and as much of its detail as fits are shown.
     let width = usize::from(inner.width);
-    let indent = "      ";
-    let mut lines = Vec::new();
-    let mut selected_rows = 0..0;
-    for (i, step) in trace.steps.iter().enumerate() {
-        let selected = i == trace.selected;
-        let start = lines.len();
-        let marker = if selected { "▶ " } else { "  " };
-        let title = truncate_chars(&step.title, width.saturating_sub(6).max(1));
-        let line = Line::from(vec![
-            Span::raw(marker),
-            Span::styled(format!("{:>3} ", i + 1), theme.muted()),
-            Span::raw(title),
-        ]);
-        lines.push(if selected {
-            line.style(theme.selection())
+    let height = usize::from(inner.height);
+    let selected = trace.selected.min(trace.len() - 1);
+    // Every step is one row; the selected one is followed by its wrapped detail.
+    let detail = trace.rows.get(selected).map_or_else(Vec::new, |row| {
+        if row.detail.is_empty() {
+            Vec::new()
         } else {
-            line
-        });
-        if selected && !step.detail.is_empty() {
-            let rows = wrap(&step.detail, width.saturating_sub(indent.len()));
-            lines.extend(
-                rows.into_iter()
-                    .map(|row| Line::from(Span::styled(format!("{indent}{row}"), theme.muted()))),
-            );
-            selected_rows = start..lines.len();
-        } else if selected {
-            selected_rows = start..lines.len();
+            wrap(&row.detail, width.saturating_sub(DETAIL_INDENT.len()))
         }
+    });
+    let offset = scroll_to_show(selected..selected + 1 + detail.len(), height);
+    let mut lines = Vec::with_capacity(height);
+    let mut index = offset_to_step(offset, selected, detail.len());
+    let mut skip_detail = offset.saturating_sub(selected + 1);
+    while lines.len() < height && index < trace.len() {
+        let row = &trace.rows[index];
+        if index != selected || offset <= selected {
+            lines.push(title_line(index, row, index == selected, width, theme));
+        }
+        if index == selected {
+            for text in detail.iter().skip(std::mem::take(&mut skip_detail)) {
+                if lines.len() == height {
+                    break;
+                }
+                lines.push(Line::from(Span::styled(
+                    format!("{DETAIL_INDENT}{text}"),
+                    theme.muted(),
+                )));
+            }
+        }
+        index += 1;
     }
-    let offset = scroll_to_show(selected_rows, usize::from(inner.height));
-    let visible: Vec<Line> = lines.into_iter().skip(offset).collect();
-    frame.render_widget(Paragraph::new(visible), inner);
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The step shown on the first row when the view starts `offset` rows down (rows before the
+/// selected step are one per step; the selected step's detail follows it).
+fn offset_to_step(offset: usize, selected: usize, detail_rows: usize) -> usize {
+    if offset <= selected {
+        offset
+    } else if offset <= selected + detail_rows {
+        selected
+    } else {
+        offset - detail_rows
+    }
+}
+
+fn title_line(
+    index: usize,
+    row: &TraceRow,
+    selected: bool,
+    width: usize,
+    theme: &Theme,
+) -> Line<'static> {
+    let indent = "  ".repeat(row.depth.min(MAX_INDENT_LEVELS));
+    let (mark, mark_style) = status_mark(row.step.status, theme);
+    let marker = if selected { "▶ " } else { "  " };
+    let number = format!("{:>3} ", index + 1);
+    let used = marker.len() + number.len() + indent.len() + 2;
+    let title = truncate_chars(&row.title, width.saturating_sub(used).max(1));
+    let line = Line::from(vec![
+        Span::raw(marker),
+        Span::styled(number, theme.muted()),
+        Span::raw(indent),
+        Span::styled(format!("{mark} "), mark_style),
+        Span::raw(title),
+    ]);
+    if selected {
+        line.style(theme.selection())
+    } else {
+        line
+    }
+}
+
+fn status_mark(status: StepStatus, theme: &Theme) -> (&'static str, Style) {
+    match status {
+        StepStatus::Running => ("…", theme.accent()),
+        StepStatus::Ok => ("✓", Style::default().fg(theme.ok)),
+        StepStatus::Error => ("✗", Style::default().fg(theme.error)),
+        StepStatus::Cancelled => ("⊘", theme.muted()),
+        StepStatus::Denied => ("⊖", Style::default().fg(theme.warn)),
+        StepStatus::Unknown => ("?", theme.muted()),
+    }
 }
 
 /// The first row to draw so that `rows` is on screen: from the top while it fits, else with
@@ -74,7 +133,7 @@ fn scroll_to_show(rows: std::ops::Range<usize>, height: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::scroll_to_show;
+    use super::{offset_to_step, scroll_to_show};
 
     #[test]
     fn the_selected_block_is_kept_on_screen() {
@@ -90,5 +149,13 @@ mod tests {
             "taller than the pane: its start on top"
         );
         assert_eq!(scroll_to_show(0..0, 0), 0);
+    }
+
+    #[test]
+    fn offsets_map_back_to_steps() {
+        assert_eq!(offset_to_step(3, 10, 4), 3);
+        assert_eq!(offset_to_step(10, 10, 4), 10);
+        assert_eq!(offset_to_step(12, 10, 4), 10, "inside the detail");
+        assert_eq!(offset_to_step(16, 10, 4), 12, "past the detail");
     }
 }
