@@ -56,8 +56,14 @@ async fn progress_then_result() {
                 assert!(message.is_some_and(|m| m.starts_with("step ")));
                 seen.push(progress);
             }
-            RuntimeEvent::CallFinished { id: got, outcome } => {
+            RuntimeEvent::CallFinished {
+                id: got,
+                outcome,
+                elapsed,
+            } => {
                 assert_eq!(got, id);
+                // Four steps 30 ms apart: the runtime measured the call itself.
+                assert!(elapsed >= Duration::from_millis(90), "{elapsed:?}");
                 let result = outcome.expect("ok");
                 assert_eq!(
                     runtime::content::blocks_text(&result.content),
@@ -121,7 +127,9 @@ async fn cancel_ends_the_call_and_tells_the_server() {
     let cancelled_at = Instant::now();
     commands.send(RuntimeCommand::CancelCall { id }).expect("send");
     match next_call_event(&mut events).await {
-        RuntimeEvent::CallFinished { id: got, outcome } => {
+        RuntimeEvent::CallFinished {
+            id: got, outcome, ..
+        } => {
             assert_eq!(got, id);
             assert_eq!(
                 outcome.expect_err("cancelled"),

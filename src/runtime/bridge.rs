@@ -63,6 +63,7 @@ async fn call(
         cancel: Some(cancel),
         progress: Some(progress_tx),
     };
+    let started = std::time::Instant::now();
     let call = handle.call_tool_with(server.as_str(), &tool, arguments, options);
     tokio::pin!(call);
     let mut highest = f64::NEG_INFINITY;
@@ -89,6 +90,7 @@ async fn call(
         .send(RuntimeEvent::CallFinished {
             id,
             outcome: outcome.map_err(|e| e.to_string()),
+            elapsed: started.elapsed(),
         })
         .await;
 }

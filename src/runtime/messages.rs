@@ -228,6 +228,9 @@ pub enum RuntimeEvent {
     CallFinished {
         id: CallId,
         outcome: Result<CallToolResult, String>,
+        /// How long the call took, measured by the runtime (the clock of the server's
+        /// call statistics).
+        elapsed: Duration,
     },
     /// A subscribed resource changed.
     ResourceUpdated {

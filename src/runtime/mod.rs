@@ -14,6 +14,7 @@ pub mod content;
 pub mod http_client;
 pub mod messages;
 pub mod request;
+pub mod schema;
 pub mod sampling;
 pub mod server;
 pub mod sse;

@@ -84,7 +84,7 @@ where
         if dirty && host.can_draw() {
             let now = Instant::now();
             if last_draw.is_none_or(|at| now >= at + FRAME) {
-                state.now = std::time::Instant::now();
+                state.now = state.now.max(now.into_std());
                 terminal
                     .draw(|frame| view::draw(frame, state))
                     .map_err(Into::into)?;
@@ -122,15 +122,18 @@ where
             () = sleep_until(next_tick) => {
                 next_tick = Instant::now() + TICK;
                 if uptime_visible(state) {
-                    msgs.push(Msg::Tick(std::time::Instant::now()));
+                    msgs.push(Msg::Tick);
                 }
             }
             name = signals.next() => return Ok(LoopEnd::Signal(name)),
             Some(report) = recv_panic(&mut ports.panics) => return Ok(LoopEnd::Panicked(report)),
         }
+        // Everything reduced in this wake-up arrived now (the tokio clock, so tests can pause
+        // it).
+        let at = Instant::now().into_std();
         for msg in msgs {
             dirty = true;
-            for effect in update(state, msg) {
+            for effect in update(state, msg, at) {
                 match effect {
                     Effect::Quit => return Ok(LoopEnd::Quit),
                     Effect::Runtime(command) => {

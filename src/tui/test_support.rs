@@ -55,3 +55,9 @@ pub fn demo_catalog(tools: Vec<serde_json::Value>) -> Arc<Catalog> {
         )],
     ))
 }
+
+/// The reducer at the state's own clock: tests move time on by changing `state.now`.
+pub fn update(state: &mut AppState, msg: Msg) -> Vec<super::state::Effect> {
+    let at = state.now;
+    super::state::update(state, msg, at)
+}

@@ -118,20 +118,19 @@ impl AgentState {
         }
     }
 
-    /// The prompt that has the keyboard was shown long enough ago for a key to be an answer.
-    /// (Wall-clock time, not `AppState::now`: ticks are too coarse for this.)
-    pub fn prompt_armed(&self) -> bool {
+    /// The prompt that has the keyboard was shown long enough before `now` (the key's time)
+    /// for the key to be an answer.
+    pub fn prompt_armed(&self, now: Instant) -> bool {
         let shown_at = match (self.approvals.front(), self.sampling.front()) {
             (Some(approval), _) => approval.shown_at,
             (None, Some(sampling)) => sampling.shown_at,
             (None, None) => return true,
         };
-        shown_at.elapsed() >= PROMPT_GRACE
+        now.saturating_duration_since(shown_at) >= PROMPT_GRACE
     }
 
-    /// After the front prompt was answered, the next one becomes visible now.
-    pub fn show_next_prompt(&mut self) {
-        let now = Instant::now();
+    /// After the front prompt was answered, the next one becomes visible `now`.
+    pub fn show_next_prompt(&mut self, now: Instant) {
         if let Some(next) = self.approvals.front_mut() {
             next.shown_at = now;
         } else if let Some(next) = self.sampling.front_mut() {

@@ -234,12 +234,11 @@ impl CallState {
         &mut self,
         call: CallId,
         outcome: Result<CallToolResult, String>,
-        now: Instant,
+        elapsed: Duration,
     ) {
         let Some(CallView::Running {
             id,
             target,
-            started,
             cancelling,
             ..
         }) = &self.view
@@ -262,7 +261,7 @@ impl CallState {
         });
         self.view = Some(CallView::Done {
             target: target.clone(),
-            elapsed: now.saturating_duration_since(*started),
+            elapsed,
             outcome,
             cancelled,
         });

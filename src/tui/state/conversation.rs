@@ -5,14 +5,13 @@
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
 #![allow(deprecated)]
 
-use std::time::Instant;
-
 use crate::agent::usage::describe;
 use crate::protocol::{
     AgentCommand, AgentEvent, AgentMode, AgentNotice, CallOutcome, Decision, SamplingId,
     TurnOutcome,
 };
 use crate::runtime::messages::ServerName;
+use crate::runtime::schema::check_arguments;
 use crate::text::{human_duration, sanitize, truncate_chars};
 
 use super::agent::{ChatCall, JsonEditor, PendingApproval, PendingSampling};
@@ -127,7 +126,7 @@ pub fn on_agent_event(state: &mut AppState, event: AgentEvent) {
             call,
             index,
             total,
-            shown_at: Instant::now(),
+            shown_at: state.now,
             scroll: 0,
         }),
         AgentEvent::ToolCallStarted {
@@ -249,7 +248,7 @@ pub fn on_agent_event(state: &mut AppState, event: AgentEvent) {
                 id,
                 server,
                 params,
-                shown_at: Instant::now(),
+                shown_at: state.now,
                 scroll: 0,
             });
         }
@@ -267,7 +266,7 @@ pub fn decide(state: &mut AppState, decision: Decision, effects: &mut Vec<Effect
         return;
     };
     state.agent.approval_editor = None;
-    state.agent.show_next_prompt();
+    state.agent.show_next_prompt(state.now);
     if decision == Decision::CancelTurn {
         // The whole turn stops: its other prompts go too.
         state.agent.approvals.retain(|a| a.turn != front.turn);
@@ -288,7 +287,15 @@ pub fn open_approval_editor(state: &mut AppState) {
 /// Ctrl-S in an editor: the edited arguments (or sampling request) go out if they parse.
 pub fn submit_edit(state: &mut AppState, effects: &mut Vec<Effect>) {
     if let Some(editor) = &mut state.agent.approval_editor {
-        match parse_arguments(&editor.text()) {
+        let schema = state.agent.approvals.front().map(|a| a.call.input_schema.clone());
+        // Edited arguments must still fit the tool: the error names the field to fix.
+        let checked = parse_arguments(&editor.text()).and_then(|arguments| {
+            match &schema {
+                Some(schema) => check_arguments(schema, &arguments).map(|()| arguments),
+                None => Ok(arguments),
+            }
+        });
+        match checked {
             Ok(arguments) => decide(state, Decision::Edited(arguments), effects),
             Err(error) => editor.error = Some(error),
         }
@@ -326,7 +333,7 @@ pub fn decide_sampling(
         return;
     };
     state.agent.sampling_editor = None;
-    state.agent.show_next_prompt();
+    state.agent.show_next_prompt(state.now);
     state.chat.push(
         Role::Notice,
         match &approved {
@@ -353,7 +360,7 @@ fn withdraw_sampling(state: &mut AppState, id: SamplingId, server: &ServerName) 
     let was_shown = index == 0 && state.agent.approvals.is_empty();
     if was_shown {
         state.agent.sampling_editor = None;
-        state.agent.show_next_prompt();
+        state.agent.show_next_prompt(state.now);
     }
     state.chat.push(
         Role::Notice,

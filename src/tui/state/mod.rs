@@ -122,7 +122,8 @@ pub enum Msg {
         key: String,
         lines: Vec<Line<'static>>,
     },
-    Tick(Instant),
+    /// A second passed (uptimes on screen move on).
+    Tick,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -261,8 +262,10 @@ fn answers_prompt(state: &AppState, action: Action) -> bool {
     }
 }
 
-/// The reducer.
-pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
+/// The reducer. `at` is when `msg` arrived: the reducer takes the time from there and never
+/// reads a clock, so a test replays any timing exactly.
+pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
+    state.now = state.now.max(at);
     let mut effects = Vec::new();
     match msg {
         Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key, &mut effects),
@@ -289,7 +292,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::Runtime(event) => on_runtime(state, event),
         Msg::Agent(event) => conversation::on_agent_event(state, event),
         Msg::Highlighted { key, lines } => state.tools.store_highlight(key, lines),
-        Msg::Tick(now) => state.now = now,
+        Msg::Tick => {}
     }
     if state.quitting && !effects.contains(&Effect::Quit) {
         effects.push(Effect::Quit);
@@ -337,7 +340,7 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
         return;
     };
     state.notice = None;
-    if answers_prompt(state, action) && !state.agent.prompt_armed() {
+    if answers_prompt(state, action) && !state.agent.prompt_armed(state.now) {
         let pressed = match key.code {
             KeyCode::Char(c) => c.to_string(),
             KeyCode::Esc => "Esc".to_owned(),
@@ -605,9 +608,11 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
                 message,
             },
         ),
-        RuntimeEvent::CallFinished { id, outcome } => {
-            state.call.on_finished(id, outcome, state.now);
-        }
+        RuntimeEvent::CallFinished {
+            id,
+            outcome,
+            elapsed,
+        } => state.call.on_finished(id, outcome, elapsed),
         RuntimeEvent::ResourceUpdated { server, uri } => {
             state.notice = Some(format!("{server}: {uri} changed"));
         }

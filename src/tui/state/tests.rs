@@ -1,6 +1,7 @@
 //! Reducer tests: plain functions, no tokio, no terminal. State in, effects out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
@@ -12,7 +13,7 @@ use crate::runtime::catalog::Catalog;
 use crate::runtime::messages::{
     RuntimeCommand, RuntimeEvent, ServerName, ServerSnapshot, ServerState,
 };
-use crate::tui::test_support::{app_state, ctrl, demo_catalog, key};
+use crate::tui::test_support::{app_state, ctrl, demo_catalog, key, update};
 
 fn state() -> AppState {
     app_state(None)
@@ -247,7 +248,7 @@ fn selecting_a_tool_asks_for_its_schema_highlight_once() {
     assert!(jobs[0].0.starts_with("demo__echo#"));
     assert_eq!(jobs[0].1, "base16-ocean.dark");
     // Pending: no second request for the same schema.
-    assert!(update(&mut s, Msg::Tick(std::time::Instant::now())).is_empty());
+    assert!(update(&mut s, Msg::Tick).is_empty());
     update(
         &mut s,
         Msg::Highlighted {
@@ -457,6 +458,7 @@ fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
         Msg::Runtime(RuntimeEvent::CallFinished {
             id: crate::runtime::messages::CallId(99),
             outcome: Err("stale".into()),
+            elapsed: Duration::ZERO,
         }),
     );
     assert!(matches!(s.call.view, Some(call::CallView::Running { .. })));
@@ -465,6 +467,7 @@ fn calling_a_tool_edits_runs_cancels_and_shows_the_result() {
         Msg::Runtime(RuntimeEvent::CallFinished {
             id,
             outcome: Err("server `demo`: tools/call: cancelled".into()),
+            elapsed: Duration::from_millis(3),
         }),
     );
     let Some(call::CallView::Done {
@@ -526,8 +529,15 @@ fn pager_scrolls_and_closes() {
         Msg::Runtime(RuntimeEvent::CallFinished {
             id,
             outcome: Ok(result),
+            elapsed: Duration::from_millis(31),
         }),
     );
+    // The time shown is the runtime's measurement, not the gap between two UI clock readings.
+    s.now += Duration::from_secs(5);
+    assert!(matches!(
+        s.call.view,
+        Some(call::CallView::Done { elapsed, .. }) if elapsed == Duration::from_millis(31)
+    ));
     update(&mut s, key(KeyCode::Char('p')));
     assert_eq!(s.call.pager, Some(0));
     update(&mut s, key(KeyCode::Char('j')));

@@ -3,7 +3,7 @@
 
 #![allow(deprecated)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ratatui::crossterm::event::KeyCode;
 use serde_json::json;
@@ -15,7 +15,7 @@ use crate::protocol::{
     ProposedCall, SamplingId, ToolCallId, TurnId, TurnOutcome, UsageTotals,
 };
 use crate::runtime::messages::ServerName;
-use crate::tui::test_support::{app_state, ch, ctrl, key};
+use crate::tui::test_support::{app_state, ch, ctrl, key, update};
 
 fn state(with_llm: bool) -> AppState {
     app_state(with_llm.then_some("openai/gpt-4o-mini"))
@@ -52,7 +52,16 @@ fn proposed(tool: &str) -> ProposedCall {
         title: None,
         read_only: None,
         destructive: Some(true),
-        input_schema: std::sync::Arc::default(),
+        input_schema: std::sync::Arc::new(
+            json!({
+                "type": "object",
+                "properties": {"path": {"type": "string"}},
+                "required": ["path"]
+            })
+            .as_object()
+            .cloned()
+            .expect("schema"),
+        ),
     }
 }
 
@@ -71,15 +80,9 @@ fn ask(state: &mut AppState, turn: u64, approval: u64, tool: &str, index: usize,
     settle(state);
 }
 
-/// Makes every prompt look as if it appeared a while ago.
+/// Lets the prompt grace pass: the clock moves on a second.
 fn settle(state: &mut AppState) {
-    let past = Instant::now() - Duration::from_secs(1);
-    for pending in &mut state.agent.approvals {
-        pending.shown_at = past;
-    }
-    for pending in &mut state.agent.sampling {
-        pending.shown_at = past;
-    }
+    state.now += Duration::from_secs(1);
 }
 
 fn decide(approval: u64, decision: Decision) -> AgentCommand {
@@ -246,6 +249,20 @@ fn editing_arguments_checks_the_json_before_running() {
         .as_ref()
         .and_then(|e| e.error.clone());
     assert!(error.is_some_and(|e| e.contains("object")));
+    // Valid JSON that does not fit the tool's schema is refused, naming the field.
+    let editor = state.agent.approval_editor.as_mut().expect("editor");
+    editor.editor.select_all();
+    editor.editor.cut();
+    update(&mut state, Msg::Paste(r#"{"path": 5}"#.into()));
+    assert!(commands(update(&mut state, ctrl('s'))).is_empty());
+    let error = state
+        .agent
+        .approval_editor
+        .as_ref()
+        .and_then(|e| e.error.clone())
+        .expect("a schema error");
+    assert!(error.contains("field `/path`"), "{error}");
+    assert!(error.contains("string"), "{error}");
     let editor = state.agent.approval_editor.as_mut().expect("editor");
     editor.editor.select_all();
     editor.editor.cut();
@@ -517,4 +534,147 @@ fn a_sampling_request_the_server_gave_up_on_is_withdrawn() {
         }),
     );
     assert_eq!(state.chat.entries.len(), before);
+}
+
+#[test]
+fn a_long_prompt_scrolls_and_the_chat_and_panes_stay_usable() {
+    let mut state = state(true);
+    send(&mut state, "go");
+    for i in 0..40 {
+        state.chat.push(Role::Assistant, format!("line {i}"));
+    }
+    ask(&mut state, 1, 1, "delete", 0, 1);
+    assert_eq!(state.scopes()[1..], [Scope::Approval, Scope::Prompt]);
+    // The view measured a body of 10 more rows than fit.
+    state.agent.prompt_max_scroll.set(10);
+    update(&mut state, ch('j'));
+    update(&mut state, key(KeyCode::Down));
+    assert_eq!(state.agent.approvals[0].scroll, 2);
+    for _ in 0..20 {
+        update(&mut state, ch('j'));
+    }
+    assert_eq!(state.agent.approvals[0].scroll, 10, "not past the end");
+    update(&mut state, ch('k'));
+    assert_eq!(state.agent.approvals[0].scroll, 9);
+    // PgUp scrolls the conversation behind the prompt; the prompt stays.
+    assert_eq!(state.chat.scroll, 0);
+    update(&mut state, key(KeyCode::PageUp));
+    assert!(state.chat.scroll > 0);
+    // The pane keys work while it is open, and the prompt still has the keys it needs.
+    update(&mut state, ch('4'));
+    assert_eq!(state.focus, Pane::Trace);
+    update(&mut state, ch('1'));
+    assert_eq!(state.focus, Pane::Chat);
+    assert_eq!(state.agent.approvals.len(), 1);
+    assert_eq!(
+        commands(update(&mut state, ch('y'))),
+        [decide(1, Decision::Approve)]
+    );
+}
+
+#[test]
+fn clear_while_a_turn_runs_is_refused_and_keeps_the_streamed_text() {
+    let mut state = state(true);
+    send(&mut state, "go");
+    update(
+        &mut state,
+        Msg::Agent(AgentEvent::AssistantDelta {
+            turn: TurnId(1),
+            text: "half an answer".into(),
+        }),
+    );
+    let effects = send(&mut state, "/clear");
+    assert!(commands(effects).is_empty(), "nothing is cleared");
+    assert!(last_text(&state).starts_with("Not cleared: a turn is running"));
+    assert!(
+        state
+            .chat
+            .entries
+            .iter()
+            .any(|e| e.text == "half an answer")
+    );
+    // More text of the running answer still lands in its entry.
+    update(
+        &mut state,
+        Msg::Agent(AgentEvent::AssistantDelta {
+            turn: TurnId(1),
+            text: ", and the rest".into(),
+        }),
+    );
+    assert!(
+        state
+            .chat
+            .entries
+            .iter()
+            .any(|e| e.text == "half an answer, and the rest")
+    );
+}
+
+#[test]
+fn two_calls_to_the_same_tool_each_show_their_own_progress_and_result() {
+    let mut state = state(true);
+    send(&mut state, "go");
+    let turn = TurnId(1);
+    for id in [1, 2] {
+        let mut call = proposed("count");
+        call.id = ToolCallId(id);
+        call.arguments = json!({"n": id});
+        update(
+            &mut state,
+            Msg::Agent(AgentEvent::ToolCallStarted {
+                turn,
+                call,
+                approved_by: ApprovedBy::AutoMode,
+                edited: false,
+            }),
+        );
+    }
+    let progress = |call: u64, progress: f64| {
+        Msg::Agent(AgentEvent::ToolCallProgress {
+            turn,
+            call: ToolCallId(call),
+            progress,
+            total: Some(4.0),
+            message: Some(format!("call {call}")),
+        })
+    };
+    update(&mut state, progress(2, 3.0));
+    update(&mut state, progress(1, 1.0));
+    let entry_of = |state: &AppState, n: u64| -> String {
+        state
+            .chat
+            .entries
+            .iter()
+            .find(|e| e.text.contains(&format!("{{\"n\":{n}}}")))
+            .map(|e| e.text.clone())
+            .expect("the call's entry")
+    };
+    assert!(entry_of(&state, 1).ends_with("… 1/4 · call 1"), "{}", entry_of(&state, 1));
+    assert!(entry_of(&state, 2).ends_with("… 3/4 · call 2"), "{}", entry_of(&state, 2));
+    update(
+        &mut state,
+        Msg::Agent(AgentEvent::ToolCallFinished {
+            turn,
+            call: ToolCallId(2),
+            qualified_name: "demo__count".into(),
+            outcome: CallOutcome::Ok {
+                summary: "two".into(),
+            },
+            elapsed: Duration::from_millis(20),
+        }),
+    );
+    update(
+        &mut state,
+        Msg::Agent(AgentEvent::ToolCallFinished {
+            turn,
+            call: ToolCallId(1),
+            qualified_name: "demo__count".into(),
+            outcome: CallOutcome::Failed {
+                error: "one failed".into(),
+            },
+            elapsed: Duration::from_millis(30),
+        }),
+    );
+    assert!(entry_of(&state, 1).ends_with("→ failed in 30ms: one failed"));
+    assert!(entry_of(&state, 2).ends_with("→ ok in 20ms: two"));
 }

@@ -248,7 +248,7 @@ fn tool_call_overlays() {
     .expect("result");
     state
         .call
-        .on_finished(id, Ok(result), state.now + Duration::from_millis(1234));
+        .on_finished(id, Ok(result), Duration::from_millis(1234));
     insta::assert_snapshot!("call_result", render(&state).backend());
     state.call.pager = Some(480);
     let pager = render(&state).backend().to_string();
@@ -271,7 +271,7 @@ fn a_call_you_cancelled_says_cancelled_not_failed() {
     let (id, _, _) = state.call.start(state.now).expect("valid arguments");
     mark_cancelling(&mut state);
     let error = "server `demo`: tools/call: cancelled".to_owned();
-    state.call.on_finished(id, Err(error), state.now);
+    state.call.on_finished(id, Err(error), Duration::ZERO);
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("cancelled · you stopped it"), "{screen}");
     assert!(!screen.contains("║failed"), "{screen}");
@@ -281,7 +281,7 @@ fn a_call_you_cancelled_says_cancelled_not_failed() {
     let (id, _, _) = state.call.start(state.now).expect("valid arguments");
     state
         .call
-        .on_finished(id, Err("connection closed".into()), state.now);
+        .on_finished(id, Err("connection closed".into()), Duration::ZERO);
     let screen = render(&state).backend().to_string();
     assert!(screen.contains("║failed"), "{screen}");
     assert!(!screen.contains("you stopped it"), "{screen}");
@@ -292,7 +292,7 @@ fn a_call_you_cancelled_says_cancelled_not_failed() {
     let result: rmcp::model::CallToolResult =
         serde_json::from_value(json!({"content": [{"type": "text", "text": "made it"}]}))
             .expect("result");
-    state.call.on_finished(id, Ok(result), state.now);
+    state.call.on_finished(id, Ok(result), Duration::ZERO);
     let screen = render(&state).backend().to_string();
     assert!(
         screen.contains("ok") && screen.contains("made it"),
@@ -366,7 +366,8 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
     use crate::protocol::{
         AgentEvent, ApprovalId, ProposedCall, ToolCallId, TurnId, TurnOutcome, UsageTotals,
     };
-    use crate::tui::state::{Msg, update};
+    use crate::tui::state::Msg;
+    use crate::tui::test_support::update;
     let mut state = agent_state();
     state.chat.push(Role::User, "Clean up /tmp/build please.");
     let turn = TurnId(1);
@@ -438,7 +439,8 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
 #[test]
 fn sampling_prompt() {
     use crate::protocol::{AgentEvent, SamplingId};
-    use crate::tui::state::{Msg, update};
+    use crate::tui::state::Msg;
+    use crate::tui::test_support::update;
     let mut state = agent_state();
     #[allow(deprecated)]
     let params: rmcp::model::CreateMessageRequestParams = serde_json::from_value(json!({
