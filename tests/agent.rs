@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use llm_mock::{MockCall, MockLlm, Reply};
 use mcpomni::agent::{self, AgentHandle};
-use mcpomni::runtime::RuntimeHandle;
 use mcpomni::protocol::{
     AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, ApprovedBy, CallOutcome,
-    Decision, ProposedCall, StepBody, StepStatus, TraceStep, TurnId, TurnOutcome,
-    UsageTotals,
+    Decision, ProposedCall, StepBody, StepStatus, TraceStep, TurnId, TurnOutcome, UsageTotals,
 };
+use mcpomni::runtime::RuntimeHandle;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -93,12 +92,10 @@ impl Rig {
                 .expect("an agent event in time")
                 .expect("events flow");
             match event {
-                AgentEvent::Trace(step) => {
-                    match self.traces.iter_mut().find(|s| s.id == step.id) {
-                        Some(known) => *known = (*step).clone(),
-                        None => self.traces.push((*step).clone()),
-                    }
-                }
+                AgentEvent::Trace(step) => match self.traces.iter_mut().find(|s| s.id == step.id) {
+                    Some(known) => *known = (*step).clone(),
+                    None => self.traces.push((*step).clone()),
+                },
                 AgentEvent::AssistantDelta { .. } | AgentEvent::ToolCallProgress { .. } => {}
                 other => return other,
             }
@@ -116,7 +113,8 @@ impl Rig {
                     total,
                     ..
                 } => return (approval, call, index, total),
-                event @ (AgentEvent::ToolCallStarted { .. } | AgentEvent::ToolCallFinished { .. }) => {
+                event @ (AgentEvent::ToolCallStarted { .. }
+                | AgentEvent::ToolCallFinished { .. }) => {
                     self.skipped.push(event);
                 }
                 other => panic!("expected an approval prompt, got {other:?}"),
@@ -266,7 +264,9 @@ async fn approved_call_runs_and_the_model_gets_its_result() {
         other => panic!("expected the first request, got {other:?}"),
     }
     assert_eq!(
-        rig.traces[1].tokens.map(|t| (t.input_tokens, t.output_tokens)),
+        rig.traces[1]
+            .tokens
+            .map(|t| (t.input_tokens, t.output_tokens)),
         Some((10, 5))
     );
     match &rig.traces[2].body {
@@ -275,7 +275,11 @@ async fn approved_call_runs_and_the_model_gets_its_result() {
         }
         other => panic!("expected a reply, got {other:?}"),
     }
-    match (&rig.traces[3].body, &rig.traces[4].body, &rig.traces[5].body) {
+    match (
+        &rig.traces[3].body,
+        &rig.traces[4].body,
+        &rig.traces[5].body,
+    ) {
         (
             StepBody::ToolCall {
                 call, approved_by, ..
@@ -304,7 +308,10 @@ async fn approved_call_runs_and_the_model_gets_its_result() {
     }
     // Every step survives a save as one JSON line.
     for step in &rig.traces {
-        assert_eq!(&TraceStep::from_json_line(&step.to_json_line()).expect("parses"), step);
+        assert_eq!(
+            &TraceStep::from_json_line(&step.to_json_line()).expect("parses"),
+            step
+        );
     }
     rig.handle.shutdown().await;
 }
@@ -701,5 +708,80 @@ async fn a_failing_model_ends_the_turn_with_its_error() {
         }
         other => panic!("expected a failure, got {other:?}"),
     }
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_calls_to_the_same_tool_report_their_own_progress_and_results() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(Reply::tool_calls(
+        vec![
+            MockCall::new(
+                "c1",
+                "demo__count_with_progress",
+                &[r#"{"steps": 2, "delay_ms": 5}"#],
+            ),
+            MockCall::new(
+                "c2",
+                "demo__count_with_progress",
+                &[r#"{"steps": 3, "delay_ms": 5}"#],
+            ),
+        ],
+        (10, 5),
+    ));
+    rig.mock.push(answer("counted"));
+    rig.start(1, "count twice", AgentMode::Auto);
+    let mut progress = Vec::new();
+    let mut started = Vec::new();
+    let mut finished = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(15), rig.events.recv())
+            .await
+            .expect("an event in time")
+            .expect("events flow");
+        match event {
+            AgentEvent::ToolCallStarted { call, .. } => started.push(call.id),
+            AgentEvent::ToolCallProgress {
+                call,
+                progress: value,
+                total,
+                ..
+            } => progress.push((call, value, total)),
+            AgentEvent::ToolCallFinished { call, outcome, .. } => finished.push((call, outcome)),
+            AgentEvent::TurnFinished { outcome, .. } => {
+                assert_eq!(outcome, TurnOutcome::Answered);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(started.len(), 2);
+    assert_ne!(started[0], started[1], "each call has its own id");
+    let of = |id| -> Vec<f64> {
+        progress
+            .iter()
+            .filter(|(call, _, _)| *call == id)
+            .map(|(_, value, _)| *value)
+            .collect()
+    };
+    assert_eq!(of(started[0]), [1.0, 2.0], "{progress:?}");
+    assert_eq!(of(started[1]), [1.0, 2.0, 3.0], "{progress:?}");
+    assert_eq!(
+        finished,
+        [
+            (
+                started[0],
+                CallOutcome::Ok {
+                    summary: "counted to 2".into()
+                }
+            ),
+            (
+                started[1],
+                CallOutcome::Ok {
+                    summary: "counted to 3".into()
+                }
+            ),
+        ]
+    );
     rig.handle.shutdown().await;
 }

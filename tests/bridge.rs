@@ -125,7 +125,9 @@ async fn cancel_ends_the_call_and_tells_the_server() {
         .await
     );
     let cancelled_at = Instant::now();
-    commands.send(RuntimeCommand::CancelCall { id }).expect("send");
+    commands
+        .send(RuntimeCommand::CancelCall { id })
+        .expect("send");
     match next_call_event(&mut events).await {
         RuntimeEvent::CallFinished {
             id: got, outcome, ..

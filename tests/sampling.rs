@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use llm_mock::{MockLlm, Reply};
 use mcpomni::agent::AgentHandle;
+use mcpomni::protocol::{AgentCommand, AgentEvent, AgentNotice, SamplingId};
 use mcpomni::runtime::RuntimeHandle;
 use mcpomni::runtime::content::blocks_text;
-use mcpomni::protocol::{AgentCommand, AgentEvent, AgentNotice, SamplingId};
 use rmcp::model::{CreateMessageRequestParams, SamplingContent, SamplingMessageContentBlock};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -240,7 +240,10 @@ async fn a_model_request_is_stopped_when_the_server_stops_waiting() {
 }
 
 /// The first event `pick` accepts, within ten seconds.
-async fn next_event<T>(events: &mut mpsc::Receiver<AgentEvent>, pick: impl Fn(AgentEvent) -> Option<T>) -> T {
+async fn next_event<T>(
+    events: &mut mpsc::Receiver<AgentEvent>,
+    pick: impl Fn(AgentEvent) -> Option<T>,
+) -> T {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
             .await

@@ -18,10 +18,10 @@ use super::turn::{Approver, TurnContext, TurnRecord, run_turn};
 use super::usage::UsageMeter;
 use super::{AgentSettings, prompt, sampling};
 use crate::llm::LlmProvider;
-use crate::runtime::RuntimeHandle;
 use crate::protocol::{
     AgentEvent, AgentMode, ApprovedBy, Decision, IdSource, ProposedCall, TurnId, UsageTotals,
 };
+use crate::runtime::RuntimeHandle;
 use crate::runtime::sampling::SamplingRequest;
 use crate::text::sanitize;
 
@@ -238,7 +238,10 @@ async fn serve_sampling(
                 let typed = approver
                     .ask_terminal(question, "Allow it? [y]es / [N]o (default: no):")
                     .await;
-                matches!(Answer::parse(typed.as_deref().unwrap_or("")), Some(Answer::Yes))
+                matches!(
+                    Answer::parse(typed.as_deref().unwrap_or("")),
+                    Some(Answer::Yes)
+                )
             }
         };
         if approved {
@@ -296,7 +299,11 @@ pub async fn run_once(
         mode,
         provider,
         runtime,
-        tracer: Tracer::new(Arc::new(IdSource::default()), events.clone(), Some(TurnId(1))),
+        tracer: Tracer::new(
+            Arc::new(IdSource::default()),
+            events.clone(),
+            Some(TurnId(1)),
+        ),
         events,
         approver,
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),

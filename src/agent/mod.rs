@@ -32,11 +32,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ApprovalConfig, Config, Price};
 use crate::llm::{ChatMessage, LlmProvider};
-use crate::runtime::RuntimeHandle;
 use crate::protocol::{
-    AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, Decision, IdSource,
-    ProposedCall, SamplingId, TurnId, TurnOutcome, UsageTotals,
+    AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, Decision, IdSource, ProposedCall,
+    SamplingId, TurnId, TurnOutcome, UsageTotals,
 };
+use crate::runtime::RuntimeHandle;
 use crate::runtime::sampling::SamplingRequest;
 use policy::ApprovalPolicy;
 use trace::Tracer;
@@ -112,6 +112,13 @@ pub struct AgentHandle {
 impl AgentHandle {
     pub fn send(&self, command: AgentCommand) {
         let _ = self.tx.send(command);
+    }
+
+    /// A handle with no agent behind it: what is sent arrives on the returned receiver (for
+    /// tests of the dashboard's loop).
+    pub fn detached() -> (Self, mpsc::UnboundedReceiver<AgentCommand>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, rx)
     }
 }
 

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use crate::config::ApprovalConfig;
-use crate::runtime::catalog::ToolEntry;
 use crate::protocol::{AgentMode, ApprovedBy};
+use crate::runtime::catalog::ToolEntry;
 
 /// What the policy says about one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -184,7 +184,11 @@ pub(super) async fn serve_when_decided(
     };
     tracer.finish(&mut step, status).await;
     let session = usage.lock().unwrap_or_else(PoisonError::into_inner).session;
-    tracer.events().send(AgentEvent::UsageChanged(session)).await.ok();
+    tracer
+        .events()
+        .send(AgentEvent::UsageChanged(session))
+        .await
+        .ok();
 }
 
 /// Asks the model for `request` (with `params`, the approved version) and replies to the

@@ -14,8 +14,8 @@ use super::turn::{CallRecord, TurnContext, arguments_object, since, tool_result}
 use crate::llm::{ChatMessage, ToolCall};
 use crate::protocol::trace::now_ms;
 use crate::protocol::{
-    AgentEvent, CallOutcome, Decision, ProposedCall, StepBody, StepId, StepStatus,
-    ToolCallId, TraceStep,
+    AgentEvent, CallOutcome, Decision, ProposedCall, StepBody, StepId, StepStatus, ToolCallId,
+    TraceStep,
 };
 use crate::runtime::catalog::{Catalog, ToolEntry};
 use crate::runtime::content::blocks_text;
@@ -86,7 +86,15 @@ pub(super) async fn run_call(
     let approved_by = match verdict {
         Verdict::Run(by) => by,
         Verdict::Ask => {
-            let decision = ask(ctx, id, step.id, proposed(id, entry, &arguments), index, total).await;
+            let decision = ask(
+                ctx,
+                id,
+                step.id,
+                proposed(id, entry, &arguments),
+                index,
+                total,
+            )
+            .await;
             match decision {
                 Decision::Approve => ctx.approver.approver(),
                 Decision::Always => {

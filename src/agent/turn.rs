@@ -322,9 +322,9 @@ async fn ask_model(
         body,
     );
     // The reply began with its first piece (or when it ended, if nothing came before).
-    reply_step.started_ms = request_step.started_ms + first_token_ms.unwrap_or_else(|| {
-        u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX)
-    });
+    reply_step.started_ms = request_step.started_ms
+        + first_token_ms
+            .unwrap_or_else(|| u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX));
     reply_step.tokens = streamed.usage;
     ctx.tracer.finish(&mut request_step, status).await;
     ctx.tracer.finish(&mut reply_step, status).await;

@@ -21,8 +21,8 @@ use crate::agent::usage::describe;
 use crate::cli::{Approve, RunMode};
 use crate::config::Config;
 use crate::llm;
-use crate::runtime::RuntimeOptions;
 use crate::protocol::{AgentEvent, AgentMode, CallOutcome, TurnOutcome, UsageTotals};
+use crate::runtime::RuntimeOptions;
 use crate::runtime::messages::ServerState;
 use crate::text::{human_duration, sanitize_line};
 
@@ -137,7 +137,11 @@ fn progress_line(event: AgentEvent) -> Option<String> {
             call.qualified_name,
             crate::text::truncate_chars(&call.arguments.to_string(), 200),
             approved_by.describe(),
-            if edited { ", with edited arguments" } else { "" }
+            if edited {
+                ", with edited arguments"
+            } else {
+                ""
+            }
         )),
         AgentEvent::ToolCallFinished {
             qualified_name,

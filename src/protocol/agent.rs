@@ -210,7 +210,9 @@ pub enum AgentCommand {
         approval: ApprovalId,
         decision: Decision,
     },
-    CancelTurn { turn: TurnId },
+    CancelTurn {
+        turn: TurnId,
+    },
     /// Answer a server's sampling request: approve (with the request, possibly edited) or deny.
     DecideSampling {
         id: SamplingId,
@@ -224,7 +226,10 @@ pub enum AgentCommand {
 #[derive(Debug, Clone)]
 pub enum AgentEvent {
     /// More of the model's answer.
-    AssistantDelta { turn: TurnId, text: String },
+    AssistantDelta {
+        turn: TurnId,
+        text: String,
+    },
     /// A tool call waits for the user (`index` of `total` calls in this reply).
     ApprovalRequested {
         turn: TurnId,
@@ -273,7 +278,10 @@ pub enum AgentEvent {
     },
     /// The server stopped waiting for a sampling request before the user answered it (its
     /// deadline passed, it cancelled, or it disconnected): the prompt is withdrawn.
-    SamplingWithdrawn { id: SamplingId, server: ServerName },
+    SamplingWithdrawn {
+        id: SamplingId,
+        server: ServerName,
+    },
     Notice(AgentNotice),
     /// The session's usage changed outside a turn (a sampling request was answered).
     UsageChanged(UsageTotals),

@@ -111,7 +111,10 @@ pub enum StepBody {
         model_arguments: Option<serde_json::Value>,
     },
     /// The user's answer to the call's approval prompt.
-    Approval { call: ToolCallId, decision: Decision },
+    Approval {
+        call: ToolCallId,
+        decision: Decision,
+    },
     /// What came back from the server (or why nothing did).
     ToolResult {
         call: ToolCallId,
@@ -130,8 +133,12 @@ pub enum StepBody {
         reply: Option<String>,
     },
     /// A limit stopped the run.
-    Limit { reason: String },
-    Error { message: String },
+    Limit {
+        reason: String,
+    },
+    Error {
+        message: String,
+    },
     /// A step kind from a newer version.
     #[serde(other)]
     Unknown,

@@ -14,8 +14,8 @@ pub mod content;
 pub mod http_client;
 pub mod messages;
 pub mod request;
-pub mod schema;
 pub mod sampling;
+pub mod schema;
 pub mod server;
 pub mod sse;
 pub mod stdio;
@@ -362,7 +362,10 @@ impl Supervisor {
                     self.snapshots_tx
                         .send_replace(Arc::new(self.snapshots.clone()));
                     // A closed stream just means nobody is watching (headless).
-                    let _ = self.events.send(RuntimeEvent::ServerChanged(snapshot)).await;
+                    let _ = self
+                        .events
+                        .send(RuntimeEvent::ServerChanged(snapshot))
+                        .await;
                 }
                 ServerUpdate::ResourceUpdated(index, uri) => {
                     let Some(snapshot) = self.snapshots.get(index) else {
@@ -392,7 +395,10 @@ impl Supervisor {
                         .collect();
                     let catalog = Arc::new(Catalog::build(self.catalog_version, &named));
                     self.catalog_tx.send_replace(catalog.clone());
-                    let _ = self.events.send(RuntimeEvent::CatalogChanged(catalog)).await;
+                    let _ = self
+                        .events
+                        .send(RuntimeEvent::CatalogChanged(catalog))
+                        .await;
                 }
             }
         }

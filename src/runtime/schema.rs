@@ -71,15 +71,14 @@ mod tests {
             .expect_err("a string is not an integer");
         assert!(error.contains("field `/a`"), "{error}");
         assert!(error.contains("integer"), "{error}");
-        let nested = check_arguments(
-            &schema(),
-            &object(json!({"a": 1, "items": [{"id": "x"}]})),
-        )
-        .expect_err("nested");
+        let nested = check_arguments(&schema(), &object(json!({"a": 1, "items": [{"id": "x"}]})))
+            .expect_err("nested");
         assert!(nested.contains("field `/items/0/id`"), "{nested}");
-        let missing =
-            check_arguments(&schema(), &object(json!({}))).expect_err("a is required");
-        assert!(missing.contains("\"a\" is a required property"), "{missing}");
+        let missing = check_arguments(&schema(), &object(json!({}))).expect_err("a is required");
+        assert!(
+            missing.contains("\"a\" is a required property"),
+            "{missing}"
+        );
     }
 
     #[test]

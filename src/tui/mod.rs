@@ -3,6 +3,8 @@
 //! the servers down.
 
 pub mod app;
+#[cfg(test)]
+mod app_tests;
 pub mod highlight;
 pub mod keymap;
 pub mod layout;

@@ -287,13 +287,15 @@ pub fn open_approval_editor(state: &mut AppState) {
 /// Ctrl-S in an editor: the edited arguments (or sampling request) go out if they parse.
 pub fn submit_edit(state: &mut AppState, effects: &mut Vec<Effect>) {
     if let Some(editor) = &mut state.agent.approval_editor {
-        let schema = state.agent.approvals.front().map(|a| a.call.input_schema.clone());
+        let schema = state
+            .agent
+            .approvals
+            .front()
+            .map(|a| a.call.input_schema.clone());
         // Edited arguments must still fit the tool: the error names the field to fix.
-        let checked = parse_arguments(&editor.text()).and_then(|arguments| {
-            match &schema {
-                Some(schema) => check_arguments(schema, &arguments).map(|()| arguments),
-                None => Ok(arguments),
-            }
+        let checked = parse_arguments(&editor.text()).and_then(|arguments| match &schema {
+            Some(schema) => check_arguments(schema, &arguments).map(|()| arguments),
+            None => Ok(arguments),
         });
         match checked {
             Ok(arguments) => decide(state, Decision::Edited(arguments), effects),

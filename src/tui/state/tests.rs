@@ -199,15 +199,24 @@ fn runtime_events_update_servers_and_tools() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot("a", ServerState::Starting))),
+        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot(
+            "a",
+            ServerState::Starting,
+        ))),
     );
     update(
         &mut s,
-        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot("b", ServerState::Failed))),
+        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot(
+            "b",
+            ServerState::Failed,
+        ))),
     );
     update(
         &mut s,
-        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot("a", ServerState::Ready))),
+        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot(
+            "a",
+            ServerState::Ready,
+        ))),
     );
     let states: Vec<_> = s
         .servers
@@ -285,7 +294,9 @@ fn tools_filter_narrows_and_escape_clears() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo", "add", "adder"]))),
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&[
+            "echo", "add", "adder",
+        ]))),
     );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('3')));
@@ -561,7 +572,10 @@ fn server_keys_send_reconnect_restart_and_toggle() {
     let mut s = state();
     update(
         &mut s,
-        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot("a", ServerState::Ready))),
+        Msg::Runtime(RuntimeEvent::ServerChanged(snapshot(
+            "a",
+            ServerState::Ready,
+        ))),
     );
     update(&mut s, key(KeyCode::Esc));
     update(&mut s, key(KeyCode::Char('2')));

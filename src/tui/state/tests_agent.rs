@@ -110,7 +110,10 @@ fn messages_start_turns_one_at_a_time() {
     assert!(last_text(&state).contains("still coming"));
     // Esc while the answer streams cancels the turn.
     let effects = update(&mut state, key(KeyCode::Esc));
-    assert_eq!(commands(effects), [AgentCommand::CancelTurn { turn: TurnId(1) }]);
+    assert_eq!(
+        commands(effects),
+        [AgentCommand::CancelTurn { turn: TurnId(1) }]
+    );
 }
 
 #[test]
@@ -649,8 +652,16 @@ fn two_calls_to_the_same_tool_each_show_their_own_progress_and_result() {
             .map(|e| e.text.clone())
             .expect("the call's entry")
     };
-    assert!(entry_of(&state, 1).ends_with("… 1/4 · call 1"), "{}", entry_of(&state, 1));
-    assert!(entry_of(&state, 2).ends_with("… 3/4 · call 2"), "{}", entry_of(&state, 2));
+    assert!(
+        entry_of(&state, 1).ends_with("… 1/4 · call 1"),
+        "{}",
+        entry_of(&state, 1)
+    );
+    assert!(
+        entry_of(&state, 2).ends_with("… 3/4 · call 2"),
+        "{}",
+        entry_of(&state, 2)
+    );
     update(
         &mut state,
         Msg::Agent(AgentEvent::ToolCallFinished {

@@ -114,11 +114,7 @@ mod tests {
     }
 
     fn order(state: &TraceState) -> Vec<(u64, usize)> {
-        state
-            .rows
-            .iter()
-            .map(|r| (r.step.id.0, r.depth))
-            .collect()
+        state.rows.iter().map(|r| (r.step.id.0, r.depth)).collect()
     }
 
     #[test]

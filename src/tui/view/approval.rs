@@ -76,9 +76,10 @@ fn active_prompt(state: &AppState, width: u16) -> Option<Prompt> {
             &state.theme,
         ))
     } else {
-        agent.sampling.front().map(|front| {
-            sampling_prompt(front, agent.sampling.len(), text_width, &state.theme)
-        })
+        agent
+            .sampling
+            .front()
+            .map(|front| sampling_prompt(front, agent.sampling.len(), text_width, &state.theme))
     }
 }
 
@@ -88,7 +89,9 @@ pub fn docked_height(state: &AppState, rect: Rect) -> Option<u16> {
     let wanted = u16::try_from(prompt.body.len())
         .unwrap_or(u16::MAX)
         .saturating_add(FRAME_ROWS);
-    let room = rect.height.saturating_sub(MIN_ROWS_ABOVE.max(rect.height / 3));
+    let room = rect
+        .height
+        .saturating_sub(MIN_ROWS_ABOVE.max(rect.height / 3));
     Some(wanted.min(room).max(FRAME_ROWS + 2).min(rect.height))
 }
 
@@ -292,7 +295,10 @@ fn sampling_prompt(
             rmcp::model::Role::User => "user",
             rmcp::model::Role::Assistant => "assistant",
         };
-        body.push(Line::from(Span::styled(format!("  {role}:"), theme.accent())));
+        body.push(Line::from(Span::styled(
+            format!("  {role}:"),
+            theme.accent(),
+        )));
         body.extend(indented(&sanitize(&message_text(message)), "    ", width));
     }
     let mut limits = vec![format!("at most {} tokens", params.max_tokens)];

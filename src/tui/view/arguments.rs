@@ -167,7 +167,11 @@ mod tests {
     fn long_lines_wrap_without_losing_a_character() {
         let long = "word ".repeat(40);
         let lines = argument_lines(&json!({"text": long}), 30);
-        assert!(lines.iter().all(|l| unicode_width::UnicodeWidthStr::width(l.as_str()) <= 30));
+        assert!(
+            lines
+                .iter()
+                .all(|l| unicode_width::UnicodeWidthStr::width(l.as_str()) <= 30)
+        );
         let joined: String = lines[1..lines.len() - 1]
             .iter()
             .map(|l| l.trim_start().trim_start_matches("↳ "))

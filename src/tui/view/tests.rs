@@ -10,8 +10,8 @@ use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::draw;
-use crate::runtime::catalog::Catalog;
 use crate::protocol::{StepBody, StepId, StepStatus, TraceStep};
+use crate::runtime::catalog::Catalog;
 use crate::runtime::messages::{ServerIdentity, ServerName, ServerSnapshot, ServerState};
 use crate::tui::state::chat::Role;
 use crate::tui::state::{AppState, Pane};
@@ -304,7 +304,11 @@ fn a_call_you_cancelled_says_cancelled_not_failed() {
 fn the_trace_scrolls_to_the_selected_step() {
     let mut state = state((80, 24), Pane::Trace);
     for i in 1..=50 {
-        state.trace.upsert(limit_step(i, None, &format!("step title {i}\nsecond line of {i}")));
+        state.trace.upsert(limit_step(
+            i,
+            None,
+            &format!("step title {i}\nsecond line of {i}"),
+        ));
     }
     state.trace.select(40);
     let screen = render(&state).backend().to_string();
