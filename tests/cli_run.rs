@@ -73,6 +73,10 @@ async fn approved_run_prints_the_answer_and_reports_the_call() {
     assert_eq!(stdout(&out), "The sum is 42.\n");
     let err = stderr(&out);
     assert!(err.contains("→ demo__add"), "{err}");
+    assert!(
+        err.contains("(approved by --approve all)"),
+        "the flag approved it, not the user: {err}"
+    );
     assert!(err.contains("← demo__add: ok"), "{err}");
     assert!(err.contains("2 requests"), "{err}");
     assert!(!err.contains("sk-test-cli"), "the key leaked: {err}");
@@ -115,7 +119,7 @@ async fn json_output_has_answer_tool_calls_and_usage() {
         json!([{
             "name": "demo__echo",
             "arguments": {"message": "ping"},
-            "approved_by": "user",
+            "approved_by": "approve_all_flag",
             "denied": false,
             "result": "ping",
         }])
@@ -141,7 +145,10 @@ async fn without_a_terminal_ask_means_none_and_the_server_never_sees_the_call() 
         ])}),
     );
     mock.push(Reply::tool_calls(
-        vec![MockCall::new("c1", "hole__hang", &[r#"{}"#])],
+        vec![
+            MockCall::new("c1", "hole__hang", &[r#"{}"#]),
+            MockCall::new("c2", "hole__hang", &[r#"{"again": true}"#]),
+        ],
         (10, 5),
     ));
     mock.push(Reply::text(&["I was not allowed to run it."], (30, 6)));
@@ -151,7 +158,16 @@ async fn without_a_terminal_ask_means_none_and_the_server_never_sees_the_call() 
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["answer"], "I was not allowed to run it.");
     assert_eq!(report["tool_calls"][0]["denied"], true);
-    assert!(stderr(&out).contains("denied"), "{}", stderr(&out));
+    assert_eq!(report["tool_calls"][1]["denied"], true);
+    let err = stderr(&out);
+    assert!(err.contains("denied"), "{err}");
+    // Why, said once for both calls.
+    assert_eq!(
+        err.matches("stdin is not a terminal, so nobody can approve tool calls")
+            .count(),
+        1,
+        "{err}"
+    );
     let received = std::fs::read_to_string(&record).unwrap_or_default();
     assert!(received.contains("initialize"), "{received}");
     assert!(!received.contains("tools/call"), "{received}");

@@ -199,15 +199,37 @@ fn headless_run_asks_on_the_terminal() {
     let Session { mock, tmux, .. } = &session;
     mock.push(call("c1", "demo__echo", r#"{"message": "hi"}"#));
     mock.push(reply("Echoed hi."));
-    let screen = tmux.wait_for_text("[y]es / [n]o / [a]lways / [c]ancel", STARTUP);
+    let choices = "[y]es / [N]o / [a]lways / [c]ancel the run (default: no):";
+    let screen = tmux.wait_for_text(choices, STARTUP);
     assert!(
         screen.contains("The model wants to call demo__echo (1 of 1) with:"),
         "{screen}"
     );
     assert!(screen.contains(r#""message": "hi""#), "{screen}");
+    // Something that is not an answer is asked again, never taken as one.
+    tmux.text("maybe");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for_text("`maybe` is not an answer", STEP);
+    assert_eq!(screen.matches(choices).count(), 2, "{screen}");
     tmux.text("y");
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for_text("EXITED 0", STEP);
     assert!(screen.contains("← demo__echo: ok"), "{screen}");
     assert!(screen.contains("Echoed hi."), "{screen}");
+}
+
+#[test]
+fn headless_run_cancelled_at_the_prompt_says_so() {
+    let session = session("runc", "run 'echo hi please'");
+    let Session { mock, tmux, record, .. } = &session;
+    mock.push(call("c1", "hole__hang", r#"{"x": 1}"#));
+    tmux.wait_for_text("[c]ancel the run", STARTUP);
+    tmux.text("c");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for_text("EXITED 130", STEP);
+    assert!(
+        screen.contains("mcpomni run: cancelled: the run stops here."),
+        "{screen}"
+    );
+    assert!(hole_calls(record).is_empty());
 }
