@@ -221,7 +221,9 @@ fn headless_run_asks_on_the_terminal() {
 #[test]
 fn headless_run_cancelled_at_the_prompt_says_so() {
     let session = session("runc", "run 'echo hi please'");
-    let Session { mock, tmux, record, .. } = &session;
+    let Session {
+        mock, tmux, record, ..
+    } = &session;
     mock.push(call("c1", "hole__hang", r#"{"x": 1}"#));
     tmux.wait_for_text("[c]ancel the run", STARTUP);
     tmux.text("c");

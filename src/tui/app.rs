@@ -148,11 +148,17 @@ where
                     Effect::SetMouseCapture(enabled) => host.set_mouse_capture(enabled),
                     Effect::Highlight { job, theme } => {
                         let tx = internal_tx.clone();
-                        tokio::task::spawn_blocking(move || {
-                            let lines = highlight_json(&job.text, &theme);
-                            let _ = tx.send(Msg::Highlighted {
-                                key: job.key,
-                                lines,
+                        // Whatever happens to the job, the reducer hears back, so its key
+                        // never stays pending.
+                        tokio::spawn(async move {
+                            let key = job.key.clone();
+                            let highlighted = tokio::task::spawn_blocking(move || {
+                                highlight_json(&job.text, &theme)
+                            })
+                            .await;
+                            let _ = tx.send(match highlighted {
+                                Ok(lines) => Msg::Highlighted { key, lines },
+                                Err(_) => Msg::HighlightLost { key },
                             });
                         });
                     }

@@ -122,6 +122,10 @@ pub enum Msg {
         key: String,
         lines: Vec<Line<'static>>,
     },
+    /// The highlighter's task failed for `key`.
+    HighlightLost {
+        key: String,
+    },
     /// A second passed (uptimes on screen move on).
     Tick,
 }
@@ -292,6 +296,7 @@ pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
         Msg::Runtime(event) => on_runtime(state, event),
         Msg::Agent(event) => conversation::on_agent_event(state, event),
         Msg::Highlighted { key, lines } => state.tools.store_highlight(key, lines),
+        Msg::HighlightLost { key } => state.tools.highlight_lost(&key),
         Msg::Tick => {}
     }
     if state.quitting && !effects.contains(&Effect::Quit) {

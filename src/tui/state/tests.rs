@@ -265,8 +265,75 @@ fn selecting_a_tool_asks_for_its_schema_highlight_once() {
             lines: vec![Line::raw("{}")],
         },
     );
-    let tool = s.tools.selected_tool().expect("selected").clone();
-    assert!(s.tools.highlighted_schema(&tool).is_some());
+    assert!(s.tools.selected_highlight().is_some());
+}
+
+#[test]
+fn a_lost_highlight_job_does_not_stay_pending() {
+    let mut s = state();
+    let effects = update(
+        &mut s,
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&["echo", "add"]))),
+    );
+    let key = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Highlight { job, .. } => Some(job.key.clone()),
+            _ => None,
+        })
+        .expect("a job");
+    assert!(s.tools.is_pending(&key));
+    let effects = update(&mut s, Msg::HighlightLost { key: key.clone() });
+    assert!(!s.tools.is_pending(&key));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Highlight { .. })),
+        "a failed schema is shown plain, not asked for again"
+    );
+    // Another tool is still highlighted.
+    s.tools.select(1);
+    let effects = update(&mut s, Msg::Tick);
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Highlight { .. }))
+    );
+}
+
+#[test]
+fn the_highlight_cache_evicts_the_least_recently_selected() {
+    let mut s = state();
+    let names: Vec<String> = (0..300).map(|i| format!("t{i:03}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    update(
+        &mut s,
+        Msg::Runtime(RuntimeEvent::CatalogChanged(catalog(&refs))),
+    );
+    let mut first_key = None;
+    for i in 0..300 {
+        s.tools.select(i);
+        let key = s.tools.selected_schema().expect("selected").key.clone();
+        first_key.get_or_insert(key.clone());
+        s.tools.store_highlight(key, vec![Line::raw("{}")]);
+        if i == 100 {
+            // The first tool is used again: it becomes the most recent.
+            s.tools.select(0);
+        }
+    }
+    assert_eq!(s.tools.cached_highlights(), 256);
+    s.tools.select(0);
+    assert!(
+        s.tools.selected_highlight().is_some(),
+        "recently used: kept"
+    );
+    s.tools.select(1);
+    assert!(
+        s.tools.selected_highlight().is_none(),
+        "least recently used: evicted"
+    );
+    s.tools.select(299);
+    assert!(s.tools.selected_highlight().is_some());
 }
 
 #[test]

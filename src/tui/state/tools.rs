@@ -2,16 +2,28 @@
 //! schemas. Highlighting runs off the UI thread; until its lines arrive the view shows the
 //! schema plain. Highlights are keyed by tool and schema text, so a changed schema is
 //! highlighted again.
+//!
+//! The selected tool's schema text and key are worked out once, when the catalog or the
+//! selection changes — not for every message or frame.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use ratatui::text::Line;
 
 use crate::runtime::catalog::{Catalog, ToolEntry};
 
-/// Highlighted schemas kept; beyond this the cache starts over (it is cheap to refill).
+/// Highlighted schemas kept; beyond this the least recently selected one goes.
 const HIGHLIGHT_CACHE: usize = 256;
+
+/// The selected tool's schema as the details show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectedSchema {
+    /// Index into `catalog.tools`.
+    pub tool: usize,
+    pub text: Arc<str>,
+    pub key: String,
+}
 
 #[derive(Debug, Default)]
 pub struct ToolsState {
@@ -25,8 +37,13 @@ pub struct ToolsState {
     /// Index into `visible`.
     pub selected: usize,
     pub detail_scroll: u16,
-    pub highlighted: HashMap<String, Arc<Vec<Line<'static>>>>,
-    pub pending: HashSet<String>,
+    highlighted: HashMap<String, Arc<Vec<Line<'static>>>>,
+    /// Keys of `highlighted`, least recently selected first.
+    recency: VecDeque<String>,
+    pending: HashSet<String>,
+    /// Keys whose highlighting failed: shown plain, not asked for again.
+    failed: HashSet<String>,
+    selected_schema: Option<SelectedSchema>,
 }
 
 /// A schema waiting to be highlighted.
@@ -43,12 +60,14 @@ impl ToolsState {
         self.catalog = catalog;
         self.refilter();
         self.reselect(keep);
+        self.schema_changed();
     }
 
     /// The filter text changed: the best match is selected, as in any fuzzy finder.
     pub fn filter_edited(&mut self) {
         self.refilter();
         self.selected = 0;
+        self.schema_changed();
     }
 
     /// The filter was cleared: the tool that was selected stays selected in the full list.
@@ -57,6 +76,7 @@ impl ToolsState {
         self.filter.clear();
         self.refilter();
         self.reselect(keep);
+        self.schema_changed();
     }
 
     fn selected_name(&self) -> Option<String> {
@@ -102,33 +122,95 @@ impl ToolsState {
         if index != self.selected {
             self.selected = index;
             self.detail_scroll = 0;
+            self.schema_changed();
         }
+    }
+
+    /// The selected tool or the catalog changed: work out its schema text and key (once).
+    fn schema_changed(&mut self) {
+        let Some(&index) = self.visible.get(self.selected) else {
+            self.selected_schema = None;
+            return;
+        };
+        let Some(tool) = self.catalog.tools.get(index) else {
+            self.selected_schema = None;
+            return;
+        };
+        let text: Arc<str> = Arc::from(schema_text(tool));
+        let key = highlight_key(tool, &text);
+        self.touch(&key);
+        self.selected_schema = Some(SelectedSchema {
+            tool: index,
+            text,
+            key,
+        });
+    }
+
+    /// The selected tool's schema (text and highlight key), if a tool is selected.
+    pub fn selected_schema(&self) -> Option<&SelectedSchema> {
+        self.selected_schema.as_ref()
     }
 
     /// The highlight job for the selected tool, if its schema is not highlighted or pending.
     pub fn highlight_job(&mut self) -> Option<HighlightJob> {
-        let tool = self.selected_tool()?;
-        let text = schema_text(tool);
-        let key = highlight_key(tool, &text);
-        if self.highlighted.contains_key(&key) || self.pending.contains(&key) {
+        let schema = self.selected_schema.as_ref()?;
+        if self.highlighted.contains_key(&schema.key)
+            || self.pending.contains(&schema.key)
+            || self.failed.contains(&schema.key)
+        {
             return None;
         }
-        self.pending.insert(key.clone());
-        Some(HighlightJob { key, text })
+        let job = HighlightJob {
+            key: schema.key.clone(),
+            text: schema.text.to_string(),
+        };
+        self.pending.insert(job.key.clone());
+        Some(job)
     }
 
     pub fn store_highlight(&mut self, key: String, lines: Vec<Line<'static>>) {
         self.pending.remove(&key);
-        if self.highlighted.len() >= HIGHLIGHT_CACHE {
-            self.highlighted.clear();
+        if !self.highlighted.contains_key(&key)
+            && self.highlighted.len() >= HIGHLIGHT_CACHE
+            && let Some(oldest) = self.recency.pop_front()
+        {
+            self.highlighted.remove(&oldest);
         }
-        self.highlighted.insert(key, Arc::new(lines));
+        self.highlighted.insert(key.clone(), Arc::new(lines));
+        self.touch(&key);
     }
 
-    /// Highlighted schema lines for `tool`, if ready.
-    pub fn highlighted_schema(&self, tool: &ToolEntry) -> Option<Arc<Vec<Line<'static>>>> {
-        let key = highlight_key(tool, &schema_text(tool));
-        self.highlighted.get(&key).cloned()
+    /// The highlighter never answered for `key` (its task failed): stop waiting, and keep the
+    /// schema plain rather than asking again and again.
+    pub fn highlight_lost(&mut self, key: &str) {
+        self.pending.remove(key);
+        self.failed.insert(key.to_owned());
+    }
+
+    /// Marks `key` as the most recently used highlight.
+    fn touch(&mut self, key: &str) {
+        if !self.highlighted.contains_key(key) {
+            return;
+        }
+        if let Some(at) = self.recency.iter().position(|k| k == key) {
+            self.recency.remove(at);
+        }
+        self.recency.push_back(key.to_owned());
+    }
+
+    /// Highlighted lines of the selected tool's schema, if ready.
+    pub fn selected_highlight(&self) -> Option<Arc<Vec<Line<'static>>>> {
+        let schema = self.selected_schema.as_ref()?;
+        self.highlighted.get(&schema.key).cloned()
+    }
+
+    /// Whether a highlight for `key` is waiting.
+    pub fn is_pending(&self, key: &str) -> bool {
+        self.pending.contains(key)
+    }
+
+    pub fn cached_highlights(&self) -> usize {
+        self.highlighted.len()
     }
 }
 

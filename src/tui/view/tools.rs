@@ -189,9 +189,10 @@ fn draw_details(
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled("input schema", theme.muted())));
-    match tools.highlighted_schema(tool) {
-        Some(highlighted) => lines.extend(highlighted.iter().cloned()),
-        None => lines.extend(plain_lines(&schema_text(tool))),
+    match (tools.selected_highlight(), tools.selected_schema()) {
+        (Some(highlighted), _) => lines.extend(highlighted.iter().cloned()),
+        (None, Some(schema)) => lines.extend(plain_lines(&schema.text)),
+        (None, None) => lines.extend(plain_lines(&schema_text(tool))),
     }
     let paragraph = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
