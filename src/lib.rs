@@ -16,6 +16,7 @@ pub mod demo;
 pub mod headless;
 pub mod llm;
 pub mod logging;
+pub mod redact;
 pub mod runtime;
 pub mod text;
 pub mod tui;
