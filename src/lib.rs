@@ -17,6 +17,7 @@ pub mod headless;
 pub mod llm;
 pub mod logging;
 pub mod protocol;
+pub mod redact;
 pub mod runtime;
 pub mod text;
 pub mod tui;

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let logging = logging::init();
+    let logging = logging::init(mcpomni::redact::Secrets::for_config(&config));
     tracing::info!(source = %config.source.display_name(), "mcpomni {} starting", env!("CARGO_PKG_VERSION"));
     let status = match cli.command {
         Some(command) => runtime.block_on(headless::run(command, &config)),

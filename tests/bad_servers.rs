@@ -118,7 +118,8 @@ async fn servers_get_only_allow_listed_environment_plus_their_own() {
         [
             "LLM_API_KEY=<unset>",
             "OPENAI_API_KEY=<unset>",
-            "SERVER_TOKEN=given-by-config",
+            // The configured value arrived; as a configured secret it is shown as `***`.
+            "SERVER_TOKEN=***",
             "HOME=/home/tester",
         ]
     );

@@ -297,11 +297,12 @@ pub struct HttpConfig {
     pub auth: Option<AuthConfig>,
 }
 
-// Header values usually carry `Authorization`; names are enough to debug.
+// Header values usually carry `Authorization`; names are enough to debug. URLs can carry
+// credentials too (userinfo, `?api_key=`).
 impl fmt::Debug for HttpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpConfig")
-            .field("url", &self.url)
+            .field("url", &crate::redact::display_url(&self.url))
             .field("kind", &self.kind)
             .field("headers", &Redacted(&self.headers))
             .field("sse_read_timeout", &self.sse_read_timeout)

@@ -117,6 +117,7 @@ pub fn servers(out: &mut Out, snapshots: &Snapshots, json: bool) {
                 serde_json::json!({
                     "name": s.name.as_str(),
                     "transport": s.transport,
+                    "url": s.url,
                     "state": s.state.label(),
                     "tools": s.tool_count,
                     "resources": s.resource_count,

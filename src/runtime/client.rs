@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::messages::ServerName;
 use super::sampling::SamplingSender;
+use crate::redact::Secrets;
 use crate::text::sanitize;
 
 /// How many notices may wait for the actor before new ones are dropped.
@@ -103,6 +104,8 @@ pub struct McpClient {
     progress: ProgressRouter,
     server: ServerName,
     sampling: Option<SamplingSender>,
+    /// The server's configured credentials: scrubbed from its log messages.
+    secrets: Arc<Secrets>,
 }
 
 impl McpClient {
@@ -119,7 +122,23 @@ impl McpClient {
             progress,
             server,
             sampling,
+            secrets: Arc::default(),
         }
+    }
+
+    /// Scrub these credentials from what the server says (and from the errors of the
+    /// requests made on this connection).
+    pub fn with_secrets(mut self, secrets: Arc<Secrets>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    pub fn server(&self) -> &ServerName {
+        &self.server
+    }
+
+    pub fn secrets(&self) -> &Arc<Secrets> {
+        &self.secrets
     }
 
     fn push(&self, notice: ServerNotice) {
@@ -194,8 +213,11 @@ impl ClientHandler for McpClient {
         self.push(ServerNotice::Log {
             at: SystemTime::now(),
             level: params.level,
-            logger: params.logger.as_deref().map(sanitize),
-            text,
+            logger: params
+                .logger
+                .as_deref()
+                .map(|logger| self.secrets.scrub_owned(sanitize(logger))),
+            text: self.secrets.scrub_owned(text),
         });
     }
 

@@ -233,7 +233,8 @@ async fn connect_http(
                 }
                 Err(Handshake::Refused(error)) if legacy_server_hint(&error) => {
                     let refused = describe_init_error(&error);
-                    tracing::info!(url = %config.url, "streamable HTTP refused ({refused}); trying legacy SSE");
+                    let url = crate::redact::display_url(&config.url);
+                    tracing::info!(%url, "streamable HTTP refused ({refused}); trying legacy SSE");
                     let transport = sse_transport(&config, &headers, http, timeouts.startup);
                     // When both fail, say so: the SSE error alone hides that HTTP was tried.
                     handshake_and_finish(transport, session, "sse (fallback)")
@@ -467,7 +468,13 @@ async fn finish_establish(
     let service_done = tokio::spawn(async move {
         let _ = running.waiting().await;
     });
-    let requester = Requester::new(peer, session.timeouts.request, session.progress);
+    let requester = Requester::new(
+        session.client.server().clone(),
+        peer,
+        session.timeouts.request,
+        session.progress,
+        session.client.secrets().clone(),
+    );
     let Some(info) = info.as_deref() else {
         return Err(ConnectFailure::failed(
             "the server sent no initialize result",

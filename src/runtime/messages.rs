@@ -114,6 +114,8 @@ pub struct ServerSnapshot {
     pub name: ServerName,
     /// `stdio`, `sse`, `http`, or `http?` while the HTTP flavour is unknown.
     pub transport: String,
+    /// Where an HTTP server is, as `redact::display_url` shows it (never with credentials).
+    pub url: Option<String>,
     pub state: ServerState,
     /// When the server last became Ready (for uptime).
     pub ready_since: Option<Instant>,
@@ -158,6 +160,7 @@ impl ServerSnapshot {
         Self {
             name,
             transport: transport.to_owned(),
+            url: None,
             state: ServerState::Starting,
             ready_since: None,
             protocol_version: None,
@@ -183,6 +186,19 @@ impl ServerSnapshot {
             dropped_notices: 0,
             subscriptions: Vec::new(),
         }
+    }
+
+    /// The first snapshot of a configured server: its name, transport and (redacted) URL.
+    pub fn for_config(config: &crate::config::ServerConfig) -> Self {
+        let mut snapshot = Self::new(ServerName::new(&config.name), config.transport.kind_label());
+        snapshot.enabled = config.enabled;
+        snapshot.url = match &config.transport {
+            crate::config::TransportConfig::Http(http) => {
+                Some(crate::redact::display_url(&http.url))
+            }
+            crate::config::TransportConfig::Stdio(_) => None,
+        };
+        snapshot
     }
 }
 

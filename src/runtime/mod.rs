@@ -132,12 +132,7 @@ pub fn start(
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     let initial: Vec<Arc<ServerSnapshot>> = selected
         .iter()
-        .map(|s| {
-            Arc::new(ServerSnapshot::new(
-                ServerName::new(&s.name),
-                s.transport.kind_label(),
-            ))
-        })
+        .map(|s| Arc::new(ServerSnapshot::for_config(s)))
         .collect();
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial.clone()));
     let (catalog_tx, catalog) = watch::channel(Arc::new(Catalog::default()));
@@ -152,6 +147,7 @@ pub fn start(
             parent_env: options.parent_env.clone(),
             http: http.clone(),
             sampling: options.sampling.clone(),
+            secrets: Arc::new(crate::redact::Secrets::for_server(server_config)),
         };
         let (handle, task) = spawn_actor(server_config.clone(), ctx);
         handles.push(handle);

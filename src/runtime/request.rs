@@ -5,11 +5,16 @@
 //!
 //! A request that is abandoned — its future dropped, its cancel token fired, or its deadline
 //! passed — tells the server with `notifications/cancelled`, as the spec asks.
+//!
+//! Each request runs in a `mcp_request` tracing span (server, method, request id) that ends
+//! with one event giving its duration and outcome; arguments and results are never logged,
+//! and error text from the server has the server's configured credentials scrubbed out.
 
 // rmcp marks logging and resources/subscribe deprecated (2026-07-28 moves them), but the
 // servers we talk to (2025-11-25 and older) use exactly these.
 #![allow(deprecated)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
@@ -23,8 +28,11 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::client::{ProgressRouter, ProgressSink};
+use super::messages::ServerName;
+use crate::redact::Secrets;
 
 /// What the server is told when a request is abandoned.
 const CANCEL_REASON: &str = "cancelled by the client";
@@ -77,21 +85,28 @@ pub struct RequestOptions {
 /// Sends requests to one connected server, each under a deadline.
 #[derive(Clone, Debug)]
 pub struct Requester {
+    server: ServerName,
     peer: Peer<RoleClient>,
     request_timeout: Duration,
     progress: ProgressRouter,
+    /// Scrubbed from the error text of every request.
+    secrets: Arc<Secrets>,
 }
 
 impl Requester {
     pub fn new(
+        server: ServerName,
         peer: Peer<RoleClient>,
         request_timeout: Duration,
         progress: ProgressRouter,
+        secrets: Arc<Secrets>,
     ) -> Self {
         Self {
+            server,
             peer,
             request_timeout,
             progress,
+            secrets,
         }
     }
 
@@ -266,16 +281,52 @@ impl Requester {
         }
     }
 
-    /// The only place that hands a request to rmcp. The deadline is kept here rather than by
-    /// rmcp: its progress-reset machinery (an async lock and a channel per request) costs more
-    /// than the whole rest of our per-call overhead, while our progress router already sees
-    /// every notification.
-    #[allow(clippy::disallowed_methods)]
+    /// The only place that hands a request to rmcp, each in its own `mcp_request` span.
     pub async fn send(
         &self,
         method: &'static str,
         request: ClientRequest,
         options: RequestOptions,
+    ) -> Result<ServerResult, RequestError> {
+        let span = tracing::info_span!(
+            "mcp_request",
+            server = %self.server,
+            method,
+            id = tracing::field::Empty,
+        );
+        let started = tokio::time::Instant::now();
+        let result = self
+            .send_in_span(method, request, options, &span)
+            .instrument(span.clone())
+            .await;
+        // Milliseconds with microsecond precision: fast stdio calls take well under 1 ms.
+        let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
+        match &result {
+            Ok(_) => tracing::debug!(parent: &span, duration_ms, outcome = "ok", "request done"),
+            Err(RequestError::Cancelled { .. }) => {
+                tracing::debug!(parent: &span, duration_ms, outcome = "cancelled", "request done");
+            }
+            Err(error) => tracing::info!(
+                parent: &span,
+                duration_ms,
+                outcome = error.outcome(),
+                %error,
+                "request failed"
+            ),
+        }
+        result
+    }
+
+    /// The deadline is kept here rather than by rmcp: its progress-reset machinery (an async
+    /// lock and a channel per request) costs more than the whole rest of our per-call
+    /// overhead, while our progress router already sees every notification.
+    #[allow(clippy::disallowed_methods)]
+    async fn send_in_span(
+        &self,
+        method: &'static str,
+        request: ClientRequest,
+        options: RequestOptions,
+        span: &tracing::Span,
     ) -> Result<ServerResult, RequestError> {
         let timeout = options.timeout.unwrap_or(self.request_timeout);
         let timed_out = RequestError::Timeout {
@@ -292,8 +343,9 @@ impl Requester {
         )
         .await
         .map_err(|_| timed_out.clone())?
-        .map_err(|e| map_service_error(method, e))?;
+        .map_err(|e| self.service_error(method, e))?;
         let id = handle.id.clone();
+        span.record("id", tracing::field::display(&id));
         let mut guard = CancelOnDrop::new(self.peer.clone(), id.clone());
         // Progress is watched only while this registration lives: late progress is dropped.
         let watch_progress = options.reset_on_progress || options.progress.is_some();
@@ -322,7 +374,7 @@ impl Requester {
                             let _ = sink.send(update);
                         }
                     }
-                    return result.map_err(|e| map_service_error(method, e));
+                    return result.map_err(|e| self.service_error(method, e));
                 }
                 Some(update) = recv_some(&mut progress_rx) => {
                     if options.reset_on_progress {
@@ -369,24 +421,42 @@ async fn cancelled_some(token: &Option<CancellationToken>) {
     }
 }
 
-fn map_service_error(method: &'static str, error: ServiceError) -> RequestError {
-    match error {
-        ServiceError::McpError(data) => RequestError::Server {
-            method,
-            code: data.code.0,
-            message: crate::text::sanitize_line(&data.message),
-        },
-        ServiceError::TransportClosed => RequestError::Closed { method },
-        ServiceError::Timeout { timeout } => RequestError::Timeout {
-            method,
-            after: timeout,
-        },
-        ServiceError::Cancelled { .. } => RequestError::Cancelled { method },
-        ServiceError::UnexpectedResponse => RequestError::Unexpected { method },
-        other => RequestError::Transport {
-            method,
-            message: crate::text::sanitize_line(&other.to_string()),
-        },
+impl Requester {
+    /// rmcp's error as ours; the server's words (which may echo a header) are scrubbed.
+    fn service_error(&self, method: &'static str, error: ServiceError) -> RequestError {
+        let clean = |text: &str| self.secrets.scrub_owned(crate::text::sanitize_line(text));
+        match error {
+            ServiceError::McpError(data) => RequestError::Server {
+                method,
+                code: data.code.0,
+                message: clean(&data.message),
+            },
+            ServiceError::TransportClosed => RequestError::Closed { method },
+            ServiceError::Timeout { timeout } => RequestError::Timeout {
+                method,
+                after: timeout,
+            },
+            ServiceError::Cancelled { .. } => RequestError::Cancelled { method },
+            ServiceError::UnexpectedResponse => RequestError::Unexpected { method },
+            other => RequestError::Transport {
+                method,
+                message: clean(&other.to_string()),
+            },
+        }
+    }
+}
+
+impl RequestError {
+    /// One word for the log: how the request ended.
+    fn outcome(&self) -> &'static str {
+        match self {
+            RequestError::Timeout { .. } => "timeout",
+            RequestError::Closed { .. } => "closed",
+            RequestError::Server { .. } => "server_error",
+            RequestError::Transport { .. } => "transport_error",
+            RequestError::Unexpected { .. } => "unexpected_reply",
+            RequestError::Cancelled { .. } => "cancelled",
+        }
     }
 }
 

@@ -3,8 +3,9 @@
 //! The child runs in its own process group, so shutdown can reach everything it started (an
 //! `npx` wrapper and the `node` it runs) and a Ctrl-C in the terminal goes to us, not to it.
 //! It gets a small allow-listed environment plus the config's `env`: our own secrets (LLM API
-//! keys, tokens) never leak into servers. Its stderr is read line by line into a bounded ring
-//! buffer that the Servers pane shows; its exit is reported at once.
+//! keys, tokens) never leak into servers. Its stderr is read line by line, with the config's
+//! `env` values scrubbed out, into a bounded ring buffer that the Servers pane shows; its exit
+//! is reported at once.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use tokio::process::{ChildStdin, ChildStdout, Command};
 use tokio::sync::{Notify, oneshot};
 
 use crate::config::StdioConfig;
+use crate::redact::Secrets;
 use crate::text::{sanitize_line, truncate_chars};
 
 /// Variables a stdio server inherits from our environment; everything else is withheld.
@@ -165,7 +167,9 @@ pub fn spawn(
     let stderr = child.stderr.take().ok_or_else(|| missing_pipe("stderr"))?;
     process_groups().insert(pid);
     let stderr_mark = stderr_ring.mark();
-    let stderr_read = tokio::spawn(read_stderr(stderr, stderr_ring.clone()));
+    // A server that prints its environment must not show its tokens in the Servers pane.
+    let secrets = Secrets::for_stdio(config);
+    let stderr_read = tokio::spawn(read_stderr(stderr, stderr_ring.clone(), secrets));
     let (exit_tx, exited) = oneshot::channel();
     tokio::spawn(async move {
         let status = match child.wait().await {
@@ -240,7 +244,7 @@ fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-async fn read_stderr(stderr: impl AsyncRead + Unpin, ring: Arc<StderrRing>) {
+async fn read_stderr(stderr: impl AsyncRead + Unpin, ring: Arc<StderrRing>, secrets: Secrets) {
     let mut reader = BufReader::new(stderr);
     let mut buf = Vec::new();
     loop {
@@ -250,7 +254,8 @@ async fn read_stderr(stderr: impl AsyncRead + Unpin, ring: Arc<StderrRing>) {
             Ok(0) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buf);
-                let line = truncate_chars(&sanitize_line(text.trim_end()), STDERR_LINE_CHARS);
+                let line = secrets.scrub_owned(sanitize_line(text.trim_end()));
+                let line = truncate_chars(&line, STDERR_LINE_CHARS);
                 ring.push(line);
             }
             Err(_) => return,
@@ -401,9 +406,18 @@ mod tests {
     async fn long_stderr_lines_are_capped() {
         let data = format!("{}\nshort\n", "x".repeat(100_000));
         let ring = Arc::new(StderrRing::default());
-        read_stderr(data.as_bytes(), ring.clone()).await;
+        read_stderr(data.as_bytes(), ring.clone(), Secrets::default()).await;
         let tail = ring.tail(2);
         assert_eq!(tail[0].chars().count(), STDERR_LINE_CHARS);
         assert_eq!(tail[1], "short");
+    }
+
+    #[tokio::test]
+    async fn stderr_lines_have_secrets_scrubbed() {
+        let data = "token is envsecret99\nurl http://u:pw@h/?key=k1\n";
+        let ring = Arc::new(StderrRing::default());
+        let secrets = Secrets::from_values(["envsecret99"]);
+        read_stderr(data.as_bytes(), ring.clone(), secrets).await;
+        assert_eq!(ring.tail(2), ["token is ***", "url http://***@h/?key=***"]);
     }
 }

@@ -243,6 +243,21 @@ fn debug_output_never_shows_secrets() {
 }
 
 #[test]
+fn debug_output_never_shows_url_credentials() {
+    let config = parse_ok(
+        r#"{"mcpServers": {
+            "h": {"url": "https://user:url-s3cr3t@h/mcp?API%5FKey=query-s3cr3t&page=2"}
+        }}"#,
+    );
+    let debug = format!("{config:?} {config:#?}");
+    assert!(!debug.contains("s3cr3t"), "secret leaked: {debug}");
+    assert!(
+        debug.contains("https://***@h/mcp?API%5FKey=***&page=2"),
+        "{debug}"
+    );
+}
+
+#[test]
 fn health_defaults_agent_overrides_and_server_overrides() {
     let config = parse_ok(
         r#"{"AgentConfig": {"ping_interval": 30, "ping_timeout": 2, "max_restarts": 3},

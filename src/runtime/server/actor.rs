@@ -109,8 +109,7 @@ impl ServerActor {
         inbox: mpsc::Receiver<ServerCommand>,
         shared: Arc<Shared>,
     ) -> Self {
-        let mut snapshot = ServerSnapshot::new(name.clone(), config.transport.kind_label());
-        snapshot.enabled = config.enabled;
+        let snapshot = ServerSnapshot::for_config(&config);
         Self {
             restarts: RestartPolicy::new(config.health),
             log_level: config.log_level.clone(),
@@ -300,7 +299,8 @@ impl ServerActor {
             progress.clone(),
             self.name.clone(),
             self.ctx.sampling.clone(),
-        );
+        )
+        .with_secrets(self.ctx.secrets.clone());
         let session = Session {
             client,
             notices,
@@ -545,8 +545,9 @@ impl ServerActor {
 
     async fn set_state(&mut self, state: ServerState, error: Option<String>) {
         self.snapshot.state = state;
-        if error.is_some() {
-            self.snapshot.last_error = error;
+        if let Some(error) = error {
+            // Every reason a person reads passes here: no credential gets past.
+            self.snapshot.last_error = Some(self.ctx.secrets.scrub_owned(error));
         }
         self.publish().await;
     }

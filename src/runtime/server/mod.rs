@@ -37,6 +37,8 @@ pub struct ActorContext {
     pub http: super::http_client::SharedHttpClient,
     /// Where sampling requests go (if sampling is offered).
     pub sampling: Option<super::sampling::SamplingSender>,
+    /// This server's configured credentials, scrubbed from everything it sends back.
+    pub secrets: Arc<crate::redact::Secrets>,
 }
 
 /// What an actor tells the supervisor.

@@ -72,7 +72,7 @@ impl std::fmt::Debug for SseClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("SseClientConfig")
-            .field("url", &self.url)
+            .field("url", &crate::redact::display_url(&self.url))
             .field("header_names", &header_names)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_event_bytes", &self.max_event_bytes)

@@ -153,3 +153,5 @@ pub(crate) fn label_value<'a>(label: &'a str, value: String, theme: &Theme) -> L
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_secrets;

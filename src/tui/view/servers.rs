@@ -317,6 +317,10 @@ fn draw_details(
         ),
         theme,
     ));
+    if let Some(url) = &s.url {
+        // Already shown by `redact::display_url`: no credentials.
+        lines.push(label_value("url", url.clone(), theme));
+    }
     if !s.capabilities.is_empty() {
         lines.push(label_value("offers", s.capabilities.join(", "), theme));
     }
