@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 use super::wrap::wrapped_height;
 use super::{label_value, pane_block, placeholder};
 use crate::runtime::messages::{LogLine, ServerSnapshot, ServerState};
-use crate::text::{human_duration, human_uptime, plural};
+use crate::text::{human_duration, human_uptime, plural, truncate_chars};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 
@@ -157,12 +157,42 @@ fn draw_table(frame: &mut Frame, area: Rect, state: &AppState) {
     } else {
         vec!["Server", "State", "T/R/P"]
     };
-    let rows = state.servers.servers.iter().enumerate().map(|(i, s)| {
+    let servers = &state.servers.servers;
+    // The rows that fit under the header, scrolled so the selected one is among them; the
+    // header says how many are above and below.
+    let room = usize::from(area.height.saturating_sub(1)).max(1);
+    let first = (state.servers.selected + 1).saturating_sub(room);
+    let shown = first..(first + room).min(servers.len());
+    let mut header = header;
+    let more = match (first, servers.len() - shown.end) {
+        (0, 0) => None,
+        (above, below) => Some(format!(
+            "Server {}{}",
+            if above > 0 {
+                format!("↑{above} ")
+            } else {
+                String::new()
+            },
+            if below > 0 {
+                format!("↓{below}")
+            } else {
+                String::new()
+            },
+        )),
+    };
+    if let Some(more) = &more {
+        header[0] = more.trim_end();
+    }
+    let fixed: u16 = if wide { 58 + 8 } else { 20 + 2 };
+    // Room for the name after the state symbol and a space.
+    let name_room = usize::from(area.width.saturating_sub(fixed)).max(4) - 2;
+    let rows = servers[shown.clone()].iter().enumerate().map(|(row, s)| {
+        let i = shown.start + row;
         let color = state_color(s.state, theme);
         let name = Cell::from(Line::from(vec![
             Span::styled(state_symbol(s.state), Style::default().fg(color)),
             Span::raw(" "),
-            Span::raw(s.name.to_string()),
+            Span::raw(truncate_chars(s.name.as_str(), name_room)),
         ]));
         let state_cell = Cell::from(Span::styled(s.state.label(), Style::default().fg(color)));
         let cells = if wide {

@@ -467,3 +467,40 @@ fn sampling_prompt() {
     );
     insta::assert_snapshot!("sampling_prompt", render(&state).backend());
 }
+
+#[test]
+fn the_servers_list_scrolls_to_the_selection_and_says_what_is_hidden() {
+    let mut state = state((140, 45), Pane::Servers);
+    state.servers = Default::default();
+    for i in 1..=12 {
+        let name = if i == 12 {
+            "a-server-with-a-very-long-name-that-cannot-fit-in-the-column-at-all".to_owned()
+        } else {
+            format!("server{i:02}")
+        };
+        let mut s = ServerSnapshot::new(ServerName::new(&name), "stdio");
+        s.state = ServerState::Ready;
+        state.servers.upsert(Arc::new(s));
+    }
+    let screen = render(&state).backend().to_string();
+    assert!(screen.contains("server01"), "{screen}");
+    assert!(
+        screen.contains("Server ↓"),
+        "more rows below are announced: {screen}"
+    );
+    state.servers.select(11);
+    let screen = render(&state).backend().to_string();
+    assert!(
+        screen.contains("a-server-with-a-very-long-name"),
+        "the selected last row is on screen: {screen}"
+    );
+    assert!(
+        screen.contains("…"),
+        "the long name is cut with an ellipsis: {screen}"
+    );
+    assert!(
+        screen.contains("Server ↑"),
+        "rows above are announced: {screen}"
+    );
+    assert!(!screen.contains("server01 "), "{screen}");
+}
