@@ -220,6 +220,8 @@ pub fn on_agent_event(state: &mut AppState, event: Event) {
         }
         // Not conversation events: the main reducer handles them.
         Event::ServerChanged(_)
+        | Event::LogLinesReceived { .. }
+        | Event::StderrLinesReceived { .. }
         | Event::CatalogChanged(_)
         | Event::CallProgress { .. }
         | Event::CallFinished { .. }

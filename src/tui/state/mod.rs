@@ -26,7 +26,7 @@ use crate::runtime::messages::{Command, Decision, Event};
 use agent::AgentState;
 use call::{CallState, CallView, Progress};
 use chat::{ChatState, Role, no_llm_guidance};
-use servers::ServersState;
+use servers::{ActionKind, PendingAction, ServersState};
 use tools::{HighlightJob, ToolsState};
 use trace::TraceState;
 
@@ -473,12 +473,24 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
                         enabled: !server.enabled,
                     },
                 };
-                state.notice = Some(match &command {
-                    Command::Reconnect { .. } => format!("reconnecting {name}…"),
-                    Command::Restart { .. } => format!("restarting {name}…"),
-                    Command::SetEnabled { enabled: true, .. } => format!("enabling {name}…"),
-                    _ => format!("disabling {name}…"),
+                let (notice, kind) = match &command {
+                    Command::Reconnect { .. } => {
+                        (format!("reconnecting {name}…"), ActionKind::Start)
+                    }
+                    Command::Restart { .. } => (format!("restarting {name}…"), ActionKind::Start),
+                    Command::SetEnabled { enabled: true, .. } => {
+                        (format!("enabling {name}…"), ActionKind::Start)
+                    }
+                    _ => (format!("disabling {name}…"), ActionKind::Disable),
+                };
+                // The message stays until the server has settled after the command.
+                state.servers.action = Some(PendingAction {
+                    server: name,
+                    kind,
+                    notice: notice.clone(),
+                    started: false,
                 });
+                state.notice = Some(notice);
                 effects.push(Effect::Command(command));
             }
         }
@@ -579,7 +591,23 @@ fn on_mouse(state: &mut AppState, mouse: MouseEvent) {
 
 fn on_runtime(state: &mut AppState, event: Event) {
     match event {
-        Event::ServerChanged(snapshot) => state.servers.upsert(snapshot),
+        Event::ServerChanged(snapshot) => {
+            if let Some(done) = state.servers.upsert(snapshot)
+                && state.notice.as_deref() == Some(done.as_str())
+            {
+                state.notice = None;
+            }
+        }
+        Event::LogLinesReceived {
+            server,
+            lines,
+            dropped,
+        } => state.servers.add_logs(server, lines, dropped),
+        Event::StderrLinesReceived {
+            server,
+            lines,
+            dropped,
+        } => state.servers.add_stderr(server, lines, dropped),
         Event::CatalogChanged(catalog) => state.tools.set_catalog(catalog),
         Event::CallProgress {
             id,
@@ -616,3 +644,5 @@ fn on_runtime(state: &mut AppState, event: Event) {
 mod tests;
 #[cfg(test)]
 mod tests_agent;
+#[cfg(test)]
+mod tests_servers;
