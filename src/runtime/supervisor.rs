@@ -1,8 +1,8 @@
 //! The supervisor gathers what the server actors report into the published snapshots and
 //! catalog (`watch` channels: always current, whoever reads them) and the event stream.
 //!
-//! It never waits for a slow reader of the event stream: what it owes the stream is kept as
-//! "latest wins" state — the servers whose snapshot changed since the stream last had it, the
+//! It never waits for a slow reader of the event stream (a reader that keeps up sees every
+//! snapshot): what it owes the stream is kept as "latest wins" state — the servers whose snapshot changed since the stream last had it, the
 //! catalog, and per server bounded backlogs of log and stderr lines (the oldest are dropped
 //! and counted when a backlog is full) — and handed over whenever the stream has room. So an
 //! actor's reports are always taken at once, and a stalled dashboard cannot stall a server.
@@ -113,11 +113,10 @@ impl Supervisor {
         let events = self.events.clone();
         loop {
             let owed = !self.stream_closed && self.owes_events();
+            // Hand over what is owed first: a reader that keeps up sees every snapshot;
+            // only one that falls behind gets them coalesced.
             tokio::select! {
-                update = updates.recv() => match update {
-                    Some(update) => self.apply(update),
-                    None => break,
-                },
+                biased;
                 permit = events.reserve(), if owed => match permit {
                     Ok(permit) => {
                         if let Some(event) = self.next_event() {
@@ -125,6 +124,10 @@ impl Supervisor {
                         }
                     }
                     Err(_) => self.stream_closed = true,
+                },
+                update = updates.recv() => match update {
+                    Some(update) => self.apply(update),
+                    None => break,
                 },
             }
         }
