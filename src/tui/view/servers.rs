@@ -427,8 +427,12 @@ fn draw_details(
 
 /// Log messages and stderr share the remaining rows (each its newest lines).
 fn draw_tails(frame: &mut Frame, area: Rect, tails: &ServerTails, theme: &Theme) {
-    let logs: Vec<String> = tails.logs.iter().map(format_log).collect();
-    let stderr: Vec<String> = tails.stderr.iter().cloned().collect();
+    // No section can show more lines than the area has rows: format only those.
+    let rows = usize::from(area.height);
+    let skip_logs = tails.logs.len().saturating_sub(rows);
+    let skip_stderr = tails.stderr.len().saturating_sub(rows);
+    let logs: Vec<String> = tails.logs.iter().skip(skip_logs).map(format_log).collect();
+    let stderr: Vec<String> = tails.stderr.iter().skip(skip_stderr).cloned().collect();
     let sections: Vec<(&str, &[String])> = [
         ("log messages (newest last):", logs.as_slice()),
         ("stderr (newest last):", stderr.as_slice()),
