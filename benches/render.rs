@@ -1,6 +1,6 @@
-//! Frame cost of the heaviest panes at 140×45: the Tools pane with 1,000 tools and the Chat
-//! pane with 10,000 messages. Target: under 2 ms each (see the README's performance notes).
-//! Run with `cargo bench --bench render`.
+//! Frame cost of the heaviest panes at 140×45: the Tools pane with 1,000 tools, the Chat
+//! pane with 10,000 messages and the Trace pane with 5,000 steps. Target: under 2 ms each (see
+//! the README's performance notes). Run with `cargo bench --bench render`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -10,6 +10,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use serde_json::json;
 
+use mcpomni::llm::{ChatMessage, ChatRequest, ToolCall};
+use mcpomni::protocol::{
+    ApprovedBy, CallOutcome, StepBody, StepId, StepStatus, ToolCallId, TraceStep, TurnId,
+};
 use mcpomni::runtime::catalog::{Catalog, ServerListing};
 use mcpomni::runtime::messages::ServerName;
 use mcpomni::tui::state::chat::Role;
@@ -109,5 +113,111 @@ fn bench_chat(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_tools, bench_chat);
+/// 5,000 steps: 500 turns, each a request, a reply, three tool calls with their results.
+fn trace_steps() -> Vec<Arc<TraceStep>> {
+    let mut steps = Vec::new();
+    let mut next = 0;
+    let mut add = |parent: Option<StepId>, turn: u64, body: StepBody| {
+        next += 1;
+        let mut step = TraceStep::begin(StepId(next), parent, Some(TurnId(turn)), body);
+        step.end(StepStatus::Ok);
+        let id = step.id;
+        steps.push(Arc::new(step));
+        id
+    };
+    let request = Arc::new(ChatRequest {
+        messages: vec![ChatMessage::user("what changed in the release?")],
+        ..ChatRequest::default()
+    });
+    for turn in 1..=500 {
+        let root = add(
+            None,
+            turn,
+            StepBody::Turn {
+                user_text: format!("question {turn}"),
+                mode: mcpomni::protocol::AgentMode::Chat,
+                outcome: None,
+            },
+        );
+        let asked = add(
+            Some(root),
+            turn,
+            StepBody::ModelRequest {
+                model: "openai/gpt-4o".into(),
+                request: request.clone(),
+            },
+        );
+        let reply = add(
+            Some(asked),
+            turn,
+            StepBody::ModelReply {
+                text: "Let me look that up with three tools.".into(),
+                tool_calls: vec![ToolCall {
+                    id: "c1".into(),
+                    name: "docs__search".into(),
+                    arguments: json!({"query": "release notes"}),
+                }],
+                stop_reason: Some("tool_calls".into()),
+                first_token_ms: Some(120),
+                error: None,
+            },
+        );
+        for call in 0..3 {
+            let id = ToolCallId(turn * 3 + call);
+            let step = add(
+                Some(reply),
+                turn,
+                StepBody::ToolCall {
+                    call: id,
+                    server: "docs".into(),
+                    tool: "search".into(),
+                    qualified_name: "docs__search".into(),
+                    arguments: json!({"query": "release notes", "page": call}),
+                    approved_by: Some(ApprovedBy::User),
+                    model_arguments: None,
+                },
+            );
+            add(
+                Some(step),
+                turn,
+                StepBody::ToolResult {
+                    call: id,
+                    outcome: CallOutcome::Ok {
+                        summary: "12 results".into(),
+                    },
+                    content: "line one of the result\nline two\nline three".into(),
+                    structured: None,
+                },
+            );
+        }
+        add(
+            Some(root),
+            turn,
+            StepBody::Limit {
+                reason: "a step that closes the turn".into(),
+            },
+        );
+    }
+    steps
+}
+
+fn bench_trace(c: &mut Criterion) {
+    let mut state = state(Pane::Trace);
+    let steps = trace_steps();
+    assert_eq!(steps.len(), 5_000);
+    for step in steps {
+        state.trace.upsert(step);
+    }
+    state.trace.select(2_500);
+    let mut terminal = Terminal::new(TestBackend::new(SIZE.0, SIZE.1)).expect("terminal");
+    c.bench_function("trace pane, 5000 steps, 140x45", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|frame| draw(frame, black_box(&state)))
+                .expect("draw");
+        })
+    });
+}
+
+criterion_group!(benches, bench_tools, bench_chat, bench_trace);
 criterion_main!(benches);

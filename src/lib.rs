@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -49,7 +49,7 @@ async fn startup_failures_are_reported_per_server() {
         reason.ends_with("; stderr: fatal: no config"),
         "the reason quotes what the server said: {reason}"
     );
-    assert_eq!(crasher.stderr_tail, ["fatal: no config"]);
+    assert_eq!(handle.stderr_tail("crasher", 20), ["fatal: no config"]);
     let silent = support::snapshot(&snapshots, "silent");
     assert_eq!(silent.state, ServerState::Failed);
     assert_eq!(
@@ -114,7 +114,7 @@ async fn servers_get_only_allow_listed_environment_plus_their_own() {
     let (handle, _events) = runtime::start(&config, options).expect("start");
     let snapshots = handle.wait_settled().await;
     assert_eq!(
-        snapshots[0].stderr_tail,
+        handle.stderr_tail(snapshots[0].name.as_str(), 20),
         [
             "LLM_API_KEY=<unset>",
             "OPENAI_API_KEY=<unset>",

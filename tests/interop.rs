@@ -34,7 +34,12 @@ fn http_entry(url: &str, transport: Option<&str>) -> Value {
 }
 
 /// Everything that server-everything offers, checked through the runtime.
-async fn exercise_everything(handle: &RuntimeHandle, name: &str, expect_list_changed: bool) {
+async fn exercise_everything(
+    handle: &RuntimeHandle,
+    events: &mut tokio::sync::mpsc::Receiver<RuntimeEvent>,
+    name: &str,
+    expect_list_changed: bool,
+) {
     let snapshot = support::snapshot(&handle.wait_settled().await, name);
     assert_eq!(snapshot.state, ServerState::Ready, "{snapshot:?}");
     assert_eq!(snapshot.protocol_version.as_deref(), Some("2025-11-25"));
@@ -101,13 +106,7 @@ async fn exercise_everything(handle: &RuntimeHandle, name: &str, expect_list_cha
         .await
         .expect("toggle logging");
     assert!(
-        support::eventually(Duration::from_secs(8), || {
-            handle
-                .snapshots()
-                .iter()
-                .any(|s| s.name.as_str() == name && !s.logs.is_empty())
-        })
-        .await,
+        support::log_arrives(events, name, Duration::from_secs(8), |_| true).await,
         "a log message arrived"
     );
 
@@ -142,17 +141,17 @@ async fn exercise_everything(handle: &RuntimeHandle, name: &str, expect_list_cha
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_over_stdio() {
-    let (handle, _events) = start(json!({"everything": peers::everything_stdio_entry()})).await;
-    exercise_everything(&handle, "everything", true).await;
+    let (handle, mut events) = start(json!({"everything": peers::everything_stdio_entry()})).await;
+    exercise_everything(&handle, &mut events, "everything", true).await;
     handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_over_legacy_sse() {
     let server = PeerProcess::everything_sse().await;
-    let (handle, _events) =
+    let (handle, mut events) =
         start(json!({"everything": http_entry(&server.url(), Some("sse"))})).await;
-    exercise_everything(&handle, "everything", true).await;
+    exercise_everything(&handle, &mut events, "everything", true).await;
     assert_eq!(handle.snapshots()[0].transport, "sse");
     handle.shutdown().await;
 }
@@ -160,19 +159,24 @@ async fn everything_over_legacy_sse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_over_streamable_http() {
     let server = PeerProcess::everything_http().await;
-    let (handle, _events) = start(json!({
+    let (handle, mut events) = start(json!({
         "everything": http_entry(&server.url(), Some("streamable_http"))
     }))
     .await;
     // list_changed is sent before the GET stream exists over streamable HTTP: not asserted.
-    exercise_everything(&handle, "everything", false).await;
+    exercise_everything(&handle, &mut events, "everything", false).await;
     assert_eq!(handle.snapshots()[0].transport, "http");
     assert!(handle.http_client_built());
     handle.shutdown().await;
 }
 
 /// Our Python server: tools, progress, logging, a big result and a runtime-added tool.
-async fn exercise_python(handle: &RuntimeHandle, name: &str, expected_transport: &str) {
+async fn exercise_python(
+    handle: &RuntimeHandle,
+    events: &mut tokio::sync::mpsc::Receiver<RuntimeEvent>,
+    name: &str,
+    expected_transport: &str,
+) {
     let snapshot = handle.wait_settled().await[0].clone();
     assert_eq!(snapshot.state, ServerState::Ready, "{snapshot:?}");
     assert_eq!(snapshot.transport, expected_transport);
@@ -223,10 +227,10 @@ async fn exercise_python(handle: &RuntimeHandle, name: &str, expected_transport:
         .await
         .expect("log");
     assert!(
-        support::eventually(Duration::from_secs(5), || handle.snapshots()[0]
-            .logs
-            .iter()
-            .any(|l| l.text.contains("from python") && l.level == "warning"))
+        support::log_arrives(events, name, Duration::from_secs(5), |l| l
+            .text
+            .contains("from python")
+            && l.level == "warning")
         .await,
         "the log message arrived"
     );
@@ -256,24 +260,24 @@ async fn exercise_python(handle: &RuntimeHandle, name: &str, expected_transport:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_server_over_stdio() {
-    let (handle, _events) = start(json!({"py": peers::py_stdio_entry()})).await;
-    exercise_python(&handle, "py", "stdio").await;
+    let (handle, mut events) = start(json!({"py": peers::py_stdio_entry()})).await;
+    exercise_python(&handle, &mut events, "py", "stdio").await;
     handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_server_over_legacy_sse() {
     let server = PeerProcess::py_sse().await;
-    let (handle, _events) = start(json!({"py": http_entry(&server.url(), Some("sse"))})).await;
-    exercise_python(&handle, "py", "sse").await;
+    let (handle, mut events) = start(json!({"py": http_entry(&server.url(), Some("sse"))})).await;
+    exercise_python(&handle, &mut events, "py", "sse").await;
     handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_server_over_streamable_http() {
     let server = PeerProcess::py_http().await;
-    let (handle, _events) = start(json!({"py": http_entry(&server.url(), None)})).await;
-    exercise_python(&handle, "py", "http").await;
+    let (handle, mut events) = start(json!({"py": http_entry(&server.url(), None)})).await;
+    exercise_python(&handle, &mut events, "py", "http").await;
     handle.shutdown().await;
 }
 

@@ -41,7 +41,7 @@ async fn silent_initialize_fails_after_the_startup_timeout_and_others_keep_worki
         hole.last_error.as_deref(),
         Some("no answer to initialize within 1s; stderr: hole is listening")
     );
-    assert_eq!(hole.stderr_tail, ["hole is listening"]);
+    assert_eq!(handle.stderr_tail("hole", 20), ["hole is listening"]);
     assert!(
         elapsed < Duration::from_secs(4),
         "startup gave up in time ({elapsed:?})"

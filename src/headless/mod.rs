@@ -2,8 +2,10 @@
 //! `prompt`, and the agent's `run` in `run.rs`): start the servers a command needs through the same runtime the dashboard uses,
 //! wait until they have settled, do one thing, print it, shut down.
 //!
-//! Exit status: 0 success, 1 a server or tool failed (a tool result with `isError` prints the
-//! server's message on stderr), 2 usage or config error, 130 interrupted.
+//! Exit status: 0 success, 1 a server or tool failed or a server needs authorization (a tool
+//! result with `isError` prints the server's message on stderr), 2 usage or config error,
+//! 130 interrupted. Commands report after each server's first attempt to start; they never
+//! wait for a server's retries.
 
 mod output;
 mod run;
@@ -26,6 +28,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Stderr lines `servers --json` shows per server.
+const STDERR_TAIL: usize = 20;
 
 /// Runs one headless command and returns the exit status.
 pub async fn run(command: Cmd, config: &Config) -> i32 {
@@ -120,7 +124,8 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToke
     let mut out = Out::stdout();
     match command {
         Cmd::Servers { json } => {
-            output::servers(&mut out, &snapshots, json);
+            let stderr_tail = |name: &str| handle.stderr_tail(name, STDERR_TAIL);
+            output::servers(&mut out, &snapshots, json, &stderr_tail);
             report_failures(&snapshots)
         }
         Cmd::Tools { json, .. } => {
@@ -223,18 +228,29 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToke
     }
 }
 
-/// Prints a line on stderr for every server that did not come up; 1 if there was one.
+/// Prints a line on stderr for every server that did not come up (or waits for the user to
+/// authorize it); 1 if there was one.
 fn report_failures(snapshots: &Snapshots) -> i32 {
     let mut status = EXIT_OK;
     for s in snapshots.iter() {
-        if matches!(s.state, ServerState::Failed | ServerState::Degraded) {
-            eprintln!(
-                "mcpomni: server `{}` is {}: {}",
-                s.name,
-                s.state,
-                s.last_error.as_deref().unwrap_or("no reason given")
-            );
-            status = EXIT_FAILURE;
+        let reason = s.last_error.as_deref().unwrap_or("no reason given");
+        match s.state {
+            ServerState::Failed | ServerState::Degraded => {
+                eprintln!("mcpomni: server `{}` is {}: {reason}", s.name, s.state);
+                status = EXIT_FAILURE;
+            }
+            ServerState::NeedsAuth => {
+                eprintln!(
+                    "mcpomni: server `{}` needs authorization ({}): {reason}",
+                    s.name, s.state
+                );
+                status = EXIT_FAILURE;
+            }
+            ServerState::Starting
+            | ServerState::Initializing
+            | ServerState::Ready
+            | ServerState::Reconnecting
+            | ServerState::Stopped => {}
         }
     }
     status

@@ -109,7 +109,15 @@ fn table(out: &mut Out, header: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
-pub fn servers(out: &mut Out, snapshots: &Snapshots, json: bool) {
+/// The Servers list. `--json` fields (listed in the README): `name`, `transport`, `state`
+/// (the Servers pane's word), `tools`, `resources`, `prompts`, `protocol_version`,
+/// `server_name`, `server_version`, `last_error`, `stderr_tail` (from `stderr_tail(name)`).
+pub fn servers(
+    out: &mut Out,
+    snapshots: &Snapshots,
+    json: bool,
+    stderr_tail: &dyn Fn(&str) -> Vec<String>,
+) {
     if json {
         let list: Vec<_> = snapshots
             .iter()
@@ -126,7 +134,7 @@ pub fn servers(out: &mut Out, snapshots: &Snapshots, json: bool) {
                     "server_name": s.identity.as_ref().map(|i| i.name.clone()),
                     "server_version": s.identity.as_ref().map(|i| i.version.clone()),
                     "last_error": s.last_error,
-                    "stderr_tail": s.stderr_tail,
+                    "stderr_tail": stderr_tail(s.name.as_str()),
                 })
             })
             .collect();

@@ -1,11 +1,11 @@
 //! When to send a failed request again: exponential backoff with jitter, or the provider's own
 //! `Retry-After` (seconds or an HTTP date) when it sent one and it is not absurdly long.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
+
+use crate::backoff::{self, Backoff};
 
 /// Retries of 429 and 5xx responses. Only a request that has not yet delivered any stream event
 /// is retried: after that the caller has seen part of a reply and a fresh one would repeat it.
@@ -45,33 +45,19 @@ impl RetryPolicy {
             }
             // The server's wait is a minimum; a little jitter keeps parallel clients apart.
             let spread = (asked / 10).min(Duration::from_millis(250));
-            return Some(asked + spread.mul_f64(jitter_unit()));
+            return Some(asked + backoff::spread(spread, (0.0, 1.0), backoff::jitter()));
         }
-        let exponential = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry))
-            .min(self.max_delay);
-        // "Equal jitter": at least half the backoff, so retries never bunch up at zero.
-        let half = exponential / 2;
-        Some(half + half.mul_f64(jitter_unit()))
+        let backoff = Backoff {
+            base: self.base_delay,
+            max: self.max_delay,
+            spread: backoff::SPREAD_EQUAL,
+        };
+        Some(backoff.delay(retry))
     }
 }
 
-/// A number in `[0, 1)`. `RandomState` is seeded randomly per instance, which is all the
-/// randomness jitter needs (no `rand` dependency).
-fn jitter_unit() -> f64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// The wait a response asks for: `retry-after-ms` (OpenAI, Anthropic) first, then `Retry-After`
-/// as delta-seconds or an IMF-fixdate HTTP date (a date in the past means "now").
+/// as delta-seconds or an HTTP date (a date in the past means "now").
 pub(crate) fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = |name: &str| {
         headers
@@ -89,46 +75,15 @@ pub(crate) fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<
     if let Ok(seconds) = value.parse::<f64>() {
         return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
     }
-    let at = parse_http_date(value)?;
+    // RFC 9110 asks recipients to accept the two obsolete date formats too; httpdate does.
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Parses `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's IMF-fixdate, the only format servers
-/// are allowed to send).
-fn parse_http_date(value: &str) -> Option<SystemTime> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
-    let day: i64 = day.parse().ok()?;
-    let year: i64 = year.parse().ok()?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    let seconds = u64::try_from(seconds).ok()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let shifted_month = (month + 9) % 12;
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
     use reqwest::header::HeaderValue;
 
@@ -160,10 +115,44 @@ mod tests {
     }
 
     #[test]
-    fn civil_days_match_known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+    fn retry_after_dates_in_every_format_rfc_9110_allows() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_767); // Sun, 06 Nov 1994 08:49:27 GMT
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            let h = HeaderMap::from_iter([(
+                reqwest::header::RETRY_AFTER,
+                HeaderValue::from_static(date),
+            )]);
+            assert_eq!(
+                parse_retry_after(&h, now),
+                Some(Duration::from_secs(10)),
+                "{date}"
+            );
+        }
+        // A leap day, far from the epoch.
+        let leap = UNIX_EPOCH + Duration::from_secs(19_782 * 86_400);
+        let h = headers(&[("retry-after", "Thu, 29 Feb 2024 00:01:00 GMT")]);
+        assert_eq!(parse_retry_after(&h, leap), Some(Duration::from_secs(60)));
+        for bad in [
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+        ] {
+            let h = HeaderMap::from_iter([(
+                reqwest::header::RETRY_AFTER,
+                HeaderValue::from_static(bad),
+            )]);
+            assert_eq!(parse_retry_after(&h, now), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn jittered_retries_differ() {
+        let policy = RetryPolicy::default();
+        let delays: Vec<_> = (0..16).map(|_| policy.delay(1, None)).collect();
+        assert!(delays.iter().any(|d| *d != delays[0]), "{delays:?}");
     }
 
     #[test]

@@ -71,20 +71,15 @@ async fn call(
         tokio::select! {
             outcome = &mut call => break outcome,
             Some(update) = progress.recv() => {
-                if update.progress > highest {
-                    highest = update.progress;
-                    let _ = events
-                        .send(RuntimeEvent::CallProgress {
-                            id,
-                            progress: update.progress,
-                            total: update.total,
-                            message: update.message.map(|m| crate::text::sanitize_line(&m)),
-                        })
-                        .await;
-                }
+                forward_progress(&events, id, &mut highest, update).await;
             }
         }
     };
+    // Progress handed over before the result may still be queued here (the select above can
+    // pick the result first): it goes out before the result, never after.
+    while let Ok(update) = progress.try_recv() {
+        forward_progress(&events, id, &mut highest, update).await;
+    }
     let _ = done.send(id);
     let _ = events
         .send(RuntimeEvent::CallFinished {
@@ -93,4 +88,23 @@ async fn call(
             elapsed: started.elapsed(),
         })
         .await;
+}
+
+async fn forward_progress(
+    events: &mpsc::Sender<RuntimeEvent>,
+    id: CallId,
+    highest: &mut f64,
+    update: rmcp::model::ProgressNotificationParam,
+) {
+    if update.progress > *highest {
+        *highest = update.progress;
+        let _ = events
+            .send(RuntimeEvent::CallProgress {
+                id,
+                progress: update.progress,
+                total: update.total,
+                message: update.message.map(|m| crate::text::sanitize_line(&m)),
+            })
+            .await;
+    }
 }

@@ -56,10 +56,31 @@ pub type ProgressSink = mpsc::UnboundedSender<ProgressNotificationParam>;
 
 /// Routes progress notifications to the call that asked for them, by progress token. A call
 /// registers its token for as long as it runs; progress for an unknown token (the call already
-/// has its result, or never asked) is dropped, as the spec allows.
+/// has its result, or never asked) is dropped, as the spec allows — and counted in
+/// [`LateProgress`], so the loss shows in the server's details.
 #[derive(Debug, Clone, Default)]
 pub struct ProgressRouter {
     sinks: Arc<Mutex<HashMap<ProgressToken, ProgressSink>>>,
+    late: Arc<LateProgress>,
+}
+
+/// Progress notifications that reached no call: the count, and a signal when it grows. One per
+/// server, shared by all its connections.
+#[derive(Debug, Default)]
+pub struct LateProgress {
+    count: AtomicU64,
+    pub changed: tokio::sync::Notify,
+}
+
+impl LateProgress {
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn record(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
+    }
 }
 
 /// Keeps a progress token registered; dropping it stops delivery.
@@ -75,6 +96,14 @@ impl Drop for ProgressRegistration {
 }
 
 impl ProgressRouter {
+    /// A router that counts undeliverable progress in `late`.
+    pub fn new(late: Arc<LateProgress>) -> Self {
+        Self {
+            sinks: Arc::default(),
+            late,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, ProgressSink>> {
         self.sinks.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -87,12 +116,16 @@ impl ProgressRouter {
         }
     }
 
-    /// Delivers `params` to its call; false when nobody is waiting for it.
+    /// Delivers `params` to its call; false (and counted as late) when nobody is waiting.
     pub fn route(&self, params: ProgressNotificationParam) -> bool {
-        match self.lock().get(&params.progress_token) {
+        let delivered = match self.lock().get(&params.progress_token) {
             Some(sink) => sink.send(params).is_ok(),
             None => false,
+        };
+        if !delivered {
+            self.late.record();
         }
+        delivered
     }
 }
 

@@ -389,7 +389,7 @@ where
     }
 }
 
-async fn handshake_and_finish<T, E, A>(
+pub(super) async fn handshake_and_finish<T, E, A>(
     transport: T,
     session: Session,
     label: &str,

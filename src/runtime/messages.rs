@@ -127,8 +127,6 @@ pub struct ServerSnapshot {
     pub resource_count: usize,
     pub prompt_count: usize,
     pub last_error: Option<String>,
-    /// The newest lines the server wrote to stderr, oldest first.
-    pub stderr_tail: Vec<String>,
     pub pid: Option<u32>,
     /// How long `initialize` plus the first listings took.
     pub startup_time: Option<Duration>,
@@ -147,10 +145,17 @@ pub struct ServerSnapshot {
     pub restarts: u32,
     /// When the next automatic reconnect is due (while Reconnecting).
     pub retry_at: Option<Instant>,
-    /// The newest log messages the server sent, oldest first.
-    pub logs: Vec<LogLine>,
+    /// Reconnect attempts in the current outage (0 while connected).
+    pub reconnect_attempts: u32,
+    /// The first start has reached an outcome (Ready, Degraded, NeedsAuth, Failed or
+    /// Stopped); later reconnects do not clear it. Headless commands wait for this, never for
+    /// retries.
+    pub first_attempt_done: bool,
     /// Notifications dropped because the server sent them faster than they could be handled.
     pub dropped_notices: u64,
+    /// Progress notifications dropped because they arrived after their call had its result
+    /// (or named no call in progress).
+    pub dropped_progress: u64,
     /// Resource URIs subscribed to (re-subscribed after every reconnect).
     pub subscriptions: Vec<String>,
 }
@@ -170,7 +175,6 @@ impl ServerSnapshot {
             resource_count: 0,
             prompt_count: 0,
             last_error: None,
-            stderr_tail: Vec::new(),
             pid: None,
             startup_time: None,
             enabled: true,
@@ -182,8 +186,10 @@ impl ServerSnapshot {
             call_p95: None,
             restarts: 0,
             retry_at: None,
-            logs: Vec::new(),
+            reconnect_attempts: 0,
+            first_attempt_done: false,
             dropped_notices: 0,
+            dropped_progress: 0,
             subscriptions: Vec::new(),
         }
     }
@@ -232,7 +238,23 @@ pub enum RuntimeCommand {
 /// What happened in the runtime.
 #[derive(Debug, Clone)]
 pub enum RuntimeEvent {
+    /// The server's latest snapshot. Snapshots coalesce: a slow reader gets the newest one,
+    /// not every one in between.
     ServerChanged(Arc<ServerSnapshot>),
+    /// Log messages the server sent since the last batch, oldest first. `dropped` lines were
+    /// lost right before these because the reader fell behind (or the server flooded).
+    LogLinesReceived {
+        server: ServerName,
+        lines: Vec<LogLine>,
+        dropped: u64,
+    },
+    /// Lines the server wrote to stderr since the last batch, oldest first; `dropped` lines
+    /// were lost right before these.
+    StderrLinesReceived {
+        server: ServerName,
+        lines: Vec<String>,
+        dropped: u64,
+    },
     CatalogChanged(Arc<Catalog>),
     /// A call's progress went up (stale and out-of-order progress is not reported).
     CallProgress {

@@ -3,8 +3,9 @@
 //! TUI and the headless subcommands. It never touches the terminal.
 //!
 //! State flows out two ways: `watch` channels hold the latest server snapshots and catalog
-//! (for callers that want "the current truth", like headless commands), and a `RuntimeEvent` stream
-//! reports every change (for the TUI's update loop).
+//! (for callers that want "the current truth", like headless commands), and an `RuntimeEvent` stream
+//! reports changes (for the TUI's update loop): snapshots coalesced (latest wins), log and
+//! stderr lines as bounded streams of their own (see `supervisor.rs`).
 
 pub mod bridge;
 pub mod catalog;
@@ -19,6 +20,7 @@ pub mod schema;
 pub mod server;
 pub mod sse;
 pub mod stdio;
+mod supervisor;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -29,10 +31,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use catalog::{Catalog, ServerListing};
+use catalog::Catalog;
 use http_client::SharedHttpClient;
 use messages::{RuntimeEvent, ServerName, ServerSnapshot, ServerState};
-use server::{ActorContext, CallError, CallOptions, ServerHandle, ServerUpdate, spawn_actor};
+use server::{ActorContext, CallError, CallOptions, ServerHandle, spawn_actor};
+use supervisor::Supervisor;
 
 /// How long shutdown may take before the remaining tasks are abandoned. Each server gets
 /// well under this (see `server::EXIT_GRACE`); they all stop concurrently.
@@ -155,17 +158,13 @@ pub fn start(
     }
     drop(updates_tx);
     let (resource_updates, _) = broadcast::channel(256);
-    let supervisor = Supervisor {
-        resource_updates: resource_updates.clone(),
-        snapshots: initial,
-        listings: (0..handles.len())
-            .map(|_| Arc::new(ServerListing::default()))
-            .collect(),
-        catalog_version: 0,
+    let supervisor = Supervisor::new(
+        initial,
         snapshots_tx,
         catalog_tx,
-        events: events_tx.clone(),
-    };
+        events_tx.clone(),
+        resource_updates.clone(),
+    );
     tasks.push(tokio::spawn(supervisor.run(updates)));
     let handle = RuntimeHandle {
         servers: Arc::new(handles),
@@ -209,15 +208,25 @@ impl RuntimeHandle {
         self.events.clone()
     }
 
-    /// Waits until every server has finished starting (Ready, Degraded, Failed, …).
-    /// Bounded by each server's startup and request timeouts.
+    /// Waits until every server's first attempt to start has an outcome (Ready, Degraded,
+    /// NeedsAuth, Failed, Stopped); never for retries of a server that came up and went down
+    /// again. Bounded by each server's startup and request timeouts.
     pub async fn wait_settled(&self) -> Snapshots {
         let mut rx = self.snapshots.clone();
         let settled = rx
-            .wait_for(|snaps| snaps.iter().all(|s| s.state.is_settled()))
+            .wait_for(|snaps| snaps.iter().all(|s| s.first_attempt_done))
             .await
             .map(|s| s.clone());
         settled.unwrap_or_else(|_| self.snapshots())
+    }
+
+    /// The last `n` lines `server` wrote to stderr (across its restarts), oldest first; empty
+    /// for an unknown server. Snapshots do not carry stderr: it streams as
+    /// `RuntimeEvent::StderrLinesReceived`.
+    pub fn stderr_tail(&self, server: &str, n: usize) -> Vec<String> {
+        self.server(server)
+            .map(|handle| handle.stderr_tail(n))
+            .unwrap_or_default()
     }
 
     fn handle_for(&self, server: &str) -> Result<&ServerHandle, RuntimeError> {
@@ -331,72 +340,6 @@ impl RuntimeHandle {
         if tokio::time::timeout(SHUTDOWN_DEADLINE, all).await.is_err() {
             tracing::warn!("shutdown deadline passed; killing what is left");
             stdio::kill_all_groups();
-        }
-    }
-}
-
-/// Gathers actor updates into the published snapshots, catalog and events.
-struct Supervisor {
-    snapshots: Vec<Arc<ServerSnapshot>>,
-    listings: Vec<Arc<ServerListing>>,
-    catalog_version: u64,
-    snapshots_tx: watch::Sender<Snapshots>,
-    catalog_tx: watch::Sender<Arc<Catalog>>,
-    events: mpsc::Sender<RuntimeEvent>,
-    resource_updates: broadcast::Sender<(ServerName, String)>,
-}
-
-impl Supervisor {
-    async fn run(mut self, mut updates: mpsc::Receiver<ServerUpdate>) {
-        while let Some(update) = updates.recv().await {
-            match update {
-                ServerUpdate::Snapshot(index, snapshot) => {
-                    let Some(slot) = self.snapshots.get_mut(index) else {
-                        continue;
-                    };
-                    *slot = snapshot.clone();
-                    self.snapshots_tx
-                        .send_replace(Arc::new(self.snapshots.clone()));
-                    // A closed stream just means nobody is watching (headless).
-                    let _ = self
-                        .events
-                        .send(RuntimeEvent::ServerChanged(snapshot))
-                        .await;
-                }
-                ServerUpdate::ResourceUpdated(index, uri) => {
-                    let Some(snapshot) = self.snapshots.get(index) else {
-                        continue;
-                    };
-                    let server = snapshot.name.clone();
-                    let _ = self.resource_updates.send((server.clone(), uri.clone()));
-                    let _ = self
-                        .events
-                        .send(RuntimeEvent::ResourceUpdated { server, uri })
-                        .await;
-                }
-                ServerUpdate::Listing(index, listing) => {
-                    let Some(slot) = self.listings.get_mut(index) else {
-                        continue;
-                    };
-                    if **slot == *listing {
-                        continue;
-                    }
-                    *slot = listing;
-                    self.catalog_version += 1;
-                    let named: Vec<_> = self
-                        .snapshots
-                        .iter()
-                        .zip(&self.listings)
-                        .map(|(snap, listing)| (snap.name.clone(), listing.clone()))
-                        .collect();
-                    let catalog = Arc::new(Catalog::build(self.catalog_version, &named));
-                    self.catalog_tx.send_replace(catalog.clone());
-                    let _ = self
-                        .events
-                        .send(RuntimeEvent::CatalogChanged(catalog))
-                        .await;
-                }
-            }
         }
     }
 }

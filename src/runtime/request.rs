@@ -114,6 +114,11 @@ impl Requester {
         &self.peer
     }
 
+    /// Where this connection's progress notifications are routed.
+    pub fn progress_router(&self) -> &ProgressRouter {
+        &self.progress
+    }
+
     /// Round-trip time of one `ping`.
     pub async fn ping(&self, timeout: Duration) -> Result<Duration, RequestError> {
         let started = Instant::now();
@@ -355,7 +360,7 @@ impl Requester {
         } else {
             (None, None)
         };
-        let _registration =
+        let mut registration =
             progress_tx.map(|tx| self.progress.register(handle.progress_token.clone(), tx));
         let sleep = tokio::time::sleep_until(deadline);
         tokio::pin!(sleep);
@@ -368,8 +373,11 @@ impl Requester {
                     if let (Some(rx), Some(sink)) = (&mut progress_rx, &options.progress) {
                         // rmcp handles each notification on its own task, so progress the
                         // server sent just before its result may still be on its way to the
-                        // router: let those tasks run, then pass on what arrived.
+                        // router: let those tasks run, then close the door (what comes later
+                        // is counted as late by the router) and pass on what arrived, all
+                        // before the caller sees the result.
                         tokio::task::yield_now().await;
+                        registration.take();
                         while let Ok(update) = rx.try_recv() {
                             let _ = sink.send(update);
                         }

@@ -111,6 +111,21 @@ impl StderrRing {
     pub fn tail(&self, n: usize) -> Vec<String> {
         self.since(0, n)
     }
+
+    /// Every line pushed after `mark` that is still kept, oldest first; the mark to read from
+    /// next time; and how many lines after `mark` were pushed out of the ring unread.
+    pub fn read_from(&self, mark: usize) -> (Vec<String>, usize, u64) {
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        let new = lines.pushed.saturating_sub(mark);
+        let kept = new.min(lines.kept.len());
+        let read = lines
+            .kept
+            .iter()
+            .skip(lines.kept.len() - kept)
+            .cloned()
+            .collect();
+        (read, lines.pushed, (new - kept) as u64)
+    }
 }
 
 /// A started child: the pipes rmcp will speak over, its pid, and how it ended.
@@ -400,6 +415,24 @@ mod tests {
             ring.push(format!("third run {i}"));
         }
         assert_eq!(ring.since(mark, STDERR_LINES * 2).len(), STDERR_LINES);
+    }
+
+    #[test]
+    fn reading_from_a_mark_returns_new_lines_once_and_counts_the_lost() {
+        let ring = StderrRing::default();
+        ring.push("a".into());
+        ring.push("b".into());
+        let (lines, mark, lost) = ring.read_from(0);
+        assert_eq!((lines, lost), (vec!["a".to_owned(), "b".to_owned()], 0));
+        let (lines, same, lost) = ring.read_from(mark);
+        assert!(lines.is_empty() && same == mark && lost == 0);
+        for i in 0..(STDERR_LINES + 7) {
+            ring.push(format!("line {i}"));
+        }
+        let (lines, _, lost) = ring.read_from(mark);
+        assert_eq!(lines.len(), STDERR_LINES);
+        assert_eq!(lines.first().map(String::as_str), Some("line 7"));
+        assert_eq!(lost, 7, "pushed out of the ring before they were read");
     }
 
     #[tokio::test]

@@ -15,6 +15,10 @@ Options:
   --record FILE    append the method of every message received to FILE, one per line
                    (tools/call lines also carry the call's params as JSON)
   --delay-init S   wait S seconds before answering initialize (a slow, I/O-bound start)
+  --exit-on M      exit with status 3 when a request for method M arrives (a crash)
+  --crash-if-exists FILE
+                   exit with status 3 at start if FILE exists, else create it: the first
+                   run works, every restart crashes
 """
 import json
 import os
@@ -39,6 +43,13 @@ flood = int(option("--flood", "0") or 0)
 bad_json_rpc = "--bad-json-rpc" in args
 record = option("--record")
 delay_init = float(option("--delay-init", "0") or 0)
+exit_on = option("--exit-on")
+crash_if_exists = option("--crash-if-exists")
+if crash_if_exists:
+    if os.path.exists(crash_if_exists):
+        print("crashing: not the first run", file=sys.stderr, flush=True)
+        sys.exit(3)
+    open(crash_if_exists, "w").close()
 if option("--stderr"):
     print(option("--stderr"), file=sys.stderr, flush=True)
 for name in filter(None, (option("--env", "") or "").split(",")):
@@ -74,6 +85,8 @@ for line in sys.stdin:
             # A tool call is recorded with its name and arguments, to prove what ran.
             extra = json.dumps(message.get("params", {})) if method == "tools/call" else ""
             f.write(f"{method} {extra}".rstrip() + "\n")
+    if "id" in message and method == exit_on:
+        sys.exit(3)
     if "id" not in message or method not in answer:
         continue
     if method == "initialize" and delay_init:

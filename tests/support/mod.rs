@@ -94,6 +94,31 @@ pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> boo
     check()
 }
 
+/// Reads `events` until a batch of log messages from `server` has one that passes `check`
+/// (log messages stream apart from snapshots), or `limit` passes.
+pub async fn log_arrives(
+    events: &mut tokio::sync::mpsc::Receiver<mcpomni::runtime::messages::RuntimeEvent>,
+    server: &str,
+    limit: Duration,
+    check: impl Fn(&mcpomni::runtime::messages::LogLine) -> bool,
+) -> bool {
+    use mcpomni::runtime::messages::RuntimeEvent;
+    let deadline = tokio::time::Instant::now() + limit;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if let RuntimeEvent::LogLinesReceived {
+            server: from,
+            lines,
+            ..
+        } = event
+            && from.as_str() == server
+            && lines.iter().any(&check)
+        {
+            return true;
+        }
+    }
+    false
+}
+
 pub fn group_alive(pid: u32) -> bool {
     mcpomni::runtime::stdio::group_alive(pid)
 }

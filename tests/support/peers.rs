@@ -176,6 +176,14 @@ impl PeerProcess {
         self.spawn_and_wait().await;
     }
 
+    /// Start the server again on the same port after [`PeerProcess::kill`] (an endpoint that
+    /// was down comes back).
+    pub async fn start_again(&mut self) {
+        if self.child.is_none() {
+            self.spawn_and_wait().await;
+        }
+    }
+
     /// Kill the server and wait for it to exit (also done on drop).
     pub fn kill(&mut self) {
         let Some(mut child) = self.child.take() else {

@@ -5,22 +5,30 @@
 //!
 //! The loop waits on its inbox, the connection (handshake, exit, service end, notifications),
 //! the heartbeat, a pending reconnect, re-listing after `list_changed`, throttled publishing
-//! of stderr and logs, and the app shutting down. What servers say between requests is handled
-//! in `actor/listing.rs`; stopping a server (politely, then its process group) in
-//! `actor/stop.rs`.
+//! of the snapshot and of new stderr and log lines, and the app shutting down. It never awaits
+//! a request to its server: pings, re-listing, `resources/subscribe` and `logging/setLevel`
+//! (asked for, or renewed after a reconnect) run as futures the loop polls beside everything
+//! else, so a wedged server cannot delay exit detection, heartbeats or commands.
+//!
+//! What servers say between requests is handled in `actor/listing.rs`; subscribe and setLevel
+//! in `actor/errands.rs`; publishing in `actor/publish.rs`; stopping a server (politely, then
+//! its process group) in `actor/stop.rs`. Time is tokio's, so tests can pause it.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
+use tracing::Instrument;
 
-use super::health::{CallStats, PingStats, RestartPolicy, jitter};
-use super::{ActorContext, CallError, ServerCommand, ServerUpdate, Shared};
+use super::health::{CallStats, Loss, PingStats, RestartPolicy, Retry};
+use super::{ActorContext, CallError, ServerCommand, Shared};
+use crate::backoff::jitter;
 use crate::config::{ServerConfig, TransportConfig};
 use crate::runtime::catalog::ServerListing;
 use crate::runtime::client::{McpClient, NOTICE_QUEUE, ProgressRouter, ServerNotice};
@@ -28,16 +36,22 @@ use crate::runtime::connect::{
     ConnectFailure, Connection, Established, ListingParts, Session, Timeouts, establish_http,
     establish_stdio,
 };
-use crate::runtime::messages::{LogLine, ServerName, ServerSnapshot, ServerState};
+use crate::runtime::messages::{ServerName, ServerSnapshot, ServerState};
 use crate::runtime::request::{RequestError, Requester};
-use crate::runtime::stdio::{self, StderrRing};
+use crate::runtime::stdio;
 
+mod errands;
+mod heartbeat;
 mod listing;
+mod publish;
 mod stop;
+#[cfg(test)]
+mod tests;
 
-/// Stderr lines carried in each snapshot.
-const STDERR_TAIL: usize = 20;
-/// Log lines kept per server (and carried in each snapshot).
+use errands::{ErrandDone, ErrandKind};
+use publish::LogBatch;
+
+/// Log lines an actor holds between two publishes; a faster server loses the oldest (counted).
 const LOG_LINES: usize = 200;
 /// Stderr and logs can change thousands of times a second; the dashboard needs at most this.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
@@ -47,6 +61,11 @@ const RELIST_DEBOUNCE: Duration = Duration::from_millis(50);
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// How tests connect an actor to an in-process server instead of its configured transport.
+#[cfg(test)]
+pub(in crate::runtime) type TestConnector =
+    Arc<dyn Fn(Session) -> BoxFuture<Result<Established, ConnectFailure>> + Send + Sync>;
 
 /// Something that happened on the connection.
 enum LinkEvent {
@@ -78,27 +97,40 @@ pub(super) struct ServerActor {
     ctx: ActorContext,
     inbox: mpsc::Receiver<ServerCommand>,
     snapshot: ServerSnapshot,
+    /// A field of the snapshot changed since it was last published.
+    snapshot_dirty: bool,
     current_listing: ServerListing,
-    stderr: Arc<StderrRing>,
-    logs: VecDeque<LogLine>,
+    /// Log lines received since the last publish.
+    logs: LogBatch,
+    /// Where the next read of the stderr ring starts.
+    stderr_mark: usize,
     link: Link,
     pid: Option<u32>,
-    publish_due: Option<tokio::time::Instant>,
+    publish_due: Option<Instant>,
     relist: Relist,
     pings: PingStats,
-    ping_due: Option<tokio::time::Instant>,
+    ping_due: Option<Instant>,
     ping_running: Option<BoxFuture<Result<Duration, RequestError>>>,
+    /// Subscribe and setLevel requests in flight.
+    errands: FuturesUnordered<BoxFuture<ErrandDone>>,
     shared: Arc<Shared>,
     /// Numbers connections, so handles can tell a new requester from the old one.
     connection_number: u64,
     restarts: RestartPolicy,
-    retry_due: Option<tokio::time::Instant>,
+    retry_due: Option<Instant>,
+    /// When the live connection came up.
+    ready_at: Option<Instant>,
     /// The server was Ready at least once: only then is it revived automatically (a server
     /// that never came up needs the operator, not a retry loop).
     was_ready: bool,
     dropped: Arc<AtomicU64>,
     subscriptions: Vec<String>,
     log_level: Option<String>,
+    /// The span of the current connection (or the attempt to make it), inside the actor's
+    /// `server` span: its number, no URLs or headers.
+    connection_span: tracing::Span,
+    #[cfg(test)]
+    pub(super) connector: Option<TestConnector>,
 }
 
 impl ServerActor {
@@ -110,17 +142,22 @@ impl ServerActor {
         shared: Arc<Shared>,
     ) -> Self {
         let snapshot = ServerSnapshot::for_config(&config);
+        let restarts = match &config.transport {
+            TransportConfig::Stdio(_) => RestartPolicy::new(config.health),
+            TransportConfig::Http(_) => RestartPolicy::remote(config.health),
+        };
         Self {
-            restarts: RestartPolicy::new(config.health),
+            restarts,
             log_level: config.log_level.clone(),
             name,
             config,
             ctx,
             inbox,
             snapshot,
+            snapshot_dirty: false,
             current_listing: ServerListing::default(),
-            stderr: Arc::new(StderrRing::default()),
-            logs: VecDeque::new(),
+            logs: LogBatch::default(),
+            stderr_mark: 0,
             link: Link::Down,
             pid: None,
             publish_due: None,
@@ -128,16 +165,23 @@ impl ServerActor {
             pings: PingStats::default(),
             ping_due: None,
             ping_running: None,
+            errands: FuturesUnordered::new(),
             shared,
             connection_number: 0,
             retry_due: None,
+            ready_at: None,
             was_ready: false,
             dropped: Arc::new(AtomicU64::new(0)),
             subscriptions: Vec::new(),
+            connection_span: tracing::Span::none(),
+            #[cfg(test)]
+            connector: None,
         }
     }
 
     pub(super) async fn run(mut self) {
+        // Until the first connection, state changes belong to the server's own span.
+        self.connection_span = tracing::Span::current();
         if self.config.enabled {
             self.start().await;
         } else {
@@ -165,19 +209,23 @@ impl ServerActor {
                     LinkEvent::ServiceEnded => self.on_service_ended().await,
                     LinkEvent::Notice(notice) => self.on_notice(notice).await,
                 },
-                () = self.stderr.changed.notified() => self.publish_soon(),
+                () = self.shared.stderr.changed.notified() => self.flush_soon(),
+                () = self.shared.late_progress.changed.notified() => self.publish_soon(),
+                Some(done) = self.errands.next(), if !self.errands.is_empty() => {
+                    self.on_errand(done).await;
+                }
                 () = self.shared.wake.notified() => {
                     // A call failed like a broken connection: check health now.
                     if self.shared.check_health.swap(false, Ordering::AcqRel)
                         && matches!(self.link, Link::Up(_))
                     {
-                        self.ping_due = Some(tokio::time::Instant::now());
+                        self.ping_due = Some(Instant::now());
                     }
                     if self.shared.stats_dirty.load(Ordering::Acquire) {
                         self.publish_soon();
                     }
                 }
-                () = sleep_until_some(self.publish_due) => self.publish().await,
+                () = sleep_until_some(self.publish_due) => self.on_publish_due().await,
                 () = sleep_until_some(self.relist.due) => self.start_relist(),
                 (parts, errors) = poll_some(&mut self.relist.running) => {
                     self.relist.running = None;
@@ -227,32 +275,10 @@ impl ServerActor {
             ServerCommand::Restart => self.reconnect(true).await,
             ServerCommand::SetEnabled(enabled) => self.set_enabled(enabled).await,
             ServerCommand::Subscribe { uri, reply } => {
-                let result = match self.requester() {
-                    Ok(requester) => requester
-                        .subscribe(&uri)
-                        .await
-                        .map_err(|error| self.request_error(error)),
-                    Err(error) => Err(error),
-                };
-                if result.is_ok() && !self.subscriptions.contains(&uri) {
-                    self.subscriptions.push(uri);
-                    self.snapshot.subscriptions = self.subscriptions.clone();
-                    self.publish_soon();
-                }
-                let _ = reply.send(result);
+                self.start_errand(ErrandKind::Subscribe(uri), Some(reply));
             }
             ServerCommand::SetLogLevel { level, reply } => {
-                let result = match self.requester() {
-                    Ok(requester) => requester
-                        .set_level(&level)
-                        .await
-                        .map_err(|error| self.request_error(error)),
-                    Err(error) => Err(error),
-                };
-                if result.is_ok() {
-                    self.log_level = Some(level);
-                }
-                let _ = reply.send(result);
+                self.start_errand(ErrandKind::SetLevel(level), Some(reply));
             }
             // Handled by the loop, which must break out.
             ServerCommand::Shutdown { reply } => {
@@ -289,10 +315,12 @@ impl ServerActor {
     async fn start(&mut self) {
         self.pings = PingStats::default();
         self.ping_due = None;
+        self.connection_span =
+            tracing::info_span!("connection", number = self.connection_number + 1);
         self.set_state(ServerState::Starting, None).await;
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         let (notice_tx, notices) = mpsc::channel(NOTICE_QUEUE);
-        let progress = ProgressRouter::default();
+        let progress = ProgressRouter::new(self.shared.late_progress.clone());
         let client = McpClient::new(
             notice_tx,
             self.dropped.clone(),
@@ -311,14 +339,23 @@ impl ServerActor {
             },
             started,
         };
+        #[cfg(test)]
+        if let Some(connect) = &self.connector {
+            let handshake = connect(session).instrument(self.connection_span.clone());
+            self.link = Link::Connecting(Box::pin(handshake));
+            self.set_state(ServerState::Initializing, None).await;
+            return;
+        }
         match &self.config.transport {
             TransportConfig::Stdio(stdio_config) => {
                 let env = self.ctx.parent_env.clone();
-                match stdio::spawn(stdio_config, &*env, self.stderr.clone()) {
+                match stdio::spawn(stdio_config, &*env, self.shared.stderr.clone()) {
                     Ok(spawned) => {
                         self.pid = Some(spawned.pid);
                         self.snapshot.pid = Some(spawned.pid);
-                        self.link = Link::Connecting(Box::pin(establish_stdio(spawned, session)));
+                        let handshake = establish_stdio(spawned, session)
+                            .instrument(self.connection_span.clone());
+                        self.link = Link::Connecting(Box::pin(handshake));
                         self.set_state(ServerState::Initializing, None).await;
                     }
                     Err(error) => {
@@ -328,11 +365,9 @@ impl ServerActor {
                 }
             }
             TransportConfig::Http(http_config) => {
-                self.link = Link::Connecting(Box::pin(establish_http(
-                    http_config.clone(),
-                    self.ctx.http.clone(),
-                    session,
-                )));
+                let handshake = establish_http(http_config.clone(), self.ctx.http.clone(), session)
+                    .instrument(self.connection_span.clone());
+                self.link = Link::Connecting(Box::pin(handshake));
                 self.set_state(ServerState::Initializing, None).await;
             }
         }
@@ -344,35 +379,36 @@ impl ServerActor {
             Err(failure) => {
                 self.link = Link::Down;
                 self.kill_process().await;
-                self.after_failure(failure.state, failure.reason).await;
+                self.after_failure(Loss::AttemptFailed, failure.state, failure.reason)
+                    .await;
                 return;
             }
         };
-        let requester = established.connection.requester.clone();
         self.connection_number += 1;
         self.link = Link::Up(established.connection);
         self.snapshot.transport = established.transport;
         self.snapshot.protocol_version = Some(established.protocol_version);
         self.snapshot.identity = established.identity;
         self.snapshot.capabilities = established.capabilities;
-        self.snapshot.ready_since = Some(Instant::now());
+        let now = Instant::now();
+        self.ready_at = Some(now);
+        self.snapshot.ready_since = Some(now.into_std());
         self.snapshot.startup_time = Some(established.startup_time);
         self.was_ready = true;
+        self.restarts.connected();
+        self.snapshot.reconnect_attempts = 0;
         self.apply_listing(established.listing).await;
-        let mut problems = established.listing_errors;
-        // Renew what the operator asked for on the previous connection.
+        // Renew what the operator asked for on the previous connection, beside the loop.
         if let Some(level) = self.log_level.clone()
             && self.snapshot.capabilities.iter().any(|c| c == "logging")
-            && let Err(error) = requester.set_level(&level).await
         {
-            problems.push(error.to_string());
+            self.start_errand(ErrandKind::SetLevel(level), None);
         }
         for uri in self.subscriptions.clone() {
-            if let Err(error) = requester.subscribe(&uri).await {
-                problems.push(error.to_string());
-            }
+            self.start_errand(ErrandKind::Subscribe(uri), None);
         }
         self.schedule_ping();
+        let problems = established.listing_errors;
         if problems.is_empty() {
             self.snapshot.last_error = None;
             self.set_state(ServerState::Ready, None).await;
@@ -383,20 +419,26 @@ impl ServerActor {
     }
 
     /// A start or a connection failed: reconnect later if the server has worked before and
-    /// the restart budget allows, otherwise stay Failed (or NeedsAuth) until the operator acts.
-    async fn after_failure(&mut self, state: ServerState, reason: String) {
+    /// the restart policy allows, otherwise stay Failed (or NeedsAuth) until the operator acts.
+    async fn after_failure(&mut self, loss: Loss, state: ServerState, reason: String) {
         self.snapshot.ready_since = None;
+        self.ready_at = None;
         if state == ServerState::Failed && self.was_ready {
-            match self.restarts.next_delay(Instant::now(), jitter()) {
-                Some(delay) => {
-                    self.snapshot.restarts = self.restarts.total;
-                    self.retry_due = Some(tokio::time::Instant::now() + delay);
-                    self.snapshot.retry_at = Some(Instant::now() + delay);
-                    self.set_state(ServerState::Reconnecting, Some(reason))
-                        .await;
-                    return;
-                }
-                None => {
+            let now = Instant::now();
+            let retry = self.restarts.after(loss, now, jitter());
+            self.snapshot.restarts = self.restarts.total;
+            self.snapshot.reconnect_attempts = self.restarts.attempts;
+            let (delay, reason) = match retry {
+                Retry::After(delay) => (delay, reason),
+                Retry::Polling(delay) => (
+                    delay,
+                    format!(
+                        "down again after {} restarts in 10 minutes; trying every minute or \
+                         so (press r to try now): {reason}",
+                        self.restarts.max_restarts()
+                    ),
+                ),
+                Retry::GiveUp => {
                     let reason = format!(
                         "gave up after {} restarts in 10 minutes (press r to retry): {reason}",
                         self.restarts.max_restarts()
@@ -404,7 +446,12 @@ impl ServerActor {
                     self.set_state(ServerState::Failed, Some(reason)).await;
                     return;
                 }
-            }
+            };
+            self.retry_due = Some(now + delay);
+            self.snapshot.retry_at = Some((now + delay).into_std());
+            self.set_state(ServerState::Reconnecting, Some(reason))
+                .await;
+            return;
         }
         self.set_state(state, Some(reason)).await;
     }
@@ -425,7 +472,8 @@ impl ServerActor {
     /// The connection died under us.
     async fn on_lost(&mut self, reason: String) {
         self.drop_connection().await;
-        self.after_failure(ServerState::Failed, reason).await;
+        self.after_failure(Loss::ConnectionLost, ServerState::Failed, reason)
+            .await;
     }
 
     /// Ends the current connection (if any) and everything that belongs to it.
@@ -439,6 +487,7 @@ impl ServerActor {
         self.ping_running = None;
         self.apply_listing(ServerListing::default()).await;
         self.snapshot.ready_since = None;
+        self.ready_at = None;
     }
 
     /// `r` (keep the statistics) and `R` (start afresh): a new session now.
@@ -463,6 +512,7 @@ impl ServerActor {
         self.close_politely().await;
         self.restarts.total += 1;
         self.snapshot.restarts = self.restarts.total;
+        self.snapshot.reconnect_attempts = 0;
         self.start().await;
     }
 
@@ -482,117 +532,6 @@ impl ServerActor {
             self.set_state(ServerState::Stopped, Some("disabled".into()))
                 .await;
         }
-    }
-
-    fn schedule_ping(&mut self) {
-        self.ping_due = self
-            .config
-            .health
-            .ping_interval
-            .map(|interval| tokio::time::Instant::now() + interval);
-    }
-
-    fn start_ping(&mut self) {
-        self.ping_due = None;
-        let Link::Up(connection) = &self.link else {
-            return;
-        };
-        if self.ping_running.is_some() {
-            return;
-        }
-        let requester = connection.requester.clone();
-        let limit = self.config.health.ping_timeout;
-        self.ping_running = Some(Box::pin(async move { requester.ping(limit).await }));
-    }
-
-    async fn on_ping(&mut self, result: Result<Duration, RequestError>) {
-        match result {
-            Ok(rtt) => {
-                self.pings.record_ok(rtt);
-                if self
-                    .snapshot
-                    .ready_since
-                    .is_some_and(|since| since.elapsed() > STABLE_AFTER)
-                {
-                    self.restarts.stable();
-                }
-                if self.snapshot.state == ServerState::Degraded {
-                    self.snapshot.last_error = None;
-                    self.set_state(ServerState::Ready, None).await;
-                } else {
-                    self.publish_soon();
-                }
-            }
-            Err(error) => {
-                self.pings.record_failure(error.to_string());
-                if self.pings.is_dead() {
-                    let reason = format!(
-                        "{} heartbeat pings failed in a row (last: {error})",
-                        self.pings.consecutive_failures
-                    );
-                    self.on_lost(reason).await;
-                    return;
-                }
-                self.set_state(ServerState::Degraded, Some(error.to_string()))
-                    .await;
-                // Check again soon rather than a whole interval later.
-                self.ping_due = Some(tokio::time::Instant::now() + self.config.health.ping_timeout);
-                return;
-            }
-        }
-        self.schedule_ping();
-    }
-
-    async fn set_state(&mut self, state: ServerState, error: Option<String>) {
-        self.snapshot.state = state;
-        if let Some(error) = error {
-            // Every reason a person reads passes here: no credential gets past.
-            self.snapshot.last_error = Some(self.ctx.secrets.scrub_owned(error));
-        }
-        self.publish().await;
-    }
-
-    fn publish_soon(&mut self) {
-        if self.publish_due.is_none() {
-            self.publish_due = Some(tokio::time::Instant::now() + PUBLISH_EVERY);
-        }
-    }
-
-    async fn publish(&mut self) {
-        self.publish_due = None;
-        let s = &mut self.snapshot;
-        s.stderr_tail = self.stderr.tail(STDERR_TAIL);
-        s.logs = self.logs.iter().cloned().collect();
-        s.ping_samples = self.pings.samples.iter().copied().collect();
-        s.ping_failures = self.pings.consecutive_failures;
-        self.shared.stats_dirty.store(false, Ordering::Release);
-        {
-            let stats = self
-                .shared
-                .stats
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            s.calls = stats.calls;
-            s.call_errors = stats.errors;
-            s.call_p50 = stats.percentile(50);
-            s.call_p95 = stats.percentile(95);
-        }
-        s.restarts = self.restarts.total;
-        let dropped = self.dropped.load(Ordering::Relaxed);
-        if dropped > s.dropped_notices && s.state == ServerState::Ready {
-            // A flood is a fault worth showing; the next good heartbeat clears it.
-            s.state = ServerState::Degraded;
-            s.last_error = Some(format!(
-                "the server floods notifications ({dropped} dropped; the newest are kept)"
-            ));
-        }
-        s.dropped_notices = dropped;
-        let snapshot = Arc::new(self.snapshot.clone());
-        let _ = self
-            .ctx
-            .updates
-            .send(ServerUpdate::Snapshot(self.ctx.index, snapshot))
-            .await;
     }
 }
 

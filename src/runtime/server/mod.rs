@@ -10,9 +10,10 @@
 mod actor;
 pub mod health;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmcp::model::{CallToolResult, GetPromptResult, JsonObject, ReadResourceResult};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -20,9 +21,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::ServerListing;
-use super::client::ProgressSink;
-use super::messages::{ServerName, ServerSnapshot, ServerState};
+use super::client::{LateProgress, ProgressSink};
+use super::messages::{LogLine, ServerName, ServerSnapshot, ServerState};
 use super::request::{RequestError, Requester};
+use super::stdio::StderrRing;
 use crate::config::ServerConfig;
 
 /// What the runtime passes to every actor.
@@ -47,6 +49,18 @@ pub enum ServerUpdate {
     Snapshot(usize, Arc<ServerSnapshot>),
     Listing(usize, Arc<ServerListing>),
     ResourceUpdated(usize, String),
+    /// Log messages since the last batch; `dropped` were lost right before them.
+    Logs {
+        index: usize,
+        lines: Vec<LogLine>,
+        dropped: u64,
+    },
+    /// Stderr lines since the last batch; `dropped` were lost right before them.
+    Stderr {
+        index: usize,
+        lines: Vec<String>,
+        dropped: u64,
+    },
 }
 
 /// Why a request could not be made.
@@ -88,6 +102,10 @@ struct Shared {
     /// A call failed like a broken connection: the actor should check health now.
     check_health: AtomicBool,
     wake: Notify,
+    /// What the server wrote to stderr (every process it ran), newest last.
+    stderr: Arc<StderrRing>,
+    /// Progress notifications that arrived for no running call.
+    late_progress: Arc<LateProgress>,
 }
 
 impl Shared {
@@ -98,6 +116,8 @@ impl Shared {
             stats_dirty: AtomicBool::new(false),
             check_health: AtomicBool::new(false),
             wake: Notify::new(),
+            stderr: Arc::new(StderrRing::default()),
+            late_progress: Arc::new(LateProgress::default()),
         }
     }
 
@@ -178,6 +198,11 @@ impl ServerHandle {
             .map_err(|_| CallError::Gone(self.name.clone()))?
     }
 
+    /// The last `n` lines the server wrote to stderr (across restarts), oldest first.
+    pub fn stderr_tail(&self, n: usize) -> Vec<String> {
+        self.shared.stderr.tail(n)
+    }
+
     /// A requester for the live connection, or why there is none.
     pub async fn requester(&self) -> Result<Requester, CallError> {
         if let Some((_, requester)) = self.shared.requester.borrow().as_ref() {
@@ -197,7 +222,7 @@ impl ServerHandle {
         options: CallOptions,
     ) -> Result<CallToolResult, CallError> {
         let requester = self.requester().await?;
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         let result = requester
             .call_tool(tool, arguments, deadline, options.cancel, options.progress)
             .await;
@@ -232,7 +257,8 @@ impl ServerHandle {
             .map_err(|error| self.request_error(error))
     }
 
-    /// Subscribes to `uri`; the subscription is renewed after every reconnect.
+    /// Subscribes to `uri`; the subscription is renewed after every reconnect. The request
+    /// runs beside the actor, which stays free for everything else while the server answers.
     pub async fn subscribe(&self, uri: &str) -> Result<(), CallError> {
         let uri = uri.to_owned();
         self.ask(|reply| ServerCommand::Subscribe { uri, reply })
@@ -279,12 +305,36 @@ impl ServerHandle {
     }
 }
 
-/// Starts the actor for `config` on its own task.
+/// Starts the actor for `config` on its own task, inside a `server` span (the server's name;
+/// each connection gets a `connection` span inside it, see the actor).
 pub fn spawn_actor(config: ServerConfig, ctx: ActorContext) -> (ServerHandle, JoinHandle<()>) {
     let name = ServerName::new(&config.name);
     let (tx, inbox) = mpsc::channel(64);
     let shared = Arc::new(Shared::new());
     let actor = actor::ServerActor::new(name.clone(), config, ctx, inbox, shared.clone());
-    let task = tokio::spawn(actor.run());
+    let task = tokio::spawn(run_in_span(actor, &name));
+    (ServerHandle { name, tx, shared }, task)
+}
+
+fn run_in_span(actor: actor::ServerActor, name: &ServerName) -> impl Future<Output = ()> + use<> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("server", server = %name);
+    actor.run().instrument(span)
+}
+
+/// Like [`spawn_actor`], but every start connects through `connector` (an in-process server)
+/// instead of the configured transport: actor tests on a paused clock.
+#[cfg(test)]
+pub(in crate::runtime) fn spawn_test_actor(
+    config: ServerConfig,
+    ctx: ActorContext,
+    connector: actor::TestConnector,
+) -> (ServerHandle, JoinHandle<()>) {
+    let name = ServerName::new(&config.name);
+    let (tx, inbox) = mpsc::channel(64);
+    let shared = Arc::new(Shared::new());
+    let mut actor = actor::ServerActor::new(name.clone(), config, ctx, inbox, shared.clone());
+    actor.connector = Some(connector);
+    let task = tokio::spawn(run_in_span(actor, &name));
     (ServerHandle { name, tx, shared }, task)
 }

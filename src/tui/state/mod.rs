@@ -28,7 +28,7 @@ use crate::runtime::messages::{RuntimeCommand, RuntimeEvent};
 use agent::AgentState;
 use call::{CallState, CallView, Progress};
 use chat::{ChatState, Role, no_llm_guidance};
-use servers::ServersState;
+use servers::{ActionKind, PendingAction, ServersState};
 use tools::{HighlightJob, ToolsState};
 use trace::TraceState;
 
@@ -490,14 +490,26 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
                         enabled: !server.enabled,
                     },
                 };
-                state.notice = Some(match &command {
-                    RuntimeCommand::Reconnect { .. } => format!("reconnecting {name}…"),
-                    RuntimeCommand::Restart { .. } => format!("restarting {name}…"),
-                    RuntimeCommand::SetEnabled { enabled: true, .. } => {
-                        format!("enabling {name}…")
+                let (notice, kind) = match &command {
+                    RuntimeCommand::Reconnect { .. } => {
+                        (format!("reconnecting {name}…"), ActionKind::Start)
                     }
-                    _ => format!("disabling {name}…"),
+                    RuntimeCommand::Restart { .. } => {
+                        (format!("restarting {name}…"), ActionKind::Start)
+                    }
+                    RuntimeCommand::SetEnabled { enabled: true, .. } => {
+                        (format!("enabling {name}…"), ActionKind::Start)
+                    }
+                    _ => (format!("disabling {name}…"), ActionKind::Disable),
+                };
+                // The message stays until the server has settled after the command.
+                state.servers.action = Some(PendingAction {
+                    server: name,
+                    kind,
+                    notice: notice.clone(),
+                    started: false,
                 });
+                state.notice = Some(notice);
                 effects.push(Effect::Runtime(command));
             }
         }
@@ -598,7 +610,23 @@ fn on_mouse(state: &mut AppState, mouse: MouseEvent) {
 
 fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
     match event {
-        RuntimeEvent::ServerChanged(snapshot) => state.servers.upsert(snapshot),
+        RuntimeEvent::ServerChanged(snapshot) => {
+            if let Some(done) = state.servers.upsert(snapshot)
+                && state.notice.as_deref() == Some(done.as_str())
+            {
+                state.notice = None;
+            }
+        }
+        RuntimeEvent::LogLinesReceived {
+            server,
+            lines,
+            dropped,
+        } => state.servers.add_logs(server, lines, dropped),
+        RuntimeEvent::StderrLinesReceived {
+            server,
+            lines,
+            dropped,
+        } => state.servers.add_stderr(server, lines, dropped),
         RuntimeEvent::CatalogChanged(catalog) => state.tools.set_catalog(catalog),
         RuntimeEvent::CallProgress {
             id,
@@ -628,3 +656,5 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
 mod tests;
 #[cfg(test)]
 mod tests_agent;
+#[cfg(test)]
+mod tests_servers;

@@ -1,7 +1,8 @@
 //! The Servers pane: one row per server (state, transport, what it offers, protocol, last
 //! ping, uptime) and, below, the selected server's details — its health (ping sparkline,
-//! tool-call latency and errors, restarts), identity, last error, and the tails of its log
-//! messages and stderr.
+//! tool-call latency and errors, restarts), identity, last error (or, for a stopped server,
+//! why it stopped), what was dropped, and the tails of its log messages and stderr (kept by
+//! the Servers state, apart from the snapshot).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,7 @@ use super::wrap::wrapped_height;
 use super::{label_value, pane_block, placeholder};
 use crate::runtime::messages::{LogLine, ServerSnapshot, ServerState};
 use crate::text::{human_duration, human_uptime, plural, truncate_chars};
+use crate::tui::state::servers::ServerTails;
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 
@@ -67,6 +69,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
             frame,
             details_area,
             selected,
+            servers.tails_of(&selected.name),
             state.now,
             servers.detail_scroll,
             theme,
@@ -259,9 +262,14 @@ fn state_line<'a>(s: &ServerSnapshot, now: Instant, theme: &Theme) -> Line<'a> {
         ),
     ];
     if let Some(at) = s.retry_at {
+        let attempt = if s.reconnect_attempts > 1 {
+            format!(" (attempt {})", s.reconnect_attempts)
+        } else {
+            String::new()
+        };
         spans.push(Span::styled(
             format!(
-                " · next try in {}",
+                " · next try in {}{attempt}",
                 human_duration(at.saturating_duration_since(now))
             ),
             theme.muted(),
@@ -310,10 +318,70 @@ fn health_line<'a>(s: &ServerSnapshot, now: Instant, theme: &Theme) -> Line<'a> 
     label_value("health", parts.join(" · "), theme)
 }
 
+/// The last error; for a server that was stopped on purpose, the reason, plainly.
+fn reason_line<'a>(s: &ServerSnapshot, theme: &Theme) -> Option<Line<'a>> {
+    let reason = s.last_error.clone()?;
+    Some(match s.state {
+        ServerState::Stopped => Line::from(Span::styled(reason, theme.muted())),
+        ServerState::Starting
+        | ServerState::Initializing
+        | ServerState::Ready
+        | ServerState::Degraded
+        | ServerState::Reconnecting
+        | ServerState::NeedsAuth
+        | ServerState::Failed => Line::from(vec![
+            Span::styled("error: ", Style::default().fg(theme.error)),
+            Span::raw(reason),
+        ]),
+    })
+}
+
+/// What was lost on the way: notifications the server sent too fast, progress that came
+/// after its call's result, log and stderr lines the dashboard could not keep up with.
+fn dropped_lines<'a>(
+    s: &ServerSnapshot,
+    tails: Option<&ServerTails>,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let warn = Style::default().fg(theme.warn);
+    let mut lines = Vec::new();
+    if s.dropped_notices > 0 {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "dropped {} notifications (the server sends them faster than they can be handled)",
+                s.dropped_notices
+            ),
+            warn,
+        )));
+    }
+    if s.dropped_progress > 0 {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "dropped {} progress notifications (they arrived after their call had finished)",
+                s.dropped_progress
+            ),
+            warn,
+        )));
+    }
+    if let Some(t) = tails
+        && t.logs_dropped + t.stderr_dropped > 0
+    {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "dropped {} log and {} stderr lines (they came faster than they could be shown)",
+                t.logs_dropped, t.stderr_dropped
+            ),
+            warn,
+        )));
+    }
+    lines
+}
+
 fn draw_details(
     frame: &mut Frame,
     area: Rect,
     s: &ServerSnapshot,
+    tails: Option<&ServerTails>,
     now: Instant,
     scroll: u16,
     theme: &Theme,
@@ -322,12 +390,7 @@ fn draw_details(
         return;
     }
     let mut lines = vec![state_line(s, now, theme)];
-    if let Some(error) = &s.last_error {
-        lines.push(Line::from(vec![
-            Span::styled("error: ", Style::default().fg(theme.error)),
-            Span::raw(error.clone()),
-        ]));
-    }
+    lines.extend(reason_line(s, theme));
     if let Some(ping) = ping_line(s, usize::from(area.width), theme) {
         lines.push(ping);
     }
@@ -370,15 +433,7 @@ fn draw_details(
     if !s.subscriptions.is_empty() {
         lines.push(label_value("watching", s.subscriptions.join(", "), theme));
     }
-    if s.dropped_notices > 0 {
-        lines.push(Line::from(Span::styled(
-            format!(
-                "dropped {} notifications (the server sends them faster than they can be handled)",
-                s.dropped_notices
-            ),
-            Style::default().fg(theme.warn),
-        )));
-    }
+    lines.extend(dropped_lines(s, tails, theme));
     // The facts wrap; the log and stderr tails get the rows that are left, newest last.
     let width = usize::from(area.width);
     let facts_height: usize = lines
@@ -399,15 +454,22 @@ fn draw_details(
             .scroll((scroll, 0)),
         facts_area,
     );
-    draw_tails(frame, tails_area, s, theme);
+    if let Some(tails) = tails {
+        draw_tails(frame, tails_area, tails, theme);
+    }
 }
 
 /// Log messages and stderr share the remaining rows (each its newest lines).
-fn draw_tails(frame: &mut Frame, area: Rect, s: &ServerSnapshot, theme: &Theme) {
-    let logs: Vec<String> = s.logs.iter().map(format_log).collect();
+fn draw_tails(frame: &mut Frame, area: Rect, tails: &ServerTails, theme: &Theme) {
+    // No section can show more lines than the area has rows: format only those.
+    let rows = usize::from(area.height);
+    let skip_logs = tails.logs.len().saturating_sub(rows);
+    let skip_stderr = tails.stderr.len().saturating_sub(rows);
+    let logs: Vec<String> = tails.logs.iter().skip(skip_logs).map(format_log).collect();
+    let stderr: Vec<String> = tails.stderr.iter().skip(skip_stderr).cloned().collect();
     let sections: Vec<(&str, &[String])> = [
         ("log messages (newest last):", logs.as_slice()),
-        ("stderr (newest last):", s.stderr_tail.as_slice()),
+        ("stderr (newest last):", stderr.as_slice()),
     ]
     .into_iter()
     .filter(|(_, lines)| !lines.is_empty())

@@ -40,11 +40,19 @@ fn broken_snapshot() -> ServerSnapshot {
     let mut s = ServerSnapshot::new(ServerName::new("broken"), "stdio");
     s.state = ServerState::Failed;
     s.last_error = Some("the process exited with status 3 before answering initialize".into());
-    s.stderr_tail = vec![
-        "starting broken server".into(),
-        "error: cannot open database".into(),
-    ];
     s
+}
+
+/// What the broken server wrote to stderr (it streams apart from the snapshot).
+fn broken_stderr(state: &mut AppState) {
+    state.servers.add_stderr(
+        ServerName::new("broken"),
+        vec![
+            "starting broken server".into(),
+            "error: cannot open database".into(),
+        ],
+        0,
+    );
 }
 
 fn tools() -> Arc<Catalog> {
@@ -82,6 +90,7 @@ fn state(size: (u16, u16), focus: Pane) -> AppState {
     state.size = size;
     state.servers.upsert(Arc::new(demo_snapshot(now)));
     state.servers.upsert(Arc::new(broken_snapshot()));
+    broken_stderr(&mut state);
     state.tools.set_catalog(tools());
     state.chat.push(Role::User, "What tools do I have?");
     state.focus = focus;
@@ -181,9 +190,12 @@ fn chat_scrolls_back_through_many_messages() {
 fn server_text_with_escape_sequences_is_drawn_clean() {
     // The runtime sanitizes server text; the view must never add raw control characters.
     let mut state = state((80, 24), Pane::Servers);
-    let mut s = broken_snapshot();
-    s.stderr_tail = vec![crate::text::sanitize("\u{1b}[31mred alert\u{1b}[0m\u{7}")];
-    state.servers.upsert(Arc::new(s));
+    state.servers.upsert(Arc::new(broken_snapshot()));
+    state.servers.add_stderr(
+        ServerName::new("broken"),
+        vec![crate::text::sanitize("\u{1b}[31mred alert\u{1b}[0m\u{7}")],
+        0,
+    );
     state.servers.select(1);
     let text = render(&state).backend().to_string();
     assert!(text.contains("red alert"));
@@ -204,12 +216,16 @@ fn server_health_logs_and_reconnect_countdown() {
     s.call_p50 = Some(Duration::from_millis(4));
     s.call_p95 = Some(Duration::from_millis(38));
     s.restarts = 2;
-    s.logs = vec![crate::runtime::messages::LogLine {
-        at: std::time::UNIX_EPOCH + Duration::from_secs(45_296),
-        level: "warning".into(),
-        logger: Some("db".into()),
-        text: "slow query took 2s".into(),
-    }];
+    state.servers.add_logs(
+        ServerName::new("demo"),
+        vec![crate::runtime::messages::LogLine {
+            at: std::time::UNIX_EPOCH + Duration::from_secs(45_296),
+            level: "warning".into(),
+            logger: Some("db".into()),
+            text: "slow query took 2s".into(),
+        }],
+        0,
+    );
     s.subscriptions = vec!["demo://readme".into()];
     state.servers.upsert(Arc::new(s));
     let mut reconnecting = broken_snapshot();
@@ -503,4 +519,44 @@ fn the_servers_list_scrolls_to_the_selection_and_says_what_is_hidden() {
         "rows above are announced: {screen}"
     );
     assert!(!screen.contains("server01 "), "{screen}");
+}
+
+#[test]
+fn a_disabled_server_reads_disabled_not_as_an_error() {
+    let mut state = state((100, 30), Pane::Servers);
+    let mut off = ServerSnapshot::new(ServerName::new("off"), "stdio");
+    off.state = ServerState::Stopped;
+    off.enabled = false;
+    off.last_error = Some("disabled".into());
+    off.first_attempt_done = true;
+    state.servers.upsert(Arc::new(off));
+    state.servers.select(2);
+    let text = render(&state).backend().to_string();
+    assert!(text.contains("disabled"), "{text}");
+    assert!(!text.contains("error: disabled"), "{text}");
+    // A failed server still reads as an error.
+    state.servers.select(1);
+    let text = render(&state).backend().to_string();
+    assert!(
+        text.contains("error: the process exited with status 3"),
+        "{text}"
+    );
+}
+
+#[test]
+fn late_progress_and_lost_lines_show_in_the_details() {
+    let mut state = state((100, 30), Pane::Servers);
+    let mut s = demo_snapshot(state.now);
+    s.dropped_progress = 3;
+    state.servers.upsert(Arc::new(s));
+    state
+        .servers
+        .add_stderr(ServerName::new("demo"), vec!["warming up".into()], 5);
+    let text = render(&state).backend().to_string();
+    assert!(
+        text.contains("dropped 3 progress notifications (they arrived after their call had"),
+        "{text}"
+    );
+    assert!(text.contains("dropped 0 log and 5 stderr lines"), "{text}");
+    assert!(text.contains("warming up"), "{text}");
 }

@@ -10,8 +10,9 @@ use ratatui::backend::TestBackend;
 
 use super::draw;
 use crate::config::{ConfigSource, LoadEnv};
+use crate::runtime::messages::RuntimeEvent;
 use crate::runtime::{RuntimeOptions, start};
-use crate::tui::state::{AppState, Pane};
+use crate::tui::state::{AppState, Msg, Pane};
 use crate::tui::theme::Theme;
 
 const SECRETS: [&str; 3] = ["ENVSECRET42", "SECRET123", "user:pw"];
@@ -44,14 +45,35 @@ fn render(state: &AppState) -> String {
 
 #[tokio::test]
 async fn servers_pane_shows_credentials_as_stars() {
-    let (handle, _events) = start(&config(), RuntimeOptions::default()).expect("runtime");
+    let (handle, mut events) = start(&config(), RuntimeOptions::default()).expect("runtime");
     let snapshots = handle.wait_settled().await;
+    // The stderr lines reach the pane as the dashboard gets them: as their own events.
+    let stderr_seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut received = Vec::new();
+        while let Some(event) = events.recv().await {
+            let done = matches!(&event, RuntimeEvent::StderrLinesReceived { lines, .. }
+                if lines.iter().any(|l| l.contains("starting with token")));
+            received.push(event);
+            if done {
+                break;
+            }
+        }
+        received
+    })
+    .await
+    .expect("the stderr lines arrive");
     handle.shutdown().await;
     let mut state = AppState::new(Theme::default_dark(), "test.json".into(), None, true);
     state.now = Instant::now();
     state.size = (80, 24);
     state.focus = Pane::Servers;
     state.typing = false;
+    for event in stderr_seen {
+        if matches!(event, RuntimeEvent::StderrLinesReceived { .. }) {
+            let at = state.now;
+            crate::tui::state::update(&mut state, Msg::Runtime(event), at);
+        }
+    }
     for snapshot in snapshots.iter() {
         let mut snapshot = (**snapshot).clone();
         // Differ from run to run; not what this test is about. (Whether the exit is seen

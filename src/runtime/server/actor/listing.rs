@@ -1,9 +1,10 @@
 //! What a server tells us between requests: `list_changed` (re-listed after a short debounce,
-//! newest listing wins), log messages (kept, newest 200), and updates of subscribed resources.
+//! newest listing wins), log messages (passed on in batches, see `publish.rs`), and updates of
+//! subscribed resources.
 
 use std::sync::Arc;
 
-use super::{LOG_LINES, Link, RELIST_DEBOUNCE, ServerActor};
+use super::{Link, RELIST_DEBOUNCE, ServerActor};
 use crate::runtime::catalog::ServerListing;
 use crate::runtime::client::{ListKind, ServerNotice};
 use crate::runtime::connect::{ListingParts, Wanted, list_parts};
@@ -29,20 +30,17 @@ impl ServerActor {
                 logger,
                 text,
             } => {
-                if self.logs.len() == LOG_LINES {
-                    self.logs.pop_front();
-                }
                 let level = serde_json::to_value(level)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_else(|| "info".to_owned());
-                self.logs.push_back(LogLine {
+                self.logs.push(LogLine {
                     at,
                     level,
                     logger,
                     text,
                 });
-                self.publish_soon();
+                self.flush_soon();
             }
             ServerNotice::ResourceUpdated { uri } => {
                 if self.subscriptions.contains(&uri) {

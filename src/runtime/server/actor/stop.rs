@@ -1,10 +1,10 @@
 //! Stopping a server: close the session politely, then make sure its process group is gone
 //! (SIGTERM, a short grace, SIGKILL).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 
 use super::{Link, ServerActor};
 use crate::runtime::messages::ServerState;
