@@ -69,6 +69,7 @@ fn servers_reports_after_the_first_attempt_without_waiting_for_retries() {
         [
             "name",
             "transport",
+            "url",
             "state",
             "tools",
             "resources",

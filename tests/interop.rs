@@ -230,7 +230,7 @@ async fn exercise_python(
         support::log_arrives(events, name, Duration::from_secs(5), |l| l
             .text
             .contains("from python")
-            && l.level == "warning")
+            && l.level == mcpomni::runtime::messages::LogLevel::Warning)
         .await,
         "the log message arrived"
     );

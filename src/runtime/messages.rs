@@ -98,12 +98,66 @@ pub struct ServerIdentity {
     pub version: String,
 }
 
+/// The severity of a server's log message: the syslog levels MCP uses, least severe first
+/// (so `level >= LogLevel::Error` picks errors and worse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Critical,
+    Alert,
+    Emergency,
+}
+
+impl LogLevel {
+    /// MCP's word for the level.
+    pub fn label(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+            LogLevel::Alert => "alert",
+            LogLevel::Emergency => "emergency",
+        }
+    }
+}
+
+// rmcp marks MCP logging deprecated (SEP-2577); servers on 2025-11-25 and older still send it.
+#[allow(deprecated)]
+impl From<rmcp::model::LoggingLevel> for LogLevel {
+    fn from(level: rmcp::model::LoggingLevel) -> Self {
+        use rmcp::model::LoggingLevel as L;
+        match level {
+            L::Debug => LogLevel::Debug,
+            L::Info => LogLevel::Info,
+            L::Notice => LogLevel::Notice,
+            L::Warning => LogLevel::Warning,
+            L::Error => LogLevel::Error,
+            L::Critical => LogLevel::Critical,
+            L::Alert => LogLevel::Alert,
+            L::Emergency => LogLevel::Emergency,
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// One `notifications/message` from a server (order is approximate: rmcp delivers each on its
 /// own task, so lines are kept in arrival order with the time they arrived).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
     pub at: SystemTime,
-    pub level: String,
+    pub level: LogLevel,
     pub logger: Option<String>,
     pub text: String,
 }

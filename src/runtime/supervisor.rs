@@ -307,7 +307,7 @@ mod tests {
     fn log(text: String) -> LogLine {
         LogLine {
             at: std::time::SystemTime::UNIX_EPOCH,
-            level: "info".into(),
+            level: crate::runtime::messages::LogLevel::Info,
             logger: None,
             text,
         }

@@ -85,7 +85,7 @@ fn log_and_stderr_lines_are_kept_per_server_bounded_with_drops_counted() {
     let lines: Vec<LogLine> = (0..150)
         .map(|i| LogLine {
             at: std::time::UNIX_EPOCH,
-            level: "info".into(),
+            level: crate::runtime::messages::LogLevel::Info,
             logger: None,
             text: format!("log {i}"),
         })

@@ -539,7 +539,7 @@ mod tests {
     fn log_lines_show_utc_time_level_and_logger() {
         let line = LogLine {
             at: UNIX_EPOCH + Duration::from_secs(3600 * 25 + 61),
-            level: "warning".into(),
+            level: crate::runtime::messages::LogLevel::Warning,
             logger: Some("db".into()),
             text: "slow query".into(),
         };

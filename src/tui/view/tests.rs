@@ -220,7 +220,7 @@ fn server_health_logs_and_reconnect_countdown() {
         ServerName::new("demo"),
         vec![crate::runtime::messages::LogLine {
             at: std::time::UNIX_EPOCH + Duration::from_secs(45_296),
-            level: "warning".into(),
+            level: crate::runtime::messages::LogLevel::Warning,
             logger: Some("db".into()),
             text: "slow query took 2s".into(),
         }],

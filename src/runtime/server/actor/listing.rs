@@ -30,13 +30,9 @@ impl ServerActor {
                 logger,
                 text,
             } => {
-                let level = serde_json::to_value(level)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_else(|| "info".to_owned());
                 self.logs.push(LogLine {
                     at,
-                    level,
+                    level: level.into(),
                     logger,
                     text,
                 });
