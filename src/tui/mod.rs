@@ -48,7 +48,8 @@ impl Host for RealTerminal {
 
 /// `MCPOMNI_TEST_PANIC=ui|runtime` makes the dashboard panic on purpose shortly after it
 /// starts, so the end-to-end tests can prove the terminal is restored and the servers are
-/// stopped on both kinds of panic.
+/// stopped on both kinds of panic. Only debug builds (what `cargo test` builds) have the
+/// switch; a release binary never panics on purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TestPanic {
     Ui,
@@ -58,6 +59,12 @@ enum TestPanic {
 const TEST_PANIC_AFTER: Duration = Duration::from_secs(3);
 
 impl TestPanic {
+    #[cfg(not(debug_assertions))]
+    fn from_env() -> Option<Self> {
+        None
+    }
+
+    #[cfg(debug_assertions)]
     fn from_env() -> Option<Self> {
         match std::env::var("MCPOMNI_TEST_PANIC").ok()?.as_str() {
             "ui" => Some(Self::Ui),
