@@ -39,10 +39,9 @@ fn start(
 /// [`start`] at 80×24 with `MCPOMNI_TEST_PANIC=which`, running the debug build cargo made for
 /// this test run whatever `MCPOMNI_BIN` says: release builds do not have that switch.
 fn start_panicking(name: &str, which: &str) -> (Tmux, tempfile::TempDir) {
-    assert!(
-        cfg!(debug_assertions),
-        "MCPOMNI_TEST_PANIC exists only in debug builds: run this test without --release"
-    );
+    if !cfg!(debug_assertions) {
+        panic!("MCPOMNI_TEST_PANIC exists only in debug builds: run this test without --release");
+    }
     launch(
         tempfile::tempdir().expect("tempdir"),
         name,
