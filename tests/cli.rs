@@ -359,7 +359,10 @@ fn ctrl_c_interrupts_a_call_and_exits_130() {
     // Interrupt once the call is with the server.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !support::recorded(&record, "tools/call") {
-        assert!(Instant::now() < deadline, "the call never reached the server");
+        assert!(
+            Instant::now() < deadline,
+            "the call never reached the server"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));

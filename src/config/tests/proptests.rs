@@ -25,19 +25,68 @@ enum Json {
 }
 
 const KEYS: &[&str] = &[
-    "mcpServers", "AgentConfig", "LLM", "UI", "demo", "x", "command", "args", "env", "url",
-    "transport_type", "type", "headers", "auth", "method", "token", "tool_call_timeout",
-    "max_steps", "memory_config", "mode", "value", "provider", "model", "theme", "enabled", "é",
-    "😀", "a\"b", "",
+    "mcpServers",
+    "AgentConfig",
+    "LLM",
+    "UI",
+    "demo",
+    "x",
+    "command",
+    "args",
+    "env",
+    "url",
+    "transport_type",
+    "type",
+    "headers",
+    "auth",
+    "method",
+    "token",
+    "tool_call_timeout",
+    "max_steps",
+    "memory_config",
+    "mode",
+    "value",
+    "provider",
+    "model",
+    "theme",
+    "enabled",
+    "é",
+    "😀",
+    "a\"b",
+    "",
 ];
 
 const STRINGS: &[&str] = &[
-    "", "stdio", "sse", "streamable_http", "oauth", "bearer", "http://127.0.0.1:1/mcp", "python3",
-    "${A}", "${E:-fallback}", "${UNSET}", "${", "$$", "${1X}", "line\nbreak", "tab\t", "é界😀",
+    "",
+    "stdio",
+    "sse",
+    "streamable_http",
+    "oauth",
+    "bearer",
+    "http://127.0.0.1:1/mcp",
+    "python3",
+    "${A}",
+    "${E:-fallback}",
+    "${UNSET}",
+    "${",
+    "$$",
+    "${1X}",
+    "line\nbreak",
+    "tab\t",
+    "é界😀",
     "\u{0}",
 ];
 
-const NUMBERS: &[&str] = &["0", "-1", "1.5", "30", "4294967296", "1e400", "-0.0", "2E-3"];
+const NUMBERS: &[&str] = &[
+    "0",
+    "-1",
+    "1.5",
+    "30",
+    "4294967296",
+    "1e400",
+    "-0.0",
+    "2E-3",
+];
 
 fn json() -> impl Strategy<Value = Json> {
     let leaf = prop_oneof![
@@ -90,7 +139,7 @@ impl Writer<'_> {
     }
 
     fn key(&mut self, key: &str) {
-        if self.style() % 4 == 0 {
+        if self.style().is_multiple_of(4) {
             self.out.push('"');
             for unit in key.encode_utf16() {
                 self.out.push_str(&format!("\\u{unit:04x}"));
@@ -104,7 +153,8 @@ impl Writer<'_> {
 
     fn value(&mut self, path: &mut Vec<Segment>, value: &Json) {
         self.space();
-        self.starts.retain(|(recorded, _)| !recorded.starts_with(path));
+        self.starts
+            .retain(|(recorded, _)| !recorded.starts_with(path));
         self.starts.push((path.clone(), self.out.len()));
         match value {
             Json::Null => self.out.push_str("null"),
@@ -189,7 +239,12 @@ fn written() -> impl Strategy<Value = String> {
 }
 
 fn config_text() -> impl Strategy<Value = String> {
-    let damaged = (written(), any::<prop::sample::Index>(), any::<char>(), any::<bool>())
+    let damaged = (
+        written(),
+        any::<prop::sample::Index>(),
+        any::<char>(),
+        any::<bool>(),
+    )
         .prop_map(|(text, at, c, cut)| {
             let mut at = at.index(text.len() + 1);
             while !text.is_char_boundary(at) {
@@ -207,17 +262,25 @@ fn config_text() -> impl Strategy<Value = String> {
 /// The error's position is on a line of `text`, at most one column past its end.
 fn assert_inside(text: &str, error: &ConfigError) -> Result<(), TestCaseError> {
     let Some(invalid) = error.as_invalid() else {
-        return Err(TestCaseError::fail(format!("not an invalid-config error: {error}")));
+        return Err(TestCaseError::fail(format!(
+            "not an invalid-config error: {error}"
+        )));
     };
     let lines: Vec<&str> = text.split('\n').collect();
     prop_assert!(
         (1..=lines.len()).contains(&invalid.line),
-        "line {} of {}: {}", invalid.line, lines.len(), error
+        "line {} of {}: {}",
+        invalid.line,
+        lines.len(),
+        error
     );
     let width = lines[invalid.line - 1].chars().count();
     prop_assert!(
         (1..=width + 1).contains(&invalid.column),
-        "column {} on a line of {} characters: {}", invalid.column, width, error
+        "column {} on a line of {} characters: {}",
+        invalid.column,
+        width,
+        error
     );
     Ok(())
 }
@@ -225,7 +288,11 @@ fn assert_inside(text: &str, error: &ConfigError) -> Result<(), TestCaseError> {
 /// Parses `text` as `bad.json` from `dir`, with A=va and E empty in the environment.
 fn parse_in(dir: &Path, text: &str) -> Result<super::super::Config, ConfigError> {
     let lookup = vars(&[("A", "va"), ("E", "")]);
-    super::super::parse(text, ConfigSource::File("bad.json".into()), &load_env(dir, &lookup))
+    super::super::parse(
+        text,
+        ConfigSource::File("bad.json".into()),
+        &load_env(dir, &lookup),
+    )
 }
 
 /// One piece of an interpolated string, and what it must turn into.
@@ -237,7 +304,10 @@ enum Piece {
     Dollar,
     /// A `$` that starts nothing (followed by a literal, a `}` or the end).
     LoneDollar,
-    Reference { name: &'static str, default: Option<Vec<Piece>> },
+    Reference {
+        name: &'static str,
+        default: Option<Vec<Piece>>,
+    },
 }
 
 const NAMES: &[&str] = &["A", "E", "UNSET", "_x1", "", "1A", "a-b", "a b", "a:b"];
@@ -252,15 +322,20 @@ fn pieces() -> impl Strategy<Value = Vec<Piece>> {
         literal.prop_map(Piece::Literal),
         Just(Piece::Dollar),
         Just(Piece::LoneDollar),
-        prop::sample::select(NAMES).prop_map(|name| Piece::Reference { name, default: None }),
+        prop::sample::select(NAMES).prop_map(|name| Piece::Reference {
+            name,
+            default: None
+        }),
     ];
     let piece = leaf.prop_recursive(3, 24, 4, |inner| {
-        (prop::sample::select(NAMES), prop::collection::vec(inner, 0..4)).prop_map(
-            |(name, default)| Piece::Reference {
+        (
+            prop::sample::select(NAMES),
+            prop::collection::vec(inner, 0..4),
+        )
+            .prop_map(|(name, default)| Piece::Reference {
                 name,
                 default: Some(default),
-            },
-        )
+            })
     });
     prop::collection::vec(piece, 0..6)
 }
@@ -284,7 +359,10 @@ fn render(pieces: &[Piece], in_default: bool) -> Option<String> {
                 {
                     return None;
                 }
-                if matches!(pieces.get(i + 1), Some(Piece::Dollar | Piece::LoneDollar | Piece::Reference { .. })) {
+                if matches!(
+                    pieces.get(i + 1),
+                    Some(Piece::Dollar | Piece::LoneDollar | Piece::Reference { .. })
+                ) {
                     return None;
                 }
                 out.push('$');
@@ -305,12 +383,17 @@ fn render(pieces: &[Piece], in_default: bool) -> Option<String> {
 
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// What `pieces` expand to, evaluated on the tree rather than by scanning text.
-fn evaluate(pieces: &[Piece], lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
+fn evaluate(
+    pieces: &[Piece],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
     let mut out = String::new();
     for piece in pieces {
         match piece {

@@ -126,7 +126,8 @@ fn reference(bytes: &[u8], rules: Rules) -> Vec<Event> {
                 data.push('\n');
             }
             b"event" => {
-                if !(rules.first_field_wins && std::mem::replace(&mut kind_claimed, true)) {
+                let claimed = rules.first_field_wins && std::mem::replace(&mut kind_claimed, true);
+                if !claimed {
                     kind = text;
                 }
             }
@@ -388,7 +389,11 @@ fn today_differs_from_the_spec_only_where_documented() {
     };
     assert_eq!(reference(repeated_event, SPEC)[0].kind, "b");
     assert_eq!(reference(repeated_event, TODAY)[0].kind, "a");
-    assert_eq!(frame_events(repeated_event)[0].kind, "a", "the last event: wins now");
+    assert_eq!(
+        frame_events(repeated_event)[0].kind,
+        "a",
+        "the last event: wins now"
+    );
 
     let not_utf8 = b"data: a\ndata: \xFF\n\n";
     assert_eq!(reference(not_utf8, SPEC)[0].data, "a\n\u{FFFD}");

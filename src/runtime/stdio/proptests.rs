@@ -76,7 +76,9 @@ impl Line {
 }
 
 fn stdout_lines() -> impl Strategy<Value = Vec<Line>> {
-    let junk_byte = any::<u8>().prop_filter("not a line end or an object", |b| !matches!(b, b'\n' | b'{'));
+    let junk_byte = any::<u8>().prop_filter("not a line end or an object", |b| {
+        !matches!(b, b'\n' | b'{')
+    });
     let line = prop_oneof![
         3 => (any::<u32>(), 0usize..160, any::<bool>())
             .prop_map(|(id, pad, crlf)| Line::Ping { id, pad, crlf }),

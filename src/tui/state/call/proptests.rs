@@ -47,7 +47,8 @@ fn json() -> impl Strategy<Value = Value> {
 }
 
 fn object(values: impl Strategy<Value = Value>) -> impl Strategy<Value = Map<String, Value>> {
-    prop::collection::vec((string(), values), 0..6).prop_map(|entries| entries.into_iter().collect())
+    prop::collection::vec((string(), values), 0..6)
+        .prop_map(|entries| entries.into_iter().collect())
 }
 
 proptest! {
