@@ -26,7 +26,6 @@ use mcpomni::runtime::messages::ServerState;
 use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
-use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
 const ROUNDS: usize = 10;
@@ -53,13 +52,21 @@ async fn call_overhead() {
         json!({"mcpServers": {"demo": support::demo()}}),
     ))
     .await;
-    let mut command = tokio::process::Command::new(support::bin());
-    command.arg("demo-server");
-    let transport = match TokioChildProcess::new(command) {
-        Ok(transport) => transport,
+    // The bare client speaks over the child's pipes, as rmcp's own child-process transport does.
+    let mut child = match tokio::process::Command::new(support::bin())
+        .arg("demo-server")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
         Err(error) => panic!("spawn: {error}"),
     };
-    let bare = match ().serve(transport).await {
+    let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+        panic!("the child's pipes");
+    };
+    let bare = match ().serve((stdout, stdin)).await {
         Ok(client) => client,
         Err(error) => panic!("bare client: {error}"),
     };

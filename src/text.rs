@@ -157,12 +157,14 @@ pub fn without_html(text: &str) -> std::borrow::Cow<'_, str> {
 /// input unchanged when it does not start like an HTML document. Errors quote response
 /// bodies, and web frameworks answer an unknown path with a whole page.
 pub fn html_visible_text(body: &str) -> std::borrow::Cow<'_, str> {
-    let start = body
-        .trim_start()
-        .get(..14)
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !(start.starts_with("<!doctype html") || start.starts_with("<html")) {
+    let start = body.trim_start();
+    // Compared in place: a fixed-length slice could end inside a character ("<html><p>€").
+    let starts_with = |prefix: &str| {
+        start
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    if !(starts_with("<!doctype html") || starts_with("<html")) {
         return std::borrow::Cow::Borrowed(body);
     }
     // ASCII lower-casing keeps every byte offset, so `lower` indexes `body`.
@@ -202,6 +204,9 @@ pub fn html_visible_text(body: &str) -> std::borrow::Cow<'_, str> {
         .replace("&amp;", "&");
     std::borrow::Cow::Owned(decoded.split_whitespace().collect::<Vec<_>>().join(" "))
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {
@@ -298,6 +303,8 @@ mod tests {
             "HTTP 404 Not Found: Gone"
         );
         assert_eq!(without_html("no markup"), "no markup");
+        // A character that straddles the 14th byte does not hide the page.
+        assert_eq!(html_visible_text("<html><body>€5</body></html>"), "€5");
         // Unclosed markup does not lose what came before it.
         assert_eq!(html_visible_text("<html><p>kept <b"), "kept");
     }

@@ -344,6 +344,9 @@ fn ctrl_c_interrupts_a_call_and_exits_130() {
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("sent.jsonl");
+    let config = serde_json::json!({"mcpServers": {"demo": support::demo_recorded(&record)}});
+    std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("write");
     let child = Command::new(support::bin())
         .args(["call", "demo", "sleep", "--args", r#"{"ms": 30000}"#])
         .current_dir(dir.path())
@@ -353,7 +356,15 @@ fn ctrl_c_interrupts_a_call_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(Duration::from_millis(700));
+    // Interrupt once the call is with the server.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !support::recorded(&record, "tools/call") {
+        assert!(
+            Instant::now() < deadline,
+            "the call never reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
     let sent = Instant::now();
     kill(pid, Signal::SIGINT).expect("SIGINT");

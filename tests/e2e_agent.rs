@@ -34,11 +34,43 @@ fn hole_calls(record: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Keys pressed within 250 ms of a prompt appearing are ignored (they were meant for the
-/// chat input), so the test, like a person, reads the prompt before answering it.
-fn answer(tmux: &Tmux, keys: &[&str]) {
-    std::thread::sleep(Duration::from_millis(400));
-    tmux.keys(keys);
+/// The status bar: the last line of the screen.
+fn status_line(screen: &str) -> &str {
+    screen
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+}
+
+/// The status bar's "Ignored y: the prompt appeared only N ms ago" notice, up to the number.
+fn ignored_notice(screen: &str) -> Option<&str> {
+    let status = status_line(screen);
+    let start = status.find("Ignored ")?;
+    let end = start + status[start..].find(" ms ago")?;
+    Some(&status[start..end])
+}
+
+/// Answers the approval prompt with `key`. A key pressed within 250 ms of a prompt appearing
+/// is ignored (it was meant for the chat input) with a notice saying how long the prompt has
+/// been up; so, like a person, the test presses again while its key is being ignored, and
+/// each time waits until the dashboard has read the key: the prompt is gone, or a new notice
+/// is shown.
+fn answer(tmux: &Tmux, key: &str) {
+    let mut last_notice = String::new();
+    loop {
+        tmux.keys(&[key]);
+        let screen = tmux.wait_for(&format!("{key} to be read"), STEP, |screen| {
+            !status_line(screen).contains("APPROVE")
+                || ignored_notice(screen).is_some_and(|notice| notice != last_notice)
+        });
+        match ignored_notice(&screen) {
+            Some(notice) if status_line(&screen).contains("APPROVE") => {
+                last_notice = notice.to_owned();
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Types a message into the chat input and sends it.
@@ -117,7 +149,7 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
         screen.contains("APPROVE"),
         "the status bar says so:\n{screen}"
     );
-    answer(tmux, &["n"]);
+    answer(tmux, "n");
     let screen = tmux.wait_for_text("Understood, I did not touch it.", STEP);
     assert!(screen.contains("denied by you"), "{screen}");
     assert!(hole_calls(record).is_empty(), "{:?}", hole_calls(record));
@@ -133,7 +165,7 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     let screen = tmux.wait_for_text("Run demo__echo?", STEP);
     assert!(screen.contains("read-only"), "{screen}");
     assert!(screen.contains("“Echo”"), "{screen}");
-    answer(tmux, &["y"]);
+    answer(tmux, "y");
     let screen = tmux.wait_for_text("The echo worked.", STEP);
     assert!(screen.contains("approved by you"), "{screen}");
     assert!(screen.contains("→ ok in"), "{screen}");
@@ -143,7 +175,7 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     mock.push(reply("First hang done."));
     say(tmux, "hang once");
     tmux.wait_for_text("Run hole__hang?", STEP);
-    answer(tmux, &["a"]);
+    answer(tmux, "a");
     tmux.wait_for_text("First hang done.", STEP);
     mock.push(call("c4", "hole__hang", r#"{"n": 2}"#));
     mock.push(reply("Second hang done."));
@@ -159,7 +191,7 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     mock.push(reply("Edited echo done."));
     say(tmux, "echo the original");
     tmux.wait_for_text("Run demo__echo?", STEP);
-    answer(tmux, &["e"]);
+    answer(tmux, "e");
     tmux.wait_for_text("Edit arguments for demo__echo", STEP);
     // Line 2 is `  "message": "original"`: replace `original"` with `edited"`.
     tmux.keys(&["Down", "End"]);
@@ -177,7 +209,7 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     mock.push(call("c6", "demo__add", r#"{"a": 1, "b": 2}"#));
     say(tmux, "add");
     tmux.wait_for_text("Run demo__add?", STEP);
-    answer(tmux, &["Escape"]);
+    answer(tmux, "Escape");
     tmux.wait_for_text("Stopped: you cancelled the turn.", STEP);
 
     // The session's usage is on the status bar and in /api_stats.

@@ -3,10 +3,13 @@
 //! falls back to the bundled config and the demo server (one test writes its own config).
 //! Tests drive it with keys, poll the screen, and check that every way out — `q`, Ctrl-C,
 //! SIGTERM, SIGHUP, a panic in the UI or in a runtime task — gives the terminal back
-//! (alternate screen and mouse modes off) and leaves no server process behind.
+//! (alternate screen and mouse modes off) and leaves no server process behind. The panics are
+//! provoked with `MCPOMNI_TEST_PANIC`, which only debug builds read, so those two tests run the
+//! debug build cargo makes for the test run.
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use support::tmux::Tmux;
@@ -28,7 +31,24 @@ fn start(
         name,
         width,
         height,
+        &support::bin(),
         extra_env,
+    )
+}
+
+/// [`start`] at 80×24 with `MCPOMNI_TEST_PANIC=which`, running the debug build cargo made for
+/// this test run whatever `MCPOMNI_BIN` says: release builds do not have that switch.
+fn start_panicking(name: &str, which: &str) -> (Tmux, tempfile::TempDir) {
+    if !cfg!(debug_assertions) {
+        panic!("MCPOMNI_TEST_PANIC exists only in debug builds: run this test without --release");
+    }
+    launch(
+        tempfile::tempdir().expect("tempdir"),
+        name,
+        80,
+        24,
+        Path::new(env!("CARGO_BIN_EXE_mcpomni")),
+        &[("MCPOMNI_TEST_PANIC", which)],
     )
 }
 
@@ -41,7 +61,7 @@ fn start_with_config(
 ) -> (Tmux, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("config");
-    launch(dir, name, width, height, &[])
+    launch(dir, name, width, height, &support::bin(), &[])
 }
 
 fn launch(
@@ -49,6 +69,7 @@ fn launch(
     name: &str,
     width: u16,
     height: u16,
+    bin: &Path,
     extra_env: &[(&str, &str)],
 ) -> (Tmux, tempfile::TempDir) {
     let home = dir.path().display().to_string();
@@ -60,7 +81,7 @@ fn launch(
         ("XDG_STATE_HOME", &home),
     ];
     env.extend_from_slice(extra_env);
-    let command = format!("cd '{home}' && '{}'", support::bin().display());
+    let command = format!("cd '{home}' && '{}'", bin.display());
     let tmux = Tmux::start(name, width, height, &command, &env);
     (tmux, dir)
 }
@@ -185,7 +206,7 @@ fn sighup_restores_the_terminal_and_stops_servers() {
 
 #[test]
 fn a_panic_in_the_ui_restores_the_terminal() {
-    let (tmux, _dir) = start("panic-ui", 80, 24, &[("MCPOMNI_TEST_PANIC", "ui")]);
+    let (tmux, _dir) = start_panicking("panic-ui", "ui");
     tmux.wait_for_text("1/1 ready", STARTUP);
     let pid = demo_pid(&tmux);
     let screen = tmux.wait_for_text("EXITED 101", EXIT);
@@ -199,7 +220,7 @@ fn a_panic_in_the_ui_restores_the_terminal() {
 
 #[test]
 fn a_panic_in_a_runtime_task_restores_the_terminal() {
-    let (tmux, _dir) = start("panic-rt", 80, 24, &[("MCPOMNI_TEST_PANIC", "runtime")]);
+    let (tmux, _dir) = start_panicking("panic-rt", "runtime");
     tmux.wait_for_text("1/1 ready", STARTUP);
     let pid = demo_pid(&tmux);
     let screen = tmux.wait_for_text("EXITED 101", EXIT);

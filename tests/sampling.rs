@@ -196,7 +196,14 @@ async fn a_request_the_server_gave_up_on_is_withdrawn_and_not_sent_to_the_model(
         id,
         approved: Some(params),
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The agent handles its commands in order: once the next one is answered, the late
+    // decision has been dealt with.
+    agent.send(AgentCommand::ClearConversation);
+    next_event(&mut events, |event| match event {
+        AgentEvent::Notice(AgentNotice::ConversationCleared) => Some(()),
+        _ => None,
+    })
+    .await;
     assert!(mock.journal().is_empty(), "the model was asked anyway");
     handle.shutdown().await;
 }

@@ -212,15 +212,21 @@ async fn answered_requests_succeed_through_the_same_wrapper() {
 
 #[tokio::test]
 async fn cancelling_a_call_returns_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = dir.path().join("sent.jsonl");
     let config = support::config(json!({
         "AgentConfig": {"tool_call_timeout": 30},
-        "mcpServers": {"demo": support::demo()}
+        "mcpServers": {"demo": support::demo_recorded(&record)}
     }));
     let (handle, _events) = support::start_settled(&config).await;
     let cancel = tokio_util::sync::CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Cancel once the call is with the server.
+        support::eventually(Duration::from_secs(10), || {
+            support::recorded(&record, "tools/call")
+        })
+        .await;
         trigger.cancel();
     });
     let started = Instant::now();

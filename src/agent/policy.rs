@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use crate::config::ApprovalConfig;
+use crate::hash::fnv1a;
 use crate::protocol::{AgentMode, ApprovedBy};
 use crate::runtime::catalog::ToolEntry;
 
@@ -84,12 +85,7 @@ fn matches_any(patterns: &[String], name: &str) -> bool {
 /// A stable hash of what the user approved: the tool's schema and description.
 fn fingerprint_of(tool: &ToolEntry) -> u64 {
     let schema = serde_json::to_string(&*tool.input_schema).unwrap_or_default();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in schema.bytes().chain([0u8]).chain(tool.description.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
+    fnv1a(schema.bytes().chain([0]).chain(tool.description.bytes()))
 }
 
 #[cfg(test)]

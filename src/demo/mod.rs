@@ -63,6 +63,9 @@ pub struct DemoServer {
     // served here still send `logging/setLevel`.
     #[allow(deprecated)]
     log_level: Arc<Mutex<Option<rmcp::model::LoggingLevel>>>,
+    /// How many tool calls are waiting in `pause` right now, so a test can tell that a call
+    /// has started.
+    pausing: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl DemoServer {
@@ -72,7 +75,15 @@ impl DemoServer {
             tool_router: Self::tool_router(),
             shutdown: Shutdown::new(),
             log_level: Arc::new(Mutex::new(None)),
+            pausing: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Resolves once at least `n` tool calls are waiting in `pause`.
+    #[cfg(test)]
+    async fn pausing(&self, n: usize) {
+        // `self` keeps the sender alive, so the wait cannot fail with "closed".
+        let _ = self.pausing.subscribe().wait_for(|count| *count >= n).await;
     }
 
     /// The level last set through `logging/setLevel`, if any.

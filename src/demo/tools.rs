@@ -317,11 +317,28 @@ impl DemoServer {
                 Ok(())
             };
         }
+        let _counted = Pausing::enter(&self.pausing);
         tokio::select! {
             () = tokio::time::sleep(duration) => Ok(()),
             () = context.ct.cancelled() => Err(Interrupted::Cancelled),
             () = self.shutdown.wait() => Err(Interrupted::Disconnected),
         }
+    }
+}
+
+/// Counts a call as waiting in `pause` for as long as it lives.
+struct Pausing<'a>(&'a tokio::sync::watch::Sender<usize>);
+
+impl<'a> Pausing<'a> {
+    fn enter(count: &'a tokio::sync::watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Self(count)
+    }
+}
+
+impl Drop for Pausing<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 

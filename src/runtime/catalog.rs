@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, Prompt, Resource, Tool, ToolAnnotations};
 
 use super::messages::ServerName;
+use crate::hash::fnv1a;
 use crate::text::{sanitize, sanitize_line};
 
 /// The longest name OpenAI-style function calling accepts.
@@ -191,7 +192,7 @@ fn qualified_base(server: &str, tool: &str) -> String {
     // that share a prefix still differ.
     let hash = format!(
         "_{:08x}",
-        fnv1a(format!("{server}\u{0}{tool}").as_bytes()) as u32
+        fnv1a(server.bytes().chain([0]).chain(tool.bytes())) as u32
     );
     format!("{}{hash}", cut(&joined, MAX_QUALIFIED_LEN - hash.len()))
 }
@@ -217,15 +218,6 @@ fn safe_chars(name: &str) -> String {
 /// `text` is ASCII here (see `safe_chars`), so byte slicing is character slicing.
 fn cut(text: &str, max: usize) -> &str {
     &text[..text.len().min(max)]
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 #[cfg(test)]
@@ -288,6 +280,8 @@ mod tests {
         let second = &cat.tools[1].qualified_name;
         assert_eq!(first.len(), MAX_QUALIFIED_LEN);
         assert!(first.starts_with("srv__ttt"));
+        // FNV-1a of "srv\0ttt…", low 32 bits: the suffix must not change between versions.
+        assert!(first.ends_with("_fb2dd5b6"), "{first}");
         assert!(second.len() <= MAX_QUALIFIED_LEN);
         assert_ne!(first, second);
         let again = Catalog::build(2, &[(ServerName::new("srv"), listing(&[&long]))]);

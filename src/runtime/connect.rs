@@ -19,6 +19,7 @@ use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransportConfig, StreamableHttpError,
 };
 use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, WorkerTransport};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -140,8 +141,7 @@ pub(super) async fn establish_stdio(
         mut stderr_read,
         ..
     } = spawned;
-    let transport = AsyncRwTransport::<RoleClient, _, _>::new(stdout, stdin)
-        .with_max_line_length(MAX_MESSAGE_BYTES);
+    let transport = line_transport(stdout, stdin, MAX_MESSAGE_BYTES);
     let service_cancel = CancellationToken::new();
     let startup = session.timeouts.startup;
     let handshake = timeout(
@@ -183,6 +183,21 @@ pub(super) async fn establish_stdio(
         let _ = timeout(STDERR_DRAIN, &mut stderr_read).await;
     }
     Err(failure.with_stderr(&stderr.since(stderr_mark, STDERR_QUOTED_LINES)))
+}
+
+/// JSON-RPC over a stdio server's pipes, one message per line. A line longer than
+/// `max_line_bytes` (its `\n` included) is dropped and the session goes on: rmcp checks the cap
+/// before each append, so such a line is never held whole.
+pub(super) fn line_transport<R, W>(
+    stdout: R,
+    stdin: W,
+    max_line_bytes: usize,
+) -> AsyncRwTransport<RoleClient, R, W>
+where
+    R: AsyncRead + Send + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    AsyncRwTransport::new(stdout, stdin).with_max_line_length(max_line_bytes)
 }
 
 /// Connects to an HTTP server: streamable HTTP, legacy SSE, or (no transport given)

@@ -340,6 +340,9 @@ pub fn kill_all_groups() {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -10,6 +10,7 @@ pub mod keymap;
 pub mod layout;
 pub mod state;
 pub mod terminal;
+mod test_panic;
 #[cfg(test)]
 mod test_support;
 pub mod theme;
@@ -45,27 +46,6 @@ impl Host for RealTerminal {
 
     fn can_draw(&self) -> bool {
         terminal::is_active()
-    }
-}
-
-/// `MCPOMNI_TEST_PANIC=ui|runtime` makes the dashboard panic on purpose shortly after it
-/// starts, so the end-to-end tests can prove the terminal is restored and the servers are
-/// stopped on both kinds of panic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TestPanic {
-    Ui,
-    Runtime,
-}
-
-const TEST_PANIC_AFTER: Duration = Duration::from_secs(3);
-
-impl TestPanic {
-    fn from_env() -> Option<Self> {
-        match std::env::var("MCPOMNI_TEST_PANIC").ok()?.as_str() {
-            "ui" => Some(Self::Ui),
-            "runtime" => Some(Self::Runtime),
-            _ => None,
-        }
     }
 }
 
@@ -119,13 +99,7 @@ pub async fn run(
         state.llm_failed(error);
     }
     let guard = terminal::enter(config.ui.mouse, log_file)?;
-    let test_panic = TestPanic::from_env();
-    if test_panic == Some(TestPanic::Runtime) {
-        tokio::spawn(async {
-            tokio::time::sleep(TEST_PANIC_AFTER).await;
-            panic!("test panic in a runtime task (MCPOMNI_TEST_PANIC=runtime)");
-        });
-    }
+    test_panic::arm_runtime();
     // The UI runs on its own task so a panic in it surfaces here as a JoinError instead of
     // unwinding through the runtime.
     let ui = tokio::spawn(async move {
@@ -138,17 +112,7 @@ pub async fn run(
             panics,
         };
         let mut host = RealTerminal;
-        let ui_loop = app::run(&mut terminal, &mut state, ports, &mut host);
-        if test_panic == Some(TestPanic::Ui) {
-            tokio::select! {
-                end = ui_loop => end,
-                () = tokio::time::sleep(TEST_PANIC_AFTER) => {
-                    panic!("test panic in the UI task (MCPOMNI_TEST_PANIC=ui)")
-                }
-            }
-        } else {
-            ui_loop.await
-        }
+        test_panic::ui(app::run(&mut terminal, &mut state, ports, &mut host)).await
     });
     let end = ui.await;
     drop(guard);

@@ -45,6 +45,25 @@ pub fn demo() -> serde_json::Value {
     serde_json::json!({"command": "${MCPOMNI_EXE}", "args": ["demo-server"]})
 }
 
+/// The demo server behind `tee`: every line sent to it is also appended to `record`, so a
+/// test can wait until a request has reached the server.
+pub fn demo_recorded(record: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "command": "sh",
+        "args": ["-c", "tee \"$1\" | exec \"$0\" demo-server", "${MCPOMNI_EXE}", record],
+    })
+}
+
+/// Whether `record` (see [`demo_recorded`]) holds a request for `method`.
+pub fn recorded(record: &Path, method: &str) -> bool {
+    std::fs::read_to_string(record).is_ok_and(|text| {
+        text.lines().any(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .is_ok_and(|message| message["method"] == method)
+        })
+    })
+}
+
 /// A config from JSON text, with `${MCPOMNI_EXE}` pointing at the binary under test.
 pub fn config(json: serde_json::Value) -> Config {
     let text = serde_json::to_string_pretty(&json).expect("json");

@@ -5,6 +5,7 @@ mod examples;
 mod interpolation;
 mod lookup;
 mod model;
+mod proptests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

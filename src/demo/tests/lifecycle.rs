@@ -1,7 +1,7 @@
 //! Tests of the connection lifecycle: cancellation, shutdown when the input
 //! closes, a failed handshake, and the `server/discover` lifecycle.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rmcp::{
     model::{
@@ -35,8 +35,10 @@ async fn cancelled_sleep_stops_and_the_server_stays_responsive() {
         )
         .await
         .expect("send tools/call");
-    // Let the server start the handler before cancelling it.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Cancel once the server's handler is sleeping.
+    tokio::time::timeout(PROMPT, harness.server.pausing(1))
+        .await
+        .expect("the sleep started");
     handle
         .cancel(Some("test cancels the sleep".to_owned()))
         .await
@@ -76,7 +78,9 @@ async fn server_exits_promptly_when_input_closes_mid_call() {
         )
         .await
         .expect("send tools/call");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(PROMPT, harness.server.pausing(1))
+        .await
+        .expect("the sleep started");
     let Harness {
         client,
         server_task,

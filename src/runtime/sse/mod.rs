@@ -631,4 +631,6 @@ fn one_line(text: &str, max_chars: usize) -> String {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

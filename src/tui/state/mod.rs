@@ -351,8 +351,16 @@ fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
             KeyCode::Esc => "Esc".to_owned(),
             other => format!("{other:?}"),
         };
+        // How long it has been up (each ignored press reads differently, so a script driving
+        // the dashboard can tell that its key was read).
+        let shown_at = match (state.agent.approvals.front(), state.agent.sampling.front()) {
+            (Some(approval), _) => Some(approval.shown_at),
+            (None, Some(sampling)) => Some(sampling.shown_at),
+            (None, None) => None,
+        };
+        let age = shown_at.map_or(0, |at| state.now.saturating_duration_since(at).as_millis());
         state.notice = Some(format!(
-            "Ignored {pressed}: the prompt had only just appeared. Press it again to answer."
+            "Ignored {pressed}: the prompt appeared only {age} ms ago. Press it again to answer."
         ));
         return;
     }
