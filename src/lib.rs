@@ -13,6 +13,7 @@ pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod error_text;
 pub mod headless;
 pub mod llm;
 pub mod logging;

@@ -8,16 +8,21 @@
 
 pub mod bridge;
 pub mod catalog;
+pub mod challenge;
 pub mod client;
 mod connect;
 pub mod content;
 pub mod http_client;
+mod link_loss;
 pub mod messages;
 pub mod request;
 pub mod sampling;
 pub mod server;
 pub mod sse;
 pub mod stdio;
+pub mod stdout_noise;
+mod streamable;
+mod transport_error;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

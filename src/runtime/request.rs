@@ -58,6 +58,12 @@ pub enum RequestError {
     },
     #[error("{method}: the server sent a reply of the wrong kind")]
     Unexpected { method: &'static str },
+    /// The server answered 401: it no longer accepts (or never accepted) our credentials.
+    #[error("{method}: the server requires authorization (HTTP 401): {challenge}")]
+    Unauthorized {
+        method: &'static str,
+        challenge: super::challenge::AuthChallenge,
+    },
     #[error("{method}: cancelled")]
     Cancelled { method: &'static str },
 }
@@ -383,9 +389,17 @@ fn map_service_error(method: &'static str, error: ServiceError) -> RequestError 
         },
         ServiceError::Cancelled { .. } => RequestError::Cancelled { method },
         ServiceError::UnexpectedResponse => RequestError::Unexpected { method },
+        // rmcp's words name the transport's Rust type; the cause is in the wrapped error.
+        ServiceError::TransportSend(error) => match super::transport_error::auth_challenge(&error) {
+            Some(challenge) => RequestError::Unauthorized { method, challenge },
+            None => RequestError::Transport {
+                method,
+                message: super::transport_error::describe(&error),
+            },
+        },
         other => RequestError::Transport {
             method,
-            message: crate::text::sanitize_line(&other.to_string()),
+            message: crate::error_text::error_chain(&other),
         },
     }
 }
