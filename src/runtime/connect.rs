@@ -28,10 +28,10 @@ use super::catalog::ServerListing;
 use super::challenge::AuthChallenge;
 use super::client::{McpClient, ProgressRouter, ServerNotice};
 use super::http_client::SharedHttpClient;
-use super::link_loss::LinkLoss;
+use super::link_loss::{LinkLoss, Loss};
 use super::messages::{ServerIdentity, ServerState};
 use super::request::{RequestError, Requester};
-use super::sse::{SseClientConfig, SseTransportError, SseWorker};
+use super::sse::{SseClientConfig, SseWorker};
 use super::stdio::SpawnedServer;
 use super::stdout_noise::NoiseWatch;
 use super::streamable::StreamableClient;
@@ -41,9 +41,13 @@ use crate::text::{human_duration, sanitize_line};
 
 /// Largest single JSON-RPC message accepted from a server (tool results can be big).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-/// How often the streamable HTTP GET stream is re-opened before giving up (rmcp's default
-/// backoff is uncapped).
-const GET_STREAM_RETRIES: usize = 3;
+/// How the streamable HTTP GET stream is re-opened after it broke: every second at most, for
+/// about 20 s (rmcp's default backoff is uncapped). Those attempts are also what notices, within
+/// a second, that a restarted server is back and has forgotten our session; a longer outage
+/// is left to the heartbeat.
+const GET_STREAM_RETRIES: usize = 20;
+const GET_STREAM_FIRST_RETRY: Duration = Duration::from_millis(500);
+const GET_STREAM_MAX_RETRY: Duration = Duration::from_secs(1);
 /// Lines of stderr quoted in the reason a stdio server failed to start, and their length.
 const STDERR_QUOTED_LINES: usize = 3;
 const STDERR_QUOTED_CHARS: usize = 400;
@@ -338,7 +342,8 @@ fn streamable_transport(
     }
     let mut backoff = ExponentialBackoff::default();
     backoff.max_times = Some(GET_STREAM_RETRIES);
-    backoff.max_delay = Some(Duration::from_secs(5));
+    backoff.base_duration = GET_STREAM_FIRST_RETRY;
+    backoff.max_delay = Some(GET_STREAM_MAX_RETRY);
     let mut transport_config = StreamableHttpClientTransportConfig::with_uri(config.url.as_str())
         .custom_headers(custom)
         .max_sse_event_size(MAX_MESSAGE_BYTES)
@@ -385,23 +390,12 @@ fn sse_transport(
     lost.set_source(move || {
         let exit = exit.borrow();
         let error = exit.as_ref()?;
-        let state = match error {
-            SseTransportError::Unauthorized { .. } => ServerState::NeedsAuth,
-            _ => ServerState::Failed,
-        };
-        Some(ConnectFailure {
-            state,
-            reason: describe_sse_exit(error),
+        Some(match transport_error::auth_challenge(error) {
+            Some(challenge) => Loss::Unauthorized(challenge),
+            None => Loss::Gone(error.to_string()),
         })
     });
     WorkerTransport::spawn(worker)
-}
-
-fn describe_sse_exit(error: &SseTransportError) -> String {
-    match transport_error::auth_challenge(error) {
-        Some(challenge) => format!("the server requires authorization (HTTP 401): {challenge}"),
-        None => error.to_string(),
-    }
 }
 
 enum Handshake {
@@ -541,7 +535,12 @@ async fn finish_establish(
     let service_done = tokio::spawn(async move {
         let _ = running.waiting().await;
     });
-    let requester = Requester::new(peer, session.timeouts.request, session.progress);
+    let requester = Requester::new(
+        peer,
+        session.timeouts.request,
+        session.progress,
+        lost.clone(),
+    );
     let Some(info) = info.as_deref() else {
         return Err(ConnectFailure::failed(
             "the server sent no initialize result",
@@ -572,8 +571,11 @@ async fn finish_establish(
     let protocol_version = info.protocol_version.to_string();
     let ((tools, resources, prompts), listing_errors) = list_parts(&requester, wanted).await;
     // A server that answers initialize and then refuses us (401) or forgets the session.
-    if let Some(failure) = lost.get() {
-        return Err(failure);
+    if let Some(loss) = lost.get() {
+        return Err(ConnectFailure {
+            state: loss.state(),
+            reason: loss.to_string(),
+        });
     }
     cancel_on_drop.disarm();
     Ok(Established {

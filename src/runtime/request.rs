@@ -25,6 +25,7 @@ use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ProgressRouter, ProgressSink};
+use super::link_loss::{LinkLoss, Loss};
 
 /// What the server is told when a request is abandoned.
 const CANCEL_REASON: &str = "cancelled by the client";
@@ -86,18 +87,22 @@ pub struct Requester {
     peer: Peer<RoleClient>,
     request_timeout: Duration,
     progress: ProgressRouter,
+    /// Why the session ended, when the transport knows: a request cut off by the end says so.
+    lost: LinkLoss,
 }
 
 impl Requester {
-    pub fn new(
+    pub(crate) fn new(
         peer: Peer<RoleClient>,
         request_timeout: Duration,
         progress: ProgressRouter,
+        lost: LinkLoss,
     ) -> Self {
         Self {
             peer,
             request_timeout,
             progress,
+            lost,
         }
     }
 
@@ -298,7 +303,7 @@ impl Requester {
         )
         .await
         .map_err(|_| timed_out.clone())?
-        .map_err(|e| map_service_error(method, e))?;
+        .map_err(|e| self.map_error(method, e))?;
         let id = handle.id.clone();
         let mut guard = CancelOnDrop::new(self.peer.clone(), id.clone());
         // Progress is watched only while this registration lives: late progress is dropped.
@@ -328,7 +333,7 @@ impl Requester {
                             let _ = sink.send(update);
                         }
                     }
-                    return result.map_err(|e| map_service_error(method, e));
+                    return result.map_err(|e| self.map_error(method, e));
                 }
                 Some(update) = recv_some(&mut progress_rx) => {
                     if options.reset_on_progress {
@@ -351,6 +356,22 @@ impl Requester {
                     return Err(RequestError::Cancelled { method });
                 }
             }
+        }
+    }
+
+    /// rmcp's error in our words; a request cut off because the session ended says why it
+    /// ended (a 401, a dead stream) rather than just "closed".
+    fn map_error(&self, method: &'static str, error: ServiceError) -> RequestError {
+        let mapped = map_service_error(method, error);
+        match (&mapped, self.lost.get()) {
+            (RequestError::Closed { .. }, Some(Loss::Unauthorized(challenge))) => {
+                RequestError::Unauthorized { method, challenge }
+            }
+            (RequestError::Closed { .. }, Some(Loss::Gone(reason))) => RequestError::Transport {
+                method,
+                message: reason,
+            },
+            _ => mapped,
         }
     }
 

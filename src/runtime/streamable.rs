@@ -29,8 +29,7 @@ use rmcp::transport::streamable_http_client::{
 use sse_stream::Sse;
 
 use super::challenge::AuthChallenge;
-use super::link_loss::LinkLoss;
-use super::messages::ServerState;
+use super::link_loss::{LinkLoss, Loss};
 use super::sse::framing::{Framing, SseEvent, TooLarge};
 use super::sse::idle::idle_timeout;
 use super::transport_error::mentions_lost_session;
@@ -66,17 +65,13 @@ impl StreamableClient {
     }
 
     fn session_lost(&self, answer: &str) {
-        self.loss.report(
-            ServerState::Failed,
-            format!("the server lost our session ({answer}); starting a new one"),
-        );
+        self.loss.report(Loss::Gone(format!(
+            "the server lost our session ({answer}); starting a new one"
+        )));
     }
 
-    fn unauthorized(&self, challenge: &AuthChallenge) {
-        self.loss.report(
-            ServerState::NeedsAuth,
-            format!("the server requires authorization (HTTP 401): {challenge}"),
-        );
+    fn unauthorized(&self, challenge: AuthChallenge) {
+        self.loss.report(Loss::Unauthorized(challenge));
     }
 
     /// Looks at a `POST`'s outcome for a lost session or a 401 (and words a lost session's
@@ -89,12 +84,12 @@ impl StreamableClient {
     ) -> Result<StreamableHttpPostResponse, Error> {
         match &result {
             Err(StreamableHttpError::AuthRequired(required)) => {
-                self.unauthorized(&AuthChallenge::parse(&required.www_authenticate_header));
+                self.unauthorized(AuthChallenge::parse(&required.www_authenticate_header));
             }
             Err(StreamableHttpError::UnexpectedServerResponse(text))
                 if text.starts_with("HTTP 401") =>
             {
-                self.unauthorized(&AuthChallenge::default());
+                self.unauthorized(AuthChallenge::default());
             }
             Err(StreamableHttpError::SessionExpired) if session_attached => {
                 self.session_lost("HTTP 404: session not found");
@@ -261,7 +256,7 @@ impl StreamableHttpClient for StreamableClient {
             StatusCode::METHOD_NOT_ALLOWED => return Err(StreamableHttpError::ServerDoesNotSupportSse),
             StatusCode::UNAUTHORIZED => {
                 let header = challenge.unwrap_or_default();
-                self.unauthorized(&AuthChallenge::parse(&header));
+                self.unauthorized(AuthChallenge::parse(&header));
                 return Err(StreamableHttpError::AuthRequired(AuthRequiredError::new(
                     header,
                 )));

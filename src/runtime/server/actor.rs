@@ -418,7 +418,7 @@ impl ServerActor {
         if let Link::Up(connection) = &mut self.link {
             if let Some(loss) = connection.lost.get() {
                 self.drop_connection().await;
-                self.after_failure(loss.state, loss.reason).await;
+                self.after_failure(loss.state(), loss.to_string()).await;
                 return;
             }
             if let Some(exited) = connection.exited.as_mut()
