@@ -43,13 +43,16 @@ mod tests {
     }
 
     fn layers(texts: &[&str]) -> Layer {
-        texts.iter().rev().fold(None, |inner, text| {
-            Some(Layer {
-                text: (*text).to_owned(),
-                inner: inner.map(Box::new),
+        texts
+            .iter()
+            .rev()
+            .fold(None, |inner, text| {
+                Some(Layer {
+                    text: (*text).to_owned(),
+                    inner: inner.map(Box::new),
+                })
             })
-        })
-        .expect("at least one layer")
+            .expect("at least one layer")
     }
 
     #[test]

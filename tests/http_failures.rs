@@ -9,9 +9,9 @@ mod support;
 
 use std::time::Duration;
 
+use mcpomni::runtime::RuntimeError;
 use mcpomni::runtime::messages::ServerState;
 use mcpomni::runtime::request::RequestError;
-use mcpomni::runtime::RuntimeError;
 use mcpomni::runtime::server::CallError;
 use serde_json::json;
 use support::peers::PeerProcess;
@@ -102,6 +102,7 @@ async fn a_url_that_is_neither_transport_names_both_attempts_without_markup() {
         !reason.contains('<') && !reason.contains("Error"),
         "{reason}"
     );
+    support::assert_no_type_path(&reason);
     handle.shutdown().await;
     server.abort();
 }
@@ -246,7 +247,10 @@ async fn a_401_mid_session_means_needs_auth(server: PeerProcess, transport: &str
         "ping_interval": 0
     }}}));
     let (handle, _events) = support::start_settled(&config).await;
-    assert_eq!(support::snapshot(&handle.snapshots(), "py").state, ServerState::Ready);
+    assert_eq!(
+        support::snapshot(&handle.snapshots(), "py").state,
+        ServerState::Ready
+    );
     proxy.set(Mode::Unauthorized(CHALLENGE.into()));
     let error = handle
         .call_tool("py", "echo", support::args(json!({"message": "hi"})), None)
@@ -256,7 +260,10 @@ async fn a_401_mid_session_means_needs_auth(server: PeerProcess, transport: &str
         matches!(
             &error,
             RuntimeError::Call(CallError::Request {
-                error: RequestError::Unauthorized { method: "tools/call", .. },
+                error: RequestError::Unauthorized {
+                    method: "tools/call",
+                    ..
+                },
                 ..
             })
         ),
@@ -264,7 +271,9 @@ async fn a_401_mid_session_means_needs_auth(server: PeerProcess, transport: &str
     );
     let text = error.to_string();
     assert!(
-        text.starts_with("server `py`: tools/call: the server requires authorization (HTTP 401): Bearer"),
+        text.starts_with(
+            "server `py`: tools/call: the server requires authorization (HTTP 401): Bearer"
+        ),
         "{text}"
     );
     support::assert_no_type_path(&text);
@@ -290,7 +299,8 @@ async fn a_401_mid_session_means_needs_auth(server: PeerProcess, transport: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_mid_session_over_streamable_http_means_needs_auth() {
-    a_401_mid_session_means_needs_auth(PeerProcess::py_http().await, "streamable_http", "/mcp").await;
+    a_401_mid_session_means_needs_auth(PeerProcess::py_http().await, "streamable_http", "/mcp")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +320,10 @@ async fn a_send_error_names_the_request_and_the_cause_not_a_type() {
         "ping_interval": 0
     }}}));
     let (handle, _events) = support::start_settled(&config).await;
-    assert_eq!(support::snapshot(&handle.snapshots(), "py").state, ServerState::Ready);
+    assert_eq!(
+        support::snapshot(&handle.snapshots(), "py").state,
+        ServerState::Ready
+    );
     server.kill();
     let error = handle
         .call_tool("py", "echo", support::args(json!({"message": "hi"})), None)
@@ -321,7 +334,9 @@ async fn a_send_error_names_the_request_and_the_cause_not_a_type() {
     assert!(text.starts_with("server `py`: tools/call: "), "{text}");
     let lower = text.to_lowercase();
     assert!(
-        ["refused", "closed", "connect"].iter().any(|cause| lower.contains(cause)),
+        ["refused", "closed", "connect"]
+            .iter()
+            .any(|cause| lower.contains(cause)),
         "the network error is named: {text}"
     );
     handle.shutdown().await;

@@ -176,7 +176,15 @@ mod tests {
         assert_eq!(challenge.realm.as_deref(), Some("ab"));
         assert!(!challenge.to_string().contains('\u{1b}'));
         assert_eq!(challenge.error.as_deref(), Some("unclosed"));
-        for header in ["=", ",,,", "Bearer =x", "Bearer a=\"\\", "Bearer a=", "é=é", "\"\""] {
+        for header in [
+            "=",
+            ",,,",
+            "Bearer =x",
+            "Bearer a=\"\\",
+            "Bearer a=",
+            "é=é",
+            "\"\"",
+        ] {
             let _ = AuthChallenge::parse(header).to_string();
         }
         let long = format!("Bearer realm=\"{}\"", "x".repeat(10_000));

@@ -38,7 +38,10 @@ impl fmt::Display for Loss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Loss::Unauthorized(challenge) => {
-                write!(f, "the server requires authorization (HTTP 401): {challenge}")
+                write!(
+                    f,
+                    "the server requires authorization (HTTP 401): {challenge}"
+                )
             }
             Loss::Gone(reason) => f.write_str(reason),
         }
@@ -118,7 +121,10 @@ mod tests {
         loss.report(Loss::Unauthorized(AuthChallenge::parse("Bearer realm=x")));
         assert!(!service.is_cancelled());
         loss.arm(service.clone());
-        assert!(service.is_cancelled(), "an early report takes effect when armed");
+        assert!(
+            service.is_cancelled(),
+            "an early report takes effect when armed"
+        );
         loss.report(Loss::Gone("later".into()));
         let first = loss.get().expect("reported");
         assert_eq!(first.state(), ServerState::NeedsAuth);

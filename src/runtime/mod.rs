@@ -13,6 +13,7 @@ pub mod client;
 mod connect;
 pub mod content;
 pub mod http_client;
+mod http_transports;
 mod link_loss;
 pub mod messages;
 pub mod request;

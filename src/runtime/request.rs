@@ -63,7 +63,8 @@ pub enum RequestError {
     #[error("{method}: the server requires authorization (HTTP 401): {challenge}")]
     Unauthorized {
         method: &'static str,
-        challenge: super::challenge::AuthChallenge,
+        /// Boxed: it is large, and errors travel in `Result`s everywhere.
+        challenge: Box<super::challenge::AuthChallenge>,
     },
     #[error("{method}: cancelled")]
     Cancelled { method: &'static str },
@@ -365,7 +366,10 @@ impl Requester {
         let mapped = map_service_error(method, error);
         match (&mapped, self.lost.get()) {
             (RequestError::Closed { .. }, Some(Loss::Unauthorized(challenge))) => {
-                RequestError::Unauthorized { method, challenge }
+                RequestError::Unauthorized {
+                    method,
+                    challenge: Box::new(challenge),
+                }
             }
             (RequestError::Closed { .. }, Some(Loss::Gone(reason))) => RequestError::Transport {
                 method,
@@ -411,13 +415,18 @@ fn map_service_error(method: &'static str, error: ServiceError) -> RequestError 
         ServiceError::Cancelled { .. } => RequestError::Cancelled { method },
         ServiceError::UnexpectedResponse => RequestError::Unexpected { method },
         // rmcp's words name the transport's Rust type; the cause is in the wrapped error.
-        ServiceError::TransportSend(error) => match super::transport_error::auth_challenge(&error) {
-            Some(challenge) => RequestError::Unauthorized { method, challenge },
-            None => RequestError::Transport {
-                method,
-                message: super::transport_error::describe(&error),
-            },
-        },
+        ServiceError::TransportSend(error) => {
+            match super::transport_error::auth_challenge(&error) {
+                Some(challenge) => RequestError::Unauthorized {
+                    method,
+                    challenge: Box::new(challenge),
+                },
+                None => RequestError::Transport {
+                    method,
+                    message: super::transport_error::describe(&error),
+                },
+            }
+        }
         other => RequestError::Transport {
             method,
             message: crate::error_text::error_chain(&other),

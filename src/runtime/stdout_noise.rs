@@ -23,11 +23,17 @@ pub struct FirstNoise(Arc<Mutex<Option<String>>>);
 impl FirstNoise {
     /// The line (or as much of it as has arrived), sanitized.
     pub fn get(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn set(&self, bytes: &[u8]) {
-        let text = truncate_chars(&sanitize_line(String::from_utf8_lossy(bytes).trim()), KEPT_CHARS);
+        let text = truncate_chars(
+            &sanitize_line(String::from_utf8_lossy(bytes).trim()),
+            KEPT_CHARS,
+        );
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
     }
 }

@@ -95,7 +95,9 @@ impl StreamableClient {
                 self.session_lost("HTTP 404: session not found");
             }
             Err(StreamableHttpError::UnexpectedServerResponse(text))
-                if session_attached && text.starts_with("HTTP 4") && mentions_lost_session(text) =>
+                if session_attached
+                    && text.starts_with("HTTP 4")
+                    && mentions_lost_session(text) =>
             {
                 let answer = sanitize_line(text);
                 self.session_lost(&answer);
@@ -253,7 +255,9 @@ impl StreamableHttpClient for StreamableClient {
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         match status {
             // The server offers no GET stream: fine, it talks in POST answers only.
-            StatusCode::METHOD_NOT_ALLOWED => return Err(StreamableHttpError::ServerDoesNotSupportSse),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                return Err(StreamableHttpError::ServerDoesNotSupportSse);
+            }
             StatusCode::UNAUTHORIZED => {
                 let header = challenge.unwrap_or_default();
                 self.unauthorized(AuthChallenge::parse(&header));
@@ -430,13 +434,20 @@ mod tests {
             .expect("within the limit");
         let items = told.items(&framing, events);
         assert_eq!(items.len(), 1);
-        let Ok(first) = &items[0] else { panic!("an event") };
+        let Ok(first) = &items[0] else {
+            panic!("an event")
+        };
         assert_eq!((first.id.as_deref(), first.retry), (Some("1"), Some(500)));
         assert_eq!(first.data.as_deref(), Some(""));
         let events = framing.push(b"id: 2\n\n").expect("within the limit");
         let items = told.items(&framing, events);
-        let Ok(bare) = &items[0] else { panic!("an item") };
-        assert_eq!((bare.id.as_deref(), bare.retry, bare.data.as_deref()), (Some("2"), None, None));
+        let Ok(bare) = &items[0] else {
+            panic!("an item")
+        };
+        assert_eq!(
+            (bare.id.as_deref(), bare.retry, bare.data.as_deref()),
+            (Some("2"), None, None)
+        );
         let events = framing.push(b"data: x\n\n").expect("within the limit");
         let items = told.items(&framing, events);
         assert_eq!(items.len(), 1, "nothing changed besides the event");

@@ -69,9 +69,16 @@ pub(crate) fn auth_challenge(error: &(dyn Error + 'static)) -> Option<AuthChalle
 pub(crate) fn mentions_lost_session(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     lower.contains("session")
-        && ["no valid", "not found", "invalid", "expired", "unknown", "missing"]
-            .iter()
-            .any(|qualifier| lower.contains(qualifier))
+        && [
+            "no valid",
+            "not found",
+            "invalid",
+            "expired",
+            "unknown",
+            "missing",
+        ]
+        .iter()
+        .any(|qualifier| lower.contains(qualifier))
 }
 
 /// rmcp wraps the transport's own error, whose type depends on the transport.
@@ -142,7 +149,10 @@ mod tests {
         );
         assert!(dynamic.to_string().contains("::"), "rmcp's own wording");
         let text = describe(&dynamic);
-        assert_eq!(text, "unexpected server response: HTTP 400 Bad Request: {\"error\": \"nope\"}");
+        assert_eq!(
+            text,
+            "unexpected server response: HTTP 400 Bad Request: {\"error\": \"nope\"}"
+        );
         assert_eq!(
             describe(&DynamicTransportError::from_parts(
                 "x",
@@ -164,9 +174,8 @@ mod tests {
         );
         let challenge = auth_challenge(&dynamic).expect("a challenge");
         assert_eq!(challenge.realm.as_deref(), Some("r"));
-        let bare: HttpError = StreamableHttpError::UnexpectedServerResponse(
-            "HTTP 401 Unauthorized: go away".into(),
-        );
+        let bare: HttpError =
+            StreamableHttpError::UnexpectedServerResponse("HTTP 401 Unauthorized: go away".into());
         assert_eq!(auth_challenge(&bare), Some(AuthChallenge::default()));
         let sse = SseTransportError::Unauthorized {
             url: "http://127.0.0.1:1/messages".into(),

@@ -105,7 +105,13 @@ fn id_and_retry_follow_the_spec() {
 #[test]
 fn lines_end_with_crlf_lf_or_cr_even_across_chunks() {
     assert_eq!(
-        parse(&[b"data: a\r", b"", b"\ndata: b\rdata: c\r\n\r", b"\n", b"data: d\r\r"]),
+        parse(&[
+            b"data: a\r",
+            b"",
+            b"\ndata: b\rdata: c\r\n\r",
+            b"\n",
+            b"data: d\r\r"
+        ]),
         [event("message", "a\nb\nc", ""), event("message", "d", "")]
     );
 }
