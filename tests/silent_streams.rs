@@ -104,13 +104,17 @@ async fn legacy_server(fake: Arc<Fake>) -> u16 {
 }
 
 /// Streamable HTTP: POSTs are answered with JSON; the `GET` stream's headers arrive and then
-/// nothing, ever.
-async fn streamable_server(fake: Arc<Fake>) -> u16 {
+/// nothing, ever — or, with `offers_get` false, `GET` is answered 404.
+async fn streamable_server(fake: Arc<Fake>, offers_get: bool) -> u16 {
     async fn get(State(fake): State<Arc<Fake>>) -> Response {
         fake.gets.lock().expect("gets").push(Instant::now());
         event_stream(Body::from_stream(futures::stream::pending::<
             Result<Bytes, Infallible>,
         >()))
+    }
+    async fn no_get(State(fake): State<Arc<Fake>>) -> Response {
+        fake.gets.lock().expect("gets").push(Instant::now());
+        (StatusCode::NOT_FOUND, "no such route").into_response()
     }
     async fn post(body: Bytes) -> Response {
         let message: Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -130,9 +134,13 @@ async fn streamable_server(fake: Arc<Fake>) -> u16 {
     let app = axum::Router::new()
         .route(
             "/mcp",
-            axum::routing::get(get)
-                .post(post)
-                .delete(|| async { StatusCode::OK }),
+            if offers_get {
+                axum::routing::get(get)
+            } else {
+                axum::routing::get(no_get)
+            }
+            .post(post)
+            .delete(|| async { StatusCode::OK }),
         )
         .with_state(fake);
     serve(app).await
@@ -187,7 +195,7 @@ async fn a_silent_legacy_sse_stream_is_reconnected_within_the_read_timeout() {
 async fn a_silent_streamable_get_stream_is_opened_again_within_the_read_timeout() {
     mcpomni::install_crypto_provider();
     let fake = Arc::new(Fake::default());
-    let port = streamable_server(fake.clone()).await;
+    let port = streamable_server(fake.clone(), true).await;
     let config = support::config(json!({"mcpServers": {"http": {
         "transport_type": "streamable_http",
         "url": format!("http://127.0.0.1:{port}/mcp"),
@@ -213,5 +221,42 @@ async fn a_silent_streamable_get_stream_is_opened_again_within_the_read_timeout(
     let snapshot = &handle.snapshots()[0];
     assert_eq!(snapshot.state, ServerState::Ready, "{snapshot:?}");
     assert_eq!(snapshot.restarts, 0);
+    handle.shutdown().await;
+}
+
+/// A 404 on `GET` means "session gone" only once a `GET` stream has worked in that session:
+/// a server that answers every `GET` with 404 (instead of the spec's 405) just has no stream.
+#[tokio::test]
+async fn a_server_without_a_get_stream_is_not_taken_for_a_lost_session() {
+    mcpomni::install_crypto_provider();
+    let fake = Arc::new(Fake::default());
+    let port = streamable_server(fake.clone(), false).await;
+    let config = support::config(json!({"mcpServers": {"http": {
+        "transport_type": "streamable_http",
+        "url": format!("http://127.0.0.1:{port}/mcp"),
+        "ping_interval": 0
+    }}}));
+    let (handle, mut events) = support::start_settled(&config).await;
+    assert_eq!(handle.snapshots()[0].state, ServerState::Ready);
+    assert!(
+        support::eventually(Duration::from_secs(5), || !fake.gets().is_empty()).await,
+        "the GET was tried"
+    );
+    // What happened up to now (the start) is not the question.
+    while events.try_recv().is_ok() {}
+    // Long enough for a reconnect to have started (it would within a second).
+    let calm = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(event) = events.recv().await {
+            if let Event::ServerChanged(s) = event
+                && s.state != ServerState::Ready
+            {
+                return s;
+            }
+        }
+        std::future::pending().await
+    })
+    .await;
+    assert!(calm.is_err(), "the server left Ready: {calm:?}");
+    assert_eq!(handle.snapshots()[0].restarts, 0);
     handle.shutdown().await;
 }

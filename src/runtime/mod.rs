@@ -21,7 +21,7 @@ pub mod sampling;
 pub mod server;
 pub mod sse;
 pub mod stdio;
-pub mod stdout_noise;
+mod stdout_noise;
 mod streamable;
 mod transport_error;
 

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -53,6 +54,10 @@ pub(crate) struct StreamableClient {
     http: reqwest::Client,
     read_timeout: Duration,
     loss: LinkLoss,
+    /// A `GET` stream was opened in this session: a later 404 on `GET` means the session is
+    /// gone, not that the server never offered the stream (the spec wants 405 for that, but
+    /// some servers answer 404).
+    get_worked: Arc<AtomicBool>,
 }
 
 impl StreamableClient {
@@ -61,6 +66,7 @@ impl StreamableClient {
             http,
             read_timeout,
             loss,
+            get_worked: Arc::default(),
         }
     }
 
@@ -276,7 +282,7 @@ impl StreamableHttpClient for StreamableClient {
                 let answer = format!("HTTP {}: {}", status.as_u16(), error_body(response).await);
                 let lost = status == StatusCode::NOT_FOUND
                     || (status == StatusCode::BAD_REQUEST && mentions_lost_session(&answer));
-                if session_attached && lost {
+                if session_attached && lost && self.get_worked.load(Ordering::Acquire) {
                     self.session_lost(&answer);
                     return Err(StreamableHttpError::SessionExpired);
                 }
@@ -294,6 +300,7 @@ impl StreamableHttpClient for StreamableClient {
         {
             return Err(StreamableHttpError::UnexpectedContentType(content_type));
         }
+        self.get_worked.store(true, Ordering::Release);
         Ok(event_stream(
             response,
             self.read_timeout,
