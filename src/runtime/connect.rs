@@ -164,6 +164,7 @@ pub(super) async fn establish_stdio(
     let (failure, gone) = tokio::select! {
         result = handshake => match result {
             Ok(Ok(running)) => {
+                noise.stop();
                 let ends = Ends {
                     service_cancel,
                     exited: Some(exited),
@@ -195,8 +196,12 @@ pub(super) async fn establish_stdio(
         // Its stderr is closed: wait (briefly) until its last lines are in the ring.
         let _ = timeout(STDERR_DRAIN, &mut stderr_read).await;
     }
+    // A process that is gone may have printed more than rmcp read; one that is still there
+    // has had everything it printed read already.
+    let unread = if gone { STDERR_DRAIN } else { Duration::ZERO };
+    let noise = noise.drain(unread).await;
     Err(failure
-        .with_stdout_noise(noise.get())
+        .with_stdout_noise(noise)
         .with_stderr(&stderr.since(stderr_mark, STDERR_QUOTED_LINES)))
 }
 
