@@ -14,6 +14,7 @@ pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod error_text;
 pub mod hash;
 pub mod headless;
 pub mod llm;

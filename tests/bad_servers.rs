@@ -87,9 +87,39 @@ async fn startup_failures_are_reported_per_server() {
 }
 
 #[tokio::test]
+async fn a_server_that_prints_to_stdout_instead_of_answering_is_quoted() {
+    let mut chatty = support::black_hole(&["--stdout", "Starting server..."]);
+    // Long enough for Python to start and print on a loaded machine.
+    chatty["startup_timeout"] = json!(3);
+    // A banner, then JSON that is not an answer, then death.
+    let dead = json!({
+        "command": "sh",
+        "args": ["-c", "echo 'Listening on stdio'; echo '{\"jsonrpc\": \"2.0\"}'; exit 4"]
+    });
+    let config = support::config(json!({"mcpServers": {"chatty": chatty, "dead": dead}}));
+    let (handle, _events) = support::start_settled(&config).await;
+    let snapshots = handle.snapshots();
+    let chatty = support::snapshot(&snapshots, "chatty");
+    assert_eq!(chatty.state, ServerState::Failed);
+    assert_eq!(
+        chatty.last_error.as_deref(),
+        Some("no answer to initialize within 3s; stdout (not JSON-RPC): \"Starting server...\"")
+    );
+    let dead = support::snapshot(&snapshots, "dead");
+    let reason = dead.last_error.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("the process exited with status 4")
+            && reason.ends_with("; stdout (not JSON-RPC): \"Listening on stdio\""),
+        "{reason}"
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn servers_get_only_allow_listed_environment_plus_their_own() {
     let config = support::config(json!({
-        "AgentConfig": {"startup_timeout": 1},
+        // Long enough for Python to start and print on a loaded machine.
+        "AgentConfig": {"startup_timeout": 3},
         "mcpServers": {
             "envy": {
                 "command": "python3",

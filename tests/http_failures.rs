@@ -1,12 +1,21 @@
 //! HTTP servers that cannot be used get a one-line reason in the server's state, and the
 //! others keep working: HTTP 500, 401 (NeedsAuth), OAuth not signed in (NeedsAuth), a refused
 //! connection, an https server whose certificate nobody trusts, an https:// URL for a plain
-//! HTTP server, and a URL that serves neither transport.
+//! HTTP server, and a URL that serves neither transport. A 401 in the middle of a session
+//! (a revoked token) also means NeedsAuth, with the server's challenge. No error names a Rust
+//! type.
 
 mod support;
 
+use std::time::Duration;
+
+use mcpomni::runtime::RuntimeError;
 use mcpomni::runtime::messages::ServerState;
+use mcpomni::runtime::request::RequestError;
+use mcpomni::runtime::server::CallError;
 use serde_json::json;
+use support::peers::PeerProcess;
+use support::proxy::{Mode, Proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -93,6 +102,7 @@ async fn a_url_that_is_neither_transport_names_both_attempts_without_markup() {
         !reason.contains('<') && !reason.contains("Error"),
         "{reason}"
     );
+    support::assert_no_type_path(&reason);
     handle.shutdown().await;
     server.abort();
 }
@@ -215,7 +225,119 @@ async fn unusable_http_servers_get_specific_reasons_and_others_keep_working() {
         support::snapshot(&snapshots, "demo").state,
         ServerState::Ready
     );
+    for snapshot in snapshots.iter() {
+        support::assert_no_type_path(snapshot.last_error.as_deref().unwrap_or_default());
+    }
     handle.shutdown().await;
     broken.abort();
     locked.abort();
+}
+
+const CHALLENGE: &str = r#"Bearer realm="mcp", error="invalid_token", error_description="token revoked", scope="files:read", resource_metadata="http://127.0.0.1:9/.well-known/oauth-protected-resource""#;
+
+/// The token is revoked mid-session: the proxy in front of the real server starts answering
+/// 401. The call that hits it says so, and the server becomes NeedsAuth with the challenge.
+async fn a_401_mid_session_means_needs_auth(server: PeerProcess, transport: &str, path: &str) {
+    mcpomni::install_crypto_provider();
+    let proxy = Proxy::start(server.port()).await;
+    let config = support::config(json!({"mcpServers": {"py": {
+        "transport_type": transport,
+        "url": proxy.url(path),
+        // No heartbeat: the tool call alone must find out.
+        "ping_interval": 0
+    }}}));
+    let (handle, _events) = support::start_settled(&config).await;
+    assert_eq!(
+        support::snapshot(&handle.snapshots(), "py").state,
+        ServerState::Ready
+    );
+    proxy.set(Mode::Unauthorized(CHALLENGE.into()));
+    let error = handle
+        .call_tool("py", "echo", support::args(json!({"message": "hi"})), None)
+        .await
+        .expect_err("the token was revoked");
+    assert!(
+        matches!(
+            &error,
+            RuntimeError::Call(CallError::Request {
+                error: RequestError::Unauthorized {
+                    method: "tools/call",
+                    ..
+                },
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.starts_with(
+            "server `py`: tools/call: the server requires authorization (HTTP 401): Bearer"
+        ),
+        "{text}"
+    );
+    support::assert_no_type_path(&text);
+    let needs_auth = support::eventually(Duration::from_secs(10), || {
+        support::snapshot(&handle.snapshots(), "py").state == ServerState::NeedsAuth
+    })
+    .await;
+    let py = support::snapshot(&handle.snapshots(), "py");
+    assert!(needs_auth, "{py:?}");
+    let reason = py.last_error.unwrap_or_default();
+    for detail in [
+        "HTTP 401",
+        "realm \"mcp\"",
+        "error invalid_token: token revoked",
+        "scope \"files:read\"",
+        "resource metadata at http://127.0.0.1:9/.well-known/oauth-protected-resource",
+    ] {
+        assert!(reason.contains(detail), "{detail} is missing: {reason}");
+    }
+    support::assert_no_type_path(&reason);
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_mid_session_over_streamable_http_means_needs_auth() {
+    a_401_mid_session_means_needs_auth(PeerProcess::py_http().await, "streamable_http", "/mcp")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_mid_session_over_legacy_sse_means_needs_auth() {
+    a_401_mid_session_means_needs_auth(PeerProcess::py_sse().await, "sse", "/sse").await;
+}
+
+/// The server is killed mid-session: the failed call names the request and the network error
+/// in words, not rmcp's `Transport [rmcp::transport::worker::WorkerTransport<…>]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_error_names_the_request_and_the_cause_not_a_type() {
+    mcpomni::install_crypto_provider();
+    let mut server = PeerProcess::py_http().await;
+    let config = support::config(json!({"mcpServers": {"py": {
+        "transport_type": "streamable_http",
+        "url": server.url(),
+        "ping_interval": 0
+    }}}));
+    let (handle, _events) = support::start_settled(&config).await;
+    assert_eq!(
+        support::snapshot(&handle.snapshots(), "py").state,
+        ServerState::Ready
+    );
+    server.kill();
+    let error = handle
+        .call_tool("py", "echo", support::args(json!({"message": "hi"})), None)
+        .await
+        .expect_err("the server is gone");
+    let text = error.to_string();
+    support::assert_no_type_path(&text);
+    assert!(text.starts_with("server `py`: tools/call: "), "{text}");
+    let lower = text.to_lowercase();
+    assert!(
+        ["refused", "closed", "connect"]
+            .iter()
+            .any(|cause| lower.contains(cause)),
+        "the network error is named: {text}"
+    );
+    handle.shutdown().await;
 }

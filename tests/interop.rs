@@ -347,6 +347,68 @@ async fn a_restarted_sse_server_recovers() {
     survives_restart(PeerProcess::py_sse().await, "sse").await;
 }
 
+/// A streamable HTTP server restarted on the same port has forgotten our session: as soon as
+/// it answers (404, or 400 "No valid session ID provided"), a new session starts, and the
+/// reason shown is the server's answer, not a ping timeout.
+async fn a_restart_starts_a_new_session_at_once(mut server: PeerProcess, answer: &str) {
+    let (handle, mut events) = start(json!({
+        // The default heartbeat (every 15 s): the restart must be noticed without it.
+        "py": {"transport_type": "streamable_http", "url": server.url()}
+    }))
+    .await;
+    assert_eq!(handle.wait_settled().await[0].state, ServerState::Ready);
+    while events.try_recv().is_ok() {}
+    server.restart().await;
+    let answering = Instant::now();
+    let mut reasons = Vec::new();
+    let back = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = events.recv().await {
+            if let RuntimeEvent::ServerChanged(s) = event {
+                reasons.extend(s.last_error.clone());
+                if s.state == ServerState::Ready && s.restarts > 0 {
+                    return answering.elapsed();
+                }
+            }
+        }
+        Duration::MAX
+    })
+    .await;
+    let back = back.unwrap_or_else(|_| panic!("not Ready again; reasons: {reasons:?}"));
+    eprintln!("Ready again {back:?} after the server answered again");
+    assert!(
+        back < Duration::from_secs(4),
+        "Ready again {back:?} after the server answered; reasons: {reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains(answer)),
+        "the server's answer ({answer}) is shown: {reasons:?}"
+    );
+    assert!(
+        !reasons.iter().any(|r| r.contains("timed out")),
+        "{reasons:?}"
+    );
+    let echo = handle
+        .call_tool("py", "echo", args(json!({"message": "new session"})), None)
+        .await
+        .expect("echo on the new session");
+    assert!(blocks_text(&echo.content).contains("new session"));
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_python_server_gets_a_new_session_at_once() {
+    a_restart_starts_a_new_session_at_once(PeerProcess::py_http().await, "HTTP 404").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_everything_server_gets_a_new_session_at_once() {
+    a_restart_starts_a_new_session_at_once(
+        PeerProcess::everything_http().await,
+        "No valid session ID provided",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_stdio_peer_comes_back_by_itself() {
     let (handle, _events) = start(json!({"everything": peers::everything_stdio_entry()})).await;

@@ -37,6 +37,13 @@ enum Mode {
     RejectToolCalls,
     /// Closes the SSE stream once the client sent notifications/initialized.
     CloseAfterInit,
+    /// Answers initialize, then accepts every POST and never writes to the stream again, but
+    /// keeps it open (a half-open connection looks like this).
+    SilentAfterInit,
+    /// Answers tools/list only after 1.2 s of keep-alive comments (one every 200 ms).
+    SlowWithKeepAlives,
+    /// Answers POSTs of tools/call with 401 and a challenge (a revoked token).
+    UnauthorizedToolCalls,
 }
 
 type SseSink = Arc<Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>>;
@@ -206,6 +213,16 @@ async fn serve_connection(mut stream: TcpStream, mode: Mode, port: u16, sink: Ss
             }
         };
         let method_name = message["method"].as_str().unwrap_or_default().to_owned();
+        if mode == Mode::UnauthorizedToolCalls && method_name == "tools/call" {
+            let body = "token revoked";
+            let response = format!(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"fake\", error=\"invalid_token\"\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
         if mode == Mode::RejectToolCalls && method_name == "tools/call" {
             return respond(
                 &mut stream,
@@ -226,6 +243,15 @@ async fn serve_connection(mut stream: TcpStream, mode: Mode, port: u16, sink: Ss
         let Some(id) = message.get("id").cloned() else {
             return; // a notification
         };
+        if mode == Mode::SilentAfterInit && method_name != "initialize" {
+            return;
+        }
+        if mode == Mode::SlowWithKeepAlives && method_name == "tools/list" {
+            for _ in 0..6 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = tx.send(b": still working\n\n".to_vec());
+            }
+        }
         let result = match method_name.as_str() {
             "initialize" if mode == Mode::Oversized => {
                 let huge = format!("data: {}\n\n", "x".repeat(200_000));
@@ -483,4 +509,65 @@ async fn untrusted_certificate_is_reported() {
         error.contains("invalid peer certificate: UnknownIssuer"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_silent_stream_ends_the_worker_after_the_read_timeout() {
+    let fake = Fake::start(Mode::SilentAfterInit).await;
+    let mut config = common::config(&fake.url());
+    config.read_timeout = Duration::from_millis(500);
+    let (client, _recorder, mut exit) = connect(config).await.unwrap();
+    let ready = Instant::now();
+    let error = exit_error(&mut exit, Duration::from_secs(5)).await;
+    let took = ready.elapsed();
+    assert!(
+        matches!(&error, SseTransportError::Idle { timeout, .. } if *timeout == Duration::from_millis(500)),
+        "{error}"
+    );
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "SSE stream {} was silent for 500ms (sse_read_timeout): the connection is presumed dead",
+            fake.url()
+        )
+    );
+    let after = tokio::time::timeout(STEP, client.list_all_tools()).await;
+    assert!(matches!(after, Ok(Err(_))), "{after:?}");
+}
+
+#[tokio::test]
+async fn keep_alive_comments_count_as_activity() {
+    let fake = Fake::start(Mode::SlowWithKeepAlives).await;
+    let mut config = common::config(&fake.url());
+    config.read_timeout = Duration::from_millis(500);
+    let (client, _recorder, _exit) = connect(config).await.unwrap();
+    // 1.2 s without an event, but a comment every 200 ms.
+    let tools = step("tools/list", client.list_all_tools()).await.unwrap();
+    assert_eq!(tools.len(), 1);
+}
+
+#[tokio::test]
+async fn a_401_on_a_post_ends_the_session_with_the_challenge() {
+    let fake = Fake::start(Mode::UnauthorizedToolCalls).await;
+    let (client, _recorder, mut exit) = connect(common::config(&fake.url())).await.unwrap();
+    // The call fails (rmcp may word it as "transport closed": the worker stops at once; the
+    // runtime's requester then reads the reason from the exit error).
+    let call = step(
+        "tools/call",
+        client.call_tool(CallToolRequestParams::new("t")),
+    )
+    .await;
+    assert!(call.is_err(), "{call:?}");
+    let exit = exit_error(&mut exit, Duration::from_secs(3)).await;
+    match &exit {
+        SseTransportError::Unauthorized { challenge, .. } => {
+            assert_eq!(challenge, "Bearer realm=\"fake\", error=\"invalid_token\"");
+        }
+        other => panic!("{other}"),
+    }
+    support::assert_no_type_path(&exit.to_string());
 }

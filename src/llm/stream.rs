@@ -26,6 +26,7 @@ use super::provider::Inner;
 use super::retry::parse_retry_after;
 use super::setup::Wire;
 use super::types::{ChatRequest, StreamEvent, Usage};
+use crate::error_text::error_chain;
 
 pub(crate) fn start(
     inner: Arc<Inner>,
@@ -309,22 +310,6 @@ fn classify_reqwest(ctx: &ErrorContext<'_>, error: &reqwest::Error) -> LlmError 
     } else {
         ctx.network(&message)
     }
-}
-
-/// `error: source: source...`, since reqwest's own message ("error sending request") hides
-/// the useful part ("Connection refused").
-fn error_chain(error: &dyn StdError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(next) = source {
-        let next_text = next.to_string();
-        if !text.contains(&next_text) {
-            text.push_str(": ");
-            text.push_str(&next_text);
-        }
-        source = next.source();
-    }
-    text
 }
 
 fn first_line(text: &str) -> String {

@@ -7,18 +7,12 @@
 //! first and falls back to legacy SSE when the server answers the initialize POST with
 //! 400, 404 or 405, as the spec's backwards-compatibility section describes.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
 use rmcp::service::{ClientInitializeError, RunningService, ServiceExt};
+use rmcp::transport::IntoTransport;
 use rmcp::transport::async_rw::AsyncRwTransport;
-use rmcp::transport::common::client_side_sse::ExponentialBackoff;
-use rmcp::transport::streamable_http_client::{
-    StreamableHttpClientTransportConfig, StreamableHttpError,
-};
-use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, WorkerTransport};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -26,20 +20,21 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::ServerListing;
+use super::challenge::AuthChallenge;
 use super::client::{McpClient, ProgressRouter, ServerNotice};
 use super::http_client::SharedHttpClient;
+use super::http_transports::{Headers, sse_transport, streamable_transport};
+use super::link_loss::LinkLoss;
 use super::messages::{ServerIdentity, ServerState};
 use super::request::{RequestError, Requester};
-use super::sse::{SseClientConfig, SseWorker};
 use super::stdio::SpawnedServer;
-use crate::config::{AuthConfig, HttpConfig, HttpKind};
+use super::stdout_noise::NoiseWatch;
+use super::transport_error;
+use crate::config::{HttpConfig, HttpKind};
 use crate::text::{human_duration, sanitize_line};
 
 /// Largest single JSON-RPC message accepted from a server (tool results can be big).
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-/// How often the streamable HTTP GET stream is re-opened before giving up (rmcp's default
-/// backoff is uncapped).
-const GET_STREAM_RETRIES: usize = 3;
+pub(super) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Lines of stderr quoted in the reason a stdio server failed to start, and their length.
 const STDERR_QUOTED_LINES: usize = 3;
 const STDERR_QUOTED_CHARS: usize = 400;
@@ -56,6 +51,9 @@ pub(super) struct Connection {
     /// Resolves when the child process exits (stdio only).
     pub(super) exited: Option<oneshot::Receiver<String>>,
     pub(super) notices: mpsc::Receiver<ServerNotice>,
+    /// Why an HTTP session ended although no process exited (the server forgot the session,
+    /// wants credentials, or its SSE stream died), when the transport knows.
+    pub(super) lost: LinkLoss,
 }
 
 /// The outcome of the handshake and first listings.
@@ -88,7 +86,16 @@ impl ConnectFailure {
         self
     }
 
-    fn failed(reason: impl Into<String>) -> Self {
+    /// The reason, followed by the first line the server wrote to stdout that is not
+    /// JSON-RPC (servers that print a banner or logs there never answer properly).
+    fn with_stdout_noise(mut self, line: Option<String>) -> Self {
+        if let Some(line) = line {
+            self.reason = format!("{}; stdout (not JSON-RPC): \"{line}\"", self.reason);
+        }
+        self
+    }
+
+    pub(super) fn failed(reason: impl Into<String>) -> Self {
         Self {
             state: ServerState::Failed,
             reason: reason.into(),
@@ -141,6 +148,8 @@ pub(super) async fn establish_stdio(
         mut stderr_read,
         ..
     } = spawned;
+    let stdout = NoiseWatch::new(stdout);
+    let noise = stdout.noise();
     let transport = line_transport(stdout, stdin, MAX_MESSAGE_BYTES);
     let service_cancel = CancellationToken::new();
     let startup = session.timeouts.startup;
@@ -155,8 +164,13 @@ pub(super) async fn establish_stdio(
     let (failure, gone) = tokio::select! {
         result = handshake => match result {
             Ok(Ok(running)) => {
-                return finish_establish(running, service_cancel, Some(exited), session, "stdio")
-                    .await;
+                noise.stop();
+                let ends = Ends {
+                    service_cancel,
+                    exited: Some(exited),
+                    lost: LinkLoss::default(),
+                };
+                return finish_establish(running, ends, session, "stdio").await;
             }
             Ok(Err(error)) => match timeout(Duration::from_millis(200), &mut exited).await {
                 Ok(Ok(status)) => (
@@ -182,7 +196,13 @@ pub(super) async fn establish_stdio(
         // Its stderr is closed: wait (briefly) until its last lines are in the ring.
         let _ = timeout(STDERR_DRAIN, &mut stderr_read).await;
     }
-    Err(failure.with_stderr(&stderr.since(stderr_mark, STDERR_QUOTED_LINES)))
+    // A process that is gone may have printed more than rmcp read; one that is still there
+    // has had everything it printed read already.
+    let unread = if gone { STDERR_DRAIN } else { Duration::ZERO };
+    let noise = noise.drain(unread).await;
+    Err(failure
+        .with_stdout_noise(noise)
+        .with_stderr(&stderr.since(stderr_mark, STDERR_QUOTED_LINES)))
 }
 
 /// JSON-RPC over a stdio server's pipes, one message per line. A line longer than
@@ -232,27 +252,36 @@ async fn connect_http(
     let http = http.get().map_err(ConnectFailure::failed)?;
     match config.kind {
         HttpKind::StreamableHttp => {
-            let transport = streamable_transport(&config, &headers, http)?;
-            handshake_and_finish(transport, session, "http").await
+            let lost = LinkLoss::default();
+            let transport = streamable_transport(&config, &headers, http, lost.clone())?;
+            handshake_and_finish(transport, lost, session, "http").await
         }
         HttpKind::Sse => {
-            let transport = sse_transport(&config, &headers, http, timeouts.startup);
-            handshake_and_finish(transport, session, "sse").await
+            let lost = LinkLoss::default();
+            let transport = sse_transport(&config, &headers, http, timeouts.startup, &lost);
+            handshake_and_finish(transport, lost, session, "sse").await
         }
         HttpKind::Auto => {
-            let transport = streamable_transport(&config, &headers, http.clone())?;
+            let lost = LinkLoss::default();
+            let transport = streamable_transport(&config, &headers, http.clone(), lost.clone())?;
             let service_cancel = CancellationToken::new();
             match handshake(transport, &session, &service_cancel).await {
                 Ok(running) => {
-                    finish_establish(running, service_cancel, None, session, "http").await
+                    let ends = Ends {
+                        service_cancel,
+                        exited: None,
+                        lost,
+                    };
+                    finish_establish(running, ends, session, "http").await
                 }
                 Err(Handshake::Refused(error)) if legacy_server_hint(&error) => {
                     let refused = describe_init_error(&error);
                     let url = crate::redact::display_url(&config.url);
                     tracing::info!(%url, "streamable HTTP refused ({refused}); trying legacy SSE");
-                    let transport = sse_transport(&config, &headers, http, timeouts.startup);
+                    let lost = LinkLoss::default();
+                    let transport = sse_transport(&config, &headers, http, timeouts.startup, &lost);
                     // When both fail, say so: the SSE error alone hides that HTTP was tried.
-                    handshake_and_finish(transport, session, "sse (fallback)")
+                    handshake_and_finish(transport, lost, session, "sse (fallback)")
                         .await
                         .map_err(|mut failure| {
                             failure.reason = format!(
@@ -269,93 +298,6 @@ async fn connect_http(
     }
 }
 
-/// Headers for every request, with a bearer token split out (rmcp adds `Bearer ` itself).
-struct Headers {
-    bearer: Option<String>,
-    other: Vec<(String, String)>,
-}
-
-impl Headers {
-    fn from_config(config: &HttpConfig) -> Result<Self, ConnectFailure> {
-        let mut bearer = None;
-        let mut other = Vec::new();
-        for (name, value) in &config.headers {
-            match value.strip_prefix("Bearer ") {
-                Some(token) if name.eq_ignore_ascii_case("authorization") => {
-                    bearer = Some(token.to_owned());
-                }
-                _ => other.push((name.clone(), value.clone())),
-            }
-        }
-        match &config.auth {
-            Some(AuthConfig::Bearer { token }) => bearer = Some(token.clone()),
-            Some(AuthConfig::OAuth { .. }) if bearer.is_none() => {
-                return Err(ConnectFailure {
-                    state: ServerState::NeedsAuth,
-                    reason: "this server uses OAuth, which this build cannot sign in to yet; \
-                             give a token with \"auth\": {\"method\": \"bearer\", ...}"
-                        .to_owned(),
-                });
-            }
-            Some(AuthConfig::OAuth { .. }) | None => {}
-        }
-        Ok(Self { bearer, other })
-    }
-}
-
-fn streamable_transport(
-    config: &HttpConfig,
-    headers: &Headers,
-    http: reqwest::Client,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, ConnectFailure> {
-    let mut custom = HashMap::new();
-    for (name, value) in &headers.other {
-        let header_name = reqwest::header::HeaderName::try_from(name.as_str())
-            .map_err(|_| ConnectFailure::failed(format!("header `{name}`: not a valid name")))?;
-        let header_value = reqwest::header::HeaderValue::try_from(value.as_str())
-            .map_err(|_| ConnectFailure::failed(format!("header `{name}`: not a valid value")))?;
-        custom.insert(header_name, header_value);
-    }
-    let mut backoff = ExponentialBackoff::default();
-    backoff.max_times = Some(GET_STREAM_RETRIES);
-    backoff.max_delay = Some(Duration::from_secs(5));
-    let mut transport_config = StreamableHttpClientTransportConfig::with_uri(config.url.as_str())
-        .custom_headers(custom)
-        .max_sse_event_size(MAX_MESSAGE_BYTES)
-        .max_json_response_size(MAX_MESSAGE_BYTES)
-        // A server restarted under us forgets our session (HTTP 404): start a new one.
-        .reinit_on_expired_session(true);
-    transport_config.retry_config = Arc::new(backoff);
-    if let Some(token) = &headers.bearer {
-        transport_config = transport_config.auth_header(token.clone());
-    }
-    Ok(StreamableHttpClientTransport::with_client(
-        http,
-        transport_config,
-    ))
-}
-
-fn sse_transport(
-    config: &HttpConfig,
-    headers: &Headers,
-    http: reqwest::Client,
-    connect_timeout: Duration,
-) -> WorkerTransport<SseWorker> {
-    let mut all = headers.other.clone();
-    if let Some(token) = &headers.bearer {
-        all.push(("Authorization".to_owned(), format!("Bearer {token}")));
-    }
-    WorkerTransport::spawn(SseWorker::new(
-        http,
-        SseClientConfig {
-            url: config.url.clone(),
-            headers: all,
-            connect_timeout,
-            max_event_bytes: MAX_MESSAGE_BYTES,
-        },
-    ))
-}
-
 enum Handshake {
     Refused(Box<ClientInitializeError>),
     TimedOut,
@@ -365,11 +307,11 @@ impl Handshake {
     fn into_failure(self, startup: Duration) -> ConnectFailure {
         match self {
             Handshake::TimedOut => initialize_timeout(startup),
-            Handshake::Refused(error) if error.is_authorization_required() => ConnectFailure {
+            Handshake::Refused(error) if init_challenge(&error).is_some() => ConnectFailure {
                 state: ServerState::NeedsAuth,
                 reason: format!(
-                    "the server requires authorization: {}",
-                    describe_init_error(&error)
+                    "the server requires authorization (HTTP 401): {}",
+                    init_challenge(&error).unwrap_or_default()
                 ),
             },
             Handshake::Refused(error) => ConnectFailure::failed(format!(
@@ -406,6 +348,7 @@ where
 
 pub(super) async fn handshake_and_finish<T, E, A>(
     transport: T,
+    lost: LinkLoss,
     session: Session,
     label: &str,
 ) -> Result<Established, ConnectFailure>
@@ -416,14 +359,21 @@ where
     let service_cancel = CancellationToken::new();
     let startup = session.timeouts.startup;
     match handshake(transport, &session, &service_cancel).await {
-        Ok(running) => finish_establish(running, service_cancel, None, session, label).await,
+        Ok(running) => {
+            let ends = Ends {
+                service_cancel,
+                exited: None,
+                lost,
+            };
+            finish_establish(running, ends, session, label).await
+        }
         Err(failure) => Err(failure.into_failure(startup)),
     }
 }
 
 /// Whether a refused initialize POST means "this is an old HTTP+SSE server" (400/404/405).
 fn legacy_server_hint(error: &ClientInitializeError) -> bool {
-    let text = error_chain(error);
+    let text = describe_init_error(error);
     ["HTTP 400", "HTTP 404", "HTTP 405", "Method Not Allowed"]
         .iter()
         .any(|needle| text.contains(needle))
@@ -441,43 +391,45 @@ fn initialize_timeout(startup: Duration) -> ConnectFailure {
 fn describe_init_error(error: &ClientInitializeError) -> String {
     match error {
         ClientInitializeError::TransportError { error, context } => {
-            // The HTTP client's own error (and its causes: DNS, refused, TLS) sits inside
-            // rmcp's `Client` variant, which does not expose it as a source either.
-            let inner = error.error.as_ref();
-            let cause = match inner.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
-                Some(StreamableHttpError::Client(client)) => error_chain(client),
-                _ => error_chain(inner),
-            };
-            format!("{context}: {cause}")
+            format!("{context}: {}", transport_error::describe(error))
         }
-        other => error_chain(other),
+        other => crate::error_text::error_chain(other),
     }
 }
 
-/// An error and its sources as one sanitized line ("a: b: c"), skipping repeats.
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = current {
-        let text = sanitize_line(&crate::text::without_html(&e.to_string()));
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
+/// The server's challenge, when `initialize` was refused with HTTP 401.
+fn init_challenge(error: &ClientInitializeError) -> Option<AuthChallenge> {
+    match error {
+        ClientInitializeError::TransportError { error, .. } => {
+            transport_error::auth_challenge(error)
         }
-        current = e.source();
+        _ => None,
     }
-    crate::text::truncate_chars(&parts.join(": "), 500)
+}
+
+/// How a session ends: its service's cancel token, the process's exit (stdio), and the
+/// transport's report of a lost session.
+pub(super) struct Ends {
+    pub(super) service_cancel: CancellationToken,
+    pub(super) exited: Option<oneshot::Receiver<String>>,
+    pub(super) lost: LinkLoss,
 }
 
 /// After `initialize`: read what the server is, then list what it offers.
 async fn finish_establish(
     running: RunningService<RoleClient, McpClient>,
-    service_cancel: CancellationToken,
-    exited: Option<oneshot::Receiver<String>>,
+    ends: Ends,
     session: Session,
     transport: &str,
 ) -> Result<Established, ConnectFailure> {
+    let Ends {
+        service_cancel,
+        exited,
+        lost,
+    } = ends;
     // If this future is dropped (shutdown during startup), end the session with it.
     let cancel_on_drop = service_cancel.clone().drop_guard();
+    lost.arm(service_cancel.clone());
     let peer = running.peer().clone();
     let info = peer.peer_info();
     let service_done = tokio::spawn(async move {
@@ -489,6 +441,7 @@ async fn finish_establish(
         session.timeouts.request,
         session.progress,
         session.client.secrets().clone(),
+        lost.clone(),
     );
     let Some(info) = info.as_deref() else {
         return Err(ConnectFailure::failed(
@@ -519,6 +472,13 @@ async fn finish_establish(
     };
     let protocol_version = info.protocol_version.to_string();
     let ((tools, resources, prompts), listing_errors) = list_parts(&requester, wanted).await;
+    // A server that answers initialize and then refuses us (401) or forgets the session.
+    if let Some(loss) = lost.get() {
+        return Err(ConnectFailure {
+            state: loss.state(),
+            reason: loss.to_string(),
+        });
+    }
     cancel_on_drop.disarm();
     Ok(Established {
         connection: Connection {
@@ -527,6 +487,7 @@ async fn finish_establish(
             service_done,
             exited,
             notices: session.notices,
+            lost,
         },
         transport: transport.to_owned(),
         listing: ServerListing {

@@ -9,10 +9,13 @@
 
 pub mod bridge;
 pub mod catalog;
+pub mod challenge;
 pub mod client;
 mod connect;
 pub mod content;
 pub mod http_client;
+mod http_transports;
+mod link_loss;
 pub mod messages;
 pub mod request;
 pub mod sampling;
@@ -20,7 +23,10 @@ pub mod schema;
 pub mod server;
 pub mod sse;
 pub mod stdio;
+mod stdout_noise;
+mod streamable;
 mod supervisor;
+mod transport_error;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

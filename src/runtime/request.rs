@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::client::{ProgressRouter, ProgressSink};
+use super::link_loss::{LinkLoss, Loss};
 use super::messages::ServerName;
 use crate::redact::Secrets;
 
@@ -66,6 +67,13 @@ pub enum RequestError {
     },
     #[error("{method}: the server sent a reply of the wrong kind")]
     Unexpected { method: &'static str },
+    /// The server answered 401: it no longer accepts (or never accepted) our credentials.
+    #[error("{method}: the server requires authorization (HTTP 401): {challenge}")]
+    Unauthorized {
+        method: &'static str,
+        /// Boxed: it is large, and errors travel in `Result`s everywhere.
+        challenge: Box<super::challenge::AuthChallenge>,
+    },
     #[error("{method}: cancelled")]
     Cancelled { method: &'static str },
 }
@@ -91,15 +99,18 @@ pub struct Requester {
     progress: ProgressRouter,
     /// Scrubbed from the error text of every request.
     secrets: Arc<Secrets>,
+    /// Why the session ended, when the transport knows: a request cut off by the end says so.
+    lost: LinkLoss,
 }
 
 impl Requester {
-    pub fn new(
+    pub(crate) fn new(
         server: ServerName,
         peer: Peer<RoleClient>,
         request_timeout: Duration,
         progress: ProgressRouter,
         secrets: Arc<Secrets>,
+        lost: LinkLoss,
     ) -> Self {
         Self {
             server,
@@ -107,6 +118,7 @@ impl Requester {
             request_timeout,
             progress,
             secrets,
+            lost,
         }
     }
 
@@ -348,7 +360,7 @@ impl Requester {
         )
         .await
         .map_err(|_| timed_out.clone())?
-        .map_err(|e| self.service_error(method, e))?;
+        .map_err(|e| self.map_error(method, e))?;
         let id = handle.id.clone();
         span.record("id", tracing::field::display(&id));
         let mut guard = CancelOnDrop::new(self.peer.clone(), id.clone());
@@ -382,7 +394,7 @@ impl Requester {
                             let _ = sink.send(update);
                         }
                     }
-                    return result.map_err(|e| self.service_error(method, e));
+                    return result.map_err(|e| self.map_error(method, e));
                 }
                 Some(update) = recv_some(&mut progress_rx) => {
                     if options.reset_on_progress {
@@ -408,6 +420,42 @@ impl Requester {
         }
     }
 
+    /// rmcp's error in our words; a request cut off because the session ended says why it
+    /// ended (a 401, a dead stream) rather than just "closed". The server's words (which may
+    /// echo a header) are scrubbed of configured secrets.
+    fn map_error(&self, method: &'static str, error: ServiceError) -> RequestError {
+        let mapped = map_service_error(method, error);
+        let mapped = match (&mapped, self.lost.get()) {
+            (RequestError::Closed { .. }, Some(Loss::Unauthorized(challenge))) => {
+                RequestError::Unauthorized {
+                    method,
+                    challenge: Box::new(challenge),
+                }
+            }
+            (RequestError::Closed { .. }, Some(Loss::Gone(reason))) => RequestError::Transport {
+                method,
+                message: reason,
+            },
+            _ => mapped,
+        };
+        match mapped {
+            RequestError::Server {
+                method,
+                code,
+                message,
+            } => RequestError::Server {
+                method,
+                code,
+                message: self.secrets.scrub_owned(message),
+            },
+            RequestError::Transport { method, message } => RequestError::Transport {
+                method,
+                message: self.secrets.scrub_owned(message),
+            },
+            other => other,
+        }
+    }
+
     async fn notify_cancelled(&self, id: RequestId, reason: &str) {
         let param = CancelledNotificationParam::new(Some(id), Some(reason.to_owned()));
         let _ =
@@ -429,31 +477,6 @@ async fn cancelled_some(token: &Option<CancellationToken>) {
     }
 }
 
-impl Requester {
-    /// rmcp's error as ours; the server's words (which may echo a header) are scrubbed.
-    fn service_error(&self, method: &'static str, error: ServiceError) -> RequestError {
-        let clean = |text: &str| self.secrets.scrub_owned(crate::text::sanitize_line(text));
-        match error {
-            ServiceError::McpError(data) => RequestError::Server {
-                method,
-                code: data.code.0,
-                message: clean(&data.message),
-            },
-            ServiceError::TransportClosed => RequestError::Closed { method },
-            ServiceError::Timeout { timeout } => RequestError::Timeout {
-                method,
-                after: timeout,
-            },
-            ServiceError::Cancelled { .. } => RequestError::Cancelled { method },
-            ServiceError::UnexpectedResponse => RequestError::Unexpected { method },
-            other => RequestError::Transport {
-                method,
-                message: clean(&other.to_string()),
-            },
-        }
-    }
-}
-
 impl RequestError {
     /// One word for the log: how the request ended.
     fn outcome(&self) -> &'static str {
@@ -464,7 +487,42 @@ impl RequestError {
             RequestError::Transport { .. } => "transport_error",
             RequestError::Unexpected { .. } => "unexpected_reply",
             RequestError::Cancelled { .. } => "cancelled",
+            RequestError::Unauthorized { .. } => "unauthorized",
         }
+    }
+}
+
+fn map_service_error(method: &'static str, error: ServiceError) -> RequestError {
+    match error {
+        ServiceError::McpError(data) => RequestError::Server {
+            method,
+            code: data.code.0,
+            message: crate::text::sanitize_line(&data.message),
+        },
+        ServiceError::TransportClosed => RequestError::Closed { method },
+        ServiceError::Timeout { timeout } => RequestError::Timeout {
+            method,
+            after: timeout,
+        },
+        ServiceError::Cancelled { .. } => RequestError::Cancelled { method },
+        ServiceError::UnexpectedResponse => RequestError::Unexpected { method },
+        // rmcp's words name the transport's Rust type; the cause is in the wrapped error.
+        ServiceError::TransportSend(error) => {
+            match super::transport_error::auth_challenge(&error) {
+                Some(challenge) => RequestError::Unauthorized {
+                    method,
+                    challenge: Box::new(challenge),
+                },
+                None => RequestError::Transport {
+                    method,
+                    message: super::transport_error::describe(&error),
+                },
+            }
+        }
+        other => RequestError::Transport {
+            method,
+            message: crate::error_text::error_chain(&other),
+        },
     }
 }
 

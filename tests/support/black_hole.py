@@ -7,6 +7,7 @@ Options:
   --answer M1,M2   methods to answer (initialize, tools/list, resources/list, prompts/list,
                    tools/call, resources/read, prompts/get, ping)
   --stderr TEXT    write TEXT to stderr at start
+  --stdout TEXT    write TEXT (a line that is not JSON-RPC, like a banner) to stdout at start
   --env NAME,...   write NAME=value (or NAME=<unset>) for each variable to stderr at start
   --stubborn       ignore SIGTERM and keep running after stdin closes (only SIGKILL stops it)
   --noise          write non-JSON lines to stdout before every answer
@@ -52,6 +53,8 @@ if crash_if_exists:
     open(crash_if_exists, "w").close()
 if option("--stderr"):
     print(option("--stderr"), file=sys.stderr, flush=True)
+if option("--stdout"):
+    print(option("--stdout"), flush=True)
 for name in filter(None, (option("--env", "") or "").split(",")):
     print(f"{name}={os.environ.get(name, '<unset>')}", file=sys.stderr, flush=True)
 if stubborn:

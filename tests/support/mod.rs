@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod proxy;
 pub mod sse_client;
 pub mod tls;
 pub mod tmux;
@@ -136,6 +137,21 @@ pub async fn log_arrives(
         }
     }
     false
+}
+
+/// Panics if `text`, an error a person reads, names a Rust type: a path (`a::b`) or a generic
+/// (`Type<Other…>`).
+pub fn assert_no_type_path(text: &str) {
+    let chars: Vec<char> = text.chars().collect();
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    for i in 1..chars.len().saturating_sub(2) {
+        let path = chars[i] == ':'
+            && chars[i + 1] == ':'
+            && word(chars[i - 1])
+            && (chars[i + 2].is_alphabetic() || chars[i + 2] == '_');
+        let generic = chars[i] == '<' && word(chars[i - 1]) && chars[i + 1].is_alphabetic();
+        assert!(!path && !generic, "a Rust type in an error: {text}");
+    }
 }
 
 pub fn group_alive(pid: u32) -> bool {

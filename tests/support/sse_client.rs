@@ -108,7 +108,18 @@ pub async fn connect(
     let serve = recorder.clone().serve(WorkerTransport::spawn(worker));
     match tokio::time::timeout(STEP, serve).await {
         Ok(Ok(client)) => Ok((client, recorder, exit)),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => {
+            // What the runtime shows: the worker's own error, without rmcp's wrapping (which
+            // names the transport's Rust type). It must never name a type itself.
+            let text = match &e {
+                rmcp::service::ClientInitializeError::TransportError { error, context } => {
+                    format!("{context}: {}", error.error)
+                }
+                other => other.to_string(),
+            };
+            crate::support::assert_no_type_path(&text);
+            Err(text)
+        }
         Err(_) => panic!("serve did not finish within {STEP:?}"),
     }
 }

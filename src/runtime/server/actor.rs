@@ -457,14 +457,23 @@ impl ServerActor {
     }
 
     /// The rmcp service stopped. On stdio that is nearly always the process dying, and its
-    /// exit status says more than "connection closed", so give it a moment to arrive.
+    /// exit status says more than "connection closed", so give it a moment to arrive. An HTTP
+    /// transport may have said why (a lost session, a 401, a dead SSE stream) and which state
+    /// that leaves the server in.
     async fn on_service_ended(&mut self) {
         let mut reason = "the server closed the connection".to_owned();
-        if let Link::Up(connection) = &mut self.link
-            && let Some(exited) = connection.exited.as_mut()
-            && let Ok(Ok(status)) = timeout(Duration::from_millis(200), exited).await
-        {
-            reason = status;
+        if let Link::Up(connection) = &mut self.link {
+            if let Some(why) = connection.lost.get() {
+                self.drop_connection().await;
+                self.after_failure(Loss::ConnectionLost, why.state(), why.to_string())
+                    .await;
+                return;
+            }
+            if let Some(exited) = connection.exited.as_mut()
+                && let Ok(Ok(status)) = timeout(Duration::from_millis(200), exited).await
+            {
+                reason = status;
+            }
         }
         self.on_lost(reason).await;
     }

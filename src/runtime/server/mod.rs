@@ -229,8 +229,17 @@ impl ServerHandle {
         let (ok, transport_failure) = match &result {
             Ok(result) => (!result.is_error.unwrap_or(false), false),
             Err(RequestError::Cancelled { .. }) => (true, false),
-            Err(RequestError::Closed { .. } | RequestError::Transport { .. }) => (false, true),
-            Err(_) => (false, false),
+            // A 401 also makes the actor look now: its heartbeat will hear the 401 too.
+            Err(
+                RequestError::Closed { .. }
+                | RequestError::Transport { .. }
+                | RequestError::Unauthorized { .. },
+            ) => (false, true),
+            Err(
+                RequestError::Timeout { .. }
+                | RequestError::Server { .. }
+                | RequestError::Unexpected { .. },
+            ) => (false, false),
         };
         self.shared
             .record_call(started.elapsed(), ok, transport_failure);

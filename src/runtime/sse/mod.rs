@@ -15,8 +15,11 @@
 //! connection failure (HTTP status, TLS, no `endpoint` event…) is returned to that send and
 //! `serve` reports the real cause. Once connected, the end of the `GET` stream ends the worker
 //! with an error (there is no resumption in this protocol version: the caller reconnects with
-//! a new session). A rejected `POST` fails only that message. [`SseWorker::exit_error`] exposes
-//! the error the worker stopped with, because rmcp itself only logs it.
+//! a new session), and so does a stream that stays silent — not even a keep-alive comment —
+//! for [`SseClientConfig::read_timeout`]: a half-open connection looks exactly like that. A
+//! rejected `POST` fails only that message, except a 401: the server no longer accepts our
+//! credentials, which ends the session. [`SseWorker::exit_error`] exposes the error the worker
+//! stopped with, because rmcp itself only logs it.
 
 use std::{future::Future, pin::Pin, time::Duration};
 
@@ -30,19 +33,28 @@ use rmcp::{
     model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
     transport::worker::{Worker, WorkerConfig, WorkerContext, WorkerQuitReason, WorkerSendRequest},
 };
-use sse_stream::{Sse, SseStream};
 use tokio::sync::{oneshot, watch};
 use url::Url;
 
-mod framing;
+mod error;
+pub(crate) mod framing;
+pub(crate) mod idle;
 
-use framing::{Framing, TooLarge, bytes_of};
+pub use error::SseTransportError;
+
+use framing::{Framing, SseEvent, TooLarge};
+
+use crate::error_text::error_chain;
 
 /// Default cap on one SSE event (a tool result with a large embedded resource still fits).
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Default time allowed from the `GET` until the `endpoint` event.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default longest silence on the stream before it counts as dead (the `sse_read_timeout`
+/// config key's default).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A `POST` is only acknowledged (the answer comes over SSE), so a slow one means a stuck
 /// server. Bounded because messages are posted one at a time, in order: a hung `POST` would
@@ -65,6 +77,9 @@ pub struct SseClientConfig {
     /// The largest SSE event accepted; a bigger one ends the worker with
     /// [`SseTransportError::EventTooLarge`] instead of growing memory without bound.
     pub max_event_bytes: usize,
+    /// The longest the stream may stay silent (no event, no keep-alive comment) before the
+    /// worker ends with [`SseTransportError::Idle`]; zero turns the check off.
+    pub read_timeout: Duration,
 }
 
 /// Header values are left out: they often hold credentials, and configs end up in logs.
@@ -76,6 +91,7 @@ impl std::fmt::Debug for SseClientConfig {
             .field("header_names", &header_names)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_event_bytes", &self.max_event_bytes)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -88,73 +104,9 @@ impl SseClientConfig {
             headers: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
-}
-
-/// Why the SSE transport failed. Every message is one line and names the URL involved; header
-/// values are never included (they may hold credentials).
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum SseTransportError {
-    /// The configured URL does not parse or is not http(s).
-    #[error("invalid SSE URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    /// A configured header has an invalid name or value.
-    #[error("invalid header {name:?} for the SSE transport")]
-    InvalidHeader { name: String },
-    /// The `GET` was answered with a non-success status.
-    #[error("SSE GET {url} answered HTTP {status}{detail}")]
-    HttpStatus {
-        url: String,
-        status: StatusCode,
-        /// `": <start of the body>"`, or empty.
-        detail: String,
-    },
-    /// The `GET` succeeded but is not an event stream (e.g. a streamable-HTTP-only server).
-    #[error("SSE GET {url} answered Content-Type {content_type:?}, not text/event-stream")]
-    NotEventStream { url: String, content_type: String },
-    /// No `endpoint` event within [`SseClientConfig::connect_timeout`].
-    #[error("no endpoint event from {url} within {}s", timeout.as_secs_f64())]
-    NoEndpoint { url: String, timeout: Duration },
-    /// The `endpoint` event's data is not a URL on the SSE URL's origin.
-    #[error("invalid endpoint URL {endpoint:?} from {url}: {reason}")]
-    InvalidEndpoint {
-        url: String,
-        endpoint: String,
-        reason: String,
-    },
-    /// The server closed the SSE stream.
-    #[error("SSE stream {url} ended")]
-    StreamEnded { url: String },
-    /// One SSE event was bigger than [`SseClientConfig::max_event_bytes`].
-    #[error("SSE event from {url} exceeds the {limit}-byte limit")]
-    EventTooLarge { url: String, limit: usize },
-    /// A message `POST` was answered with a non-success status.
-    #[error("POST {url} failed with HTTP {status}{detail}")]
-    PostFailed {
-        url: String,
-        status: StatusCode,
-        /// `": <start of the body>"`, or empty.
-        detail: String,
-    },
-    /// Connection, TLS, timeout or body error; `message` is reqwest's whole source chain
-    /// (e.g. `… invalid peer certificate: UnknownIssuer`).
-    #[error("{operation} {url} failed: {message}")]
-    Network {
-        operation: &'static str,
-        url: String,
-        message: String,
-    },
-    /// A message from rmcp could not be serialized.
-    #[error("could not serialize a message for the SSE transport: {message}")]
-    Serialize { message: String },
-    /// The worker is gone (the session was closed or the worker failed earlier).
-    #[error("SSE transport closed")]
-    Closed,
-    /// The worker task panicked or was aborted.
-    #[error("SSE transport task failed: {message}")]
-    Join { message: String },
 }
 
 /// The rmcp [`Worker`] for one legacy-SSE session. Spawn it with
@@ -186,7 +138,7 @@ impl SseWorker {
 type Quit = WorkerQuitReason<SseTransportError>;
 type Responder = oneshot::Sender<Result<(), SseTransportError>>;
 type PostFuture = Pin<Box<dyn Future<Output = Result<(), SseTransportError>> + Send>>;
-type EventStream = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
+type EventStream = Pin<Box<dyn Stream<Item = Result<SseEvent, SseTransportError>> + Send>>;
 
 impl Worker for SseWorker {
     type Error = SseTransportError;
@@ -265,10 +217,18 @@ impl SseWorker {
                     }
                 }, if in_flight.is_some() => {
                     if let Some(done) = in_flight.take() {
-                        if let Err(error) = &outcome {
-                            tracing::warn!("SSE transport: {error}");
-                        }
+                        let unauthorized = match &outcome {
+                            Err(error @ SseTransportError::Unauthorized { .. }) => Some(error.clone()),
+                            Err(error) => {
+                                tracing::warn!("SSE transport: {error}");
+                                None
+                            }
+                            Ok(()) => None,
+                        };
                         let _ = done.responder.send(outcome);
+                        if let Some(error) = unauthorized {
+                            return Err(WorkerQuitReason::fatal(error, "POST a message"));
+                        }
                     }
                 }
                 request = context.recv_from_handler(), if in_flight.is_none() => {
@@ -283,10 +243,7 @@ impl SseWorker {
                             }
                             continue;
                         }
-                        Some(Err(error)) => match self.stream_error(error) {
-                            Some(fatal) => fatal,
-                            None => continue,
-                        },
+                        Some(Err(error)) => error,
                     };
                     if let Some(current) = in_flight.take() {
                         let _ = current.responder.send(Err(error.clone()));
@@ -324,6 +281,9 @@ impl SseWorker {
                 .await
                 .map_err(|e| network("SSE GET", url, e))?;
             let status = response.status();
+            if status == StatusCode::UNAUTHORIZED {
+                return Err(unauthorized(url, &response));
+            }
             if !status.is_success() {
                 return Err(SseTransportError::HttpStatus {
                     url: url.clone(),
@@ -347,27 +307,21 @@ impl SseWorker {
                     content_type,
                 });
             }
-            let mut events = event_stream(response, url, self.config.max_event_bytes);
+            let mut events = event_stream(response, &self.config);
             loop {
                 let event = match events.next().await {
                     None => return Err(SseTransportError::StreamEnded { url: url.clone() }),
-                    Some(Ok(event)) => event,
-                    Some(Err(error)) => match self.stream_error(error) {
-                        Some(fatal) => return Err(fatal),
-                        None => continue,
-                    },
+                    Some(event) => event?,
                 };
-                match event.event.as_deref() {
-                    Some("endpoint") => {
-                        let endpoint = resolve_endpoint(&base, event.data.as_deref())?;
-                        return Ok((endpoint, events));
-                    }
-                    other => tracing::warn!(
-                        url = %url,
-                        event = other.unwrap_or("message"),
-                        "SSE event before the endpoint event ignored"
-                    ),
+                if event.kind == "endpoint" {
+                    let endpoint = resolve_endpoint(&base, Some(&event.data))?;
+                    return Ok((endpoint, events));
                 }
+                tracing::warn!(
+                    url = %url,
+                    event = %event.kind,
+                    "SSE event before the endpoint event ignored"
+                );
             }
         };
         let (endpoint, events) =
@@ -387,22 +341,20 @@ impl SseWorker {
 
     /// The JSON-RPC messages in one event; anything unexpected is logged and skipped, because
     /// one bad event must not take the session down.
-    fn incoming(&self, event: Sse) -> Vec<ServerJsonRpcMessage> {
+    fn incoming(&self, event: SseEvent) -> Vec<ServerJsonRpcMessage> {
         let url = &self.config.url;
-        match event.event.as_deref() {
-            None | Some("message") => {}
-            Some("endpoint") => {
+        match event.kind.as_str() {
+            "message" => {}
+            "endpoint" => {
                 tracing::debug!(url = %url, "repeated SSE endpoint event ignored");
                 return Vec::new();
             }
-            Some(other) => {
+            other => {
                 tracing::debug!(url = %url, event = other, "unknown SSE event type ignored");
                 return Vec::new();
             }
         }
-        let Some(data) = event.data else {
-            return Vec::new();
-        };
+        let data = event.data;
         // 2024-11-05 still allowed JSON-RPC batches.
         let parsed = if data.trim_start().starts_with('[') {
             serde_json::from_str::<Vec<ServerJsonRpcMessage>>(&data)
@@ -417,27 +369,6 @@ impl SseWorker {
             );
             Vec::new()
         })
-    }
-
-    /// Classify an error from the event stream: `Some` ends the session, `None` means the
-    /// parser rejected one line and the stream goes on.
-    fn stream_error(&self, error: sse_stream::Error) -> Option<SseTransportError> {
-        match error {
-            sse_stream::Error::Body(body) => match body.downcast::<SseTransportError>() {
-                Ok(error) => Some(*error),
-                Err(other) => Some(SseTransportError::Network {
-                    operation: "SSE stream",
-                    url: self.config.url.clone(),
-                    message: error_chain(other.as_ref()),
-                }),
-            },
-            // `Framing` only forwards lines the parser accepts, so this is not expected; if it
-            // happens, skipping one line is still better than dropping the session.
-            other => {
-                tracing::warn!(url = %self.config.url, "SSE framing error ignored: {other}");
-                None
-            }
-        }
     }
 }
 
@@ -490,6 +421,11 @@ async fn post_message(
         .await
         .map_err(|e| network("POST", &url, e))?;
     let status = response.status();
+    if status == StatusCode::UNAUTHORIZED {
+        let error = unauthorized(&url, &response);
+        let _ = body_detail(response).await;
+        return Err(error);
+    }
     let detail = body_detail(response).await;
     if status.is_success() {
         Ok(())
@@ -535,26 +471,38 @@ fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, SseTransportErr
     Ok(map)
 }
 
-/// The response as SSE events, with framing sanitized and event size capped (see [`Framing`]).
-fn event_stream(response: reqwest::Response, url: &str, max_event_bytes: usize) -> EventStream {
-    let url = url.to_owned();
-    let mut framing = Framing::new(max_event_bytes);
-    let bytes = response.bytes_stream().filter_map(move |chunk| {
-        let item = match chunk {
+/// The response as SSE events, parsed per the spec with the event size capped (see
+/// [`Framing`]); a stream silent for longer than the read timeout ends with an error.
+fn event_stream(response: reqwest::Response, config: &SseClientConfig) -> EventStream {
+    let url = config.url.clone();
+    let limit = config.max_event_bytes;
+    let mut framing = Framing::new(limit);
+    let silent = {
+        let url = url.clone();
+        let timeout = config.read_timeout;
+        move || SseTransportError::Idle {
+            url: url.clone(),
+            timeout,
+        }
+    };
+    let bytes = response
+        .bytes_stream()
+        .map(move |chunk| chunk.map_err(|e| network("SSE stream", &url, e)));
+    let too_large = SseTransportError::EventTooLarge {
+        url: config.url.clone(),
+        limit,
+    };
+    let events = idle::idle_timeout(bytes, config.read_timeout, silent).flat_map(move |chunk| {
+        let items = match chunk {
             Ok(chunk) => match framing.push(&chunk) {
-                // Never hand the parser an empty chunk: it indexes the first byte of a chunk.
-                Ok(lines) if lines.is_empty() => None,
-                Ok(lines) => Some(Ok(bytes_of(lines))),
-                Err(TooLarge) => Some(Err(SseTransportError::EventTooLarge {
-                    url: url.clone(),
-                    limit: max_event_bytes,
-                })),
+                Ok(events) => events.into_iter().map(Ok).collect(),
+                Err(TooLarge) => vec![Err(too_large.clone())],
             },
-            Err(e) => Some(Err(network("SSE stream", &url, e))),
+            Err(error) => vec![Err(error)],
         };
-        std::future::ready(item)
+        futures::stream::iter(items)
     });
-    Box::pin(SseStream::from_bytes_stream(bytes))
+    Box::pin(events)
 }
 
 fn network(operation: &'static str, url: &str, error: reqwest::Error) -> SseTransportError {
@@ -566,20 +514,17 @@ fn network(operation: &'static str, url: &str, error: reqwest::Error) -> SseTran
     }
 }
 
-/// `error: its source: its source…`, skipping a source whose text is already included
-/// (hyper and reqwest often wrap an error and repeat its message).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(current) = source {
-        let part = current.to_string();
-        if !part.is_empty() && !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = current.source();
+/// The 401 answer's `WWW-Authenticate` challenge, for [`SseTransportError::Unauthorized`].
+fn unauthorized(url: &str, response: &reqwest::Response) -> SseTransportError {
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .unwrap_or_default();
+    SseTransportError::Unauthorized {
+        url: url.to_owned(),
+        challenge,
     }
-    one_line(&text, usize::MAX)
 }
 
 /// `": <start of the body>"` for error messages, or empty. Reads at most a few KiB; reading
@@ -605,10 +550,6 @@ async fn body_detail(mut response: reqwest::Response) -> String {
 
 fn snippet(text: &str) -> String {
     one_line(text, BODY_SNIPPET_CHARS)
-}
-
-fn snippet_bytes(bytes: &[u8]) -> String {
-    snippet(&String::from_utf8_lossy(bytes))
 }
 
 /// Collapse whitespace (error messages are one line) and cut at `max_chars`.

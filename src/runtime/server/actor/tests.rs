@@ -61,7 +61,13 @@ fn connector(relay: Arc<Relay>) -> TestConnector {
             tokio::spawn(relay_lines(relay.clone(), relay_client, relay_server));
             let (client_read, client_write) = tokio::io::split(client_side);
             let transport = AsyncRwTransport::<RoleClient, _, _>::new(client_read, client_write);
-            handshake_and_finish(transport, session, "stdio").await
+            handshake_and_finish(
+                transport,
+                crate::runtime::link_loss::LinkLoss::default(),
+                session,
+                "stdio",
+            )
+            .await
         })
     })
 }
