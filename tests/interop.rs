@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use mcpomni::runtime::content::{blocks_text, resource_text};
-use mcpomni::runtime::messages::{RuntimeEvent, ServerState};
+use mcpomni::runtime::messages::{RuntimeEvent, ServerState, TransportKind};
 use mcpomni::runtime::server::CallOptions;
 use mcpomni::runtime::{self, RuntimeHandle, RuntimeOptions};
 use serde_json::{Value, json};
@@ -152,7 +152,7 @@ async fn everything_over_legacy_sse() {
     let (handle, mut events) =
         start(json!({"everything": http_entry(&server.url(), Some("sse"))})).await;
     exercise_everything(&handle, &mut events, "everything", true).await;
-    assert_eq!(handle.snapshots()[0].transport, "sse");
+    assert_eq!(handle.snapshots()[0].transport, TransportKind::Sse);
     handle.shutdown().await;
 }
 
@@ -165,7 +165,10 @@ async fn everything_over_streamable_http() {
     .await;
     // list_changed is sent before the GET stream exists over streamable HTTP: not asserted.
     exercise_everything(&handle, &mut events, "everything", false).await;
-    assert_eq!(handle.snapshots()[0].transport, "http");
+    assert_eq!(
+        handle.snapshots()[0].transport,
+        TransportKind::StreamableHttp
+    );
     assert!(handle.http_client_built());
     handle.shutdown().await;
 }
@@ -179,7 +182,7 @@ async fn exercise_python(
 ) {
     let snapshot = handle.wait_settled().await[0].clone();
     assert_eq!(snapshot.state, ServerState::Ready, "{snapshot:?}");
-    assert_eq!(snapshot.transport, expected_transport);
+    assert_eq!(snapshot.transport.label(), expected_transport);
     assert_eq!(
         snapshot.identity.as_ref().map(|i| i.name.as_str()),
         Some("mcpomni-py-peer")
@@ -293,7 +296,7 @@ async fn a_url_without_transport_falls_back_to_sse() {
     let snapshots = handle.wait_settled().await;
     for s in snapshots.iter() {
         assert_eq!(s.state, ServerState::Ready, "{s:?}");
-        assert_eq!(s.transport, "sse (fallback)", "{}", s.name);
+        assert_eq!(s.transport, TransportKind::SseFallback, "{}", s.name);
     }
     let echo = handle
         .call_tool("py", "echo", args(json!({"message": "via fallback"})), None)

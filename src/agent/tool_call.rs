@@ -8,6 +8,7 @@ use std::time::Instant;
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::policy::Verdict;
 use super::turn::{CallRecord, TurnContext, arguments_object, since, tool_result};
@@ -45,8 +46,46 @@ struct Ran {
     is_error: bool,
 }
 
-/// One tool call: check it, ask (or not), run it, and make the result for the model.
+/// One tool call: check it, ask (or not), run it, and make the result for the model. Logged in
+/// a `tool_call` span with the call's id and tool (never its arguments or result).
 pub(super) async fn run_call(
+    ctx: &TurnContext,
+    catalog: &Catalog,
+    call: &ToolCall,
+    index: usize,
+    total: usize,
+    parent: StepId,
+    calls: &mut Vec<CallRecord>,
+) -> CallFlow {
+    let span = tracing::info_span!("tool_call", tool = %sanitize_line(&call.name));
+    let started = Instant::now();
+    let flow = run_call_inner(ctx, catalog, call, index, total, parent, calls)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| {
+        let outcome = calls.last().map_or("none", |record| match &record.outcome {
+            Ok(_) => "ok",
+            Err(_) if record.denied => "denied",
+            Err(_) => "error",
+        });
+        tracing::debug!(
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            outcome,
+            approved_by = record_approver(calls),
+            "tool call finished"
+        );
+    });
+    flow
+}
+
+fn record_approver(calls: &[CallRecord]) -> &'static str {
+    calls
+        .last()
+        .and_then(|record| record.approved_by)
+        .map_or("nobody", |by| by.json_name())
+}
+
+async fn run_call_inner(
     ctx: &TurnContext,
     catalog: &Catalog,
     call: &ToolCall,

@@ -17,6 +17,7 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::policy::ApprovalPolicy;
 use super::tool_call::{CallFlow, run_call};
@@ -123,8 +124,32 @@ impl TurnContext {
     }
 }
 
-/// Runs one turn to its end.
+/// Runs one turn to its end, inside a `turn` span (the log file shows each of its steps under
+/// it; no message text, arguments or results go into the log).
 pub async fn run_turn(ctx: &TurnContext, history: Vec<ChatMessage>, text: String) -> TurnRecord {
+    let span = tracing::info_span!("turn", turn = ctx.turn.0, mode = ctx.mode.label());
+    let record = run_turn_steps(ctx, history, text).instrument(span).await;
+    tracing::info!(
+        turn = ctx.turn.0,
+        outcome = outcome_word(&record.outcome),
+        requests = record.usage.requests,
+        tokens = record.usage.tokens(),
+        tool_calls = record.calls.len(),
+        "turn finished"
+    );
+    record
+}
+
+fn outcome_word(outcome: &TurnOutcome) -> &'static str {
+    match outcome {
+        TurnOutcome::Answered => "answered",
+        TurnOutcome::Cancelled => "cancelled",
+        TurnOutcome::Limit(_) => "limit",
+        TurnOutcome::Failed(_) => "failed",
+    }
+}
+
+async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: String) -> TurnRecord {
     let mut turn_step = ctx
         .tracer
         .begin(
@@ -267,7 +292,10 @@ async fn ask_model(
         )
         .await;
     let sent = Instant::now();
-    let streamed = stream_reply(ctx, (*request).clone()).await;
+    let span = tracing::info_span!("model_request", step = request_step.id.0);
+    let streamed = stream_reply(ctx, (*request).clone())
+        .instrument(span.clone())
+        .await;
     let cost = {
         let mut meter = ctx.usage();
         meter.record(streamed.usage, turn_usage);
@@ -326,6 +354,16 @@ async fn ask_model(
         + first_token_ms
             .unwrap_or_else(|| u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX));
     reply_step.tokens = streamed.usage;
+    span.in_scope(|| {
+        tracing::debug!(
+            duration_ms = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX),
+            first_token_ms,
+            input_tokens = streamed.usage.map(|u| u.input_tokens),
+            output_tokens = streamed.usage.map(|u| u.output_tokens),
+            status = ?status,
+            "model replied"
+        );
+    });
     ctx.tracer.finish(&mut request_step, status).await;
     ctx.tracer.finish(&mut reply_step, status).await;
     (streamed, reply_step.id)

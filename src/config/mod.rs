@@ -255,16 +255,9 @@ pub enum TransportConfig {
 }
 
 impl TransportConfig {
-    /// What the Servers pane shows as the transport.
+    /// What the Servers pane shows as the transport before the first connection.
     pub fn kind_label(&self) -> &'static str {
-        match self {
-            TransportConfig::Stdio(_) => "stdio",
-            TransportConfig::Http(http) => match http.kind {
-                HttpKind::StreamableHttp => "http",
-                HttpKind::Sse => "sse",
-                HttpKind::Auto => "http?",
-            },
-        }
+        crate::runtime::messages::TransportKind::of(self).label()
     }
 }
 

@@ -124,7 +124,7 @@ pub fn servers(
             .map(|s| {
                 serde_json::json!({
                     "name": s.name.as_str(),
-                    "transport": s.transport,
+                    "transport": s.transport.label(),
                     "url": s.url,
                     "state": s.state.label(),
                     "tools": s.tool_count,
@@ -147,7 +147,7 @@ pub fn servers(
             vec![
                 s.name.to_string(),
                 s.state.label().to_owned(),
-                s.transport.clone(),
+                s.transport.label().to_owned(),
                 format!("{}/{}/{}", s.tool_count, s.resource_count, s.prompt_count),
                 s.protocol_version.clone().unwrap_or_else(|| "-".into()),
                 s.identity

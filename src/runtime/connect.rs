@@ -25,7 +25,7 @@ use super::client::{McpClient, ProgressRouter, ServerNotice};
 use super::http_client::SharedHttpClient;
 use super::http_transports::{Headers, sse_transport, streamable_transport};
 use super::link_loss::LinkLoss;
-use super::messages::{ServerIdentity, ServerState};
+use super::messages::{ServerIdentity, ServerState, TransportKind};
 use super::request::{RequestError, Requester};
 use super::stdio::SpawnedServer;
 use super::stdout_noise::NoiseWatch;
@@ -59,8 +59,8 @@ pub(super) struct Connection {
 /// The outcome of the handshake and first listings.
 pub(super) struct Established {
     pub(super) connection: Connection,
-    /// The transport that carries the session (`stdio`, `http`, `sse`, or `sse (fallback)`).
-    pub(super) transport: String,
+    /// The transport that carries the session.
+    pub(super) transport: TransportKind,
     pub(super) listing: ServerListing,
     pub(super) listing_errors: Vec<String>,
     pub(super) protocol_version: String,
@@ -170,7 +170,7 @@ pub(super) async fn establish_stdio(
                     exited: Some(exited),
                     lost: LinkLoss::default(),
                 };
-                return finish_establish(running, ends, session, "stdio").await;
+                return finish_establish(running, ends, session, TransportKind::Stdio).await;
             }
             Ok(Err(error)) => match timeout(Duration::from_millis(200), &mut exited).await {
                 Ok(Ok(status)) => (
@@ -254,12 +254,12 @@ async fn connect_http(
         HttpKind::StreamableHttp => {
             let lost = LinkLoss::default();
             let transport = streamable_transport(&config, &headers, http, lost.clone())?;
-            handshake_and_finish(transport, lost, session, "http").await
+            handshake_and_finish(transport, lost, session, TransportKind::StreamableHttp).await
         }
         HttpKind::Sse => {
             let lost = LinkLoss::default();
             let transport = sse_transport(&config, &headers, http, timeouts.startup, &lost);
-            handshake_and_finish(transport, lost, session, "sse").await
+            handshake_and_finish(transport, lost, session, TransportKind::Sse).await
         }
         HttpKind::Auto => {
             let lost = LinkLoss::default();
@@ -272,7 +272,7 @@ async fn connect_http(
                         exited: None,
                         lost,
                     };
-                    finish_establish(running, ends, session, "http").await
+                    finish_establish(running, ends, session, TransportKind::StreamableHttp).await
                 }
                 Err(Handshake::Refused(error)) if legacy_server_hint(&error) => {
                     let refused = describe_init_error(&error);
@@ -281,7 +281,7 @@ async fn connect_http(
                     let lost = LinkLoss::default();
                     let transport = sse_transport(&config, &headers, http, timeouts.startup, &lost);
                     // When both fail, say so: the SSE error alone hides that HTTP was tried.
-                    handshake_and_finish(transport, lost, session, "sse (fallback)")
+                    handshake_and_finish(transport, lost, session, TransportKind::SseFallback)
                         .await
                         .map_err(|mut failure| {
                             failure.reason = format!(
@@ -350,7 +350,7 @@ pub(super) async fn handshake_and_finish<T, E, A>(
     transport: T,
     lost: LinkLoss,
     session: Session,
-    label: &str,
+    kind: TransportKind,
 ) -> Result<Established, ConnectFailure>
 where
     T: IntoTransport<RoleClient, E, A>,
@@ -365,7 +365,7 @@ where
                 exited: None,
                 lost,
             };
-            finish_establish(running, ends, session, label).await
+            finish_establish(running, ends, session, kind).await
         }
         Err(failure) => Err(failure.into_failure(startup)),
     }
@@ -420,7 +420,7 @@ async fn finish_establish(
     running: RunningService<RoleClient, McpClient>,
     ends: Ends,
     session: Session,
-    transport: &str,
+    transport: TransportKind,
 ) -> Result<Established, ConnectFailure> {
     let Ends {
         service_cancel,
@@ -489,7 +489,7 @@ async fn finish_establish(
             notices: session.notices,
             lost,
         },
-        transport: transport.to_owned(),
+        transport,
         listing: ServerListing {
             tools: tools.unwrap_or_default(),
             resources: resources.unwrap_or_default(),

@@ -37,6 +37,53 @@ impl fmt::Display for ServerName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CallId(pub u64);
 
+/// How the dashboard talks to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// A child process's stdin and stdout.
+    Stdio,
+    /// Streamable HTTP.
+    StreamableHttp,
+    /// Legacy HTTP+SSE, as configured.
+    Sse,
+    /// Legacy HTTP+SSE after streamable HTTP was refused (a bare `url`).
+    SseFallback,
+    /// A bare `url` before the first connection tells which of the two it is.
+    HttpUndecided,
+}
+
+impl TransportKind {
+    /// The word the Servers pane and `servers --json` use.
+    pub fn label(self) -> &'static str {
+        match self {
+            TransportKind::Stdio => "stdio",
+            TransportKind::StreamableHttp => "http",
+            TransportKind::Sse => "sse",
+            TransportKind::SseFallback => "sse (fallback)",
+            TransportKind::HttpUndecided => "http?",
+        }
+    }
+
+    /// The kind a configured transport starts as.
+    pub fn of(config: &crate::config::TransportConfig) -> Self {
+        use crate::config::{HttpKind, TransportConfig};
+        match config {
+            TransportConfig::Stdio(_) => TransportKind::Stdio,
+            TransportConfig::Http(http) => match http.kind {
+                HttpKind::StreamableHttp => TransportKind::StreamableHttp,
+                HttpKind::Sse => TransportKind::Sse,
+                HttpKind::Auto => TransportKind::HttpUndecided,
+            },
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// Where a server is in its life. The Servers pane shows exactly these words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServerState {
@@ -167,7 +214,7 @@ pub struct LogLine {
 pub struct ServerSnapshot {
     pub name: ServerName,
     /// `stdio`, `sse`, `http`, or `http?` while the HTTP flavour is unknown.
-    pub transport: String,
+    pub transport: TransportKind,
     /// Where an HTTP server is, as `redact::display_url` shows it (never with credentials).
     pub url: Option<String>,
     pub state: ServerState,
@@ -215,10 +262,10 @@ pub struct ServerSnapshot {
 }
 
 impl ServerSnapshot {
-    pub fn new(name: ServerName, transport: &str) -> Self {
+    pub fn new(name: ServerName, transport: TransportKind) -> Self {
         Self {
             name,
-            transport: transport.to_owned(),
+            transport,
             url: None,
             state: ServerState::Starting,
             ready_since: None,
@@ -250,7 +297,10 @@ impl ServerSnapshot {
 
     /// The first snapshot of a configured server: its name, transport and (redacted) URL.
     pub fn for_config(config: &crate::config::ServerConfig) -> Self {
-        let mut snapshot = Self::new(ServerName::new(&config.name), config.transport.kind_label());
+        let mut snapshot = Self::new(
+            ServerName::new(&config.name),
+            TransportKind::of(&config.transport),
+        );
         snapshot.enabled = config.enabled;
         snapshot.url = match &config.transport {
             crate::config::TransportConfig::Http(http) => {

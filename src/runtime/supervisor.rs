@@ -279,7 +279,7 @@ mod tests {
             .map(|i| {
                 Arc::new(ServerSnapshot::new(
                     ServerName::new(&format!("s{i}")),
-                    "stdio",
+                    crate::runtime::messages::TransportKind::Stdio,
                 ))
             })
             .collect();
@@ -298,7 +298,10 @@ mod tests {
     }
 
     fn snapshot(index: usize, calls: u64) -> ServerUpdate {
-        let mut s = ServerSnapshot::new(ServerName::new(&format!("s{index}")), "stdio");
+        let mut s = ServerSnapshot::new(
+            ServerName::new(&format!("s{index}")),
+            crate::runtime::messages::TransportKind::Stdio,
+        );
         s.state = ServerState::Ready;
         s.calls = calls;
         ServerUpdate::Snapshot(index, Arc::new(s))

@@ -182,7 +182,10 @@ async fn a_burst_of_events_is_drawn_as_one_frame() {
     frames_reach(&running, 1).await;
     // Three hundred server updates arrive at once.
     for i in 0..300 {
-        let mut snapshot = ServerSnapshot::new(ServerName::new("demo"), "stdio");
+        let mut snapshot = ServerSnapshot::new(
+            ServerName::new("demo"),
+            crate::runtime::messages::TransportKind::Stdio,
+        );
         snapshot.state = ServerState::Ready;
         snapshot.tool_count = i;
         running

@@ -41,7 +41,10 @@ fn catalog(names: &[&str]) -> Arc<Catalog> {
 }
 
 fn snapshot(name: &str, state: ServerState) -> Arc<ServerSnapshot> {
-    let mut s = ServerSnapshot::new(ServerName::new(name), "stdio");
+    let mut s = ServerSnapshot::new(
+        ServerName::new(name),
+        crate::runtime::messages::TransportKind::Stdio,
+    );
     s.state = state;
     Arc::new(s)
 }

@@ -11,7 +11,10 @@ use crate::tui::state::servers::TAIL_LINES;
 use crate::tui::test_support::{app_state, key, update};
 
 fn snapshot(state: ServerState, enabled: bool) -> Msg {
-    let mut s = ServerSnapshot::new(ServerName::new("a"), "stdio");
+    let mut s = ServerSnapshot::new(
+        ServerName::new("a"),
+        crate::runtime::messages::TransportKind::Stdio,
+    );
     s.state = state;
     s.enabled = enabled;
     Msg::Runtime(RuntimeEvent::ServerChanged(Arc::new(s)))

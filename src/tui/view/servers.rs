@@ -201,7 +201,7 @@ fn draw_table(frame: &mut Frame, area: Rect, state: &AppState) {
         let cells = if wide {
             vec![
                 name,
-                Cell::from(s.transport.clone()),
+                Cell::from(s.transport.label()),
                 state_cell,
                 Cell::from(s.tool_count.to_string()),
                 Cell::from(s.resource_count.to_string()),

@@ -19,7 +19,10 @@ use crate::tui::test_support::demo_catalog;
 use crate::tui::theme::Theme;
 
 fn demo_snapshot(now: Instant) -> ServerSnapshot {
-    let mut s = ServerSnapshot::new(ServerName::new("demo"), "stdio");
+    let mut s = ServerSnapshot::new(
+        ServerName::new("demo"),
+        crate::runtime::messages::TransportKind::Stdio,
+    );
     s.state = ServerState::Ready;
     s.ready_since = Some(now - Duration::from_secs(75));
     s.protocol_version = Some("2025-11-25".into());
@@ -37,7 +40,10 @@ fn demo_snapshot(now: Instant) -> ServerSnapshot {
 }
 
 fn broken_snapshot() -> ServerSnapshot {
-    let mut s = ServerSnapshot::new(ServerName::new("broken"), "stdio");
+    let mut s = ServerSnapshot::new(
+        ServerName::new("broken"),
+        crate::runtime::messages::TransportKind::Stdio,
+    );
     s.state = ServerState::Failed;
     s.last_error = Some("the process exited with status 3 before answering initialize".into());
     s
@@ -105,12 +111,17 @@ fn render(state: &AppState) -> Terminal<TestBackend> {
     terminal
 }
 
+/// The screen as snapshots keep it (the version filtered out).
+fn screen(state: &AppState) -> String {
+    crate::tui::test_support::without_version(&render(state).backend().to_string())
+}
+
 macro_rules! snapshot_pane {
     ($name:ident, $pane:expr, $size:expr) => {
         #[test]
         fn $name() {
             let state = state($size, $pane);
-            insta::assert_snapshot!(render(&state).backend());
+            insta::assert_snapshot!(screen(&state));
         }
     };
 }
@@ -129,7 +140,7 @@ snapshot_pane!(grid_140x45, Pane::Servers, (140, 45));
 fn selected_failed_server_shows_its_error_and_stderr() {
     let mut state = state((80, 24), Pane::Servers);
     state.servers.select(1);
-    insta::assert_snapshot!(render(&state).backend());
+    insta::assert_snapshot!(screen(&state));
 }
 
 #[test]
@@ -138,20 +149,20 @@ fn tools_filter_line() {
     state.tools.filtering = true;
     state.tools.filter = "de".into();
     state.tools.refilter();
-    insta::assert_snapshot!(render(&state).backend());
+    insta::assert_snapshot!(screen(&state));
 }
 
 #[test]
 fn help_overlay_80x24() {
     let mut state = state((80, 24), Pane::Servers);
     state.help = true;
-    insta::assert_snapshot!(render(&state).backend());
+    insta::assert_snapshot!(screen(&state));
 }
 
 #[test]
 fn too_small_terminal_gets_a_message() {
     let state = state((30, 8), Pane::Chat);
-    insta::assert_snapshot!(render(&state).backend());
+    insta::assert_snapshot!(screen(&state));
 }
 
 #[test]
@@ -162,9 +173,9 @@ fn empty_dashboard_while_servers_start() {
     state.typing = false;
     state.servers.upsert(Arc::new(ServerSnapshot::new(
         ServerName::new("demo"),
-        "stdio",
+        crate::runtime::messages::TransportKind::Stdio,
     )));
-    insta::assert_snapshot!(render(&state).backend());
+    insta::assert_snapshot!(screen(&state));
 }
 
 #[test]
@@ -233,9 +244,9 @@ fn server_health_logs_and_reconnect_countdown() {
     reconnecting.retry_at = Some(now + Duration::from_millis(1500));
     reconnecting.last_error = Some("the process was killed by signal 9 (SIGKILL)".into());
     state.servers.upsert(Arc::new(reconnecting));
-    insta::assert_snapshot!("server_health", render(&state).backend());
+    insta::assert_snapshot!("server_health", screen(&state));
     state.servers.select(1);
-    insta::assert_snapshot!("server_reconnecting", render(&state).backend());
+    insta::assert_snapshot!("server_reconnecting", screen(&state));
 }
 
 #[test]
@@ -245,7 +256,7 @@ fn tool_call_overlays() {
     let mut state = state((80, 24), Pane::Tools);
     let tool = state.tools.selected_tool().cloned().expect("a tool");
     state.call.edit(&tool);
-    insta::assert_snapshot!("call_editor", render(&state).backend());
+    insta::assert_snapshot!("call_editor", screen(&state));
     let (id, _, _) = state.call.start(state.now).expect("valid arguments");
     assert_eq!(id, CallId(1));
     state.call.on_progress(
@@ -256,7 +267,7 @@ fn tool_call_overlays() {
             message: Some("step 3 of 5".into()),
         },
     );
-    insta::assert_snapshot!("call_running", render(&state).backend());
+    insta::assert_snapshot!("call_running", screen(&state));
     let text: String = (1..=500).map(|i| format!("result line {i}\n")).collect();
     let result: rmcp::model::CallToolResult = serde_json::from_value(json!({
         "content": [{"type": "text", "text": text}]
@@ -265,7 +276,7 @@ fn tool_call_overlays() {
     state
         .call
         .on_finished(id, Ok(result), Duration::from_millis(1234));
-    insta::assert_snapshot!("call_result", render(&state).backend());
+    insta::assert_snapshot!("call_result", screen(&state));
     state.call.pager = Some(480);
     let pager = render(&state).backend().to_string();
     assert!(pager.contains("result line 500"), "{pager}");
@@ -364,7 +375,7 @@ fn the_trace_shows_a_tree_with_status_marks_and_times() {
     state.trace.upsert(limit_step(3, Some(2), "grandchild"));
     state.trace.upsert(limit_step(4, None, "next root"));
     state.trace.select(0);
-    insta::assert_snapshot!("trace_tree", render(&state).backend());
+    insta::assert_snapshot!("trace_tree", screen(&state));
 }
 
 fn agent_state() -> AppState {
@@ -422,9 +433,9 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
             }),
         );
     }
-    insta::assert_snapshot!("approval_prompt", render(&state).backend());
+    insta::assert_snapshot!("approval_prompt", screen(&state));
     crate::tui::state::conversation::open_approval_editor(&mut state);
-    insta::assert_snapshot!("approval_editor", render(&state).backend());
+    insta::assert_snapshot!("approval_editor", screen(&state));
     crate::tui::state::conversation::close_editor(&mut state);
     state.agent.approvals.clear();
     let usage = UsageTotals {
@@ -481,7 +492,7 @@ fn sampling_prompt() {
             params: Box::new(params),
         }),
     );
-    insta::assert_snapshot!("sampling_prompt", render(&state).backend());
+    insta::assert_snapshot!("sampling_prompt", screen(&state));
 }
 
 #[test]
@@ -494,7 +505,10 @@ fn the_servers_list_scrolls_to_the_selection_and_says_what_is_hidden() {
         } else {
             format!("server{i:02}")
         };
-        let mut s = ServerSnapshot::new(ServerName::new(&name), "stdio");
+        let mut s = ServerSnapshot::new(
+            ServerName::new(&name),
+            crate::runtime::messages::TransportKind::Stdio,
+        );
         s.state = ServerState::Ready;
         state.servers.upsert(Arc::new(s));
     }
@@ -524,7 +538,10 @@ fn the_servers_list_scrolls_to_the_selection_and_says_what_is_hidden() {
 #[test]
 fn a_disabled_server_reads_disabled_not_as_an_error() {
     let mut state = state((100, 30), Pane::Servers);
-    let mut off = ServerSnapshot::new(ServerName::new("off"), "stdio");
+    let mut off = ServerSnapshot::new(
+        ServerName::new("off"),
+        crate::runtime::messages::TransportKind::Stdio,
+    );
     off.state = ServerState::Stopped;
     off.enabled = false;
     off.last_error = Some("disabled".into());
@@ -559,4 +576,18 @@ fn late_progress_and_lost_lines_show_in_the_details() {
     );
     assert!(text.contains("dropped 0 log and 5 stderr lines"), "{text}");
     assert!(text.contains("warming up"), "{text}");
+}
+
+/// One screen in each bundled theme, with its colours: a change of colour is a visible diff.
+#[test]
+fn every_theme_has_a_styled_snapshot() {
+    for name in ["dark", "light", "high-contrast"] {
+        let mut state = state((80, 24), Pane::Servers);
+        state.theme = Theme::bundled(name).expect("a bundled theme");
+        let terminal = render(&state);
+        insta::assert_snapshot!(
+            format!("styled_{}", name.replace('-', "_")),
+            crate::tui::test_support::styled(terminal.backend().buffer())
+        );
+    }
 }

@@ -40,7 +40,7 @@ fn render(state: &AppState) -> String {
     let (w, h) = state.size;
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     terminal.draw(|frame| draw(frame, state)).expect("draw");
-    terminal.backend().to_string()
+    crate::tui::test_support::without_version(&terminal.backend().to_string())
 }
 
 #[tokio::test]

@@ -65,7 +65,7 @@ fn connector(relay: Arc<Relay>) -> TestConnector {
                 transport,
                 crate::runtime::link_loss::LinkLoss::default(),
                 session,
-                "stdio",
+                crate::runtime::messages::TransportKind::Stdio,
             )
             .await
         })
