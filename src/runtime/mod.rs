@@ -192,6 +192,11 @@ impl RuntimeHandle {
         self.http.is_built()
     }
 
+    /// A receiver that wakes on every new set of snapshots (for callers that wait for a state).
+    pub fn snapshot_stream(&self) -> watch::Receiver<Snapshots> {
+        self.snapshots.clone()
+    }
+
     /// The latest snapshot of every server, in config order.
     pub fn snapshots(&self) -> Snapshots {
         self.snapshots.borrow().clone()
