@@ -73,6 +73,14 @@ fn answer(tmux: &Tmux, key: &str) {
     }
 }
 
+/// Waits until the model's answer `text` is on screen and its turn has ended (the status bar
+/// no longer says the model is answering): only then does the next message go out.
+fn answered(tmux: &Tmux, text: &str) -> String {
+    tmux.wait_for(&format!("{text} (turn ended)"), STEP, |screen| {
+        screen.contains(text) && !screen.contains("ANSWERING")
+    })
+}
+
 /// Types a message into the chat input and sends it.
 fn say(tmux: &Tmux, text: &str) {
     tmux.text(text);
@@ -150,7 +158,7 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
         "the status bar says so:\n{screen}"
     );
     answer(tmux, "n");
-    let screen = tmux.wait_for_text("Understood, I did not touch it.", STEP);
+    let screen = answered(tmux, "Understood, I did not touch it.");
     assert!(screen.contains("denied by you"), "{screen}");
     assert!(hole_calls(record).is_empty(), "{:?}", hole_calls(record));
 
@@ -166,7 +174,7 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     assert!(screen.contains("read-only"), "{screen}");
     assert!(screen.contains("“Echo”"), "{screen}");
     answer(tmux, "y");
-    let screen = tmux.wait_for_text("The echo worked.", STEP);
+    let screen = answered(tmux, "The echo worked.");
     assert!(screen.contains("approved by you"), "{screen}");
     assert!(screen.contains("→ ok in"), "{screen}");
 
@@ -176,11 +184,11 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     say(tmux, "hang once");
     tmux.wait_for_text("Run hole__hang?", STEP);
     answer(tmux, "a");
-    tmux.wait_for_text("First hang done.", STEP);
+    answered(tmux, "First hang done.");
     mock.push(call("c4", "hole__hang", r#"{"n": 2}"#));
     mock.push(reply("Second hang done."));
     say(tmux, "hang again");
-    let screen = tmux.wait_for_text("Second hang done.", STEP);
+    let screen = answered(tmux, "Second hang done.");
     assert!(screen.contains("always allowed this session"), "{screen}");
     let calls = hole_calls(record);
     assert_eq!(calls.len(), 2, "{calls:?}");
@@ -200,7 +208,7 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     }
     tmux.text("edited\"");
     tmux.keys(&["C-s"]);
-    let screen = tmux.wait_for_text("Edited echo done.", STEP);
+    let screen = answered(tmux, "Edited echo done.");
     assert!(screen.contains(": edited"), "{screen}");
     let last = mock.journal().last().expect("a request").body.to_string();
     assert!(last.contains(r#""content":"edited""#), "{last}");

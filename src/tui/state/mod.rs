@@ -7,6 +7,7 @@ pub mod agent;
 pub mod call;
 pub mod chat;
 pub mod conversation;
+mod keys;
 pub mod servers;
 pub mod tools;
 pub mod trace;
@@ -14,21 +15,19 @@ pub mod trace_words;
 
 use std::time::Instant;
 
-use ratatui::crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
-};
+use ratatui::crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 use ratatui::text::Line;
 
-use super::keymap::{self, Action, Scope};
+use super::keymap::Scope;
 use super::layout::{Layout, PaneAreas};
 use super::theme::Theme;
-use crate::protocol::{AgentCommand, AgentEvent, Decision};
+use crate::protocol::{AgentCommand, AgentEvent};
 use crate::runtime::messages::{RuntimeCommand, RuntimeEvent};
 use agent::AgentState;
 use call::{CallState, CallView, Progress};
 use chat::{ChatState, Role, no_llm_guidance};
-use servers::{ActionKind, PendingAction, ServersState};
+use servers::ServersState;
 use tools::{HighlightJob, ToolsState};
 use trace::TraceState;
 
@@ -250,29 +249,15 @@ impl AppState {
     }
 }
 
-/// Keys that answer an approval or sampling prompt (guarded by [`agent::PROMPT_GRACE`]).
-fn answers_prompt(state: &AppState, action: Action) -> bool {
-    match action {
-        Action::ApproveOnce
-        | Action::DenyCall
-        | Action::AlwaysAllow
-        | Action::EditArguments
-        | Action::ApproveSampling
-        | Action::DenySampling
-        | Action::EditSampling => true,
-        // Esc on an approval prompt cancels the turn; elsewhere it only leaves the input.
-        Action::CancelTurn => !state.agent.approvals.is_empty(),
-        _ => false,
-    }
-}
-
 /// The reducer. `at` is when `msg` arrived: the reducer takes the time from there and never
 /// reads a clock, so a test replays any timing exactly.
 pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
     state.now = state.now.max(at);
     let mut effects = Vec::new();
     match msg {
-        Msg::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key, &mut effects),
+        Msg::Key(key) if key.kind != KeyEventKind::Release => {
+            keys::on_key(state, key, &mut effects)
+        }
         Msg::Key(_) => {}
         Msg::Mouse(mouse) => on_mouse(state, mouse),
         Msg::Paste(text) => {
@@ -310,248 +295,8 @@ pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
     effects
 }
 
-fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
-    let scopes = state.scopes();
-    if let Some((escape, plain)) = split_escape_prefix(&key, &scopes) {
-        // Without the kitty keyboard protocol a fast "Esc, x" arrives as one "Alt-x": when
-        // Alt-x means nothing here, it was meant as Esc followed by x.
-        on_key(state, escape, effects);
-        on_key(state, plain, effects);
-        return;
-    }
-    let Some(action) = keymap::lookup(&key, &scopes) else {
-        // Unbound keys are text where text is being typed.
-        if scopes.contains(&Scope::ApprovalEdit) || scopes.contains(&Scope::SamplingEdit) {
-            if let Some(editor) = state
-                .agent
-                .approval_editor
-                .as_mut()
-                .or(state.agent.sampling_editor.as_mut())
-            {
-                editor.editor.input(key);
-                editor.error = None;
-            }
-        } else if scopes.contains(&Scope::CallEditor) {
-            if let Some(CallView::Editing { editor, error, .. }) = &mut state.call.view {
-                editor.input(key);
-                *error = None;
-            }
-        } else if scopes.contains(&Scope::Typing) {
-            state.chat.input.input(key);
-            state.chat.scroll = 0;
-        } else if scopes.contains(&Scope::Filtering) {
-            edit_filter(state, key);
-        }
-        return;
-    };
-    state.notice = None;
-    if answers_prompt(state, action) && !state.agent.prompt_armed(state.now) {
-        let pressed = match key.code {
-            KeyCode::Char(c) => c.to_string(),
-            KeyCode::Esc => "Esc".to_owned(),
-            other => format!("{other:?}"),
-        };
-        // How long it has been up (each ignored press reads differently, so a script driving
-        // the dashboard can tell that its key was read).
-        let shown_at = match (state.agent.approvals.front(), state.agent.sampling.front()) {
-            (Some(approval), _) => Some(approval.shown_at),
-            (None, Some(sampling)) => Some(sampling.shown_at),
-            (None, None) => None,
-        };
-        let age = shown_at.map_or(0, |at| state.now.saturating_duration_since(at).as_millis());
-        state.notice = Some(format!(
-            "Ignored {pressed}: the prompt appeared only {age} ms ago. Press it again to answer."
-        ));
-        return;
-    }
-    if state.help {
-        match action {
-            Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
-            Action::Down => state.help_scroll = state.help_scroll.saturating_add(1),
-            _ => {}
-        }
-    }
-    if let Some(scroll) = state.call.pager.as_mut() {
-        let page = usize::from(state.size.1.saturating_sub(4)).max(1);
-        match action {
-            Action::Up => *scroll = scroll.saturating_sub(1),
-            Action::Down => *scroll = scroll.saturating_add(1),
-            Action::PageUp => *scroll = scroll.saturating_sub(page),
-            Action::PageDown => *scroll = scroll.saturating_add(page),
-            Action::Top => *scroll = 0,
-            Action::Bottom => *scroll = usize::MAX / 2,
-            _ => {}
-        }
-        if matches!(
-            action,
-            Action::Up
-                | Action::Down
-                | Action::PageUp
-                | Action::PageDown
-                | Action::Top
-                | Action::Bottom
-        ) {
-            return;
-        }
-    }
-    match action {
-        Action::ForceQuit | Action::Quit => state.quitting = true,
-        Action::ToggleHelp => {
-            state.help = !state.help;
-            state.help_scroll = 0;
-        }
-        Action::CloseHelp => state.help = false,
-        Action::FocusChat => state.focus(Pane::Chat),
-        Action::FocusServers => state.focus(Pane::Servers),
-        Action::FocusTools => state.focus(Pane::Tools),
-        Action::FocusTrace => state.focus(Pane::Trace),
-        Action::NextPane => state.focus(state.focus.next()),
-        Action::PrevPane => state.focus(state.focus.prev()),
-        Action::ToggleMouse => {
-            state.mouse = !state.mouse;
-            state.notice = Some(if state.mouse {
-                "mouse on: click focuses, wheel scrolls".to_owned()
-            } else {
-                "mouse off: select text freely; m turns it on".to_owned()
-            });
-            effects.push(Effect::SetMouseCapture(state.mouse));
-        }
-        Action::Send => conversation::send_message(state, effects),
-        Action::NewLine => state.chat.input.insert_newline(),
-        Action::LeaveInput => state.typing = false,
-        Action::EnterInput => state.typing = true,
-        Action::Up | Action::Down if state.help => {}
-        Action::Up => move_selection(state, -1),
-        Action::Down => move_selection(state, 1),
-        Action::PageUp => move_selection(state, -(state.page() as isize)),
-        Action::PageDown => move_selection(state, state.page() as isize),
-        Action::Top => move_selection(state, isize::MIN / 2),
-        Action::Bottom => move_selection(state, isize::MAX / 2),
-        Action::StartFilter => state.tools.filtering = true,
-        Action::ClearFilter => {
-            state.tools.filtering = false;
-            state.tools.filter_cleared();
-        }
-        Action::AcceptFilter => state.tools.filtering = false,
-        Action::DetailsDown => {
-            state.tools.detail_scroll = state.tools.detail_scroll.saturating_add(3);
-        }
-        Action::DetailsUp => {
-            state.tools.detail_scroll = state.tools.detail_scroll.saturating_sub(3);
-        }
-        Action::OpenCall => {
-            if let Some(tool) = state.tools.selected_tool().cloned() {
-                state.call.edit(&tool);
-            }
-        }
-        Action::RunCall => {
-            if let Some((id, target, arguments)) = state.call.start(state.now) {
-                effects.push(Effect::Runtime(RuntimeCommand::CallTool {
-                    id,
-                    server: target.server,
-                    tool: target.tool,
-                    arguments,
-                }));
-            }
-        }
-        Action::CancelCall => {
-            if let Some(CallView::Running { id, cancelling, .. }) = &mut state.call.view {
-                *cancelling = true;
-                effects.push(Effect::Runtime(RuntimeCommand::CancelCall { id: *id }));
-            }
-        }
-        Action::CloseCall => state.call.close(),
-        Action::OpenPager => state.call.pager = Some(0),
-        Action::ClosePager => state.call.pager = None,
-        Action::ApproveOnce => conversation::decide(state, Decision::Approve, effects),
-        Action::DenyCall => conversation::decide(state, Decision::Deny, effects),
-        Action::AlwaysAllow => conversation::decide(state, Decision::Always, effects),
-        Action::EditArguments => conversation::open_approval_editor(state),
-        Action::CancelTurn => {
-            if state.agent.approvals.is_empty() {
-                if let Some(turn) = state.agent.running {
-                    effects.push(Effect::Agent(AgentCommand::CancelTurn { turn }));
-                }
-            } else {
-                conversation::decide(state, Decision::CancelTurn, effects);
-            }
-        }
-        Action::SubmitEdit => conversation::submit_edit(state, effects),
-        Action::CloseEdit => conversation::close_editor(state),
-        Action::ApproveSampling => conversation::approve_sampling(state, effects),
-        Action::DenySampling => conversation::decide_sampling(state, None, effects),
-        Action::EditSampling => conversation::open_sampling_editor(state),
-        Action::PromptUp => state.agent.scroll_prompt(-1),
-        Action::PromptDown => state.agent.scroll_prompt(1),
-        Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
-            if let Some(server) = state.servers.selected() {
-                let name = server.name.clone();
-                let command = match action {
-                    Action::Reconnect => RuntimeCommand::Reconnect {
-                        server: name.clone(),
-                    },
-                    Action::Restart => RuntimeCommand::Restart {
-                        server: name.clone(),
-                    },
-                    _ => RuntimeCommand::SetEnabled {
-                        server: name.clone(),
-                        enabled: !server.enabled,
-                    },
-                };
-                let (notice, kind) = match &command {
-                    RuntimeCommand::Reconnect { .. } => {
-                        (format!("reconnecting {name}…"), ActionKind::Start)
-                    }
-                    RuntimeCommand::Restart { .. } => {
-                        (format!("restarting {name}…"), ActionKind::Start)
-                    }
-                    RuntimeCommand::SetEnabled { enabled: true, .. } => {
-                        (format!("enabling {name}…"), ActionKind::Start)
-                    }
-                    _ => (format!("disabling {name}…"), ActionKind::Disable),
-                };
-                // The message stays until the server has settled after the command.
-                state.servers.action = Some(PendingAction {
-                    server: name,
-                    kind,
-                    notice: notice.clone(),
-                    started: false,
-                });
-                state.notice = Some(notice);
-                effects.push(Effect::Runtime(command));
-            }
-        }
-    }
-}
-
-/// An unbound Alt-<character> split into Esc and the plain character.
-fn split_escape_prefix(key: &KeyEvent, scopes: &[Scope]) -> Option<(KeyEvent, KeyEvent)> {
-    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
-    let KeyCode::Char(_) = key.code else {
-        return None;
-    };
-    if key.modifiers != KeyModifiers::ALT || keymap::lookup(key, scopes).is_some() {
-        return None;
-    }
-    let escape = KeyEvent::new_with_kind(KeyCode::Esc, KeyModifiers::NONE, key.kind);
-    let plain = KeyEvent::new_with_kind(key.code, KeyModifiers::NONE, key.kind);
-    Some((escape, plain))
-}
-
-fn edit_filter(state: &mut AppState, key: KeyEvent) {
-    use ratatui::crossterm::event::KeyCode;
-    match key.code {
-        KeyCode::Backspace => {
-            state.tools.filter.pop();
-        }
-        KeyCode::Char(c) => state.tools.filter.push(c),
-        _ => return,
-    }
-    state.tools.filter_edited();
-}
-
 /// Moves the focused pane's selection (or scroll) by `delta` rows.
-fn move_selection(state: &mut AppState, delta: isize) {
+pub(super) fn move_selection(state: &mut AppState, delta: isize) {
     let shift = |current: usize| current.saturating_add_signed(delta);
     match state.focus {
         Pane::Chat => {
