@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::agent::usage::{compact, dollars};
 use crate::llm::ChatMessage;
 use crate::protocol::{CallOutcome, Decision, StepBody, StepStatus, TraceStep, TurnOutcome};
-use crate::text::{human_duration, sanitize, sanitize_line, truncate_chars};
+use crate::text::{human_duration, plural, sanitize, sanitize_line, truncate_chars};
 
 /// Lines of a reply's text or a tool result shown in a step's detail.
 const EXCERPT_LINES: usize = 12;
@@ -17,6 +17,8 @@ const EXCERPT_LINES: usize = 12;
 const ARGUMENT_CHARS: usize = 120;
 
 pub fn title(step: &TraceStep) -> String {
+    // A call's arguments go last: a title cut at the pane's edge keeps its time.
+    let mut arguments_shown = None;
     let what = match &step.body {
         StepBody::Turn {
             user_text, outcome, ..
@@ -28,10 +30,10 @@ pub fn title(step: &TraceStep) -> String {
             }
         }
         StepBody::ModelRequest { model, request } => format!(
-            "ask {} · {} messages, {} tools",
+            "ask {} · {}, {}",
             sanitize_line(model),
-            request.messages.len(),
-            request.tools.len()
+            plural(request.messages.len(), "message", "messages"),
+            plural(request.tools.len(), "tool", "tools")
         ),
         StepBody::ModelReply {
             tool_calls,
@@ -57,11 +59,8 @@ pub fn title(step: &TraceStep) -> String {
             model_arguments,
             ..
         } => {
-            let mut words = format!(
-                "tool {} {}",
-                sanitize_line(qualified_name),
-                one_line(arguments, ARGUMENT_CHARS)
-            );
+            let mut words = format!("tool {}", sanitize_line(qualified_name));
+            arguments_shown = Some(one_line(arguments, ARGUMENT_CHARS));
             if let Some(by) = approved_by {
                 words.push_str(&format!(" · {}", by.describe()));
             }
@@ -102,6 +101,7 @@ pub fn title(step: &TraceStep) -> String {
     if let Some(cost) = step.cost_usd {
         parts.push(dollars(cost));
     }
+    parts.extend(arguments_shown);
     parts.join(" · ")
 }
 
@@ -329,7 +329,7 @@ mod tests {
         );
         assert_eq!(
             title(&step),
-            "tool demo__add {\"a\":1} · approved by you · edited · running…"
+            "tool demo__add · approved by you · edited · running… · {\"a\":1}"
         );
         assert!(detail(&step).contains("the model's arguments: {\n  \"a\": 9\n}"));
     }

@@ -21,7 +21,7 @@ use super::arguments::argument_lines;
 use super::overlay_block;
 use super::wrap::wrap;
 use crate::agent::sampling::message_text;
-use crate::text::{sanitize, sanitize_line, truncate_chars};
+use crate::text::{plural, sanitize, sanitize_line, truncate_chars};
 use crate::tui::state::AppState;
 use crate::tui::state::agent::{JsonEditor, PendingApproval, PendingSampling};
 use crate::tui::theme::Theme;
@@ -143,11 +143,11 @@ fn visible_body(
             max_scroll,
         };
     }
-    // Two rows go to the markers; the rest show the body.
-    let shown = room - 2;
-    let max_scroll = body.len() - shown;
+    // The last row says what is below (or that this is the end); a first row says what is
+    // above, once something is.
+    let max_scroll = body.len() - (room - 2);
     let start = scroll.min(max_scroll);
-    let above = start;
+    let shown = if start == 0 { room - 1 } else { room - 2 };
     let below = body.len() - start - shown;
     let marker = |text: String| {
         Line::from(Span::styled(
@@ -156,14 +156,18 @@ fn visible_body(
         ))
     };
     let mut lines = Vec::with_capacity(room);
-    lines.push(if above > 0 {
-        marker(format!("↑ {above} more lines above · k/↑ scrolls up"))
-    } else {
-        Line::default()
-    });
+    if start > 0 {
+        lines.push(marker(format!(
+            "↑ {} above · k/↑ scrolls up",
+            plural(start, "more line", "more lines")
+        )));
+    }
     lines.extend(body.drain(start..start + shown));
     lines.push(if below > 0 {
-        marker(format!("↓ {below} more lines below · j/↓ scrolls down"))
+        marker(format!(
+            "↓ {} below · j/↓ scrolls down",
+            plural(below, "more line", "more lines")
+        ))
     } else {
         Line::from(Span::styled("(end)", theme.muted()))
     });
@@ -378,5 +382,59 @@ fn draw_editor(frame: &mut Frame, area: Rect, editor: &JsonEditor, title: &str, 
             )),
             status,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(body: VisibleBody) -> Vec<String> {
+        body.lines.iter().map(|line| line.to_string()).collect()
+    }
+
+    #[test]
+    fn a_long_body_scrolls_with_markers_and_never_drops_a_line_silently() {
+        let theme = Theme::default_dark();
+        let body = || {
+            (1..=20)
+                .map(|i| Line::raw(format!("line {i}")))
+                .collect::<Vec<_>>()
+        };
+        let top = visible_body(body(), 0, 5, &theme);
+        assert_eq!(top.max_scroll, 17);
+        assert_eq!(
+            texts(top),
+            [
+                "line 1",
+                "line 2",
+                "line 3",
+                "line 4",
+                "↓ 16 more lines below · j/↓ scrolls down"
+            ]
+        );
+        assert_eq!(
+            texts(visible_body(body(), 1, 5, &theme)),
+            [
+                "↑ 1 more line above · k/↑ scrolls up",
+                "line 2",
+                "line 3",
+                "line 4",
+                "↓ 16 more lines below · j/↓ scrolls down"
+            ]
+        );
+        assert_eq!(
+            texts(visible_body(body(), 100, 5, &theme)),
+            [
+                "↑ 17 more lines above · k/↑ scrolls up",
+                "line 18",
+                "line 19",
+                "line 20",
+                "(end)"
+            ]
+        );
+        let short = visible_body(body()[..3].to_vec(), 4, 5, &theme);
+        assert_eq!(short.max_scroll, 0);
+        assert_eq!(texts(short), ["line 1", "line 2", "line 3"]);
     }
 }
