@@ -30,6 +30,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Memory::InMemory)]
     pub memory: Memory,
 
+    /// The dashboard's agent mode at start (default: AgentConfig.mode, else chat); /mode:…
+    /// changes it later.
+    #[arg(long, value_enum)]
+    pub mode: Option<RunMode>,
+
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -65,13 +70,27 @@ impl Memory {
     }
 }
 
-/// `run --mode`.
+/// `--mode` (the dashboard's and `run`'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RunMode {
     /// Tool calls need approval (`--approve`).
     Chat,
     /// Tool calls run without approval (tools in `always_ask` still ask).
     Auto,
+    /// A plan of phases whose sub-tasks run as parallel sub-agents (tool calls approved as in
+    /// chat mode).
+    Orchestrator,
+}
+
+impl RunMode {
+    pub fn agent_mode(self) -> crate::protocol::AgentMode {
+        use crate::protocol::AgentMode;
+        match self {
+            RunMode::Chat => AgentMode::Chat,
+            RunMode::Auto => AgentMode::Auto,
+            RunMode::Orchestrator => AgentMode::Orchestrator,
+        }
+    }
 }
 
 /// `run --approve`.
@@ -153,8 +172,9 @@ pub enum Cmd {
     Run {
         /// What to ask.
         query: String,
-        #[arg(long, value_enum, default_value_t = RunMode::Chat)]
-        mode: RunMode,
+        /// Default: AgentConfig.mode, else chat.
+        #[arg(long, value_enum)]
+        mode: Option<RunMode>,
         /// Who approves tool calls and servers' sampling requests in chat mode.
         #[arg(long, value_enum, default_value_t = Approve::Ask)]
         approve: Approve,

@@ -34,13 +34,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let config = match load_config(cli.config.as_deref()) {
+    let mut config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("mcpomni: {message}");
             return ExitCode::from(2);
         }
     };
+    if let Some(mode) = cli.mode {
+        config.agent.mode = mode.agent_mode();
+    }
     let logging = logging::init(mcpomni::redact::Secrets::for_config(&config));
     tracing::info!(source = %config.source.display_name(), "mcpomni {} starting", env!("CARGO_PKG_VERSION"));
     let status = match cli.command {

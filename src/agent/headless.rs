@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::policy::ApprovalPolicy;
 use super::trace::Tracer;
-use super::turn::{Approver, TurnContext, TurnRecord, run_turn};
+use super::turn::{Approver, TurnContext, TurnRecord};
 use super::usage::UsageMeter;
 use super::{AgentSettings, prompt, sampling};
 use crate::llm::LlmProvider;
@@ -311,8 +311,10 @@ pub async fn run_once(
         max_steps: settings.max_steps,
         system_prompt: prompt::system_prompt(mode),
         cancel,
+        stream_text: true,
     };
-    let record = run_turn(&ctx, Vec::new(), text).await;
+    let record =
+        super::run_turn_in_mode(&ctx, Vec::new(), text, settings.max_parallel_agents).await;
     stop_sampling.cancel();
     let session = usage
         .lock()

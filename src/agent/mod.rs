@@ -13,6 +13,7 @@
 #![allow(deprecated)]
 
 pub mod headless;
+pub mod orchestrator;
 pub mod policy;
 pub mod prompt;
 pub mod sampling;
@@ -47,6 +48,8 @@ use usage::UsageMeter;
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
     pub max_steps: u32,
+    /// Sub-agents of one orchestrator phase running at once.
+    pub max_parallel_agents: usize,
     pub approval: ApprovalConfig,
     pub request_limit: u64,
     pub total_tokens_limit: u64,
@@ -57,6 +60,8 @@ impl AgentSettings {
     pub fn from_config(config: &Config) -> Self {
         Self {
             max_steps: config.agent.max_steps.max(1),
+            max_parallel_agents: usize::try_from(config.agent.max_parallel_agents.max(1))
+                .unwrap_or(usize::MAX),
             approval: config.agent.approval.clone(),
             request_limit: config.agent.request_limit,
             total_tokens_limit: config.agent.total_tokens_limit,
@@ -272,9 +277,12 @@ impl AgentActor {
             max_steps: self.settings.max_steps,
             system_prompt: prompt::system_prompt(mode),
             cancel: cancel.clone(),
+            stream_text: true,
         };
         let history = self.history.clone();
-        let task = tokio::spawn(async move { run_turn(&ctx, history, text).await });
+        let max_parallel = self.settings.max_parallel_agents;
+        let task =
+            tokio::spawn(async move { run_turn_in_mode(&ctx, history, text, max_parallel).await });
         self.running = Some(Running { turn, cancel, task });
     }
 
@@ -347,6 +355,21 @@ impl AgentActor {
         if let Some(decision) = self.sampling.remove(&id) {
             let _ = decision.send(approved);
         }
+    }
+}
+
+/// One turn as its mode runs it: the tool loop (chat, auto) or a plan of sub-agents.
+pub async fn run_turn_in_mode(
+    ctx: &TurnContext,
+    history: Vec<ChatMessage>,
+    text: String,
+    max_parallel_agents: usize,
+) -> TurnRecord {
+    match ctx.mode {
+        AgentMode::Orchestrator => {
+            orchestrator::run_orchestration(ctx, history, text, max_parallel_agents).await
+        }
+        AgentMode::Chat | AgentMode::Auto => run_turn(ctx, history, text).await,
     }
 }
 

@@ -15,6 +15,11 @@ pub fn system_prompt(mode: AgentMode) -> String {
             "Tool calls run without asking the user, so act carefully and prefer read-only \
              tools when they are enough."
         }
+        AgentMode::Orchestrator => {
+            "You are one of several agents working on parts of a larger plan: do your own \
+             task only, and end with a short, complete answer for it. Each tool call you make \
+             may need the user's approval; if one is denied, continue without it."
+        }
     };
     format!(
         "You are the assistant of mcpomni, a terminal client for MCP (Model Context Protocol) \

@@ -51,6 +51,7 @@ pub trait Approver: Send + Sync {
 }
 
 /// Everything a turn needs.
+#[derive(Clone)]
 pub struct TurnContext {
     pub turn: TurnId,
     pub mode: AgentMode,
@@ -64,6 +65,9 @@ pub struct TurnContext {
     pub max_steps: u32,
     pub system_prompt: String,
     pub cancel: CancellationToken,
+    /// Whether the model's text goes to the chat as it streams (off for sub-agents, whose
+    /// answers are parts of the orchestrator's report).
+    pub stream_text: bool,
 }
 
 /// One tool call the model made, and what became of it.
@@ -89,7 +93,7 @@ pub struct TurnRecord {
     pub calls: Vec<CallRecord>,
 }
 
-enum Reply {
+pub(super) enum Reply {
     Done {
         text: String,
         tool_calls: Vec<ToolCall>,
@@ -103,8 +107,8 @@ enum Reply {
 }
 
 /// A streamed reply and what it cost.
-struct Streamed {
-    reply: Reply,
+pub(super) struct Streamed {
+    pub(super) reply: Reply,
     usage: Option<Usage>,
     /// When the first piece of the reply arrived.
     first_token: Option<Instant>,
@@ -166,24 +170,99 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
     messages.push(ChatMessage::user(text));
     let mut turn_usage = ctx.usage().new_turn();
     let mut calls = Vec::new();
+    let scope = LoopScope::whole(turn_step.id);
+    let LoopEnd { answer, outcome } =
+        run_loop(ctx, &scope, &mut messages, &mut turn_usage, &mut calls).await;
+    finish_turn_step(ctx, &mut turn_step, &outcome, turn_usage).await;
+    TurnRecord {
+        messages: messages.split_off(first_new),
+        answer,
+        outcome,
+        usage: turn_usage,
+        calls,
+    }
+}
+
+/// Where one run of the tool loop sits in the trace, and which tools it may use.
+pub struct LoopScope {
+    /// The step its model requests and tool calls belong to.
+    pub parent: StepId,
+    /// Tool patterns (`server__tool`, `server__*`, `server`) it may use; `None`: every tool.
+    pub tools: Option<Vec<String>>,
+}
+
+impl LoopScope {
+    pub fn whole(parent: StepId) -> Self {
+        Self {
+            parent,
+            tools: None,
+        }
+    }
+
+    /// The part of the catalog this loop may use.
+    fn catalog(&self, catalog: Arc<Catalog>) -> Arc<Catalog> {
+        match &self.tools {
+            None => catalog,
+            Some(patterns) => {
+                let mut allowed = (*catalog).clone();
+                allowed.tools.retain(|tool| {
+                    patterns
+                        .iter()
+                        .any(|pattern| tool_pattern_allows(pattern, &tool.qualified_name))
+                });
+                Arc::new(allowed)
+            }
+        }
+    }
+}
+
+/// Whether a tool pattern allows the tool with this qualified name: the name itself, a prefix
+/// ending in `*` (`server__*`), or a bare server name.
+pub fn tool_pattern_allows(pattern: &str, qualified_name: &str) -> bool {
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        return qualified_name.starts_with(prefix);
+    }
+    pattern == qualified_name
+        || qualified_name
+            .strip_prefix(pattern)
+            .is_some_and(|rest| rest.starts_with("__"))
+}
+
+/// How a run of the loop ended.
+pub struct LoopEnd {
+    pub answer: String,
+    pub outcome: TurnOutcome,
+}
+
+/// Up to `max_steps` rounds of "ask the model, run the tools it asks for" on `messages` (which
+/// end with the user's request), until the model answers without tools, a limit or an error
+/// stops it, or the turn is cancelled. What was said is appended to `messages`; calls to
+/// `calls`; usage to `turn_usage`.
+pub async fn run_loop(
+    ctx: &TurnContext,
+    scope: &LoopScope,
+    messages: &mut Vec<ChatMessage>,
+    turn_usage: &mut UsageTotals,
+    calls: &mut Vec<CallRecord>,
+) -> LoopEnd {
     let mut answer = String::new();
     let mut outcome = TurnOutcome::Limit(format!(
         "stopped after {} steps without a final answer (AgentConfig.max_steps)",
         ctx.max_steps
     ));
     'steps: for _ in 1..=ctx.max_steps {
-        if let Err(limit) = ctx.usage().check() {
+        if let Err(limit) = ctx.usage().reserve() {
             outcome = TurnOutcome::Limit(limit);
             break;
         }
-        let catalog = ctx.runtime.catalog();
+        let catalog = scope.catalog(ctx.runtime.catalog());
         let request = ChatRequest {
             system: Some(ctx.system_prompt.clone()),
             messages: messages.clone(),
             tools: tool_specs(&catalog),
             ..ChatRequest::default()
         };
-        let (streamed, reply_step) = ask_model(ctx, turn_step.id, request, &mut turn_usage).await;
+        let (streamed, reply_step) = ask_model(ctx, scope.parent, request, turn_usage).await;
         let (text, tool_calls, provider_state) = match streamed.reply {
             Reply::Done {
                 text,
@@ -216,7 +295,7 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
         }
         let total = tool_calls.len();
         for (index, call) in tool_calls.iter().enumerate() {
-            match run_call(ctx, &catalog, call, index, total, reply_step, &mut calls).await {
+            match run_call(ctx, &catalog, call, index, total, reply_step, calls).await {
                 CallFlow::Result(result) => messages.push(result),
                 CallFlow::CancelTurn => {
                     // Every call the model made needs a result, or the next request fails.
@@ -232,7 +311,7 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
     if let TurnOutcome::Limit(reason) = &outcome {
         ctx.tracer
             .record(
-                Some(turn_step.id),
+                Some(scope.parent),
                 StepBody::Limit {
                     reason: reason.clone(),
                 },
@@ -240,17 +319,10 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
             )
             .await;
     }
-    finish_turn_step(ctx, &mut turn_step, &outcome, turn_usage).await;
-    TurnRecord {
-        messages: messages.split_off(first_new),
-        answer,
-        outcome,
-        usage: turn_usage,
-        calls,
-    }
+    LoopEnd { answer, outcome }
 }
 
-async fn finish_turn_step(
+pub(super) async fn finish_turn_step(
     ctx: &TurnContext,
     step: &mut TraceStep,
     outcome: &TurnOutcome,
@@ -274,7 +346,7 @@ async fn finish_turn_step(
 
 /// One request to the model, traced: the request step (exactly what was sent), then the reply
 /// step under it. Returns the reply and the reply step's id (the parent of its tool calls).
-async fn ask_model(
+pub(super) async fn ask_model(
     ctx: &TurnContext,
     turn_step: StepId,
     request: ChatRequest,
@@ -298,7 +370,7 @@ async fn ask_model(
         .await;
     let cost = {
         let mut meter = ctx.usage();
-        meter.record(streamed.usage, turn_usage);
+        meter.record_reserved(streamed.usage, turn_usage);
         meter.cost_of(streamed.usage)
     };
     request_step.tokens = streamed.usage;
@@ -385,7 +457,7 @@ pub fn tool_specs(catalog: &Catalog) -> Vec<ToolSpec> {
         .collect()
 }
 
-/// Streams one reply, forwarding text as it comes; the usage is returned even on failure
+/// Streams one reply, forwarding text as it comes (unless `ctx.stream_text` is off); the usage is returned even on failure
 /// (a reply that failed halfway still cost a request).
 async fn stream_reply(ctx: &TurnContext, request: ChatRequest) -> Streamed {
     let mut stream = ctx.provider.stream(request);
@@ -405,11 +477,13 @@ async fn stream_reply(ctx: &TurnContext, request: ChatRequest) -> Streamed {
         let reply = match next {
             Some(Ok(StreamEvent::TextDelta(delta))) => {
                 partial.push_str(&delta);
-                ctx.emit(AgentEvent::AssistantDelta {
-                    turn: ctx.turn,
-                    text: delta,
-                })
-                .await;
+                if ctx.stream_text {
+                    ctx.emit(AgentEvent::AssistantDelta {
+                        turn: ctx.turn,
+                        text: delta,
+                    })
+                    .await;
+                }
                 continue;
             }
             Some(Ok(StreamEvent::ToolCallProgress { .. })) => continue,

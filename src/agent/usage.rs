@@ -1,6 +1,9 @@
 //! Counting what the model costs: requests and tokens per turn and per session, money when the
 //! config has a price, and the session limits (`request_limit`, `total_tokens_limit`) checked
-//! before every request. Every request to the model counts once (retries of the same request
+//! before every request. Requests sent at the same time (an orchestrator's parallel
+//! sub-agents) reserve their share first, so together they cannot race past a limit: a
+//! reservation counts as a request and as the average tokens of a request so far until its
+//! reply is recorded. Every request to the model counts once (retries of the same request
 //! inside the provider do not), sampling requests included.
 
 use crate::config::Price;
@@ -15,6 +18,8 @@ pub struct UsageMeter {
     request_limit: u64,
     /// 0 = unlimited.
     token_limit: u64,
+    /// Requests reserved and not yet recorded.
+    in_flight: u64,
 }
 
 impl UsageMeter {
@@ -27,7 +32,42 @@ impl UsageMeter {
             price,
             request_limit,
             token_limit,
+            in_flight: 0,
         }
+    }
+
+    /// Checks the limits counting the requests in flight, and reserves one request; the
+    /// reservation ends with [`UsageMeter::record_reserved`].
+    pub fn reserve(&mut self) -> Result<(), String> {
+        self.check()?;
+        if self.request_limit > 0 && self.session.requests + self.in_flight >= self.request_limit {
+            return Err(format!(
+                "the session reached its limit of {} requests to the model \
+                 (AgentConfig.request_limit; {} still running)",
+                self.request_limit, self.in_flight
+            ));
+        }
+        if self.token_limit > 0 && self.in_flight > 0 {
+            let average = self.session.tokens() / self.session.requests.max(1);
+            let expected = self.session.tokens() + average * self.in_flight;
+            if expected >= self.token_limit {
+                return Err(format!(
+                    "the session would pass its limit of {} tokens with the {} requests \
+                     still running ({} used; AgentConfig.total_tokens_limit)",
+                    self.token_limit,
+                    self.in_flight,
+                    self.session.tokens()
+                ));
+            }
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// A reserved request's reply came (or it failed): record it and end the reservation.
+    pub fn record_reserved(&mut self, usage: Option<Usage>, turn: &mut UsageTotals) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.record(usage, turn);
     }
 
     /// Why the next request may not be sent, if a limit is reached.
@@ -196,6 +236,42 @@ mod tests {
         assert_eq!(
             describe(&tokens.session),
             "1 request · 100 tokens (60 in, 40 out)"
+        );
+    }
+
+    #[test]
+    fn requests_in_flight_count_against_the_limits() {
+        let mut meter = UsageMeter::new(None, 3, 0);
+        let mut turn = meter.new_turn();
+        assert_eq!(meter.reserve(), Ok(()));
+        assert_eq!(meter.reserve(), Ok(()));
+        assert_eq!(meter.reserve(), Ok(()));
+        let refused = meter.reserve().unwrap_err();
+        assert!(refused.contains("limit of 3 requests"), "{refused}");
+        assert!(refused.contains("3 still running"), "{refused}");
+        meter.record_reserved(None, &mut turn);
+        let refused = meter.reserve().unwrap_err();
+        assert!(refused.contains("2 still running"), "{refused}");
+
+        // 100 tokens a request so far: 100 used and three in flight are expected to reach
+        // 400, past 350, so a fourth waits.
+        let mut tokens = UsageMeter::new(None, 0, 350);
+        let usage = Some(Usage {
+            input_tokens: 60,
+            output_tokens: 40,
+        });
+        assert_eq!(tokens.reserve(), Ok(()));
+        tokens.record_reserved(usage, &mut turn);
+        assert_eq!(tokens.reserve(), Ok(()));
+        assert_eq!(tokens.reserve(), Ok(()));
+        assert_eq!(tokens.reserve(), Ok(()));
+        let refused = tokens.reserve().unwrap_err();
+        assert!(refused.contains("limit of 350 tokens"), "{refused}");
+        tokens.record_reserved(usage, &mut turn);
+        tokens.record_reserved(usage, &mut turn);
+        assert!(
+            tokens.reserve().is_err(),
+            "300 used + one more in flight is past 350"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! selection, required keys, URL schemes, non-negative durations), reporting
 //! each failure at the position of the offending value.
 
+use crate::protocol::AgentMode;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -114,6 +115,25 @@ impl Builder<'_> {
                 .seconds(&path.key("tool_call_timeout"), raw.tool_call_timeout)?
                 .unwrap_or(defaults.tool_call_timeout),
             max_steps: raw.max_steps.unwrap_or(defaults.max_steps),
+            mode: match raw.mode.as_deref() {
+                None => defaults.mode,
+                Some(word) => AgentMode::from_label(word).ok_or_else(|| {
+                    self.error(
+                        &path.key("mode"),
+                        format!("unknown mode `{word}`; expected `chat`, `auto` or `orchestrator`"),
+                    )
+                })?,
+            },
+            max_parallel_agents: match raw.max_parallel_agents {
+                None => defaults.max_parallel_agents,
+                Some(0) => {
+                    return Err(self.error(
+                        &path.key("max_parallel_agents"),
+                        "`max_parallel_agents` must be at least 1".to_owned(),
+                    ));
+                }
+                Some(n) => n,
+            },
             request_limit: raw.request_limit.unwrap_or(defaults.request_limit),
             total_tokens_limit: raw
                 .total_tokens_limit

@@ -14,6 +14,7 @@ mod raw;
 #[cfg(test)]
 mod tests;
 
+use crate::protocol::AgentMode;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -99,6 +100,10 @@ impl fmt::Display for ConfigSource {
 pub struct AgentConfig {
     pub tool_call_timeout: Duration,
     pub max_steps: u32,
+    /// The agent's mode at start (`--mode` overrides it).
+    pub mode: AgentMode,
+    /// How many of an orchestrator phase's sub-agents run at once.
+    pub max_parallel_agents: u32,
     /// 0 = unlimited.
     pub request_limit: u64,
     /// 0 = unlimited.
@@ -153,6 +158,8 @@ impl Default for AgentConfig {
         AgentConfig {
             tool_call_timeout: Duration::from_secs(30),
             max_steps: 15,
+            mode: AgentMode::Chat,
+            max_parallel_agents: 4,
             request_limit: 0,
             total_tokens_limit: 0,
             memory_config: MemoryConfig::default(),

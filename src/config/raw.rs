@@ -83,6 +83,8 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawAgent {
     pub(crate) tool_call_timeout: Option<f64>,
     pub(crate) max_steps: Option<u32>,
+    pub(crate) mode: Option<String>,
+    pub(crate) max_parallel_agents: Option<u32>,
     pub(crate) request_limit: Option<u64>,
     pub(crate) total_tokens_limit: Option<u64>,
     pub(crate) memory_config: Option<Obj<RawMemory>>,

@@ -21,7 +21,7 @@ use crate::agent::usage::describe;
 use crate::cli::{Approve, RunMode};
 use crate::config::Config;
 use crate::llm;
-use crate::protocol::{AgentEvent, AgentMode, CallOutcome, TurnOutcome, UsageTotals};
+use crate::protocol::{AgentEvent, CallOutcome, TurnOutcome, UsageTotals};
 use crate::runtime::RuntimeOptions;
 use crate::runtime::messages::ServerState;
 use crate::text::{human_duration, sanitize_line};
@@ -30,7 +30,8 @@ use crate::text::{human_duration, sanitize_line};
 #[derive(Debug, Clone)]
 pub struct RunArgs {
     pub query: String,
-    pub mode: RunMode,
+    /// `None`: the config's `AgentConfig.mode`.
+    pub mode: Option<RunMode>,
     pub approve: Approve,
     pub json: bool,
 }
@@ -78,10 +79,7 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
         }
         let (events, progress) = mpsc::channel(64);
         let printer = tokio::spawn(report_progress(progress));
-        let mode = match args.mode {
-            RunMode::Chat => AgentMode::Chat,
-            RunMode::Auto => AgentMode::Auto,
-        };
+        let mode = args.mode.map_or(config.agent.mode, RunMode::agent_mode);
         let approve = match args.approve {
             Approve::All => ApproveAll::All,
             Approve::None => ApproveAll::None,

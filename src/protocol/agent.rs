@@ -24,14 +24,25 @@ pub enum AgentMode {
     Chat,
     /// Tool calls run without approval.
     Auto,
+    /// The model writes a plan; each phase's sub-tasks run as parallel sub-agents (their tool
+    /// calls are approved as in chat mode).
+    Orchestrator,
 }
 
 impl AgentMode {
+    pub const ALL: [AgentMode; 3] = [AgentMode::Chat, AgentMode::Auto, AgentMode::Orchestrator];
+
     pub fn label(self) -> &'static str {
         match self {
             AgentMode::Chat => "chat",
             AgentMode::Auto => "auto",
+            AgentMode::Orchestrator => "orchestrator",
         }
+    }
+
+    /// The mode a word names (`chat`, `auto`, `orchestrator`).
+    pub fn from_label(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.label() == word)
     }
 }
 

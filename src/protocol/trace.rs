@@ -132,6 +132,30 @@ pub enum StepBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply: Option<String>,
     },
+    /// The orchestrator's planning request and the plan it got (`plan` once it was read;
+    /// `error` says what was wrong with the reply).
+    Plan {
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// One phase of the plan: its sub-agents are its children.
+    Phase {
+        index: u32,
+        #[serde(default)]
+        name: String,
+    },
+    /// A sub-agent working on one task; its model requests and tool calls are its children.
+    SubAgent {
+        index: u32,
+        goal: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tools: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<String>,
+    },
     /// A limit stopped the run.
     Limit {
         reason: String,
@@ -155,6 +179,9 @@ impl StepBody {
             StepBody::Approval { .. } => "approval",
             StepBody::ToolResult { .. } => "tool_result",
             StepBody::Sampling { .. } => "sampling",
+            StepBody::Plan { .. } => "plan",
+            StepBody::Phase { .. } => "phase",
+            StepBody::SubAgent { .. } => "sub_agent",
             StepBody::Limit { .. } => "limit",
             StepBody::Error { .. } => "error",
             StepBody::Unknown => "unknown",

@@ -218,6 +218,23 @@ fn unknown_memory_mode() {
 }
 
 #[test]
+fn agent_mode_and_parallel_agents_are_checked() {
+    assert_eq!(
+        parse_err(r#"{"AgentConfig": {"mode": "react"}}"#),
+        "bad.json:1:26: AgentConfig.mode: unknown mode `react`; expected `chat`, `auto` or \
+         `orchestrator`"
+    );
+    assert_eq!(
+        parse_err(r#"{"AgentConfig": {"max_parallel_agents": 0}}"#),
+        "bad.json:1:41: AgentConfig.max_parallel_agents: `max_parallel_agents` must be at least 1"
+    );
+    let config = parse_ok(r#"{"AgentConfig": {"mode": "orchestrator", "max_parallel_agents": 2}}"#);
+    assert_eq!(config.agent.mode, crate::protocol::AgentMode::Orchestrator);
+    assert_eq!(config.agent.max_parallel_agents, 2);
+    assert_eq!(parse_ok("{}").agent.max_parallel_agents, 4);
+}
+
+#[test]
 fn llm_requires_provider_and_model() {
     assert_eq!(
         parse_err(r#"{"LLM": {"model": "m"}}"#),

@@ -68,9 +68,13 @@ fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>)
              goes back."
                 .to_owned()
         }
-        "/mode:orchestrator" => "Orchestrator mode is not built yet. Chat (/mode:chat) and \
-                                 auto (/mode:auto) are available."
-            .to_owned(),
+        "/mode:orchestrator" => {
+            state.agent.mode = AgentMode::Orchestrator;
+            "Orchestrator mode: the model plans phases, and each phase's tasks run as parallel \
+             sub-agents (their tool calls wait for your approval, as in chat mode). The plan \
+             and every sub-agent are in the Trace pane. /mode:chat goes back."
+                .to_owned()
+        }
         "/api_stats" => {
             let mut text = format!("This session: {}.", describe(&state.agent.session_usage));
             if let Some(last) = &state.agent.last_turn_usage {

@@ -146,8 +146,13 @@ fn slash_commands() {
     }
     state.agent.running = None;
     send(&mut state, "/mode:orchestrator");
-    assert!(last_text(&state).contains("not built yet"));
-    assert_eq!(state.agent.mode, AgentMode::Auto);
+    assert!(last_text(&state).starts_with("Orchestrator mode"));
+    assert_eq!(state.agent.mode, AgentMode::Orchestrator);
+    match commands(send(&mut state, "plan it")).as_slice() {
+        [AgentCommand::StartTurn { mode, .. }] => assert_eq!(*mode, AgentMode::Orchestrator),
+        other => panic!("{other:?}"),
+    }
+    state.agent.running = None;
     send(&mut state, "/mode:chat");
     assert_eq!(state.agent.mode, AgentMode::Chat);
     state.agent.session_usage = UsageTotals {

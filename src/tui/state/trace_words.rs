@@ -81,6 +81,30 @@ pub fn title(step: &TraceStep) -> String {
         StepBody::Sampling { server, .. } => {
             format!("sampling request from {}", sanitize_line(server))
         }
+        StepBody::Plan {
+            attempt,
+            plan,
+            error,
+        } => match (plan, error) {
+            (_, Some(error)) => {
+                format!("plan (attempt {attempt}) refused: {}", sanitize_line(error))
+            }
+            (Some(plan), None) => format!("plan · {}", plan_size(plan)),
+            (None, None) => format!("planning (attempt {attempt})"),
+        },
+        StepBody::Phase { index, name } if name.is_empty() => format!("phase {}", index + 1),
+        StepBody::Phase { index, name } => {
+            format!(
+                "phase {} · {}",
+                index + 1,
+                truncate_chars(&sanitize_line(name), 60)
+            )
+        }
+        StepBody::SubAgent { index, goal, .. } => format!(
+            "sub-agent {} · {}",
+            index + 1,
+            truncate_chars(&sanitize_line(goal), 80)
+        ),
         StepBody::Limit { reason } => format!("limit: {}", sanitize_line(reason)),
         StepBody::Error { message } => format!("error: {}", sanitize_line(message)),
         StepBody::Unknown => "a step of a newer mcpomni".to_owned(),
@@ -191,6 +215,34 @@ pub fn detail(step: &TraceStep) -> String {
             }
             lines
         }
+        StepBody::Plan { plan, error, .. } => {
+            let mut lines = Vec::new();
+            if let Some(plan) = plan {
+                lines.push(excerpt(
+                    &serde_json::to_string_pretty(plan).unwrap_or_default(),
+                ));
+            }
+            if let Some(error) = error {
+                lines.push(format!("refused: {}", sanitize(error)));
+            }
+            lines
+        }
+        StepBody::Phase { name, .. } => vec![sanitize(name)],
+        StepBody::SubAgent {
+            goal,
+            tools,
+            answer,
+            ..
+        } => {
+            let mut lines = vec![format!("goal: {}", excerpt(goal))];
+            if !tools.is_empty() {
+                lines.push(format!("tools: {}", sanitize_line(&tools.join(", "))));
+            }
+            if let Some(answer) = answer {
+                lines.push(format!("answer: {}", excerpt(answer)));
+            }
+            lines
+        }
         StepBody::Limit { reason } => vec![sanitize(reason)],
         StepBody::Error { message } => vec![sanitize(message)],
         StepBody::Unknown => Vec::new(),
@@ -266,6 +318,20 @@ fn excerpt(text: &str) -> String {
         shown.push(format!("… {more} more lines"));
     }
     shown.join("\n")
+}
+
+/// "2 phases, 5 tasks" for a plan as the orchestrator wrote it.
+fn plan_size(plan: &serde_json::Value) -> String {
+    let phases = plan["phases"].as_array().map_or(&[][..], Vec::as_slice);
+    let tasks: usize = phases
+        .iter()
+        .map(|phase| phase["tasks"].as_array().map_or(0, Vec::len))
+        .sum();
+    format!(
+        "{}, {}",
+        plural(phases.len(), "phase", "phases"),
+        plural(tasks, "task", "tasks")
+    )
 }
 
 #[cfg(test)]
