@@ -311,6 +311,8 @@ pub async fn run_once(
         max_steps: settings.max_steps,
         system_prompt: prompt::system_prompt(mode),
         cancel,
+        protocol: settings.initial_protocol(),
+        fallback: settings.tool_calling == crate::config::ToolCalling::Auto,
     };
     let record = run_turn(&ctx, Vec::new(), text).await;
     stop_sampling.cancel();
