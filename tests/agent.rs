@@ -597,12 +597,11 @@ async fn unknown_tools_and_bad_arguments_are_reported_not_run() {
 #[tokio::test]
 async fn max_steps_stops_a_model_that_never_answers() {
     let mut rig = rig(json!({"max_steps": 3}), json!({})).await;
+    // Different arguments each time: the same call three times would stop as a loop first.
     for i in 0..3 {
-        rig.mock.push(call(
-            &format!("c{i}"),
-            "demo__echo",
-            &[r#"{"message": "again"}"#],
-        ));
+        let args = format!(r#"{{"message": "again {i}"}}"#);
+        rig.mock
+            .push(call(&format!("c{i}"), "demo__echo", &[args.as_str()]));
     }
     rig.start(1, "loop", AgentMode::Auto);
     let (_, outcome, turn_usage, _) = rig.until_finished().await;

@@ -103,6 +103,7 @@ fn llm_config(provider: &str, model: &str, base_url: Option<String>) -> LlmConfi
         ollama_host: None,
         base_url,
         price: None,
+        tool_calling: Default::default(),
     }
 }
 

@@ -312,6 +312,8 @@ pub async fn run_once(
         system_prompt: prompt::system_prompt(mode),
         cancel,
         stream_text: true,
+        protocol: settings.initial_protocol(),
+        fallback: settings.tool_calling == crate::config::ToolCalling::Auto,
     };
     let record =
         super::run_turn_in_mode(&ctx, Vec::new(), text, settings.max_parallel_agents).await;

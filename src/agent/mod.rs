@@ -6,6 +6,7 @@
 //! Files: `turn` (the loop), `tool_call` (one call: approval, progress, result), `trace`
 //! (recording typed steps), `policy` (who may run without asking), `usage` (tokens, requests,
 //! cost, limits), `sampling` (serving `sampling/createMessage`), `prompt` (the system prompt),
+//! `react_text` (the text tool-calling protocol), `repeat` (loop detection),
 //! `headless` (the non-interactive `run` command's approvals). The vocabulary it speaks with
 //! its clients is `crate::protocol`.
 
@@ -16,6 +17,8 @@ pub mod headless;
 pub mod orchestrator;
 pub mod policy;
 pub mod prompt;
+pub mod react_text;
+pub mod repeat;
 pub mod sampling;
 pub mod tool_call;
 pub mod trace;
@@ -31,7 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ApprovalConfig, Config, Price};
+use crate::config::{ApprovalConfig, Config, Price, ToolCalling};
 use crate::llm::{ChatMessage, LlmProvider};
 use crate::protocol::{
     AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, Decision, IdSource, ProposedCall,
@@ -41,7 +44,7 @@ use crate::runtime::RuntimeHandle;
 use crate::runtime::sampling::SamplingRequest;
 use policy::ApprovalPolicy;
 use trace::Tracer;
-use turn::{Approver, TurnContext, TurnRecord, run_turn};
+use turn::{Approver, ToolProtocol, TurnContext, TurnRecord, run_turn};
 use usage::UsageMeter;
 
 /// What the agent takes from the config.
@@ -54,6 +57,7 @@ pub struct AgentSettings {
     pub request_limit: u64,
     pub total_tokens_limit: u64,
     pub price: Option<Price>,
+    pub tool_calling: ToolCalling,
 }
 
 impl AgentSettings {
@@ -66,6 +70,18 @@ impl AgentSettings {
             request_limit: config.agent.request_limit,
             total_tokens_limit: config.agent.total_tokens_limit,
             price: config.llm.as_ref().and_then(|llm| llm.price),
+            tool_calling: config
+                .llm
+                .as_ref()
+                .map_or(ToolCalling::default(), |llm| llm.tool_calling),
+        }
+    }
+
+    /// The protocol a session starts with.
+    pub fn initial_protocol(&self) -> ToolProtocol {
+        match self.tool_calling {
+            ToolCalling::Text => ToolProtocol::Text,
+            ToolCalling::Native | ToolCalling::Auto => ToolProtocol::Native,
         }
     }
 }
@@ -144,6 +160,8 @@ struct AgentActor {
     usage: Arc<Mutex<UsageMeter>>,
     approver: Arc<UiApprover>,
     running: Option<Running>,
+    /// How tools reach the model; an `auto` session that fell back to text stays there.
+    protocol: ToolProtocol,
     /// Where the user's answer to each open sampling prompt goes.
     sampling: HashMap<SamplingId, oneshot::Sender<sampling::SamplingDecision>>,
     next_sampling: u64,
@@ -163,6 +181,7 @@ pub fn spawn(
     let (tx, commands) = mpsc::unbounded_channel();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let actor = AgentActor {
+        protocol: settings.initial_protocol(),
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),
         usage: Arc::new(Mutex::new(UsageMeter::new(
             settings.price,
@@ -278,6 +297,8 @@ impl AgentActor {
             system_prompt: prompt::system_prompt(mode),
             cancel: cancel.clone(),
             stream_text: true,
+            protocol: self.protocol,
+            fallback: self.settings.tool_calling == ToolCalling::Auto,
         };
         let history = self.history.clone();
         let max_parallel = self.settings.max_parallel_agents;
@@ -305,6 +326,7 @@ impl AgentActor {
             .clear();
         let (outcome, turn_usage) = match record {
             Ok(record) => {
+                self.protocol = record.protocol;
                 self.history.extend(record.messages);
                 (record.outcome, record.usage)
             }

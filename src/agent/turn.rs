@@ -7,6 +7,12 @@
 //!
 //! Each step is recorded as a typed trace step (`trace.rs`): the turn, every model request
 //! (exactly what was sent) and reply, every tool call with its approval and result.
+//!
+//! Tools reach the model in one of two ways ([`ToolProtocol`]): natively (tool definitions in
+//! the request) or as text (`react_text.rs`). Either way a call goes through `run_call`, so
+//! approvals, events and the trace are the same. A provider that rejects tool definitions makes
+//! an `auto` session switch to text and retry the step; the same call made three times in a
+//! row stops the turn (`repeat.rs`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,19 +26,35 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::policy::ApprovalPolicy;
+use super::react_text::{self, Move};
+use super::repeat::RepeatGuard;
 use super::tool_call::{CallFlow, run_call};
 use super::trace::Tracer;
 use super::usage::UsageMeter;
-use crate::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent, ToolCall, ToolSpec, Usage};
+use crate::llm::{
+    ChatMessage, ChatRequest, LlmError, LlmProvider, StreamEvent, ToolCall, ToolSpec, Usage,
+};
 use crate::protocol::{
-    AgentEvent, AgentMode, ApprovedBy, Decision, ProposedCall, StepBody, StepId, StepStatus,
-    TraceStep, TurnId, TurnOutcome, UsageTotals,
+    AgentEvent, AgentMode, AgentNotice, ApprovedBy, Decision, ProposedCall, StepBody, StepId,
+    StepStatus, TraceStep, TurnId, TurnOutcome, UsageTotals,
 };
 use crate::runtime::RuntimeHandle;
 use crate::runtime::catalog::Catalog;
 
 /// What the model is told about calls left unrun when the turn was cancelled.
 const CANCELLED: &str = "The user cancelled the turn before this tool call ran.";
+/// What the model is told about calls left unrun when a loop stopped the turn.
+const LOOP_STOPPED: &str =
+    "Not run: the same call was made 3 times in a row, so the turn was stopped.";
+
+/// How the model is offered tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolProtocol {
+    /// Tool definitions in the request; the provider returns structured calls.
+    Native,
+    /// No tools in the request: the system prompt teaches `Action:` / `Final Answer:` text.
+    Text,
+}
 
 /// Asks the user about one tool call.
 pub trait Approver: Send + Sync {
@@ -68,6 +90,10 @@ pub struct TurnContext {
     /// Whether the model's text goes to the chat as it streams (off for sub-agents, whose
     /// answers are parts of the orchestrator's report).
     pub stream_text: bool,
+    /// The protocol the turn starts with.
+    pub protocol: ToolProtocol,
+    /// Switch to the text protocol when the provider rejects tool definitions (`auto`).
+    pub fallback: bool,
 }
 
 /// One tool call the model made, and what became of it.
@@ -91,6 +117,8 @@ pub struct TurnRecord {
     pub outcome: TurnOutcome,
     pub usage: UsageTotals,
     pub calls: Vec<CallRecord>,
+    /// The protocol at the end of the turn (the session keeps it: a switch to text sticks).
+    pub protocol: ToolProtocol,
 }
 
 pub(super) enum Reply {
@@ -103,7 +131,11 @@ pub(super) enum Reply {
     Cancelled {
         partial: String,
     },
-    Failed(String),
+    Failed {
+        message: String,
+        /// The provider refused the request's tool definitions.
+        tools_rejected: bool,
+    },
 }
 
 /// A streamed reply and what it cost.
@@ -171,8 +203,11 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
     let mut turn_usage = ctx.usage().new_turn();
     let mut calls = Vec::new();
     let scope = LoopScope::whole(turn_step.id);
-    let LoopEnd { answer, outcome } =
-        run_loop(ctx, &scope, &mut messages, &mut turn_usage, &mut calls).await;
+    let LoopEnd {
+        answer,
+        outcome,
+        protocol,
+    } = run_loop(ctx, &scope, &mut messages, &mut turn_usage, &mut calls).await;
     finish_turn_step(ctx, &mut turn_step, &outcome, turn_usage).await;
     TurnRecord {
         messages: messages.split_off(first_new),
@@ -180,6 +215,7 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
         outcome,
         usage: turn_usage,
         calls,
+        protocol,
     }
 }
 
@@ -232,6 +268,8 @@ pub fn tool_pattern_allows(pattern: &str, qualified_name: &str) -> bool {
 pub struct LoopEnd {
     pub answer: String,
     pub outcome: TurnOutcome,
+    /// The tool protocol it ended with (text, if the provider rejected tools on the way).
+    pub protocol: ToolProtocol,
 }
 
 /// Up to `max_steps` rounds of "ask the model, run the tools it asks for" on `messages` (which
@@ -250,18 +288,18 @@ pub async fn run_loop(
         "stopped after {} steps without a final answer (AgentConfig.max_steps)",
         ctx.max_steps
     ));
-    'steps: for _ in 1..=ctx.max_steps {
+    let mut protocol = ctx.protocol;
+    let mut repeats = RepeatGuard::default();
+    let mut step = 0;
+    'steps: while step < ctx.max_steps {
+        step += 1;
         if let Err(limit) = ctx.usage().reserve() {
             outcome = TurnOutcome::Limit(limit);
             break;
         }
         let catalog = scope.catalog(ctx.runtime.catalog());
-        let request = ChatRequest {
-            system: Some(ctx.system_prompt.clone()),
-            messages: messages.clone(),
-            tools: tool_specs(&catalog),
-            ..ChatRequest::default()
-        };
+        let request = build_request(ctx, protocol, &catalog, messages);
+        let offered_tools = !request.tools.is_empty();
         let (streamed, reply_step) = ask_model(ctx, scope.parent, request, turn_usage).await;
         let (text, tool_calls, provider_state) = match streamed.reply {
             Reply::Done {
@@ -278,11 +316,55 @@ pub async fn run_loop(
                 outcome = TurnOutcome::Cancelled;
                 break;
             }
-            Reply::Failed(error) => {
-                outcome = TurnOutcome::Failed(error);
+            Reply::Failed {
+                message,
+                tools_rejected: true,
+            } if ctx.fallback && offered_tools && protocol == ToolProtocol::Native => {
+                // Only a rejection of the tools themselves, on a request that had some: the
+                // same step again, as text, for the rest of the session.
+                protocol = ToolProtocol::Text;
+                ctx.emit(AgentEvent::Notice(AgentNotice::TextToolProtocol {
+                    reason: message,
+                }))
+                .await;
+                step -= 1;
+                continue;
+            }
+            Reply::Failed {
+                message,
+                tools_rejected,
+            } => {
+                outcome = TurnOutcome::Failed(if tools_rejected {
+                    format!(
+                        "{message} (with LLM.tool_calling set to \"text\" or \"auto\", tools are \
+                         offered as text instead)"
+                    )
+                } else {
+                    message
+                });
                 break;
             }
         };
+        if protocol == ToolProtocol::Text {
+            messages.push(ChatMessage::Assistant {
+                text: text.clone(),
+                tool_calls: Vec::new(),
+                provider_state,
+            });
+            match text_step(ctx, &catalog, &text, reply_step, &mut repeats, calls).await {
+                TextStep::Answer(final_answer) => {
+                    answer = final_answer;
+                    outcome = TurnOutcome::Answered;
+                    break;
+                }
+                TextStep::Continue(next) => messages.push(next),
+                TextStep::Stop(stopped) => {
+                    outcome = stopped;
+                    break;
+                }
+            }
+            continue;
+        }
         messages.push(ChatMessage::Assistant {
             text: text.clone(),
             tool_calls: tool_calls.clone(),
@@ -295,10 +377,17 @@ pub async fn run_loop(
         }
         let total = tool_calls.len();
         for (index, call) in tool_calls.iter().enumerate() {
+            if let Some(reason) = repeats.see(&call.name, &call.arguments) {
+                // Every call the model made needs a result, or the next request fails.
+                for unrun in &tool_calls[index..] {
+                    messages.push(tool_result(unrun, LOOP_STOPPED.to_owned(), true));
+                }
+                outcome = TurnOutcome::Limit(reason);
+                break 'steps;
+            }
             match run_call(ctx, &catalog, call, index, total, reply_step, calls).await {
                 CallFlow::Result(result) => messages.push(result),
                 CallFlow::CancelTurn => {
-                    // Every call the model made needs a result, or the next request fails.
                     for unrun in &tool_calls[index..] {
                         messages.push(tool_result(unrun, CANCELLED.to_owned(), true));
                     }
@@ -319,7 +408,92 @@ pub async fn run_loop(
             )
             .await;
     }
-    LoopEnd { answer, outcome }
+    LoopEnd {
+        answer,
+        outcome,
+        protocol,
+    }
+}
+
+/// The request for the next step: native tools in it, or none and the text protocol taught
+/// in the system prompt (the conversation rewritten as text, in case it began natively).
+fn build_request(
+    ctx: &TurnContext,
+    protocol: ToolProtocol,
+    catalog: &Catalog,
+    messages: &[ChatMessage],
+) -> ChatRequest {
+    let tools = tool_specs(catalog);
+    match protocol {
+        ToolProtocol::Native => ChatRequest {
+            system: Some(ctx.system_prompt.clone()),
+            messages: messages.to_vec(),
+            tools,
+            ..ChatRequest::default()
+        },
+        ToolProtocol::Text => ChatRequest {
+            system: Some(format!(
+                "{}\n\n{}",
+                ctx.system_prompt,
+                react_text::instructions(&tools)
+            )),
+            messages: react_text::as_text_history(messages),
+            ..ChatRequest::default()
+        },
+    }
+}
+
+/// What a text-protocol reply leads to.
+enum TextStep {
+    Answer(String),
+    /// The next user message: a tool's observation, or what was wrong with the reply.
+    Continue(ChatMessage),
+    Stop(TurnOutcome),
+}
+
+/// One reply under the text protocol: the final answer, or the action run through the same
+/// call path as a native call (`run_call`), or a correction when the reply cannot be read.
+async fn text_step(
+    ctx: &TurnContext,
+    catalog: &Catalog,
+    text: &str,
+    reply_step: StepId,
+    repeats: &mut RepeatGuard,
+    calls: &mut Vec<CallRecord>,
+) -> TextStep {
+    let (tool, input) = match react_text::parse_reply(text) {
+        Ok(Move::Final(answer)) => return TextStep::Answer(answer),
+        Ok(Move::Action { tool, input }) => (tool, input),
+        Err(error) => {
+            ctx.tracer
+                .record(
+                    Some(reply_step),
+                    StepBody::Error {
+                        message: format!("the reply could not be read: {error}"),
+                    },
+                    StepStatus::Error,
+                )
+                .await;
+            return TextStep::Continue(ChatMessage::user(react_text::correction(&error)));
+        }
+    };
+    let call = ToolCall {
+        id: format!("text-{}", calls.len() + 1),
+        name: tool,
+        arguments: Value::Object(input),
+    };
+    if let Some(reason) = repeats.see(&call.name, &call.arguments) {
+        return TextStep::Stop(TurnOutcome::Limit(reason));
+    }
+    match run_call(ctx, catalog, &call, 0, 1, reply_step, calls).await {
+        CallFlow::Result(ChatMessage::ToolResult {
+            content, is_error, ..
+        }) => TextStep::Continue(ChatMessage::user(react_text::observation(
+            &call.name, &content, is_error,
+        ))),
+        CallFlow::Result(other) => TextStep::Continue(other),
+        CallFlow::CancelTurn => TextStep::Stop(TurnOutcome::Cancelled),
+    }
 }
 
 pub(super) async fn finish_turn_step(
@@ -404,13 +578,13 @@ pub(super) async fn ask_model(
             },
             StepStatus::Cancelled,
         ),
-        Reply::Failed(error) => (
+        Reply::Failed { message, .. } => (
             StepBody::ModelReply {
                 text: String::new(),
                 tool_calls: Vec::new(),
                 stop_reason: None,
                 first_token_ms,
-                error: Some(error.clone()),
+                error: Some(message.clone()),
             },
             StepStatus::Error,
         ),
@@ -505,8 +679,14 @@ async fn stream_reply(ctx: &TurnContext, request: ChatRequest) -> Streamed {
                     first_token,
                 };
             }
-            Some(Err(error)) => Reply::Failed(error.to_string()),
-            None => Reply::Failed("the model's reply ended before it was complete".into()),
+            Some(Err(error)) => Reply::Failed {
+                tools_rejected: matches!(error, LlmError::ToolsUnsupported { .. }),
+                message: error.to_string(),
+            },
+            None => Reply::Failed {
+                message: "the model's reply ended before it was complete".into(),
+                tools_rejected: false,
+            },
         };
         return Streamed {
             reply,

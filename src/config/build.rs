@@ -14,7 +14,8 @@ use super::locate::KeyPath;
 use super::raw::{Obj, RawAgent, RawAuth, RawLlm, RawMemory, RawServer, RawUi};
 use super::{
     AgentConfig, ApprovalConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, LlmConfig,
-    MemoryConfig, MemoryMode, Price, ServerConfig, StdioConfig, TransportConfig, UiConfig,
+    MemoryConfig, MemoryMode, Price, ServerConfig, StdioConfig, ToolCalling, TransportConfig,
+    UiConfig,
 };
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -244,6 +245,18 @@ impl Builder<'_> {
             |key: &str, value: Option<String>| self.expand_opt(&path.key(key), value.as_deref());
         let provider = self.expand(&path.key("provider"), &raw.provider)?;
         let model = self.expand(&path.key("model"), &raw.model)?;
+        let tool_calling = match raw.tool_calling.as_deref() {
+            None => ToolCalling::default(),
+            Some(value) => ToolCalling::parse(value).ok_or_else(|| {
+                self.error(
+                    &path.key("tool_calling"),
+                    format!(
+                        "unknown tool calling `{value}`; expected {}",
+                        ToolCalling::NAMES
+                    ),
+                )
+            })?,
+        };
         Ok(Some(LlmConfig {
             provider: self.non_empty(&path.key("provider"), provider, "provider")?,
             model: self.non_empty(&path.key("model"), model, "model")?,
@@ -266,6 +279,7 @@ impl Builder<'_> {
                     output: price.output,
                 }),
             },
+            tool_calling,
         }))
     }
 

@@ -208,6 +208,36 @@ pub struct LlmConfig {
     pub base_url: Option<String>,
     /// Price per million tokens, to show what a session costs (our extension).
     pub price: Option<Price>,
+    /// How the model is offered tools (our extension).
+    pub tool_calling: ToolCalling,
+}
+
+/// `LLM.tool_calling`: how the agent lets the model call tools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ToolCalling {
+    /// The provider's own tool calling (tool definitions in the request).
+    Native,
+    /// A text ReAct protocol (`Action:` / `Action Input:` / `Final Answer:`), for models
+    /// without tool calling.
+    Text,
+    /// Native, switching to text for the rest of the session when the provider rejects
+    /// tool definitions.
+    #[default]
+    Auto,
+}
+
+impl ToolCalling {
+    /// The values the config accepts, as written there.
+    pub const NAMES: &'static str = "`native`, `text` or `auto`";
+
+    pub fn parse(value: &str) -> Option<ToolCalling> {
+        match value.to_ascii_lowercase().as_str() {
+            "native" => Some(ToolCalling::Native),
+            "text" => Some(ToolCalling::Text),
+            "auto" => Some(ToolCalling::Auto),
+            _ => None,
+        }
+    }
 }
 
 /// US dollars per million tokens.

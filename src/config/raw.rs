@@ -123,6 +123,7 @@ pub(crate) struct RawLlm {
     pub(crate) ollama_host: Option<String>,
     pub(crate) base_url: Option<String>,
     pub(crate) price: Option<Obj<RawPrice>>,
+    pub(crate) tool_calling: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -124,6 +124,15 @@ impl ErrorContext<'_> {
                 message,
             };
         }
+        // Before the unknown-model check: Ollama's "<model> does not support tools" names the
+        // model too.
+        if status == Some(400) && rejects_tools(&text) {
+            return LlmError::ToolsUnsupported {
+                provider,
+                model,
+                message,
+            };
+        }
         let says_no_model = has("model_not_found")
             || (has("model") && (has("does not exist") || has("not found")))
             || has("invalid model")
@@ -142,6 +151,35 @@ impl ErrorContext<'_> {
             message,
         }
     }
+}
+
+/// Whether an error text (lowercased) is about the request's tool definitions: it names the
+/// `tools` or `tool_choice` parameters, function calling, or says tools are unsupported
+/// (Ollama). Whole words only, so "toolsets" or "dysfunctions" do not count; a 400 about
+/// anything else (temperature, messages, ...) must not match.
+fn rejects_tools(text: &str) -> bool {
+    [
+        "tools",
+        "tool_choice",
+        "tool choice",
+        "functions",
+        "function_call",
+    ]
+    .iter()
+    .any(|word| mentions_word(text, word))
+        || text.contains("function calling")
+        || text.contains("function_calling")
+        || text.contains("does not support tools")
+}
+
+/// `word` occurs in `text` with no letter, digit or `_` right before or after it.
+fn mentions_word(text: &str, word: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
 }
 
 /// The interesting bits of an error body, in any of the three wire formats.
@@ -302,6 +340,90 @@ mod tests {
             }
         );
         assert!(gateway.is_retryable());
+    }
+
+    fn tools_unsupported(message: &str) -> LlmError {
+        LlmError::ToolsUnsupported {
+            provider: "openai".into(),
+            model: "gpt-test".into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_400_about_tools_is_tools_unsupported() {
+        // OpenAI, a model without tool support.
+        assert_eq!(
+            http(
+                400,
+                r#"{"error":{"message":"Unsupported parameter: 'tools' is not supported with this model.","type":"invalid_request_error","param":"tools","code":"unsupported_parameter"}}"#
+            ),
+            tools_unsupported("Unsupported parameter: 'tools' is not supported with this model.")
+        );
+        // Ollama's OpenAI-compatible endpoint: the model's name is in the message.
+        assert_eq!(
+            http(
+                400,
+                r#"{"error":{"message":"registry.ollama.ai/library/gemma2:2b does not support tools","type":"api_error","param":null,"code":null}}"#
+            ),
+            tools_unsupported("registry.ollama.ai/library/gemma2:2b does not support tools")
+        );
+        // Anthropic-style (and Anthropic-compatible gateways).
+        assert_eq!(
+            http(
+                400,
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"tools: Extra inputs are not permitted"}}"#
+            ),
+            tools_unsupported("tools: Extra inputs are not permitted")
+        );
+        // vLLM started without a tool parser.
+        assert_eq!(
+            http(
+                400,
+                r#"{"object":"error","message":"\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set","type":"BadRequestError","param":null,"code":400}"#
+            ),
+            tools_unsupported(
+                "\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set"
+            )
+        );
+        // DeepSeek's reasoner.
+        assert_eq!(
+            http(
+                400,
+                r#"{"error":{"message":"deepseek-reasoner does not support Function Calling","type":"invalid_request_error"}}"#
+            ),
+            tools_unsupported("deepseek-reasoner does not support Function Calling")
+        );
+        assert!(!tools_unsupported("x").is_retryable());
+    }
+
+    #[test]
+    fn other_400s_are_not_about_tools() {
+        for body in [
+            r#"{"error":{"message":"Invalid value for 'temperature': must be between 0 and 2.","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}"#,
+            r#"{"error":{"message":"'messages' must contain the word 'json' to use response_format","type":"invalid_request_error"}}"#,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 100000 > 8192, which is the maximum allowed for this model"}}"#,
+            r#"{"error":{"message":"the toolset option is unknown; dysfunctions ahead"}}"#,
+        ] {
+            assert!(
+                matches!(
+                    http(400, body),
+                    LlmError::Server {
+                        status: Some(400),
+                        ..
+                    }
+                ),
+                "{body}"
+            );
+        }
+        // Tools named by a 500 are the server's trouble, not a rejection of tools.
+        assert!(matches!(
+            http(500, r#"{"error":{"message":"tools crashed"}}"#),
+            LlmError::Server {
+                status: Some(500),
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -35,6 +35,15 @@ pub enum LlmError {
         model: String,
         message: String,
     },
+    /// A 400 that says the model or server does not take tool definitions (`tools`,
+    /// `tool_choice`, function calling). With `LLM.tool_calling: "auto"` the agent switches to
+    /// the text protocol when it sees this.
+    #[error("{provider}/{model} does not accept tool definitions: {message}")]
+    ToolsUnsupported {
+        provider: String,
+        model: String,
+        message: String,
+    },
     /// 429 after the retries ran out (or with a `Retry-After` too long to wait for).
     #[error("{provider}/{model} is rate limiting requests{}: {message}", retry_hint(.retry_after))]
     RateLimited {

@@ -292,6 +292,7 @@ pub(crate) mod tests {
             ollama_host: None,
             base_url: base_url.map(str::to_owned),
             price: None,
+            tool_calling: Default::default(),
         }
     }
 

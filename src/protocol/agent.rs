@@ -184,6 +184,9 @@ pub enum AgentNotice {
     ConversationCleared,
     /// A server gave up on its sampling request while the model was answering it.
     SamplingAbandoned { server: ServerName },
+    /// The provider rejected tool definitions (`reason` is its error), so the session now
+    /// calls tools through the text protocol (`LLM.tool_calling: "auto"`).
+    TextToolProtocol { reason: String },
 }
 
 impl AgentNotice {
@@ -202,6 +205,10 @@ impl AgentNotice {
             AgentNotice::SamplingAbandoned { server } => format!(
                 "Server `{server}` stopped waiting for its sampling request; the LLM request \
                  was stopped."
+            ),
+            AgentNotice::TextToolProtocol { reason } => format!(
+                "The model does not take tool definitions ({reason}); tools are offered as \
+                 text (Thought / Action / Final Answer) for the rest of the session."
             ),
         }
     }

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use futures::StreamExt;
 
 use super::prompt;
+use super::turn::ToolProtocol;
 use super::turn::{
     CallRecord, LoopEnd, LoopScope, Reply, TurnContext, TurnRecord, ask_model, finish_turn_step,
     run_loop,
@@ -31,6 +32,12 @@ use plan::{Phase, Plan, Task, parse_plan, planner_prompt};
 /// How much of one sub-agent's answer the next phases and the report see.
 const MAX_RESULT_CHARS: usize = 20_000;
 
+/// How a planning or report request ended the turn early.
+struct Ended {
+    answer: String,
+    outcome: TurnOutcome,
+}
+
 /// What one sub-task came to.
 #[derive(Debug, Clone)]
 struct TaskResult {
@@ -43,6 +50,8 @@ struct TaskResult {
 /// What a phase's sub-agents did together.
 struct PhaseEnd {
     results: Vec<TaskResult>,
+    /// Text when a sub-agent's provider rejected tools (the session keeps to text then).
+    protocol: Option<ToolProtocol>,
     usage: UsageTotals,
     calls: Vec<CallRecord>,
     cancelled: bool,
@@ -74,6 +83,7 @@ pub async fn run_orchestration(
         usage: ctx.usage().new_turn(),
         calls: Vec::new(),
         max_parallel: max_parallel.max(1),
+        protocol: ctx.protocol,
     };
     let (answer, outcome) = run.orchestrate(&conversation).await;
     let mut messages = vec![ChatMessage::user(text)];
@@ -87,6 +97,7 @@ pub async fn run_orchestration(
         outcome,
         usage: run.usage,
         calls: run.calls,
+        protocol: run.protocol,
     }
 }
 
@@ -96,6 +107,7 @@ struct Run<'a> {
     usage: UsageTotals,
     calls: Vec<CallRecord>,
     max_parallel: usize,
+    protocol: ToolProtocol,
 }
 
 impl Run<'_> {
@@ -116,6 +128,9 @@ impl Run<'_> {
                 .await;
             self.add_usage(end.usage);
             self.calls.extend(end.calls);
+            if let Some(protocol) = end.protocol {
+                self.protocol = protocol;
+            }
             if end.cancelled {
                 return (String::new(), TurnOutcome::Cancelled);
             }
@@ -165,7 +180,7 @@ impl Run<'_> {
         &mut self,
         mut messages: Vec<ChatMessage>,
         catalog: &Catalog,
-    ) -> Result<(Plan, StepId), LoopEnd> {
+    ) -> Result<(Plan, StepId), Ended> {
         let mut last_error = String::new();
         for attempt in 1..=2 {
             let mut step = self
@@ -221,7 +236,7 @@ impl Run<'_> {
                 }
             }
         }
-        Err(LoopEnd {
+        Err(Ended {
             answer: String::new(),
             outcome: TurnOutcome::Failed(format!(
                 "the model's plan could not be used after 2 attempts: {last_error}"
@@ -231,9 +246,9 @@ impl Run<'_> {
 
     /// One model request without tools under `parent`, reserved against the limits; its text,
     /// or how the turn ends.
-    async fn ask(&mut self, parent: StepId, request: ChatRequest) -> Result<String, LoopEnd> {
+    async fn ask(&mut self, parent: StepId, request: ChatRequest) -> Result<String, Ended> {
         if let Err(limit) = self.ctx.usage().reserve() {
-            return Err(LoopEnd {
+            return Err(Ended {
                 answer: String::new(),
                 outcome: TurnOutcome::Limit(limit),
             });
@@ -241,13 +256,13 @@ impl Run<'_> {
         let (streamed, _) = ask_model(self.ctx, parent, request, &mut self.usage).await;
         match streamed.reply {
             Reply::Done { text, .. } => Ok(text),
-            Reply::Cancelled { partial } => Err(LoopEnd {
+            Reply::Cancelled { partial } => Err(Ended {
                 answer: partial,
                 outcome: TurnOutcome::Cancelled,
             }),
-            Reply::Failed(error) => Err(LoopEnd {
+            Reply::Failed { message, .. } => Err(Ended {
                 answer: String::new(),
-                outcome: TurnOutcome::Failed(error),
+                outcome: TurnOutcome::Failed(message),
             }),
         }
     }
@@ -293,11 +308,15 @@ impl Run<'_> {
             .await;
         let mut end = PhaseEnd {
             results: Vec::new(),
+            protocol: None,
             usage: UsageTotals::default(),
             calls: Vec::new(),
             cancelled: false,
         };
         for sub in ends {
+            if sub.protocol != self.ctx.protocol {
+                end.protocol = Some(sub.protocol);
+            }
             end.cancelled |= sub.outcome == TurnOutcome::Cancelled;
             end.usage.requests += sub.usage.requests;
             end.usage.input_tokens += sub.usage.input_tokens;
@@ -355,7 +374,7 @@ impl Run<'_> {
         match streamed.reply {
             Reply::Done { text, .. } => (text, TurnOutcome::Answered),
             Reply::Cancelled { partial } => (partial, TurnOutcome::Cancelled),
-            Reply::Failed(error) => (String::new(), TurnOutcome::Failed(error)),
+            Reply::Failed { message, .. } => (String::new(), TurnOutcome::Failed(message)),
         }
     }
 }
@@ -363,6 +382,7 @@ impl Run<'_> {
 /// What one sub-agent came to.
 struct SubAgentEnd {
     goal: String,
+    protocol: ToolProtocol,
     answer: String,
     outcome: TurnOutcome,
     usage: UsageTotals,
@@ -403,8 +423,11 @@ async fn run_sub_agent(
     ))];
     let mut usage = ctx.usage().new_turn();
     let mut calls = Vec::new();
-    let LoopEnd { answer, outcome } =
-        run_loop(&sub_ctx, &scope, &mut messages, &mut usage, &mut calls).await;
+    let LoopEnd {
+        answer,
+        outcome,
+        protocol,
+    } = run_loop(&sub_ctx, &scope, &mut messages, &mut usage, &mut calls).await;
     if let StepBody::SubAgent { answer: slot, .. } = &mut step.body {
         *slot = Some(answer.clone());
     }
@@ -421,6 +444,7 @@ async fn run_sub_agent(
     ctx.tracer.finish(&mut step, status).await;
     SubAgentEnd {
         goal: task.goal.clone(),
+        protocol,
         answer,
         outcome,
         usage,

@@ -235,6 +235,28 @@ fn agent_mode_and_parallel_agents_are_checked() {
 }
 
 #[test]
+fn unknown_tool_calling_names_the_key_and_the_allowed_values() {
+    assert_eq!(
+        parse_err(r#"{"LLM": {"provider": "openai", "model": "m", "tool_calling": "json"}}"#),
+        "bad.json:1:62: LLM.tool_calling: unknown tool calling `json`; \
+         expected `native`, `text` or `auto`"
+    );
+}
+
+#[test]
+fn tool_calling_defaults_to_auto_and_reads_every_value() {
+    use crate::config::ToolCalling;
+    let read = |extra: &str| {
+        let text = format!(r#"{{"LLM": {{"provider": "openai", "model": "m"{extra}}}}}"#);
+        parse_ok(&text).llm.expect("an LLM block").tool_calling
+    };
+    assert_eq!(read(""), ToolCalling::Auto);
+    assert_eq!(read(r#", "tool_calling": "native""#), ToolCalling::Native);
+    assert_eq!(read(r#", "tool_calling": "Text""#), ToolCalling::Text);
+    assert_eq!(read(r#", "tool_calling": "auto""#), ToolCalling::Auto);
+}
+
+#[test]
 fn llm_requires_provider_and_model() {
     assert_eq!(
         parse_err(r#"{"LLM": {"model": "m"}}"#),
