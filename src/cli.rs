@@ -5,6 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::protocol::debug::Breakpoint;
+
+fn parse_breakpoint(text: &str) -> Result<Breakpoint, String> {
+    text.parse()
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mcpomni",
@@ -34,6 +40,16 @@ pub struct Cli {
     /// changes it later.
     #[arg(long, value_enum)]
     pub mode: Option<RunMode>,
+
+    /// Start the dashboard in step mode: the agent pauses before every model request and tool
+    /// call (`s` in the Trace pane turns it off).
+    #[arg(long)]
+    pub step: bool,
+
+    /// Pause the agent here (repeatable): model, tool:GLOB, error, step:N. Added to
+    /// AgentConfig.breakpoints.
+    #[arg(long = "break", value_name = "WHERE", value_parser = parse_breakpoint)]
+    pub breaks: Vec<Breakpoint>,
 
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -181,6 +197,13 @@ pub enum Cmd {
         /// Print the answer, every tool call and the usage as JSON.
         #[arg(long)]
         json: bool,
+        /// Pause before every model request and tool call and ask on the terminal
+        /// ([s]tep / [c]ontinue / [q]uit); refused without a terminal.
+        #[arg(long)]
+        step: bool,
+        /// Pause here (repeatable): model, tool:GLOB, error, step:N.
+        #[arg(long = "break", value_name = "WHERE", value_parser = parse_breakpoint)]
+        breaks: Vec<Breakpoint>,
     },
     /// Run the bundled demo MCP server on stdin/stdout.
     #[command(hide = true)]

@@ -44,6 +44,8 @@ fn main() -> ExitCode {
     if let Some(mode) = cli.mode {
         config.agent.mode = mode.agent_mode();
     }
+    config.agent.step = cli.step;
+    config.agent.breakpoints.extend(cli.breaks.iter().cloned());
     let logging = logging::init(mcpomni::redact::Secrets::for_config(&config));
     tracing::info!(source = %config.source.display_name(), "mcpomni {} starting", env!("CARGO_PKG_VERSION"));
     let status = match cli.command {

@@ -218,7 +218,7 @@ async fn sub_agents_approval_prompts_queue_together() {
     ])));
     for id in ["call_1", "call_2"] {
         rig.mock.push(Reply::tool_calls(
-            vec![MockCall::new(id, "demo__echo", &[r#"{"text": "hi"}"#])],
+            vec![MockCall::new(id, "demo__echo", &[r#"{"message": "hi"}"#])],
             (10, 5),
         ));
     }

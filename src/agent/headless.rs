@@ -12,18 +12,20 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::debugger::{Debugger, PauseHandler, Resume};
 use super::policy::ApprovalPolicy;
 use super::trace::Tracer;
 use super::turn::{Approver, TurnContext, TurnRecord};
 use super::usage::UsageMeter;
 use super::{AgentSettings, prompt, sampling};
 use crate::llm::LlmProvider;
+use crate::protocol::debug::{DebugAction, PauseAt, PauseReason, Paused};
 use crate::protocol::{
     AgentEvent, AgentMode, ApprovedBy, Decision, IdSource, ProposedCall, TurnId, UsageTotals,
 };
 use crate::runtime::RuntimeHandle;
 use crate::runtime::sampling::SamplingRequest;
-use crate::text::sanitize;
+use crate::text::{sanitize, sanitize_line, truncate_chars};
 
 /// `--approve`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,21 +99,8 @@ impl HeadlessApprover {
         }
     }
 
-    /// Asks `question` on stderr and reads one line from stdin (`None` at end of input).
     async fn ask_terminal(&self, question: String, choices: &'static str) -> Option<String> {
-        tokio::task::spawn_blocking(move || {
-            let mut stderr = std::io::stderr();
-            let _ = write!(stderr, "{question}\n{choices} ");
-            let _ = stderr.flush();
-            let mut line = String::new();
-            match std::io::stdin().lock().read_line(&mut line) {
-                Ok(0) | Err(_) => None,
-                Ok(_) => Some(line),
-            }
-        })
-        .await
-        .ok()
-        .flatten()
+        ask_terminal(question, choices).await
     }
 
     /// Asks until the answer is one of the choices; end of input counts as the default.
@@ -262,6 +251,79 @@ async fn serve_sampling(
     }
 }
 
+/// Asks `question` on stderr and reads one line from stdin (`None` at end of input).
+async fn ask_terminal(question: String, choices: &'static str) -> Option<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut stderr = std::io::stderr();
+        let _ = write!(stderr, "{question}\n{choices} ");
+        let _ = stderr.flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// `run --step` / `--break`: a pause asks on the terminal what to do next.
+pub struct TerminalPauses;
+
+const PAUSE_CHOICES: &str = "[s]tep / [c]ontinue / [q]uit?";
+
+impl PauseHandler for TerminalPauses {
+    fn ask(&self, paused: Paused) -> BoxFuture<'static, Resume> {
+        Box::pin(async move {
+            let reason = match &paused.reason {
+                PauseReason::Stepping => "stepping".to_owned(),
+                PauseReason::Breakpoint(breakpoint) => format!("breakpoint {breakpoint}"),
+            };
+            let mut question = sanitize_line(&format!(
+                "paused at step {} ({reason}): {}",
+                paused.step,
+                paused.at.describe()
+            ));
+            if let PauseAt::Tool { call } = &paused.at {
+                question.push_str(&format!(
+                    "\n  arguments: {}",
+                    truncate_chars(&sanitize_line(&call.arguments.to_string()), 500)
+                ));
+            }
+            loop {
+                let Some(typed) = ask_terminal(question.clone(), PAUSE_CHOICES).await else {
+                    return Resume {
+                        action: DebugAction::Stop,
+                        edit: None,
+                    };
+                };
+                let action = match typed.trim().to_ascii_lowercase().as_str() {
+                    "s" | "step" | "" => DebugAction::Step,
+                    "c" | "continue" => DebugAction::Continue,
+                    "q" | "quit" => DebugAction::Stop,
+                    _ => {
+                        question = format!("Answer s, c or q. {}", paused.at.describe());
+                        continue;
+                    }
+                };
+                return Resume { action, edit: None };
+            }
+        })
+    }
+}
+
+/// The run's debugger: asking on the terminal when `--step` or a breakpoint is set.
+fn debugger_for(settings: &AgentSettings) -> Debugger {
+    if !settings.step && settings.breakpoints.is_empty() {
+        return Debugger::off();
+    }
+    let debugger = Debugger::new(Arc::new(TerminalPauses));
+    debugger.set_step_mode(settings.step);
+    debugger.set_breakpoints(settings.breakpoints.clone());
+    debugger
+}
+
 /// Runs one turn for `text`; progress events go to `events` (a closed channel drops them).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_once(
@@ -312,6 +374,7 @@ pub async fn run_once(
         system_prompt: prompt::system_prompt(mode),
         cancel,
         stream_text: true,
+        debugger: Arc::new(debugger_for(settings)),
         protocol: settings.initial_protocol(),
         fallback: settings.tool_calling == crate::config::ToolCalling::Auto,
     };

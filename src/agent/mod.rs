@@ -13,8 +13,10 @@
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
 #![allow(deprecated)]
 
+pub mod debugger;
 pub mod headless;
 pub mod orchestrator;
+mod pause;
 pub mod policy;
 pub mod prompt;
 pub mod react_text;
@@ -36,12 +38,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ApprovalConfig, Config, Price, ToolCalling};
 use crate::llm::{ChatMessage, LlmProvider};
+use crate::protocol::debug::DebugCommand;
 use crate::protocol::{
     AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, Decision, IdSource, ProposedCall,
-    SamplingId, TurnId, TurnOutcome, UsageTotals,
+    SamplingId, StepId, TurnId, TurnOutcome, UsageTotals,
 };
 use crate::runtime::RuntimeHandle;
 use crate::runtime::sampling::SamplingRequest;
+use debugger::{Debugger, Resume, UiPauses};
 use policy::ApprovalPolicy;
 use trace::Tracer;
 use turn::{Approver, ToolProtocol, TurnContext, TurnRecord, run_turn};
@@ -53,6 +57,10 @@ pub struct AgentSettings {
     pub max_steps: u32,
     /// Sub-agents of one orchestrator phase running at once.
     pub max_parallel_agents: usize,
+    /// Start in step mode (`--step`).
+    pub step: bool,
+    /// `AgentConfig.breakpoints` and `--break`.
+    pub breakpoints: Vec<crate::protocol::debug::Breakpoint>,
     pub approval: ApprovalConfig,
     pub request_limit: u64,
     pub total_tokens_limit: u64,
@@ -66,6 +74,8 @@ impl AgentSettings {
             max_steps: config.agent.max_steps.max(1),
             max_parallel_agents: usize::try_from(config.agent.max_parallel_agents.max(1))
                 .unwrap_or(usize::MAX),
+            step: config.agent.step,
+            breakpoints: config.agent.breakpoints.clone(),
             approval: config.agent.approval.clone(),
             request_limit: config.agent.request_limit,
             total_tokens_limit: config.agent.total_tokens_limit,
@@ -159,6 +169,8 @@ struct AgentActor {
     policy: Arc<Mutex<ApprovalPolicy>>,
     usage: Arc<Mutex<UsageMeter>>,
     approver: Arc<UiApprover>,
+    debugger: Arc<Debugger>,
+    pauses: Arc<UiPauses>,
     running: Option<Running>,
     /// How tools reach the model; an `auto` session that fell back to text stays there.
     protocol: ToolProtocol,
@@ -180,8 +192,14 @@ pub fn spawn(
 ) -> (AgentHandle, mpsc::Receiver<AgentEvent>) {
     let (tx, commands) = mpsc::unbounded_channel();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let pauses = Arc::new(UiPauses::new(events.clone()));
+    let debugger = Debugger::new(pauses.clone());
+    debugger.set_step_mode(settings.step);
+    debugger.set_breakpoints(settings.breakpoints.clone());
     let actor = AgentActor {
         protocol: settings.initial_protocol(),
+        debugger: Arc::new(debugger),
+        pauses,
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),
         usage: Arc::new(Mutex::new(UsageMeter::new(
             settings.price,
@@ -256,6 +274,22 @@ impl AgentActor {
                 }
             }
             AgentCommand::DecideSampling { id, approved } => self.decide_sampling(id, approved),
+            AgentCommand::Debug(command) => match command {
+                DebugCommand::SetStepMode(on) => self.debugger.set_step_mode(on),
+                DebugCommand::SetBreakpoints(breakpoints) => {
+                    self.debugger.set_breakpoints(breakpoints);
+                }
+                DebugCommand::Resume {
+                    pause,
+                    action,
+                    edit,
+                } => self.pauses.resume(pause, Resume { action, edit }),
+            },
+            AgentCommand::Fork {
+                turn,
+                from,
+                messages,
+            } => self.start_fork(turn, from, messages).await,
             AgentCommand::ClearConversation => {
                 // Clearing under a running turn would lose what it streams and appends.
                 if self.running.is_some() {
@@ -268,22 +302,31 @@ impl AgentActor {
         }
     }
 
-    async fn start_turn(&mut self, turn: TurnId, text: String, mode: AgentMode) {
-        if self.running.is_some() {
-            self.notice(AgentNotice::TurnBusy).await;
-            let _ = self
-                .events
-                .send(AgentEvent::TurnFinished {
-                    turn,
-                    outcome: TurnOutcome::Failed("another turn was running".into()),
-                    turn_usage: Default::default(),
-                    session_usage: self.session_usage(),
-                })
-                .await;
-            return;
+    /// Refuses a second run while one is going; true when it refused.
+    async fn refuse_if_busy(&mut self, turn: TurnId) -> bool {
+        if self.running.is_none() {
+            return false;
         }
-        let cancel = CancellationToken::new();
-        let ctx = TurnContext {
+        self.notice(AgentNotice::TurnBusy).await;
+        let _ = self
+            .events
+            .send(AgentEvent::TurnFinished {
+                turn,
+                outcome: TurnOutcome::Failed("another turn was running".into()),
+                turn_usage: Default::default(),
+                session_usage: self.session_usage(),
+            })
+            .await;
+        true
+    }
+
+    fn turn_context(
+        &self,
+        turn: TurnId,
+        mode: AgentMode,
+        cancel: CancellationToken,
+    ) -> TurnContext {
+        TurnContext {
             turn,
             mode,
             provider: self.provider.clone(),
@@ -295,11 +338,36 @@ impl AgentActor {
             usage: self.usage.clone(),
             max_steps: self.settings.max_steps,
             system_prompt: prompt::system_prompt(mode),
-            cancel: cancel.clone(),
+            cancel,
             stream_text: true,
             protocol: self.protocol,
             fallback: self.settings.tool_calling == ToolCalling::Auto,
-        };
+            debugger: self.debugger.clone(),
+        }
+    }
+
+    /// A fork runs in the mode of the moment; its messages are its own, and what it says is
+    /// not added to the conversation (the original branch stays the conversation).
+    async fn start_fork(&mut self, turn: TurnId, from: StepId, messages: Vec<ChatMessage>) {
+        if self.refuse_if_busy(turn).await {
+            return;
+        }
+        let cancel = CancellationToken::new();
+        let ctx = self.turn_context(turn, AgentMode::Chat, cancel.clone());
+        let task = tokio::spawn(async move {
+            let mut record = turn::run_fork(&ctx, from, messages).await;
+            record.messages.clear();
+            record
+        });
+        self.running = Some(Running { turn, cancel, task });
+    }
+
+    async fn start_turn(&mut self, turn: TurnId, text: String, mode: AgentMode) {
+        if self.refuse_if_busy(turn).await {
+            return;
+        }
+        let cancel = CancellationToken::new();
+        let ctx = self.turn_context(turn, mode, cancel.clone());
         let history = self.history.clone();
         let max_parallel = self.settings.max_parallel_agents;
         let task =
@@ -318,7 +386,8 @@ impl AgentActor {
         let Some(running) = self.running.take() else {
             return;
         };
-        // Any prompt still open belongs to the finished turn.
+        // Any prompt or pause still open belongs to the finished turn.
+        self.pauses.forget_all();
         self.approver
             .pending
             .lock()

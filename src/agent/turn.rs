@@ -25,6 +25,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::debugger::{Debugger, RunDebug};
+use super::pause::{self, Go};
 use super::policy::ApprovalPolicy;
 use super::react_text::{self, Move};
 use super::repeat::RepeatGuard;
@@ -43,6 +45,14 @@ use crate::runtime::catalog::Catalog;
 
 /// What the model is told about calls left unrun when the turn was cancelled.
 const CANCELLED: &str = "The user cancelled the turn before this tool call ran.";
+/// What the model is told about calls left unrun when the user stopped the run in the debugger.
+const STOPPED: &str = "The user stopped the run in the debugger before this tool call ran.";
+
+/// How a run the user stopped in the debugger ends.
+fn stopped_in_debugger() -> TurnOutcome {
+    TurnOutcome::Limit("stopped in the debugger".to_owned())
+}
+
 /// What the model is told about calls left unrun when a loop stopped the turn.
 const LOOP_STOPPED: &str =
     "Not run: the same call was made 3 times in a row, so the turn was stopped.";
@@ -94,6 +104,8 @@ pub struct TurnContext {
     pub protocol: ToolProtocol,
     /// Switch to the text protocol when the provider rejects tool definitions (`auto`).
     pub fallback: bool,
+    /// Step mode and breakpoints; pauses go to the user through it.
+    pub debugger: Arc<Debugger>,
 }
 
 /// One tool call the model made, and what became of it.
@@ -219,6 +231,48 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
     }
 }
 
+/// Runs again from a past model request (`from`) with `messages` as its conversation: a new
+/// turn whose trace starts with a `fork` step naming the step it re-runs.
+pub async fn run_fork(ctx: &TurnContext, from: StepId, messages: Vec<ChatMessage>) -> TurnRecord {
+    let asked = messages
+        .iter()
+        .rev()
+        .find_map(|message| match message {
+            ChatMessage::User(text) => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mut turn_step = ctx
+        .tracer
+        .begin(
+            None,
+            StepBody::Turn {
+                user_text: asked,
+                mode: ctx.mode,
+                outcome: None,
+            },
+        )
+        .await;
+    ctx.tracer
+        .record(Some(turn_step.id), StepBody::Fork { from }, StepStatus::Ok)
+        .await;
+    let mut messages = messages;
+    let first_new = messages.len();
+    let mut usage = ctx.usage().new_turn();
+    let mut calls = Vec::new();
+    let scope = LoopScope::whole(turn_step.id);
+    let end = run_loop(ctx, &scope, &mut messages, &mut usage, &mut calls).await;
+    finish_turn_step(ctx, &mut turn_step, &end.outcome, usage).await;
+    TurnRecord {
+        messages: messages.split_off(first_new),
+        answer: end.answer,
+        outcome: end.outcome,
+        usage,
+        calls,
+        protocol: end.protocol,
+    }
+}
+
 /// Where one run of the tool loop sits in the trace, and which tools it may use.
 pub struct LoopScope {
     /// The step its model requests and tool calls belong to.
@@ -290,6 +344,7 @@ pub async fn run_loop(
     ));
     let mut protocol = ctx.protocol;
     let mut repeats = RepeatGuard::default();
+    let mut debug = RunDebug::default();
     let mut step = 0;
     'steps: while step < ctx.max_steps {
         step += 1;
@@ -298,7 +353,15 @@ pub async fn run_loop(
             break;
         }
         let catalog = scope.catalog(ctx.runtime.catalog());
-        let request = build_request(ctx, protocol, &catalog, messages);
+        let mut request = build_request(ctx, protocol, &catalog, messages);
+        match pause::before_model(ctx, &mut debug, scope.parent, messages, &request).await {
+            (Go::Stop, _) => {
+                outcome = stopped_in_debugger();
+                break;
+            }
+            (Go::On, true) => request = build_request(ctx, protocol, &catalog, messages),
+            (Go::On, false) => {}
+        }
         let offered_tools = !request.tools.is_empty();
         let (streamed, reply_step) = ask_model(ctx, scope.parent, request, turn_usage).await;
         let (text, tool_calls, provider_state) = match streamed.reply {
@@ -351,7 +414,12 @@ pub async fn run_loop(
                 tool_calls: Vec::new(),
                 provider_state,
             });
-            match text_step(ctx, &catalog, &text, reply_step, &mut repeats, calls).await {
+            let mut text_run = TextRun {
+                repeats: &mut repeats,
+                debug: &mut debug,
+                calls,
+            };
+            match text_step(ctx, &catalog, &text, reply_step, &mut text_run).await {
                 TextStep::Answer(final_answer) => {
                     answer = final_answer;
                     outcome = TurnOutcome::Answered;
@@ -377,6 +445,14 @@ pub async fn run_loop(
         }
         let total = tool_calls.len();
         for (index, call) in tool_calls.iter().enumerate() {
+            let mut call = call.clone();
+            if pause::before_tool(ctx, &mut debug, reply_step, &mut call).await == Go::Stop {
+                for unrun in &tool_calls[index..] {
+                    messages.push(tool_result(unrun, STOPPED.to_owned(), true));
+                }
+                outcome = stopped_in_debugger();
+                break 'steps;
+            }
             if let Some(reason) = repeats.see(&call.name, &call.arguments) {
                 // Every call the model made needs a result, or the next request fails.
                 for unrun in &tool_calls[index..] {
@@ -385,8 +461,18 @@ pub async fn run_loop(
                 outcome = TurnOutcome::Limit(reason);
                 break 'steps;
             }
-            match run_call(ctx, &catalog, call, index, total, reply_step, calls).await {
-                CallFlow::Result(result) => messages.push(result),
+            match run_call(ctx, &catalog, &call, index, total, reply_step, calls).await {
+                CallFlow::Result(mut result) => {
+                    let go = pause::after_error(ctx, &mut debug, reply_step, &mut result).await;
+                    messages.push(result);
+                    if go == Go::Stop {
+                        for unrun in &tool_calls[index + 1..] {
+                            messages.push(tool_result(unrun, STOPPED.to_owned(), true));
+                        }
+                        outcome = stopped_in_debugger();
+                        break 'steps;
+                    }
+                }
                 CallFlow::CancelTurn => {
                     for unrun in &tool_calls[index..] {
                         messages.push(tool_result(unrun, CANCELLED.to_owned(), true));
@@ -453,13 +539,19 @@ enum TextStep {
 
 /// One reply under the text protocol: the final answer, or the action run through the same
 /// call path as a native call (`run_call`), or a correction when the reply cannot be read.
+/// What a text-protocol step keeps across steps.
+struct TextRun<'a> {
+    repeats: &'a mut RepeatGuard,
+    debug: &'a mut RunDebug,
+    calls: &'a mut Vec<CallRecord>,
+}
+
 async fn text_step(
     ctx: &TurnContext,
     catalog: &Catalog,
     text: &str,
     reply_step: StepId,
-    repeats: &mut RepeatGuard,
-    calls: &mut Vec<CallRecord>,
+    run: &mut TextRun<'_>,
 ) -> TextStep {
     let (tool, input) = match react_text::parse_reply(text) {
         Ok(Move::Final(answer)) => return TextStep::Answer(answer),
@@ -477,21 +569,32 @@ async fn text_step(
             return TextStep::Continue(ChatMessage::user(react_text::correction(&error)));
         }
     };
-    let call = ToolCall {
-        id: format!("text-{}", calls.len() + 1),
+    let mut call = ToolCall {
+        id: format!("text-{}", run.calls.len() + 1),
         name: tool,
         arguments: Value::Object(input),
     };
-    if let Some(reason) = repeats.see(&call.name, &call.arguments) {
+    if pause::before_tool(ctx, run.debug, reply_step, &mut call).await == Go::Stop {
+        return TextStep::Stop(stopped_in_debugger());
+    }
+    if let Some(reason) = run.repeats.see(&call.name, &call.arguments) {
         return TextStep::Stop(TurnOutcome::Limit(reason));
     }
-    match run_call(ctx, catalog, &call, 0, 1, reply_step, calls).await {
-        CallFlow::Result(ChatMessage::ToolResult {
-            content, is_error, ..
-        }) => TextStep::Continue(ChatMessage::user(react_text::observation(
-            &call.name, &content, is_error,
-        ))),
-        CallFlow::Result(other) => TextStep::Continue(other),
+    match run_call(ctx, catalog, &call, 0, 1, reply_step, run.calls).await {
+        CallFlow::Result(mut result) => {
+            let go = pause::after_error(ctx, run.debug, reply_step, &mut result).await;
+            if go == Go::Stop {
+                return TextStep::Stop(stopped_in_debugger());
+            }
+            match result {
+                ChatMessage::ToolResult {
+                    content, is_error, ..
+                } => TextStep::Continue(ChatMessage::user(react_text::observation(
+                    &call.name, &content, is_error,
+                ))),
+                other => TextStep::Continue(other),
+            }
+        }
         CallFlow::CancelTurn => TextStep::Stop(TurnOutcome::Cancelled),
     }
 }

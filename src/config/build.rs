@@ -135,6 +135,17 @@ impl Builder<'_> {
                 }
                 Some(n) => n,
             },
+            breakpoints: {
+                let mut breakpoints = Vec::new();
+                for (i, text) in raw.breakpoints.unwrap_or_default().iter().enumerate() {
+                    let breakpoint = text.parse().map_err(|why: String| {
+                        self.error(&path.key("breakpoints").index(i), why)
+                    })?;
+                    breakpoints.push(breakpoint);
+                }
+                breakpoints
+            },
+            step: false,
             request_limit: raw.request_limit.unwrap_or(defaults.request_limit),
             total_tokens_limit: raw
                 .total_tokens_limit

@@ -104,6 +104,10 @@ pub struct AgentConfig {
     pub mode: AgentMode,
     /// How many of an orchestrator phase's sub-agents run at once.
     pub max_parallel_agents: u32,
+    /// Where the debugger pauses (`--break` adds to them).
+    pub breakpoints: Vec<crate::protocol::debug::Breakpoint>,
+    /// Start in step mode: set by `--step`, not by the file.
+    pub step: bool,
     /// 0 = unlimited.
     pub request_limit: u64,
     /// 0 = unlimited.
@@ -160,6 +164,8 @@ impl Default for AgentConfig {
             max_steps: 15,
             mode: AgentMode::Chat,
             max_parallel_agents: 4,
+            breakpoints: Vec::new(),
+            step: false,
             request_limit: 0,
             total_tokens_limit: 0,
             memory_config: MemoryConfig::default(),

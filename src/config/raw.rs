@@ -85,6 +85,7 @@ pub(crate) struct RawAgent {
     pub(crate) max_steps: Option<u32>,
     pub(crate) mode: Option<String>,
     pub(crate) max_parallel_agents: Option<u32>,
+    pub(crate) breakpoints: Option<Vec<String>>,
     pub(crate) request_limit: Option<u64>,
     pub(crate) total_tokens_limit: Option<u64>,
     pub(crate) memory_config: Option<Obj<RawMemory>>,

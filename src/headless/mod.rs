@@ -38,6 +38,8 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         mode,
         approve,
         json,
+        step,
+        breaks,
     } = command
     {
         let args = run::RunArgs {
@@ -45,6 +47,8 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
             mode,
             approve,
             json,
+            step,
+            breaks,
         };
         return run::run(args, config).await;
     }

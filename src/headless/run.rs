@@ -34,9 +34,22 @@ pub struct RunArgs {
     pub mode: Option<RunMode>,
     pub approve: Approve,
     pub json: bool,
+    /// `--step`: pause before every step and ask on the terminal.
+    pub step: bool,
+    /// `--break`, added to `AgentConfig.breakpoints`.
+    pub breaks: Vec<crate::protocol::debug::Breakpoint>,
 }
 
 pub async fn run(args: RunArgs, config: &Config) -> i32 {
+    let pauses_wanted =
+        args.step || !args.breaks.is_empty() || !config.agent.breakpoints.is_empty();
+    if pauses_wanted && !std::io::stdin().is_terminal() {
+        eprintln!(
+            "mcpomni run: --step and breakpoints ask on the terminal, and stdin is not one; run \
+             without them (or with AgentConfig.breakpoints empty)"
+        );
+        return EXIT_USAGE;
+    }
     let Some(llm_config) = &config.llm else {
         eprintln!(
             "mcpomni run: no LLM is configured in {}. Add an \"LLM\" section, for example \
@@ -85,8 +98,12 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
             Approve::None => ApproveAll::None,
             Approve::Ask => ApproveAll::Ask,
         };
+        let mut settings = AgentSettings::from_config(config);
+        settings.step = args.step;
+        settings.breakpoints.extend(args.breaks.iter().cloned());
+        warn_unmatched_tool_breakpoints(&settings.breakpoints, &handle.catalog());
         let (record, usage) = run_once(
-            &AgentSettings::from_config(config),
+            &settings,
             provider,
             handle.clone(),
             args.query.clone(),
@@ -103,6 +120,23 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
     let status = interruptible(work, cancel).await;
     handle.shutdown().await;
     status
+}
+
+/// A `tool:GLOB` breakpoint that matches no tool of any Ready server never pauses: say so.
+fn warn_unmatched_tool_breakpoints(
+    breakpoints: &[crate::protocol::debug::Breakpoint],
+    catalog: &crate::runtime::catalog::Catalog,
+) {
+    for breakpoint in breakpoints {
+        if let crate::protocol::debug::Breakpoint::Tool(glob) = breakpoint
+            && !catalog
+                .tools
+                .iter()
+                .any(|tool| crate::protocol::debug::glob_matches(glob, &tool.qualified_name))
+        {
+            eprintln!("mcpomni: warning: breakpoint {breakpoint} matches no tool of any server");
+        }
+    }
 }
 
 /// Tool calls as they happen, on stderr (stdout is the answer's).
@@ -166,7 +200,8 @@ fn progress_line(event: AgentEvent) -> Option<String> {
         | AgentEvent::Trace(_)
         | AgentEvent::SamplingRequested { .. }
         | AgentEvent::SamplingWithdrawn { .. }
-        | AgentEvent::UsageChanged(_) => None,
+        | AgentEvent::UsageChanged(_)
+        | AgentEvent::Paused(_) => None,
         AgentEvent::Notice(notice) => Some(format!("mcpomni: {}", notice.text())),
     }
 }

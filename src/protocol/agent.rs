@@ -12,7 +12,8 @@ use std::time::Duration;
 use rmcp::model::JsonObject;
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ApprovalId, SamplingId, ToolCallId, TurnId};
+use super::debug::{DebugCommand, Paused};
+use super::ids::{ApprovalId, SamplingId, StepId, ToolCallId, TurnId};
 use super::trace::TraceStep;
 use crate::runtime::messages::ServerName;
 
@@ -238,6 +239,16 @@ pub enum AgentCommand {
     },
     /// Forget the conversation (the session's usage stays). Refused while a turn runs.
     ClearConversation,
+    /// Step mode, breakpoints, and answers to pauses.
+    Debug(DebugCommand),
+    /// Run again from a past model request with these messages (edited or not): a new turn
+    /// whose trace branch sits beside the old one, which is kept. The conversation goes on
+    /// from the original branch.
+    Fork {
+        turn: TurnId,
+        from: StepId,
+        messages: Vec<crate::llm::ChatMessage>,
+    },
 }
 
 /// What the agent did.
@@ -301,6 +312,8 @@ pub enum AgentEvent {
         server: ServerName,
     },
     Notice(AgentNotice),
+    /// The run paused in the debugger and waits for a `Debug(Resume)`.
+    Paused(Box<Paused>),
     /// The session's usage changed outside a turn (a sampling request was answered).
     UsageChanged(UsageTotals),
 }

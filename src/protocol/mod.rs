@@ -4,6 +4,7 @@
 //! commands and events (servers, manual tool calls) live in `runtime::messages`.
 
 pub mod agent;
+pub mod debug;
 pub mod ids;
 pub mod trace;
 

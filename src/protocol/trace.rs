@@ -156,6 +156,17 @@ pub enum StepBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         answer: Option<String>,
     },
+    /// A change the user made in the debugger to what ran next.
+    Edit {
+        /// `tool_arguments`, `last_tool_result` or `messages`.
+        target: String,
+        before: serde_json::Value,
+        after: serde_json::Value,
+    },
+    /// This turn re-runs an earlier run from its model request `from`.
+    Fork {
+        from: StepId,
+    },
     /// A limit stopped the run.
     Limit {
         reason: String,
@@ -182,6 +193,8 @@ impl StepBody {
             StepBody::Plan { .. } => "plan",
             StepBody::Phase { .. } => "phase",
             StepBody::SubAgent { .. } => "sub_agent",
+            StepBody::Edit { .. } => "edit",
+            StepBody::Fork { .. } => "fork",
             StepBody::Limit { .. } => "limit",
             StepBody::Error { .. } => "error",
             StepBody::Unknown => "unknown",

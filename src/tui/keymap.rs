@@ -41,6 +41,10 @@ pub enum Scope {
     SamplingEdit,
     /// The model is answering.
     Answering,
+    /// A run is paused in the debugger (not typing).
+    Paused,
+    /// The Trace pane is focused.
+    Trace,
     /// Any pane, not typing.
     Normal,
 }
@@ -65,6 +69,8 @@ impl Scope {
             Scope::Sampling => "Sampling request",
             Scope::SamplingEdit => "Sampling request: editing",
             Scope::Answering => "While the model answers",
+            Scope::Paused => "While a run is paused in the debugger",
+            Scope::Trace => "Trace pane",
             Scope::Normal => "Any pane (not typing)",
         }
     }
@@ -118,6 +124,11 @@ pub enum Action {
     DenySampling,
     EditSampling,
     PromptUp,
+    ToggleStepMode,
+    DebugStep,
+    DebugContinue,
+    DebugStop,
+    ForkFromStep,
     PromptDown,
 }
 
@@ -276,6 +287,11 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Pager, &[key(KeyCode::PageDown), ctrl('d'), ch(' ')], A::PageDown, "page down"),
     bind(S::Pager, &[ch('g'), key(KeyCode::Home)], A::Top, "go to the top"),
     bind(S::Pager, &[ch('G'), key(KeyCode::End)], A::Bottom, "go to the bottom"),
+    bind(S::Paused, &[ch('n')], A::DebugStep, "run the next step, then pause again"),
+    bind(S::Paused, &[ch('c')], A::DebugContinue, "continue to the next breakpoint"),
+    bind(S::Paused, &[ch('x')], A::DebugStop, "stop the run here"),
+    bind(S::Trace, &[ch('s')], A::ToggleStepMode, "step mode on/off: pause before every model request and tool call"),
+    bind(S::Trace, &[ch('f')], A::ForkFromStep, "fork: run again from the selected model request"),
     bind(S::Normal, &[ch('q')], A::Quit, "quit"),
     bind(S::Normal, &[ch('?')], A::ToggleHelp, "show or hide this help"),
     bind(S::Normal, &[ch('1')], A::FocusChat, "focus Chat (and type)"),
@@ -332,6 +348,8 @@ pub const SCOPE_ORDER: &[Scope] = &[
     Scope::Prompt,
     Scope::SamplingEdit,
     Scope::Answering,
+    Scope::Trace,
+    Scope::Paused,
     Scope::Help,
 ];
 

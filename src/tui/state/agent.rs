@@ -96,6 +96,11 @@ pub struct AgentState {
     pub streaming_entry: Option<u64>,
     /// The chat entries of this turn's tool calls, by call id.
     pub calls: HashMap<ToolCallId, ChatCall>,
+    /// Pauses waiting for step / continue / stop, oldest first (parallel sub-agents can each
+    /// pause).
+    pub paused: VecDeque<crate::protocol::debug::Paused>,
+    /// Step mode as last sent to the agent.
+    pub step_mode: bool,
 }
 
 impl AgentState {
@@ -115,6 +120,8 @@ impl AgentState {
             last_turn_usage: None,
             streaming_entry: None,
             calls: HashMap::new(),
+            paused: VecDeque::new(),
+            step_mode: false,
         }
     }
 

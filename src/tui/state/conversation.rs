@@ -230,6 +230,7 @@ pub fn on_agent_event(state: &mut AppState, event: AgentEvent) {
             state.agent.streaming_entry = None;
             state.agent.last_turn_usage = Some(turn_usage);
             state.agent.approvals.retain(|a| a.turn != turn);
+            state.agent.paused.retain(|p| p.turn != turn);
             state.agent.approval_editor = None;
             match outcome {
                 TurnOutcome::Answered => {}
@@ -261,6 +262,7 @@ pub fn on_agent_event(state: &mut AppState, event: AgentEvent) {
         AgentEvent::Notice(notice) => {
             state.chat.push(Role::Notice, notice.text());
         }
+        AgentEvent::Paused(paused) => super::debugging::on_paused(state, *paused),
     }
 }
 

@@ -6,7 +6,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::call::CallView;
 use super::servers::{ActionKind, PendingAction};
-use super::{AppState, Effect, Pane, conversation, move_selection};
+use super::{AppState, Effect, Pane, conversation, debugging, move_selection};
+use crate::protocol::debug::DebugAction;
 use crate::protocol::{AgentCommand, Decision};
 use crate::runtime::messages::RuntimeCommand;
 use crate::tui::keymap::{self, Action, Scope};
@@ -199,6 +200,11 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         Action::DenySampling => conversation::decide_sampling(state, None, effects),
         Action::EditSampling => conversation::open_sampling_editor(state),
         Action::PromptUp => state.agent.scroll_prompt(-1),
+        Action::ToggleStepMode => debugging::toggle_step_mode(state, effects),
+        Action::DebugStep => debugging::resume(state, DebugAction::Step, effects),
+        Action::DebugContinue => debugging::resume(state, DebugAction::Continue, effects),
+        Action::DebugStop => debugging::resume(state, DebugAction::Stop, effects),
+        Action::ForkFromStep => debugging::fork_selected(state, effects),
         Action::PromptDown => state.agent.scroll_prompt(1),
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {

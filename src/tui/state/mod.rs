@@ -7,6 +7,7 @@ pub mod agent;
 pub mod call;
 pub mod chat;
 pub mod conversation;
+pub mod debugging;
 mod keys;
 pub mod servers;
 pub mod tools;
@@ -214,6 +215,9 @@ impl AppState {
         } else if self.tools.filtering && self.focus == Pane::Tools {
             scopes.push(Scope::Filtering);
         } else {
+            if !self.agent.paused.is_empty() {
+                scopes.push(Scope::Paused);
+            }
             if self.agent.running.is_some() && self.focus == Pane::Chat {
                 scopes.push(Scope::Answering);
             }
@@ -221,7 +225,7 @@ impl AppState {
                 Pane::Chat => scopes.push(Scope::Chat),
                 Pane::Tools => scopes.push(Scope::Tools),
                 Pane::Servers => scopes.push(Scope::Servers),
-                Pane::Trace => {}
+                Pane::Trace => scopes.push(Scope::Trace),
             }
             scopes.push(Scope::Normal);
         }

@@ -105,6 +105,8 @@ pub fn title(step: &TraceStep) -> String {
             index + 1,
             truncate_chars(&sanitize_line(goal), 80)
         ),
+        StepBody::Edit { target, .. } => format!("edit: {}", target.replace('_', " ")),
+        StepBody::Fork { from } => format!("fork of step {from}"),
         StepBody::Limit { reason } => format!("limit: {}", sanitize_line(reason)),
         StepBody::Error { message } => format!("error: {}", sanitize_line(message)),
         StepBody::Unknown => "a step of a newer mcpomni".to_owned(),
@@ -243,6 +245,11 @@ pub fn detail(step: &TraceStep) -> String {
             }
             lines
         }
+        StepBody::Edit { before, after, .. } => vec![
+            format!("before: {}", one_line(before, 300)),
+            format!("after: {}", one_line(after, 300)),
+        ],
+        StepBody::Fork { from } => vec![format!("re-runs step {from} with its messages as edited")],
         StepBody::Limit { reason } => vec![sanitize(reason)],
         StepBody::Error { message } => vec![sanitize(message)],
         StepBody::Unknown => Vec::new(),

@@ -38,6 +38,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         )
     } else if !state.agent.sampling.is_empty() {
         (" SAMPLING ", "y send to the LLM · n refuse · e edit")
+    } else if !state.agent.paused.is_empty() && !state.typing {
+        (
+            " PAUSED ",
+            "n step · c continue · x stop · s step mode (Trace)",
+        )
     } else if state.agent.running.is_some() && state.focus == Pane::Chat {
         (" ANSWERING ", "the model is answering · Esc stops it")
     } else if state.typing && state.focus == Pane::Chat {

@@ -1,0 +1,92 @@
+//! The dashboard's half of the debugger: pauses arrive as `AgentEvent::Paused` and queue here
+//! (parallel sub-agents can each pause); `n`, `c` and `x` answer the oldest; `s` in the Trace
+//! pane turns step mode on and off; `f` forks a new run from the selected model request.
+
+use super::chat::Role;
+use super::{AppState, Effect, Pane};
+use crate::protocol::debug::{DebugAction, DebugCommand, PauseAt, PauseReason, Paused};
+use crate::protocol::{AgentCommand, StepBody};
+
+/// A run paused: queue it, say so in the chat, and show the trace (unless the user is in the
+/// middle of typing a message).
+pub fn on_paused(state: &mut AppState, paused: Paused) {
+    let reason = match &paused.reason {
+        PauseReason::Stepping => "stepping".to_owned(),
+        PauseReason::Breakpoint(breakpoint) => format!("breakpoint {breakpoint}"),
+    };
+    let mut text = format!(
+        "Paused at step {} ({reason}): {}.",
+        paused.step,
+        paused.at.describe()
+    );
+    if let PauseAt::Tool { call } = &paused.at {
+        text.push_str(&format!("\nArguments: {}", call.arguments));
+    }
+    text.push_str("\nn runs the next step · c continues to the next breakpoint · x stops.");
+    state.chat.push(Role::Notice, text);
+    state.agent.paused.push_back(paused);
+    let typed_something = state.chat.input.lines().iter().any(|line| !line.is_empty());
+    if !(state.typing && typed_something) {
+        state.focus = Pane::Trace;
+        state.typing = false;
+    }
+}
+
+/// Answers the oldest pause.
+pub fn resume(state: &mut AppState, action: DebugAction, effects: &mut Vec<Effect>) {
+    let Some(paused) = state.agent.paused.pop_front() else {
+        return;
+    };
+    effects.push(Effect::Agent(AgentCommand::Debug(DebugCommand::Resume {
+        pause: paused.pause,
+        action,
+        edit: None,
+    })));
+    state.notice = Some(match action {
+        DebugAction::Step => "Running one step…".to_owned(),
+        DebugAction::Continue => "Continuing to the next breakpoint…".to_owned(),
+        DebugAction::Stop => "Stopping the run.".to_owned(),
+    });
+}
+
+pub fn toggle_step_mode(state: &mut AppState, effects: &mut Vec<Effect>) {
+    state.agent.step_mode = !state.agent.step_mode;
+    effects.push(Effect::Agent(AgentCommand::Debug(
+        DebugCommand::SetStepMode(state.agent.step_mode),
+    )));
+    state.notice = Some(if state.agent.step_mode {
+        "Step mode on: the agent pauses before every model request and tool call.".to_owned()
+    } else {
+        "Step mode off.".to_owned()
+    });
+}
+
+/// Runs again from the selected model request, with the messages it sent.
+pub fn fork_selected(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let selected = state
+        .trace
+        .rows
+        .get(state.trace.selected)
+        .map(|row| row.step.clone());
+    let Some(step) = selected else {
+        return;
+    };
+    let StepBody::ModelRequest { request, .. } = &step.body else {
+        state.notice = Some("Select a model request (“ask …”) to fork from it.".to_owned());
+        return;
+    };
+    if state.agent.running.is_some() {
+        state.notice = Some("A run is going: wait for it, or stop it, before forking.".to_owned());
+        return;
+    }
+    let turn = state.agent.begin_turn();
+    effects.push(Effect::Agent(AgentCommand::Fork {
+        turn,
+        from: step.id,
+        messages: request.messages.clone(),
+    }));
+    state.notice = Some(format!(
+        "Forked from step {}: the new run appears beside the old one.",
+        step.id
+    ));
+}
