@@ -332,3 +332,25 @@ async fn a_bad_llm_block_is_reported_before_any_server_starts() {
     assert!(err.contains("cannot be used"), "{err}");
     assert!(err.contains("no-such-provider"), "{err}");
 }
+
+#[tokio::test]
+async fn debugger_flags_are_checked_and_need_a_terminal() {
+    let mock = MockLlm::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), Some(&mock), json!({"demo": demo_entry()}));
+    for (bad, why) in [
+        ("step:0", "count from 1"),
+        ("tools:x", "unknown breakpoint `tools:x`"),
+    ] {
+        let out = mcpomni(dir.path(), &["run", "hi", "--break", bad]).await;
+        assert_eq!(out.status.code(), Some(2), "--break {bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "--break {bad}: {}", stderr(&out));
+    }
+    let out = mcpomni(dir.path(), &["--break", "step:0", "servers"]).await;
+    assert_eq!(out.status.code(), Some(2), "the dashboard's --break is checked too");
+    // stdin is not a terminal here: nobody could answer a pause.
+    let out = mcpomni(dir.path(), &["run", "hi", "--step"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stdin is not one"), "{}", stderr(&out));
+    assert!(mock.journal().is_empty(), "refused before asking the model");
+}
