@@ -343,14 +343,31 @@ async fn debugger_flags_are_checked_and_need_a_terminal() {
         ("tools:x", "unknown breakpoint `tools:x`"),
     ] {
         let out = mcpomni(dir.path(), &["run", "hi", "--break", bad]).await;
-        assert_eq!(out.status.code(), Some(2), "--break {bad}: {}", stderr(&out));
-        assert!(stderr(&out).contains(why), "--break {bad}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--break {bad}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(why),
+            "--break {bad}: {}",
+            stderr(&out)
+        );
     }
     let out = mcpomni(dir.path(), &["--break", "step:0", "servers"]).await;
-    assert_eq!(out.status.code(), Some(2), "the dashboard's --break is checked too");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the dashboard's --break is checked too"
+    );
     // stdin is not a terminal here: nobody could answer a pause.
     let out = mcpomni(dir.path(), &["run", "hi", "--step"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("stdin is not one"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stdin is not one"),
+        "{}",
+        stderr(&out)
+    );
     assert!(mock.journal().is_empty(), "refused before asking the model");
 }

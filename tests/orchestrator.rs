@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use llm_mock::{MockCall, MockLlm, Reply};
 use mcpomni::agent::AgentHandle;
 use mcpomni::protocol::{
-    AgentCommand, AgentEvent, AgentMode, Decision, StepStatus, TraceStep, TurnId, TurnOutcome,
+    AgentCommand, AgentEvent, AgentMode, AgentNotice, Decision, StepStatus, TraceStep, TurnId,
+    TurnOutcome,
 };
 use mcpomni::runtime::RuntimeHandle;
 use serde_json::{Value, json};
@@ -140,6 +141,21 @@ async fn a_phases_sub_agents_run_at_the_same_time() {
     let turn = rig.finish().await;
     let took = started.elapsed();
     assert_eq!(turn.outcome, TurnOutcome::Answered);
+
+    // The chat gets the plan in words and the report as it streams, never the plan's JSON.
+    let streamed: String = turn
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            AgentEvent::AssistantDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streamed, "All three waited.");
+    assert!(turn.events.iter().any(|(_, e)| matches!(
+        e,
+        AgentEvent::Notice(AgentNotice::Planned { summary }) if summary == "phase 1 gather: 3 tasks"
+    )));
 
     // Every sleep started before any of them finished: they overlapped.
     let starts: Vec<Instant> = turn

@@ -185,6 +185,8 @@ pub enum AgentNotice {
     ConversationCleared,
     /// A server gave up on its sampling request while the model was answering it.
     SamplingAbandoned { server: ServerName },
+    /// The orchestrator's plan was accepted (its phases and tasks, in words).
+    Planned { summary: String },
     /// The provider rejected tool definitions (`reason` is its error), so the session now
     /// calls tools through the text protocol (`LLM.tool_calling: "auto"`).
     TextToolProtocol { reason: String },
@@ -203,6 +205,10 @@ impl AgentNotice {
             AgentNotice::ConversationCleared => {
                 "The conversation was cleared; usage totals are kept.".to_owned()
             }
+            AgentNotice::Planned { summary } => format!(
+                "Plan: {summary}. Each phase's tasks run side by side as sub-agents; the Trace \
+                 pane shows each of them."
+            ),
             AgentNotice::SamplingAbandoned { server } => format!(
                 "Server `{server}` stopped waiting for its sampling request; the LLM request \
                  was stopped."

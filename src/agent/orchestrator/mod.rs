@@ -22,6 +22,7 @@ use super::turn::{
     run_loop,
 };
 use crate::llm::{ChatMessage, ChatRequest};
+use crate::protocol::{AgentEvent, AgentNotice};
 use crate::protocol::{
     AgentMode, StepBody, StepId, StepStatus, TraceStep, TurnOutcome, UsageTotals,
 };
@@ -219,6 +220,11 @@ impl Run<'_> {
                         error: None,
                     };
                     self.ctx.tracer.finish(&mut step, StepStatus::Ok).await;
+                    self.ctx
+                        .emit(AgentEvent::Notice(AgentNotice::Planned {
+                            summary: plan_summary(&plan),
+                        }))
+                        .await;
                     return Ok((plan, step.id));
                 }
                 Err(error) => {
@@ -253,7 +259,10 @@ impl Run<'_> {
                 outcome: TurnOutcome::Limit(limit),
             });
         }
-        let (streamed, _) = ask_model(self.ctx, parent, request, &mut self.usage).await;
+        // A plan is JSON for the orchestrator, not prose for the chat.
+        let mut quiet = self.ctx.clone();
+        quiet.stream_text = false;
+        let (streamed, _) = ask_model(&quiet, parent, request, &mut self.usage).await;
         match streamed.reply {
             Reply::Done { text, .. } => Ok(text),
             Reply::Cancelled { partial } => Err(Ended {
@@ -450,6 +459,27 @@ async fn run_sub_agent(
         usage,
         calls,
     }
+}
+
+/// "phase 1 gather: 3 tasks · phase 2 sum up: 1 task", for the chat.
+fn plan_summary(plan: &Plan) -> String {
+    plan.phases
+        .iter()
+        .enumerate()
+        .map(|(i, phase)| {
+            let tasks = crate::text::plural(phase.tasks.len(), "task", "tasks");
+            if phase.name.is_empty() {
+                format!("phase {}: {tasks}", i + 1)
+            } else {
+                format!(
+                    "phase {} {}: {tasks}",
+                    i + 1,
+                    truncate_chars(&phase.name, 40)
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// What every sub-agent is told: the user's request and the results of the earlier phases.
