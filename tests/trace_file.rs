@@ -204,6 +204,15 @@ async fn a_broken_trace_is_refused_with_the_file_and_line() {
             assert!(!err.contains("panicked"), "{err}");
         }
     }
+    // The dashboard's --trace before a subcommand is refused rather than ignored.
+    let out = mcpomni(dir.path(), &["--trace", "x.jsonl", "servers"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("mcpomni run --trace FILE"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("x.jsonl").exists());
 }
 
 #[tokio::test]

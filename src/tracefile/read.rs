@@ -80,7 +80,7 @@ pub fn parse_trace(text: &str, path: &Path) -> Result<Trace, ReadError> {
         let step = match TraceStep::from_json_line(line) {
             Ok(step) => step,
             Err(error) => {
-                let why = error.to_string();
+                let why = reason(&error);
                 let path = path.to_owned();
                 return Err(if error.is_eof() && number == last_line {
                     ReadError::Truncated {
@@ -126,6 +126,17 @@ pub fn parse_trace(text: &str, path: &Path) -> Result<Trace, ReadError> {
         });
     }
     Ok(Trace { steps, warning })
+}
+
+/// serde's message without its "at line 1 column N" (every line is line 1 to serde; the
+/// file's line is in the error already).
+fn reason(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) => format!("{message} (column {})", error.column()),
+        None => text,
+    }
 }
 
 fn is_object(line: &str) -> bool {
@@ -251,6 +262,10 @@ mod tests {
                 .to_string()
                 .starts_with("saved.jsonl:2: not a trace step"),
             "{error}"
+        );
+        assert!(
+            !error.to_string().contains("line 1"),
+            "serde's own line number is dropped: {error}"
         );
         assert!(matches!(parse("\n\n"), Err(ReadError::Empty { .. })));
     }
