@@ -50,6 +50,10 @@ pub struct Cli {
     /// AgentConfig.breakpoints.
     #[arg(long = "break", value_name = "WHERE", value_parser = parse_breakpoint)]
     pub breaks: Vec<Breakpoint>,
+    /// Save the dashboard's agent trace to FILE as JSON Lines while it runs (mode 0600,
+    /// secrets scrubbed; see "Trace files" in the README). For `run`, put it after `run`.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -204,6 +208,25 @@ pub enum Cmd {
         /// Pause here (repeatable): model, tool:GLOB, error, step:N.
         #[arg(long = "break", value_name = "WHERE", value_parser = parse_breakpoint)]
         breaks: Vec<Breakpoint>,
+        /// Save the run's trace to FILE as JSON Lines while it runs (mode 0600, secrets
+        /// scrubbed).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+    },
+    /// Open a saved trace in the dashboard's Trace pane, offline (no LLM, no servers).
+    Trace {
+        /// A file written by `--trace`.
+        file: PathBuf,
+    },
+    /// Re-run a saved trace from its recorded model replies and tool results and print the
+    /// final answer (no LLM is called).
+    Replay {
+        /// A file written by `--trace`.
+        file: PathBuf,
+        /// Run the tool calls against the real servers (the config as usual) and report the
+        /// first result that differs from the recording (exit status 1 then).
+        #[arg(long)]
+        live: bool,
     },
     /// Run the bundled demo MCP server on stdin/stdout.
     #[command(hide = true)]

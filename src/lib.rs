@@ -23,6 +23,7 @@ pub mod protocol;
 pub mod redact;
 pub mod runtime;
 pub mod text;
+pub mod tracefile;
 pub mod tui;
 
 /// Installs rustls' ring crypto provider. Must run before any HTTP client is built (reqwest

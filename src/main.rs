@@ -4,13 +4,14 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use mcpomni::cli::{Cli, Cmd};
 use mcpomni::config::{self, Config, LoadEnv};
+use mcpomni::tracefile::{TraceWriter, config_secrets, read_trace};
 use mcpomni::tui::theme::{Theme, no_color_requested};
 use mcpomni::{headless, logging, tui};
 
@@ -18,6 +19,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Cmd::DemoServer) = cli.command {
         return run_demo_server();
+    }
+    if cli.trace.is_some() && cli.command.is_some() {
+        eprintln!(
+            "mcpomni: --trace before a subcommand saves the dashboard's trace; for `run`, put \
+             it after the subcommand: mcpomni run --trace FILE \"QUERY\""
+        );
+        return ExitCode::from(2);
     }
     if let Err(message) = cli.memory.check_available() {
         eprintln!("mcpomni: {message}");
@@ -49,8 +57,9 @@ fn main() -> ExitCode {
     let logging = logging::init(mcpomni::redact::Secrets::for_config(&config));
     tracing::info!(source = %config.source.display_name(), "mcpomni {} starting", env!("CARGO_PKG_VERSION"));
     let status = match cli.command {
+        Some(Cmd::Trace { file }) => view_trace(&runtime, &config, &file, logging.as_ref()),
         Some(command) => runtime.block_on(headless::run(command, &config)),
-        None => run_dashboard(&runtime, &config, logging.as_ref()),
+        None => run_dashboard(&runtime, &config, logging.as_ref(), cli.trace.as_deref()),
     };
     drop(logging);
     // Do not wait for blocking tasks (a stuck stdin read, a highlight job) on the way out.
@@ -80,22 +89,75 @@ fn run_demo_server() -> ExitCode {
     }
 }
 
+fn load_theme(config: &Config) -> Result<Theme, String> {
+    let no_color = no_color_requested(std::env::var("NO_COLOR").ok());
+    let themes_dir = config::default_config_home().map(|home| home.join("mcpomni").join("themes"));
+    Theme::load(&config.ui.theme, themes_dir.as_deref(), no_color)
+        .map_err(|error| format!("UI.theme: {error}"))
+}
+
 fn run_dashboard(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
     logging: Option<&logging::Logging>,
+    trace: Option<&Path>,
 ) -> i32 {
-    let no_color = no_color_requested(std::env::var("NO_COLOR").ok());
-    let themes_dir = config::default_config_home().map(|home| home.join("mcpomni").join("themes"));
-    let theme = match Theme::load(&config.ui.theme, themes_dir.as_deref(), no_color) {
+    let theme = match load_theme(config) {
         Ok(theme) => theme,
+        Err(message) => {
+            eprintln!("mcpomni: {message}");
+            return 2;
+        }
+    };
+    let writer = match trace {
+        None => None,
+        Some(path) => match TraceWriter::create(path, config_secrets(config)) {
+            Ok(writer) => Some(writer),
+            Err(error) => {
+                eprintln!(
+                    "mcpomni: cannot create the trace file {}: {error}",
+                    path.display()
+                );
+                return 2;
+            }
+        },
+    };
+    let log_file = logging.and_then(|l| l.stderr_file.as_ref());
+    exit_status(
+        runtime.block_on(tui::run(config, theme, log_file, writer)),
+        logging,
+    )
+}
+
+/// `mcpomni trace FILE`: the saved trace in the dashboard, nothing started.
+fn view_trace(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    file: &Path,
+    logging: Option<&logging::Logging>,
+) -> i32 {
+    let trace = match read_trace(file) {
+        Ok(trace) => trace,
         Err(error) => {
-            eprintln!("mcpomni: UI.theme: {error}");
+            eprintln!("mcpomni trace: {error}");
+            return 2;
+        }
+    };
+    let theme = match load_theme(config) {
+        Ok(theme) => theme,
+        Err(message) => {
+            eprintln!("mcpomni: {message}");
             return 2;
         }
     };
     let log_file = logging.and_then(|l| l.stderr_file.as_ref());
-    match runtime.block_on(tui::run(config, theme, log_file)) {
+    let source = file.display().to_string();
+    let outcome = tui::view_trace(&source, trace, theme, config.ui.mouse, log_file);
+    exit_status(runtime.block_on(outcome), logging)
+}
+
+fn exit_status(outcome: anyhow::Result<tui::Outcome>, logging: Option<&logging::Logging>) -> i32 {
+    match outcome {
         Ok(tui::Outcome::Quit) => 0,
         Ok(tui::Outcome::Signalled) => 130,
         Ok(tui::Outcome::Panicked) => {

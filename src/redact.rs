@@ -210,6 +210,15 @@ impl Secrets {
         secrets
     }
 
+    /// This set with `values` (and their encoded forms) added.
+    pub fn with_values<'a>(mut self, values: impl IntoIterator<Item = &'a str>) -> Self {
+        for value in values {
+            self.add_value(value);
+        }
+        self.finish();
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
     }

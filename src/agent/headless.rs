@@ -360,6 +360,7 @@ pub async fn run_once(
         turn: TurnId(1),
         mode,
         provider,
+        tools: super::tool_runner::runtime_runner(&runtime),
         runtime,
         tracer: Tracer::new(
             Arc::new(IdSource::default()),

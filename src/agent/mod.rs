@@ -7,7 +7,8 @@
 //! (recording typed steps), `policy` (who may run without asking), `usage` (tokens, requests,
 //! cost, limits), `sampling` (serving `sampling/createMessage`), `prompt` (the system prompt),
 //! `react_text` (the text tool-calling protocol), `repeat` (loop detection),
-//! `headless` (the non-interactive `run` command's approvals). The vocabulary it speaks with
+//! `headless` (the non-interactive `run` command's approvals), `tool_runner` (where tool calls
+//! go: the runtime, or a recording). The vocabulary it speaks with
 //! its clients is `crate::protocol`.
 
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
@@ -23,6 +24,7 @@ pub mod react_text;
 pub mod repeat;
 pub mod sampling;
 pub mod tool_call;
+pub mod tool_runner;
 pub mod trace;
 pub mod turn;
 pub mod usage;
@@ -331,6 +333,7 @@ impl AgentActor {
             mode,
             provider: self.provider.clone(),
             runtime: self.runtime.clone(),
+            tools: tool_runner::runtime_runner(&self.runtime),
             events: self.events.clone(),
             tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn)),
             approver: self.approver.clone(),

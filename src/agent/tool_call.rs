@@ -18,11 +18,11 @@ use crate::protocol::{
     AgentEvent, CallOutcome, Decision, ProposedCall, StepBody, StepId, StepStatus, ToolCallId,
     TraceStep,
 };
+use crate::runtime::RuntimeError;
 use crate::runtime::catalog::{Catalog, ToolEntry};
 use crate::runtime::content::blocks_text;
 use crate::runtime::request::RequestError;
 use crate::runtime::server::{CallError, CallOptions};
-use crate::runtime::{RuntimeError, RuntimeHandle};
 use crate::text::{sanitize_line, truncate_chars};
 
 /// A tool result longer than this is cut before it goes to the model (it would crowd out the
@@ -290,8 +290,7 @@ async fn call_reporting_progress(
         cancel: Some(ctx.cancel.child_token()),
         progress: Some(progress_tx),
     };
-    let runtime: &RuntimeHandle = &ctx.runtime;
-    let call = runtime.call_tool_with(entry.server.as_str(), &entry.name, arguments, options);
+    let call = ctx.tools.call(id, entry, arguments, options);
     tokio::pin!(call);
     let mut highest = f64::NEG_INFINITY;
     let result = loop {
@@ -330,18 +329,27 @@ async fn report_progress(
 }
 
 fn ran_from(result: CallToolResult) -> Ran {
-    let mut content = blocks_text(&result.content);
-    let structured = result.structured_content.clone();
-    if content.is_empty()
-        && let Some(structured) = &structured
-    {
-        content = structured.to_string();
-    }
     Ran {
-        content,
-        structured,
+        content: result_text(&result),
+        structured: result.structured_content,
         is_error: result.is_error.unwrap_or(false),
     }
+}
+
+/// A result's text before it is cut for the model: its text blocks, else its structured
+/// content as JSON.
+pub fn result_text(result: &CallToolResult) -> String {
+    let content = blocks_text(&result.content);
+    match &result.structured_content {
+        Some(structured) if content.is_empty() => structured.to_string(),
+        _ => content,
+    }
+}
+
+/// A result's text as the model sees it (and a trace records it): cut past
+/// `MAX_RESULT_CHARS`.
+pub fn text_for_model(result: &CallToolResult) -> String {
+    cap(result_text(result))
 }
 
 async fn finished(

@@ -31,6 +31,7 @@ use super::policy::ApprovalPolicy;
 use super::react_text::{self, Move};
 use super::repeat::RepeatGuard;
 use super::tool_call::{CallFlow, run_call};
+use super::tool_runner::ToolRunner;
 use super::trace::Tracer;
 use super::usage::UsageMeter;
 use crate::llm::{
@@ -89,6 +90,8 @@ pub struct TurnContext {
     pub mode: AgentMode,
     pub provider: Arc<dyn LlmProvider>,
     pub runtime: RuntimeHandle,
+    /// Where tool calls go (the runtime, or a recording when replaying).
+    pub tools: Arc<dyn ToolRunner>,
     pub events: mpsc::Sender<AgentEvent>,
     pub tracer: Tracer,
     pub approver: Arc<dyn Approver>,

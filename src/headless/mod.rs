@@ -1,5 +1,5 @@
 //! The headless subcommands (`servers`, `tools`, `call`, `resources`, `read`, `prompts`,
-//! `prompt`, and the agent's `run` in `run.rs`): start the servers a command needs through the same runtime the dashboard uses,
+//! `prompt`, the agent's `run` in `run.rs` and `replay` in `replay.rs`): start the servers a command needs through the same runtime the dashboard uses,
 //! wait until they have settled, do one thing, print it, shut down.
 //!
 //! Exit status: 0 success, 1 a server or tool failed or a server needs authorization (a tool
@@ -8,6 +8,7 @@
 //! wait for a server's retries.
 
 mod output;
+mod replay;
 mod run;
 
 use std::future::Future;
@@ -40,6 +41,7 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         json,
         step,
         breaks,
+        trace,
     } = command
     {
         let args = run::RunArgs {
@@ -49,8 +51,12 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
             json,
             step,
             breaks,
+            trace,
         };
         return run::run(args, config).await;
+    }
+    if let Cmd::Replay { file, live } = command {
+        return replay::replay(&file, live, config).await;
     }
     let only = match &command {
         Cmd::Call { server, .. } | Cmd::Read { server, .. } | Cmd::Prompt { server, .. } => {
@@ -59,7 +65,11 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         Cmd::Tools { server, .. } | Cmd::Resources { server, .. } | Cmd::Prompts { server, .. } => {
             server.clone().map(|s| vec![s])
         }
-        Cmd::Servers { .. } | Cmd::DemoServer | Cmd::Run { .. } => None,
+        Cmd::Servers { .. }
+        | Cmd::DemoServer
+        | Cmd::Run { .. }
+        | Cmd::Replay { .. }
+        | Cmd::Trace { .. } => None,
     };
     let options = RuntimeOptions {
         only,
@@ -228,7 +238,7 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToke
             }
         }
         // Handled before any runtime starts (`main`, `run` above).
-        Cmd::DemoServer | Cmd::Run { .. } => EXIT_USAGE,
+        Cmd::DemoServer | Cmd::Run { .. } | Cmd::Replay { .. } | Cmd::Trace { .. } => EXIT_USAGE,
     }
 }
 

@@ -1,12 +1,14 @@
 //! `mcpomni run "QUERY"`: one turn of the agent without the dashboard. Servers start as for
 //! the dashboard (every enabled one, with sampling offered when an LLM is configured); the
 //! answer goes to stdout, each tool call is reported on stderr as it happens, and `--json`
-//! prints the answer, the tool calls and the usage instead.
+//! prints the answer, the tool calls and the usage instead. `--trace FILE` saves every trace
+//! step as it happens (`crate::tracefile`).
 //!
 //! Exit status: 0 answered, 1 the model or a limit stopped the turn, 2 usage or config error
 //! (including no usable LLM), 130 interrupted.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -25,6 +27,7 @@ use crate::protocol::{AgentEvent, CallOutcome, TurnOutcome, UsageTotals};
 use crate::runtime::RuntimeOptions;
 use crate::runtime::messages::ServerState;
 use crate::text::{human_duration, sanitize_line};
+use crate::tracefile::{TraceWriter, config_secrets, tee};
 
 /// What `run` was asked to do.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct RunArgs {
     pub step: bool,
     /// `--break`, added to `AgentConfig.breakpoints`.
     pub breaks: Vec<crate::protocol::debug::Breakpoint>,
+    /// Where to save the trace.
+    pub trace: Option<PathBuf>,
 }
 
 pub async fn run(args: RunArgs, config: &Config) -> i32 {
@@ -69,6 +74,19 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let writer = match &args.trace {
+        None => None,
+        Some(path) => match TraceWriter::create(path, config_secrets(config)) {
+            Ok(writer) => Some(writer),
+            Err(error) => {
+                eprintln!(
+                    "mcpomni run: cannot create the trace file {}: {error}",
+                    path.display()
+                );
+                return EXIT_USAGE;
+            }
+        },
+    };
     let (sampling_tx, sampling_rx) = mpsc::channel(8);
     let options = RuntimeOptions {
         sampling: Some(sampling_tx),
@@ -91,6 +109,13 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
             }
         }
         let (events, progress) = mpsc::channel(64);
+        let (progress, trace_task) = match writer {
+            Some(writer) => {
+                let (progress, task) = tee(progress, writer);
+                (progress, Some(task))
+            }
+            None => (progress, None),
+        };
         let printer = tokio::spawn(report_progress(progress));
         let mode = args.mode.map_or(config.agent.mode, RunMode::agent_mode);
         let approve = match args.approve {
@@ -115,6 +140,11 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
         )
         .await;
         let _ = printer.await;
+        if let Some(task) = trace_task
+            && let Ok(Some(error)) = task.await
+        {
+            eprintln!("mcpomni run: {error}");
+        }
         print_result(&record, &usage, args.json)
     };
     let status = interruptible(work, cancel).await;
@@ -140,7 +170,7 @@ fn warn_unmatched_tool_breakpoints(
 }
 
 /// Tool calls as they happen, on stderr (stdout is the answer's).
-async fn report_progress(mut events: mpsc::Receiver<AgentEvent>) {
+pub(super) async fn report_progress(mut events: mpsc::Receiver<AgentEvent>) {
     let stderr_is_terminal = std::io::stderr().is_terminal();
     while let Some(event) = events.recv().await {
         let Some(line) = progress_line(event) else {
@@ -257,7 +287,7 @@ fn json_call(call: &CallRecord) -> JsonCall<'_> {
     }
 }
 
-fn print_result(record: &TurnRecord, usage: &UsageTotals, json: bool) -> i32 {
+pub(super) fn print_result(record: &TurnRecord, usage: &UsageTotals, json: bool) -> i32 {
     let (outcome, error, status) = match &record.outcome {
         TurnOutcome::Answered => ("answered", None, EXIT_OK),
         TurnOutcome::Cancelled => ("cancelled", None, EXIT_INTERRUPTED),

@@ -187,6 +187,26 @@ pub fn start(
 }
 
 impl RuntimeHandle {
+    /// A runtime with no servers whose catalog is fixed: what a replayed run offers the model
+    /// (`mcpomni replay`). Tool calls through it fail as unknown servers.
+    pub fn offline(catalog: Catalog, tool_call_timeout: Duration) -> Self {
+        let (_, snapshots) = watch::channel(Arc::new(Vec::new()));
+        let (_, catalog) = watch::channel(Arc::new(catalog));
+        let (events, _) = mpsc::channel(1);
+        let (resource_updates, _) = broadcast::channel(1);
+        Self {
+            servers: Arc::new(Vec::new()),
+            snapshots,
+            catalog,
+            root: CancellationToken::new(),
+            tasks: Arc::default(),
+            events,
+            resource_updates,
+            tool_call_timeout,
+            http: SharedHttpClient::default(),
+        }
+    }
+
     /// Whether the shared HTTP client was built: only once an HTTP or SSE server connects.
     pub fn http_client_built(&self) -> bool {
         self.http.is_built()

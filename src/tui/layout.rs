@@ -71,7 +71,16 @@ impl Layout {
     }
 
     pub fn areas(&self, focus: Pane) -> PaneAreas {
-        let mode = self.mode();
+        self.areas_zoomed(focus, false)
+    }
+
+    /// [`Layout::areas`]; `zoomed` gives the focused pane the whole body even on a terminal
+    /// large enough for the grid (a saved trace opens that way).
+    pub fn areas_zoomed(&self, focus: Pane, zoomed: bool) -> PaneAreas {
+        let mode = match self.mode() {
+            Mode::Grid if zoomed => Mode::Tabs,
+            mode => mode,
+        };
         if mode == Mode::TooSmall {
             return PaneAreas {
                 mode,
@@ -150,6 +159,13 @@ mod tests {
         assert_eq!(areas.status, Rect::new(0, 23, 80, 1));
         assert_eq!(areas.tab_at(Position::new(1, 0)), Some(Pane::Chat));
         assert_eq!(areas.tab_at(Position::new(10, 0)), Some(Pane::Servers));
+    }
+
+    #[test]
+    fn a_zoomed_pane_gets_the_whole_body_of_a_large_terminal() {
+        let areas = Layout::for_size((140, 45)).areas_zoomed(Pane::Trace, true);
+        assert_eq!(areas.mode, Mode::Tabs);
+        assert_eq!(areas.panes, vec![(Pane::Trace, Rect::new(0, 1, 140, 43))]);
     }
 
     #[test]

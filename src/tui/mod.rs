@@ -1,6 +1,7 @@
 //! The full-screen dashboard. `run` starts the runtime, takes over the terminal, runs the app
 //! loop until the user quits (or a signal or panic ends it), gives the terminal back, and shuts
-//! the servers down.
+//! the servers down. `view_trace` runs the same loop over a saved trace with nothing behind
+//! it: no runtime, no servers, no agent.
 
 pub mod app;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigSource};
 use crate::runtime::{self, RuntimeOptions};
+use crate::tracefile::{self, Trace, TraceWriter};
 use crate::{agent, llm};
 use app::{Host, LoopEnd, Ports};
 use state::AppState;
@@ -57,11 +59,13 @@ pub enum Outcome {
     Panicked,
 }
 
-/// Runs the dashboard until the user quits.
+/// Runs the dashboard until the user quits; with `trace`, every agent trace step is also
+/// written there as it happens.
 pub async fn run(
     config: &Config,
     theme: Theme,
     log_file: Option<&std::fs::File>,
+    trace: Option<TraceWriter>,
 ) -> anyhow::Result<Outcome> {
     let panics = terminal::install_panic_hook();
     let provider = match &config.llm {
@@ -81,7 +85,12 @@ pub async fn run(
     let model = provider.as_ref().map(|provider| provider.describe());
     let agent = provider.map(|provider| {
         let settings = agent::AgentSettings::from_config(config);
-        agent::spawn(settings, provider, handle.clone(), sampling_rx)
+        let (agent, events) = agent::spawn(settings, provider, handle.clone(), sampling_rx);
+        match trace {
+            // Write errors are logged by the tee; the dashboard goes on without the file.
+            Some(writer) => (agent, tracefile::tee(events, writer).0),
+            None => (agent, events),
+        }
     });
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let bridge = tokio::spawn(runtime::bridge::run(handle.clone(), commands));
@@ -133,6 +142,50 @@ pub async fn run(
     shutdown(&handle).await;
     bridge.abort();
     Ok(outcome)
+}
+
+/// Shows a saved trace in the dashboard (`mcpomni trace FILE`): the Trace pane zoomed, the
+/// last step selected. Nothing is started: no runtime, no servers, no LLM.
+pub async fn view_trace(
+    source: &str,
+    trace: Trace,
+    theme: Theme,
+    mouse: bool,
+    log_file: Option<&std::fs::File>,
+) -> anyhow::Result<Outcome> {
+    let panics = terminal::install_panic_hook();
+    let mut state = AppState::new(theme, source.to_owned(), None, mouse);
+    state.open_saved_trace(
+        source,
+        trace.steps,
+        trace.warning,
+        std::time::Instant::now(),
+    );
+    // Nothing sends runtime events; holding the sender keeps the loop from taking the closed
+    // stream for a runtime that stopped.
+    let (_events_tx, events) = mpsc::channel(1);
+    let (commands_tx, _commands) = mpsc::unbounded_channel();
+    let guard = terminal::enter(mouse, log_file)?;
+    let ui = tokio::spawn(async move {
+        let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        let ports = Ports {
+            input: EventStream::new(),
+            events,
+            commands: commands_tx,
+            agent: None,
+            panics,
+        };
+        let mut host = RealTerminal;
+        app::run(&mut terminal, &mut state, ports, &mut host).await
+    });
+    let end = ui.await;
+    drop(guard);
+    match end {
+        Ok(Ok(LoopEnd::Quit | LoopEnd::InputClosed)) => Ok(Outcome::Quit),
+        Ok(Ok(LoopEnd::Signal(_))) => Ok(Outcome::Signalled),
+        Ok(Ok(LoopEnd::Panicked(_))) | Err(_) => Ok(Outcome::Panicked),
+        Ok(Err(error)) => Err(error.into()),
+    }
 }
 
 async fn shutdown(handle: &runtime::RuntimeHandle) {

@@ -14,6 +14,7 @@ pub mod tools;
 pub mod trace;
 pub mod trace_words;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
@@ -23,7 +24,7 @@ use ratatui::text::Line;
 use super::keymap::Scope;
 use super::layout::{Layout, PaneAreas};
 use super::theme::Theme;
-use crate::protocol::{AgentCommand, AgentEvent};
+use crate::protocol::{AgentCommand, AgentEvent, TraceStep};
 use crate::runtime::messages::{RuntimeCommand, RuntimeEvent};
 use agent::AgentState;
 use call::{CallState, CallView, Progress};
@@ -87,6 +88,8 @@ pub struct AppState {
     /// The keyboard is in the chat input.
     pub typing: bool,
     pub help: bool,
+    /// The focused pane fills the screen even where the grid would fit.
+    pub zoomed: bool,
     /// Lines scrolled in the help overlay.
     pub help_scroll: u16,
     pub mouse: bool,
@@ -154,6 +157,7 @@ impl AppState {
             focus: Pane::Chat,
             typing: true,
             help: false,
+            zoomed: false,
             help_scroll: 0,
             mouse,
             chat,
@@ -182,6 +186,35 @@ impl AppState {
         self.chat = ChatState::new(None);
         self.chat.push(Role::Error, text.clone());
         self.agent.unavailable = Some(text);
+    }
+
+    /// Shows a saved trace (`mcpomni trace FILE`) with nothing running: its steps go through
+    /// the reducer as the agent's trace events would, then the Trace pane fills the screen
+    /// with the last step selected and its detail open. `source` names the file.
+    pub fn open_saved_trace(
+        &mut self,
+        source: &str,
+        steps: Vec<TraceStep>,
+        warning: Option<String>,
+        at: Instant,
+    ) {
+        let text = format!(
+            "This is a saved trace ({source}, {}): no LLM or server runs here.              `mcpomni replay {source}` re-runs it.",
+            crate::text::plural(steps.len(), "step", "steps")
+        );
+        self.chat = ChatState::new(None);
+        self.chat.push(Role::Notice, text.clone());
+        self.agent.unavailable = Some(text);
+        for step in steps {
+            update(self, Msg::Agent(AgentEvent::Trace(Arc::new(step))), at);
+        }
+        if let Some(warning) = warning {
+            self.chat.push(Role::Notice, warning.clone());
+            self.notice = Some(warning);
+        }
+        self.focus(Pane::Trace);
+        self.zoomed = true;
+        self.trace.select(self.trace.len().saturating_sub(1));
     }
 
     /// Which keymap scopes apply right now, most specific first.
@@ -233,7 +266,7 @@ impl AppState {
     }
 
     pub fn layout(&self) -> PaneAreas {
-        Layout::for_size(self.size).areas(self.focus)
+        Layout::for_size(self.size).areas_zoomed(self.focus, self.zoomed)
     }
 
     fn focus(&mut self, pane: Pane) {

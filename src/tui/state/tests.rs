@@ -690,3 +690,49 @@ fn a_fast_escape_then_key_arriving_as_alt_key_is_split() {
     assert_eq!(s.focus, Pane::Servers, "the 2 part focused Servers");
     assert!(s.chat.input.is_empty());
 }
+
+#[test]
+fn a_saved_trace_opens_zoomed_on_its_last_step_with_nothing_to_send_to() {
+    use crate::protocol::{StepBody, StepId, StepStatus, TraceStep};
+    let step = |id: u64, parent: Option<u64>, status: StepStatus| {
+        let mut step = TraceStep::begin(
+            StepId(id),
+            parent.map(StepId),
+            None,
+            StepBody::Limit {
+                reason: format!("step {id}"),
+            },
+        );
+        step.end(status);
+        step
+    };
+    let mut state = state();
+    state.size = (140, 45);
+    let steps = vec![
+        step(1, None, StepStatus::Ok),
+        step(2, Some(1), StepStatus::Ok),
+        step(3, Some(2), StepStatus::Error),
+    ];
+    state.open_saved_trace(
+        "run.jsonl",
+        steps,
+        Some("newer".into()),
+        std::time::Instant::now(),
+    );
+    assert_eq!(state.focus, Pane::Trace);
+    assert!(!state.typing);
+    assert_eq!(
+        state.layout().panes.len(),
+        1,
+        "the Trace pane fills the body"
+    );
+    assert_eq!(state.trace.len(), 3);
+    assert_eq!(state.trace.selected, 2, "the last step is selected");
+    assert_eq!(state.trace.rows[2].depth, 2, "the tree is built");
+    assert_eq!(state.notice.as_deref(), Some("newer"));
+    // Typing in the chat explains instead of sending anywhere.
+    update(&mut state, key(KeyCode::Char('1')));
+    type_text(&mut state, "hi");
+    let effects = update(&mut state, key(KeyCode::Enter));
+    assert!(effects.is_empty(), "{effects:?}");
+}
