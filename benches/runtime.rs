@@ -201,6 +201,10 @@ async fn startup_of(label: &str, entry: fn() -> Value, runs: usize) {
         ms(floor),
         floor.as_secs_f64() / slowest_single.as_secs_f64()
     );
+    println!(
+        "  ten servers vs that CPU floor: {:.2} × (target ≤ 1.1)",
+        ten_median.as_secs_f64() / floor.as_secs_f64().max(f64::MIN_POSITIVE)
+    );
 }
 
 /// CPU time (user + system) this process has used so far, all threads.

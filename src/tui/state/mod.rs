@@ -447,4 +447,6 @@ mod tests;
 #[cfg(test)]
 mod tests_agent;
 #[cfg(test)]
+mod tests_debugging;
+#[cfg(test)]
 mod tests_servers;
