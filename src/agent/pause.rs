@@ -120,15 +120,7 @@ pub(super) async fn after_error(
         return Go::Stop;
     }
     if let Some(DebugEdit::LastToolResult(text)) = resume.edit {
-        record(
-            ctx,
-            parent,
-            "last_tool_result",
-            Value::String(content.clone()),
-            Value::String(text.clone()),
-        )
-        .await;
-        *content = text;
+        replace_result(ctx, parent, content, text).await;
     }
     Go::On
 }
@@ -147,6 +139,12 @@ async fn edit_last_result(
     let Some(content) = last else {
         return false;
     };
+    replace_result(ctx, parent, content, text).await;
+    true
+}
+
+/// A tool result's text replaced by the user's, recorded as an edit.
+async fn replace_result(ctx: &TurnContext, parent: StepId, content: &mut String, text: String) {
     record(
         ctx,
         parent,
@@ -156,7 +154,6 @@ async fn edit_last_result(
     )
     .await;
     *content = text;
-    true
 }
 
 async fn record(ctx: &TurnContext, parent: StepId, target: &str, before: Value, after: Value) {

@@ -237,14 +237,7 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
 /// Runs again from a past model request (`from`) with `messages` as its conversation: a new
 /// turn whose trace starts with a `fork` step naming the step it re-runs.
 pub async fn run_fork(ctx: &TurnContext, from: StepId, messages: Vec<ChatMessage>) -> TurnRecord {
-    let asked = messages
-        .iter()
-        .rev()
-        .find_map(|message| match message {
-            ChatMessage::User(text) => Some(text.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let asked = last_user_text(&messages).to_owned();
     let mut turn_step = ctx
         .tracer
         .begin(
@@ -274,6 +267,18 @@ pub async fn run_fork(ctx: &TurnContext, from: StepId, messages: Vec<ChatMessage
         calls,
         protocol: end.protocol,
     }
+}
+
+/// The newest user message's text ("" when there is none).
+pub fn last_user_text(messages: &[ChatMessage]) -> &str {
+    messages
+        .iter()
+        .rev()
+        .find_map(|message| match message {
+            ChatMessage::User(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// Where one run of the tool loop sits in the trace, and which tools it may use.
@@ -616,12 +621,9 @@ pub(super) async fn finish_turn_step(
         output_tokens: usage.output_tokens,
     });
     step.cost_usd = usage.cost;
-    let status = match outcome {
-        TurnOutcome::Answered => StepStatus::Ok,
-        TurnOutcome::Cancelled => StepStatus::Cancelled,
-        TurnOutcome::Limit(_) | TurnOutcome::Failed(_) => StepStatus::Error,
-    };
-    ctx.tracer.finish(step, status).await;
+    ctx.tracer
+        .finish(step, StepStatus::of_outcome(outcome))
+        .await;
 }
 
 /// One request to the model, traced: the request step (exactly what was sent), then the reply

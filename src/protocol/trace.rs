@@ -179,6 +179,17 @@ pub enum StepBody {
     Unknown,
 }
 
+impl StepStatus {
+    /// How a run that ended with `outcome` is marked.
+    pub fn of_outcome(outcome: &TurnOutcome) -> Self {
+        match outcome {
+            TurnOutcome::Answered => StepStatus::Ok,
+            TurnOutcome::Cancelled => StepStatus::Cancelled,
+            TurnOutcome::Limit(_) | TurnOutcome::Failed(_) => StepStatus::Error,
+        }
+    }
+}
+
 impl StepBody {
     /// The `kind` word a saved line carries.
     pub fn kind(&self) -> &'static str {

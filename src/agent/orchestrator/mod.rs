@@ -19,7 +19,7 @@ use super::prompt;
 use super::turn::ToolProtocol;
 use super::turn::{
     CallRecord, LoopEnd, LoopScope, Reply, TurnContext, TurnRecord, ask_model, finish_turn_step,
-    run_loop,
+    last_user_text, run_loop,
 };
 use crate::llm::{ChatMessage, ChatRequest};
 use crate::protocol::{AgentEvent, AgentNotice};
@@ -445,12 +445,9 @@ async fn run_sub_agent(
         output_tokens: usage.output_tokens,
     });
     step.cost_usd = usage.cost;
-    let status = match &outcome {
-        TurnOutcome::Answered => StepStatus::Ok,
-        TurnOutcome::Cancelled => StepStatus::Cancelled,
-        TurnOutcome::Limit(_) | TurnOutcome::Failed(_) => StepStatus::Error,
-    };
-    ctx.tracer.finish(&mut step, status).await;
+    ctx.tracer
+        .finish(&mut step, StepStatus::of_outcome(&outcome))
+        .await;
     SubAgentEnd {
         goal: task.goal.clone(),
         protocol,
@@ -484,14 +481,7 @@ fn plan_summary(plan: &Plan) -> String {
 
 /// What every sub-agent is told: the user's request and the results of the earlier phases.
 fn briefing(conversation: &[ChatMessage], earlier: &[TaskResult]) -> String {
-    let request = conversation
-        .iter()
-        .rev()
-        .find_map(|message| match message {
-            ChatMessage::User(text) => Some(text.as_str()),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let request = last_user_text(conversation);
     let mut text =
         format!("You are one agent of a team working on this request from the user:\n\n{request}");
     if !earlier.is_empty() {
