@@ -275,3 +275,50 @@ fn headless_run_cancelled_at_the_prompt_says_so() {
     );
     assert!(hole_calls(record).is_empty());
 }
+
+#[test]
+fn stepping_through_a_turn_and_editing_arguments_while_paused() {
+    let session = session("debugger", "--mode auto --step");
+    let Session { mock, tmux, .. } = &session;
+    tmux.wait_for_text("2/2 ready", STARTUP);
+    mock.push(call("c1", "demo__echo", r#"{"message": "original"}"#));
+    mock.push(reply("The edited echo came back."));
+    say(tmux, "echo something");
+
+    // Paused before the first model request: nothing has been sent yet.
+    let screen = tmux.wait_for_text("Paused at step 1", STEP);
+    assert!(status_line(&screen).contains("PAUSED"), "{screen}");
+    assert!(mock.journal().is_empty(), "the request waits for the step");
+    tmux.keys(&["n"]);
+
+    // Paused before the tool call, with the model's arguments shown.
+    let screen = tmux.wait_for_text("Paused at step 2", STEP);
+    assert!(
+        screen.contains("before the tool call demo__echo"),
+        "{screen}"
+    );
+    tmux.keys(&["e"]);
+    tmux.wait_for_text("Edit the call's arguments", STEP);
+    // `{`, `  "message": "original"`, `}`: replace `original"` on the second line.
+    tmux.keys(&["Down", "End"]);
+    for _ in 0.."original\"".len() {
+        tmux.keys(&["BSpace"]);
+    }
+    tmux.text("edited by hand\"");
+    tmux.keys(&["C-s"]);
+
+    // The edited call ran (the demo server echoed it), then the next step paused again.
+    let screen = tmux.wait_for_text("Paused at step 3", STEP);
+    assert!(screen.contains("edited by hand"), "{screen}");
+    tmux.keys(&["c"]);
+    // The pause brought the Trace pane forward: the edit and the call are steps in it.
+    let screen = answered(tmux, "The edited echo came back.");
+    assert!(screen.contains("edit: tool arguments"), "{screen}");
+    assert!(screen.contains("result: ok · edited by hand"), "{screen}");
+    let sent = mock.journal()[1].body.to_string();
+    assert!(
+        sent.contains("edited by hand"),
+        "the model saw the edited call's result: {sent}"
+    );
+    assert!(!sent.contains("\"original\""), "{sent}");
+}

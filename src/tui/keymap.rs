@@ -43,6 +43,8 @@ pub enum Scope {
     Answering,
     /// A run is paused in the debugger (not typing).
     Paused,
+    /// Editing what a paused run does next.
+    PausedEdit,
     /// The Trace pane is focused.
     Trace,
     /// Any pane, not typing.
@@ -70,6 +72,7 @@ impl Scope {
             Scope::SamplingEdit => "Sampling request: editing",
             Scope::Answering => "While the model answers",
             Scope::Paused => "While a run is paused in the debugger",
+            Scope::PausedEdit => "Paused run: editing what runs next",
             Scope::Trace => "Trace pane",
             Scope::Normal => "Any pane (not typing)",
         }
@@ -129,6 +132,7 @@ pub enum Action {
     DebugContinue,
     DebugStop,
     ForkFromStep,
+    EditPaused,
     PromptDown,
 }
 
@@ -290,6 +294,9 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Paused, &[ch('n')], A::DebugStep, "run the next step, then pause again"),
     bind(S::Paused, &[ch('c')], A::DebugContinue, "continue to the next breakpoint"),
     bind(S::Paused, &[ch('x')], A::DebugStop, "stop the run here"),
+    bind(S::Paused, &[ch('e')], A::EditPaused, "edit what runs next: the call's arguments, the request's messages, or the failed result"),
+    bind(S::PausedEdit, &[ctrl('s')], A::SubmitEdit, "apply the edit and run the next step"),
+    bind(S::PausedEdit, &[key(KeyCode::Esc)], A::CloseEdit, "back to the paused run, unchanged"),
     bind(S::Trace, &[ch('s')], A::ToggleStepMode, "step mode on/off: pause before every model request and tool call"),
     bind(S::Trace, &[ch('f')], A::ForkFromStep, "fork: run again from the selected model request"),
     bind(S::Normal, &[ch('q')], A::Quit, "quit"),
@@ -350,6 +357,7 @@ pub const SCOPE_ORDER: &[Scope] = &[
     Scope::Answering,
     Scope::Trace,
     Scope::Paused,
+    Scope::PausedEdit,
     Scope::Help,
 ];
 

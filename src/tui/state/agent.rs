@@ -101,6 +101,8 @@ pub struct AgentState {
     pub paused: VecDeque<crate::protocol::debug::Paused>,
     /// Step mode as last sent to the agent.
     pub step_mode: bool,
+    /// Editing what the oldest paused run does next.
+    pub pause_editor: Option<crate::tui::state::debugging::PauseEditor>,
 }
 
 impl AgentState {
@@ -122,6 +124,7 @@ impl AgentState {
             calls: HashMap::new(),
             paused: VecDeque::new(),
             step_mode: false,
+            pause_editor: None,
         }
     }
 

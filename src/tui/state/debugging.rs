@@ -2,9 +2,11 @@
 //! (parallel sub-agents can each pause); `n`, `c` and `x` answer the oldest; `s` in the Trace
 //! pane turns step mode on and off; `f` forks a new run from the selected model request.
 
+use super::agent::JsonEditor;
 use super::chat::Role;
 use super::{AppState, Effect, Pane};
-use crate::protocol::debug::{DebugAction, DebugCommand, PauseAt, PauseReason, Paused};
+use crate::llm::ChatMessage;
+use crate::protocol::debug::{DebugAction, DebugCommand, DebugEdit, PauseAt, PauseReason, Paused};
 use crate::protocol::{AgentCommand, StepBody};
 
 /// A run paused: queue it, say so in the chat, and show the trace (unless the user is in the
@@ -89,4 +91,91 @@ pub fn fork_selected(state: &mut AppState, effects: &mut Vec<Effect>) {
         "Forked from step {}: the new run appears beside the old one.",
         step.id
     ));
+}
+
+/// What a pause editor changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditTarget {
+    /// The pending tool call's arguments (a JSON object).
+    Arguments,
+    /// The next model request's messages (a JSON array of messages).
+    Messages,
+    /// The failed tool result the model sees next (a JSON string).
+    LastResult,
+}
+
+/// The JSON editor opened on a pause.
+#[derive(Debug)]
+pub struct PauseEditor {
+    pub target: EditTarget,
+    pub editor: JsonEditor,
+}
+
+impl EditTarget {
+    pub fn title(self) -> &'static str {
+        match self {
+            EditTarget::Arguments => "the call's arguments",
+            EditTarget::Messages => "the messages the next request sends",
+            EditTarget::LastResult => "the tool result the model sees",
+        }
+    }
+}
+
+/// `e` on a pause: the editor holds what the run would use next.
+pub fn open_editor(state: &mut AppState) {
+    let Some(front) = state.agent.paused.front() else {
+        return;
+    };
+    let (target, value) = match &front.at {
+        PauseAt::Tool { call } => (EditTarget::Arguments, call.arguments.clone()),
+        PauseAt::Model { request } => (
+            EditTarget::Messages,
+            serde_json::to_value(&request.messages).unwrap_or_default(),
+        ),
+        PauseAt::Error { last_result, .. } => (
+            EditTarget::LastResult,
+            serde_json::Value::String(last_result.clone().unwrap_or_default()),
+        ),
+    };
+    state.agent.pause_editor = Some(PauseEditor {
+        target,
+        editor: JsonEditor::new(&value),
+    });
+}
+
+/// Ctrl-S: the edit goes with "run one step" if it is valid JSON of the right shape; else the
+/// editor stays open and says what is wrong.
+pub fn submit_edit(state: &mut AppState, effects: &mut Vec<Effect>) {
+    let Some(open) = &mut state.agent.pause_editor else {
+        return;
+    };
+    let text = open.editor.text();
+    let edit = match open.target {
+        EditTarget::Arguments => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(arguments)) => Ok(DebugEdit::ToolArguments(arguments)),
+            Ok(_) => Err("the arguments must be a JSON object".to_owned()),
+            Err(error) => Err(format!("not valid JSON: {error}")),
+        },
+        EditTarget::Messages => serde_json::from_str::<Vec<ChatMessage>>(&text)
+            .map(DebugEdit::Messages)
+            .map_err(|error| format!("not a valid list of messages: {error}")),
+        EditTarget::LastResult => serde_json::from_str::<String>(&text)
+            .map(DebugEdit::LastToolResult)
+            .map_err(|error| format!("the result must be one JSON string: {error}")),
+    };
+    match edit {
+        Err(error) => open.editor.error = Some(error),
+        Ok(edit) => {
+            state.agent.pause_editor = None;
+            let Some(paused) = state.agent.paused.pop_front() else {
+                return;
+            };
+            effects.push(Effect::Agent(AgentCommand::Debug(DebugCommand::Resume {
+                pause: paused.pause,
+                action: DebugAction::Step,
+                edit: Some(edit),
+            })));
+            state.notice = Some("Edited; running one step…".to_owned());
+        }
+    }
 }

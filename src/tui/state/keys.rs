@@ -39,12 +39,16 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
     }
     let Some(action) = keymap::lookup(&key, &scopes) else {
         // Unbound keys are text where text is being typed.
-        if scopes.contains(&Scope::ApprovalEdit) || scopes.contains(&Scope::SamplingEdit) {
+        if scopes.contains(&Scope::ApprovalEdit)
+            || scopes.contains(&Scope::SamplingEdit)
+            || scopes.contains(&Scope::PausedEdit)
+        {
             if let Some(editor) = state
                 .agent
                 .approval_editor
                 .as_mut()
                 .or(state.agent.sampling_editor.as_mut())
+                .or(state.agent.pause_editor.as_mut().map(|p| &mut p.editor))
             {
                 editor.editor.input(key);
                 editor.error = None;
@@ -194,8 +198,14 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
                 conversation::decide(state, Decision::CancelTurn, effects);
             }
         }
+        Action::SubmitEdit if state.agent.pause_editor.is_some() => {
+            debugging::submit_edit(state, effects);
+        }
         Action::SubmitEdit => conversation::submit_edit(state, effects),
-        Action::CloseEdit => conversation::close_editor(state),
+        Action::CloseEdit => {
+            state.agent.pause_editor = None;
+            conversation::close_editor(state);
+        }
         Action::ApproveSampling => conversation::approve_sampling(state, effects),
         Action::DenySampling => conversation::decide_sampling(state, None, effects),
         Action::EditSampling => conversation::open_sampling_editor(state),
@@ -205,6 +215,7 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         Action::DebugContinue => debugging::resume(state, DebugAction::Continue, effects),
         Action::DebugStop => debugging::resume(state, DebugAction::Stop, effects),
         Action::ForkFromStep => debugging::fork_selected(state, effects),
+        Action::EditPaused => debugging::open_editor(state),
         Action::PromptDown => state.agent.scroll_prompt(1),
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {

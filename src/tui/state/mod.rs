@@ -234,6 +234,8 @@ impl AppState {
             scopes.push(Scope::ApprovalEdit);
         } else if self.agent.sampling_editor.is_some() {
             scopes.push(Scope::SamplingEdit);
+        } else if self.agent.pause_editor.is_some() {
+            scopes.push(Scope::PausedEdit);
         } else if !self.agent.approvals.is_empty() {
             scopes.push(Scope::Approval);
             scopes.push(Scope::Prompt);

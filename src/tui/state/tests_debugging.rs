@@ -175,3 +175,79 @@ fn s_toggles_step_mode_in_the_trace_pane_and_f_forks_a_model_request() {
     assert!(state.agent.running.is_some());
     update(&mut state, key(KeyCode::Esc));
 }
+
+#[test]
+fn e_edits_the_pending_arguments_and_bad_json_is_refused_in_place() {
+    let mut state = app_state(Some("openai/gpt-4o-mini"));
+    state.agent.running = Some(TurnId(1));
+    update(&mut state, tool_pause(7));
+    update(&mut state, ch('e'));
+    assert!(
+        state
+            .scopes()
+            .contains(&crate::tui::keymap::Scope::PausedEdit)
+    );
+    let editor = &mut state.agent.pause_editor.as_mut().expect("an editor").editor;
+    assert!(
+        editor.text().contains("\"message\": \"hi\""),
+        "{}",
+        editor.text()
+    );
+    *editor.editor = ratatui_textarea::TextArea::new(vec!["{\"message\": ".into()]);
+    assert!(commands(update(&mut state, crate::tui::test_support::ctrl('s'))).is_empty());
+    let error = state
+        .agent
+        .pause_editor
+        .as_ref()
+        .and_then(|p| p.editor.error.clone());
+    assert!(
+        error.is_some_and(|e| e.starts_with("not valid JSON")),
+        "refused in place"
+    );
+    assert_eq!(state.agent.paused.len(), 1, "the pause still waits");
+    let editor = &mut state
+        .agent
+        .pause_editor
+        .as_mut()
+        .expect("still open")
+        .editor;
+    *editor.editor = ratatui_textarea::TextArea::new(vec!["[1]".into()]);
+    update(&mut state, crate::tui::test_support::ctrl('s'));
+    let error = state
+        .agent
+        .pause_editor
+        .as_ref()
+        .and_then(|p| p.editor.error.clone());
+    assert_eq!(
+        error.as_deref(),
+        Some("the arguments must be a JSON object")
+    );
+    let editor = &mut state
+        .agent
+        .pause_editor
+        .as_mut()
+        .expect("still open")
+        .editor;
+    *editor.editor = ratatui_textarea::TextArea::new(vec!["{\"message\": \"edited\"}".into()]);
+    match commands(update(&mut state, crate::tui::test_support::ctrl('s'))).as_slice() {
+        [
+            AgentCommand::Debug(DebugCommand::Resume {
+                pause,
+                action,
+                edit,
+            }),
+        ] => {
+            assert_eq!((*pause, *action), (PauseId(7), DebugAction::Step));
+            let expected = serde_json::json!({"message": "edited"});
+            assert_eq!(
+                edit,
+                &Some(crate::protocol::debug::DebugEdit::ToolArguments(
+                    expected.as_object().expect("object").clone()
+                ))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(state.agent.pause_editor.is_none());
+    assert!(state.agent.paused.is_empty());
+}

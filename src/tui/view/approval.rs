@@ -49,6 +49,12 @@ pub fn draw_editors(frame: &mut Frame, area: Rect, state: &AppState) {
             front.server
         );
         draw_editor(frame, area, editor, &title, theme);
+    } else if let Some(open) = &agent.pause_editor {
+        let title = format!(
+            " Edit {} · Ctrl-S applies it and runs one step · Esc back ",
+            open.target.title()
+        );
+        draw_editor(frame, area, &open.editor, &title, theme);
     }
 }
 

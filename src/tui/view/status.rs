@@ -26,7 +26,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             CallView::Done { outcome: Ok(_), .. } => (" RESULT ", "p pager · Esc closes"),
             CallView::Done { .. } => (" RESULT ", "Esc closes"),
         }
-    } else if state.agent.approval_editor.is_some() || state.agent.sampling_editor.is_some() {
+    } else if state.agent.approval_editor.is_some()
+        || state.agent.sampling_editor.is_some()
+        || state.agent.pause_editor.is_some()
+    {
         (
             " EDIT ",
             "edit the JSON · Ctrl-S submits · Esc back to the prompt",
@@ -41,7 +44,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     } else if !state.agent.paused.is_empty() && !state.typing {
         (
             " PAUSED ",
-            "n step · c continue · x stop · s step mode (Trace)",
+            "n step · c continue · x stop · e edit · s step mode (Trace)",
         )
     } else if state.agent.running.is_some() && state.focus == Pane::Chat {
         (" ANSWERING ", "the model is answering · Esc stops it")

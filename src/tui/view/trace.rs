@@ -4,7 +4,7 @@
 //! a short one. Empty until an agent has run.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -12,7 +12,8 @@ use ratatui::widgets::Paragraph;
 use super::wrap::wrap;
 use super::{pane_block, placeholder};
 use crate::protocol::StepStatus;
-use crate::text::truncate_chars;
+use crate::protocol::debug::PauseReason;
+use crate::text::{sanitize_line, truncate_chars};
 use crate::tui::state::trace::TraceRow;
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
@@ -26,7 +27,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     let trace = &state.trace;
     let extra = format!("· {} steps", trace.len());
     let block = pane_block(Pane::Trace, focused, theme, &extra);
-    let inner = block.inner(area);
+    let inner = paused_banner(frame, block.inner(area), state);
     frame.render_widget(block, area);
     if trace.is_empty() {
         placeholder(
@@ -72,6 +73,41 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
         index += 1;
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Rows a paused run's banner may take at most.
+const BANNER_ROWS: usize = 3;
+
+/// A paused run says so at the top of the pane — where, why, and the keys that go on — and
+/// the rest of the pane is returned for the steps.
+fn paused_banner(frame: &mut Frame, inner: Rect, state: &AppState) -> Rect {
+    let Some(paused) = state.agent.paused.front() else {
+        return inner;
+    };
+    let reason = match &paused.reason {
+        PauseReason::Stepping => "stepping".to_owned(),
+        PauseReason::Breakpoint(breakpoint) => format!("breakpoint {breakpoint}"),
+    };
+    let mut text = format!(
+        "⏸ Paused at step {} ({reason}): {} · n step · c continue · x stop · e edit",
+        paused.step,
+        sanitize_line(&paused.at.describe())
+    );
+    if state.agent.paused.len() > 1 {
+        text.push_str(&format!(" · {} more paused", state.agent.paused.len() - 1));
+    }
+    let lines: Vec<Line> = wrap(&text, usize::from(inner.width).max(1))
+        .into_iter()
+        .take(BANNER_ROWS)
+        .map(|line| Line::from(Span::styled(line, Style::default().fg(state.theme.warn))))
+        .collect();
+    let rows = u16::try_from(lines.len()).unwrap_or(1).min(inner.height);
+    let [banner, rest] = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Length(rows), Constraint::Min(0)])
+        .areas(inner);
+    frame.render_widget(Paragraph::new(lines), banner);
+    rest
 }
 
 /// The step shown on the first row when the view starts `offset` rows down (rows before the
