@@ -103,9 +103,9 @@ impl PauseAt {
     pub fn describe(&self) -> String {
         match self {
             PauseAt::Model { request } => format!(
-                "before a model request ({} messages, {} tools)",
-                request.messages.len(),
-                request.tools.len()
+                "before a model request ({}, {})",
+                crate::text::plural(request.messages.len(), "message", "messages"),
+                crate::text::plural(request.tools.len(), "tool", "tools")
             ),
             PauseAt::Tool { call } => format!("before the tool call {}", call.name),
             PauseAt::Error { message, .. } => format!("after an error: {message}"),

@@ -27,6 +27,8 @@ pub fn on_paused(state: &mut AppState, paused: Paused) {
     text.push_str("\nn runs the next step · c continues to the next breakpoint · x stops.");
     state.chat.push(Role::Notice, text);
     state.agent.paused.push_back(paused);
+    // "Running one step…" is over: the run is waiting again.
+    state.notice = None;
     let typed_something = state.chat.input.lines().iter().any(|line| !line.is_empty());
     if !(state.typing && typed_something) {
         state.focus = Pane::Trace;

@@ -10,6 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::agent::usage::{compact, dollars};
 use crate::runtime::messages::ServerState;
+use crate::text::truncate_chars;
 use crate::tui::state::call::CallView;
 use crate::tui::state::{AppState, Pane};
 
@@ -56,16 +57,35 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         (" KEYS ", "q quit · ? help · 1-4 pane · j/k move · m mouse")
     };
     let mode_style = theme.selection().add_modifier(Modifier::BOLD);
+    // The agent's mode is always shown: the hints give way to it first.
+    let agent_mode = state
+        .agent
+        .available
+        .then(|| format!("{} mode", state.agent.mode.label()));
+    let kept_for_mode = agent_mode.as_ref().map_or(0, |m| m.chars().count() + 4);
+    let room_for_middle = usize::from(area.width)
+        .saturating_sub(mode.chars().count() + 1 + kept_for_mode)
+        .max(1);
     let middle = match &state.notice {
-        Some(notice) => Span::styled(notice.clone(), Style::default().fg(theme.warn)),
-        None => Span::styled(hints, theme.muted()),
+        Some(notice) => Span::styled(
+            truncate_chars(notice, room_for_middle),
+            Style::default().fg(theme.warn),
+        ),
+        None => Span::styled(truncate_chars(hints, room_for_middle), theme.muted()),
     };
     let mut spans = vec![Span::styled(mode, mode_style), Span::raw(" "), middle];
     let used: usize = spans.iter().map(Span::width).sum();
     let room = usize::from(area.width).saturating_sub(used);
-    if let Some(summary) = fitted_summary(summary_parts(state), room) {
+    let mut summary = fitted_summary(summary_parts(state), room.saturating_sub(kept_for_mode));
+    if let Some(agent_mode) = agent_mode {
+        summary = Some(match summary {
+            Some(rest) => format!("{rest} · {agent_mode}"),
+            None => agent_mode,
+        });
+    }
+    if let Some(summary) = summary {
         let summary_len = summary.chars().count();
-        spans.push(Span::raw(" ".repeat(room - summary_len - 1)));
+        spans.push(Span::raw(" ".repeat(room.saturating_sub(summary_len + 1))));
         spans.push(Span::styled(summary, theme.muted()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -106,7 +126,6 @@ fn summary_parts(state: &AppState) -> Vec<String> {
             }
             parts.push(spent);
         }
-        parts.push(format!("{} mode", state.agent.mode.label()));
     }
     parts.push(format!("{} tools", state.tools.catalog.tools.len()));
     if !state.mouse {

@@ -453,16 +453,17 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
             session_usage: usage,
         }),
     );
-    // At 80 columns only the server count fits beside the typing hints; at 120 all of it.
+    // At 80 columns only the server count and the mode (always shown) fit beside the typing
+    // hints; at 120 all of it.
     let narrow = render(&state).backend().to_string();
     assert!(
-        narrow.contains("Ctrl-C quit               1/1 ready"),
+        narrow.contains("Ctrl-C quit   1/1 ready · chat mode"),
         "{narrow}"
     );
     state.size = (120, 30);
     let screen = render(&state).backend().to_string();
     assert!(
-        screen.contains("1/1 ready · 13.2k tok $0.0031 · chat mode · 3 tools"),
+        screen.contains("1/1 ready · 13.2k tok $0.0031 · 3 tools · chat mode"),
         "{screen}"
     );
 }
