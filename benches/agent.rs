@@ -178,6 +178,169 @@ async fn agent_turn() {
     handle.shutdown().await;
 }
 
+/// A plan with `tasks` sub-agents, each calling `demo__sleep` for 500 ms, then a report.
+fn script_orchestration(mock: &MockLlm, tasks: usize) {
+    let plan = json!({"phases": [{"name": "wait", "tasks": (0..tasks)
+        .map(|i| json!({"goal": format!("wait {i}"), "tools": ["demo__sleep"]}))
+        .collect::<Vec<_>>()}]});
+    mock.push(Reply::text(&[&plan.to_string()], (10, 5)));
+    for i in 0..tasks {
+        mock.push(Reply::tool_calls(
+            vec![MockCall::new(&format!("s{i}"), "demo__sleep", &[r#"{"ms": 500}"#])],
+            (10, 5),
+        ));
+    }
+    for _ in 0..tasks {
+        mock.push(Reply::text(&["waited"], (10, 2)));
+    }
+    mock.push(Reply::text(&["All waited."], (10, 2)));
+}
+
+async fn orchestrated(
+    settings: &AgentSettings,
+    provider: &Arc<dyn LlmProvider>,
+    handle: &RuntimeHandle,
+) -> Duration {
+    let (events, _) = tokio::sync::mpsc::channel(1);
+    let start = Instant::now();
+    let (record, _) = run_once(
+        settings,
+        provider.clone(),
+        handle.clone(),
+        "wait".into(),
+        AgentMode::Orchestrator,
+        ApproveAll::All,
+        None,
+        events,
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(record.outcome, TurnOutcome::Answered);
+    start.elapsed()
+}
+
+/// Three parallel sub-agents with 500 ms tools against one: the orchestrator's overhead and
+/// whether the three really overlap (target ≤ 1.2 × one).
+async fn parallel_sub_agents() {
+    let mock = MockLlm::start().await;
+    mock.set_chunk_delay(Duration::ZERO);
+    let config = config(&mock);
+    let llm = config.llm.as_ref().expect("LLM block");
+    let provider = match mcpomni::llm::build_provider(llm, &|_| Some("sk-bench".into())) {
+        Ok(provider) => provider,
+        Err(error) => panic!("provider: {error}"),
+    };
+    let (handle, _events) = match runtime::start(&config, RuntimeOptions::default()) {
+        Ok(started) => started,
+        Err(error) => panic!("start: {error}"),
+    };
+    handle.wait_settled().await;
+    let settings = AgentSettings::from_config(&config);
+    let (mut one, mut three) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        script_orchestration(&mock, 1);
+        one.push(orchestrated(&settings, &provider, &handle).await);
+        script_orchestration(&mock, 3);
+        three.push(orchestrated(&settings, &provider, &handle).await);
+    }
+    let (one, three) = (median(&mut one), median(&mut three));
+    println!("orchestrator: plan + sub-agents calling a 500 ms tool + report, 5 runs each");
+    println!("  one sub-agent    : median {}", ms(one));
+    println!(
+        "  three in parallel: median {}  = {:.2} × one (target ≤ 1.2)",
+        ms(three),
+        three.as_secs_f64() / one.as_secs_f64()
+    );
+    handle.shutdown().await;
+}
+
+/// One turn with and without `--trace` (the trace written to a file as it runs): what saving
+/// the trace adds (target < 5%).
+async fn traced_turn() {
+    let mock = MockLlm::start().await;
+    mock.set_chunk_delay(Duration::ZERO);
+    let config = config(&mock);
+    let llm = config.llm.as_ref().expect("LLM block");
+    let provider = match mcpomni::llm::build_provider(llm, &|_| Some("sk-bench".into())) {
+        Ok(provider) => provider,
+        Err(error) => panic!("provider: {error}"),
+    };
+    let (handle, _events) = match runtime::start(&config, RuntimeOptions::default()) {
+        Ok(started) => started,
+        Err(error) => panic!("start: {error}"),
+    };
+    handle.wait_settled().await;
+    let settings = AgentSettings::from_config(&config);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secrets = mcpomni::tracefile::config_secrets(&config);
+    let (mut plain, mut traced) = (Vec::new(), Vec::new());
+    for round in 0..(ROUNDS * TURNS_PER_ROUND + 5) {
+        script(&mock);
+        let start = Instant::now();
+        through_the_agent(&settings, &provider, &handle).await;
+        let plain_took = start.elapsed();
+        script(&mock);
+        let writer = match mcpomni::tracefile::TraceWriter::create(
+            &dir.path().join("turn.jsonl"),
+            secrets.clone(),
+        ) {
+            Ok(writer) => writer,
+            Err(error) => panic!("trace file: {error}"),
+        };
+        let start = Instant::now();
+        let (events, received) = tokio::sync::mpsc::channel(64);
+        let (mut passed, task) = mcpomni::tracefile::tee(received, writer);
+        let drain = tokio::spawn(async move { while passed.recv().await.is_some() {} });
+        let (record, _) = run_once(
+            &settings,
+            provider.clone(),
+            handle.clone(),
+            "echo hello".into(),
+            AgentMode::Auto,
+            ApproveAll::All,
+            None,
+            events,
+            CancellationToken::new(),
+        )
+        .await;
+        let _ = task.await;
+        let _ = drain.await;
+        let traced_took = start.elapsed();
+        assert_eq!(record.outcome, TurnOutcome::Answered);
+        // The first rounds warm both paths up.
+        if round >= 5 {
+            plain.push(plain_took);
+            traced.push(traced_took);
+        }
+    }
+    let (plain, traced) = (median(&mut plain), median(&mut traced));
+    println!("agent turn with --trace (every step written to a file as it happens):");
+    println!("  without: median {}", ms(plain));
+    println!(
+        "  with   : median {}  ({:+.1}%, target < +5%)",
+        ms(traced),
+        (traced.as_secs_f64() / plain.as_secs_f64() - 1.0) * 100.0
+    );
+    handle.shutdown().await;
+}
+
 fn main() {
-    common::run(agent_turn());
+    // `cargo bench --bench agent -- parallel` runs only the sections whose names contain one
+    // of the words given.
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |section: &str| words.is_empty() || words.iter().any(|w| section.contains(w));
+    common::run(async {
+        if wanted("agent_turn") {
+            agent_turn().await;
+        }
+        if wanted("traced_turn") {
+            traced_turn().await;
+        }
+        if wanted("parallel_sub_agents") {
+            parallel_sub_agents().await;
+        }
+    });
 }

@@ -114,7 +114,8 @@ fn bench_chat(c: &mut Criterion) {
 }
 
 /// 5,000 steps: 500 turns, each a request, a reply, three tool calls with their results.
-fn trace_steps() -> Vec<Arc<TraceStep>> {
+/// `turns` turns of 10 steps each.
+fn trace_steps(turns: u64) -> Vec<Arc<TraceStep>> {
     let mut steps = Vec::new();
     let mut next = 0;
     let mut add = |parent: Option<StepId>, turn: u64, body: StepBody| {
@@ -129,7 +130,7 @@ fn trace_steps() -> Vec<Arc<TraceStep>> {
         messages: vec![ChatMessage::user("what changed in the release?")],
         ..ChatRequest::default()
     });
-    for turn in 1..=500 {
+    for turn in 1..=turns {
         let root = add(
             None,
             turn,
@@ -202,21 +203,23 @@ fn trace_steps() -> Vec<Arc<TraceStep>> {
 }
 
 fn bench_trace(c: &mut Criterion) {
-    let mut state = state(Pane::Trace);
-    let steps = trace_steps();
-    assert_eq!(steps.len(), 5_000);
-    for step in steps {
-        state.trace.upsert(step);
+    for steps_wanted in [5_000, 10_000] {
+        let mut state = state(Pane::Trace);
+        let steps = trace_steps(steps_wanted / 10);
+        assert_eq!(steps.len(), usize::try_from(steps_wanted).expect("small"));
+        for step in steps {
+            state.trace.upsert(step);
+        }
+        state.trace.select(state.trace.len() / 2);
+        let mut terminal = Terminal::new(TestBackend::new(SIZE.0, SIZE.1)).expect("terminal");
+        c.bench_function(&format!("trace pane, {steps_wanted} steps, 140x45"), |b| {
+            b.iter(|| {
+                terminal
+                    .draw(|frame| draw(frame, black_box(&state)))
+                    .expect("draw");
+            })
+        });
     }
-    state.trace.select(2_500);
-    let mut terminal = Terminal::new(TestBackend::new(SIZE.0, SIZE.1)).expect("terminal");
-    c.bench_function("trace pane, 5000 steps, 140x45", |b| {
-        b.iter(|| {
-            terminal
-                .draw(|frame| draw(frame, black_box(&state)))
-                .expect("draw");
-        })
-    });
 }
 
 criterion_group!(benches, bench_tools, bench_chat, bench_trace);
