@@ -186,7 +186,11 @@ fn script_orchestration(mock: &MockLlm, tasks: usize) {
     mock.push(Reply::text(&[&plan.to_string()], (10, 5)));
     for i in 0..tasks {
         mock.push(Reply::tool_calls(
-            vec![MockCall::new(&format!("s{i}"), "demo__sleep", &[r#"{"ms": 500}"#])],
+            vec![MockCall::new(
+                &format!("s{i}"),
+                "demo__sleep",
+                &[r#"{"ms": 500}"#],
+            )],
             (10, 5),
         ));
     }
@@ -275,10 +279,26 @@ async fn traced_turn() {
     let secrets = mcpomni::tracefile::config_secrets(&config);
     let (mut plain, mut traced) = (Vec::new(), Vec::new());
     for round in 0..(ROUNDS * TURNS_PER_ROUND + 5) {
+        // Without --trace, `run` still reads the events (its progress lines): so does this.
         script(&mock);
         let start = Instant::now();
-        through_the_agent(&settings, &provider, &handle).await;
+        let (events, mut received) = tokio::sync::mpsc::channel(64);
+        let drain = tokio::spawn(async move { while received.recv().await.is_some() {} });
+        let (record, _) = run_once(
+            &settings,
+            provider.clone(),
+            handle.clone(),
+            "echo hello".into(),
+            AgentMode::Auto,
+            ApproveAll::All,
+            None,
+            events,
+            CancellationToken::new(),
+        )
+        .await;
+        let _ = drain.await;
         let plain_took = start.elapsed();
+        assert_eq!(record.outcome, TurnOutcome::Answered);
         script(&mock);
         let writer = match mcpomni::tracefile::TraceWriter::create(
             &dir.path().join("turn.jsonl"),

@@ -12,7 +12,9 @@
 pub mod read;
 pub mod recording;
 pub mod replay;
+pub mod save;
 pub mod write;
 
 pub use read::{ReadError, Trace, read_trace};
+pub use save::TraceSaver;
 pub use write::{TraceWriter, config_secrets, tee};

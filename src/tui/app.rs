@@ -53,6 +53,8 @@ pub struct Ports<S> {
     /// The agent (when an LLM is configured) and what it reports.
     pub agent: Option<(AgentHandle, mpsc::Receiver<AgentEvent>)>,
     pub panics: Option<mpsc::UnboundedReceiver<String>>,
+    /// Where `w` in the Trace pane saves the trace (`None`: no data directory).
+    pub trace_saver: Option<crate::tracefile::TraceSaver>,
 }
 
 pub async fn run<B, S, H>(
@@ -146,6 +148,19 @@ where
                         }
                     }
                     Effect::SetMouseCapture(enabled) => host.set_mouse_capture(enabled),
+                    Effect::SaveTrace(steps) => {
+                        let tx = internal_tx.clone();
+                        let saver = ports.trace_saver.clone();
+                        tokio::spawn(async move {
+                            let saved = tokio::task::spawn_blocking(move || match saver {
+                                Some(saver) => saver.save(&steps).map_err(|e| e.to_string()),
+                                None => Err("no data directory to save it in".to_owned()),
+                            })
+                            .await
+                            .unwrap_or_else(|_| Err("the save task failed".to_owned()));
+                            let _ = tx.send(Msg::TraceSaved(saved));
+                        });
+                    }
                     Effect::Highlight { job, theme } => {
                         let tx = internal_tx.clone();
                         // Whatever happens to the job, the reducer hears back, so its key

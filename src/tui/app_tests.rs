@@ -110,6 +110,7 @@ fn start(state: AppState) -> Running {
     let (handle, agent_commands) = AgentHandle::detached();
     let (commands, _ignored) = mpsc::unbounded_channel();
     let ports = Ports {
+        trace_saver: None,
         input,
         events,
         commands,

@@ -133,6 +133,7 @@ pub enum Action {
     DebugStop,
     ForkFromStep,
     EditPaused,
+    SaveTrace,
     PromptDown,
 }
 
@@ -299,6 +300,7 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::PausedEdit, &[key(KeyCode::Esc)], A::CloseEdit, "back to the paused run, unchanged"),
     bind(S::Trace, &[ch('s')], A::ToggleStepMode, "step mode on/off: pause before every model request and tool call"),
     bind(S::Trace, &[ch('f')], A::ForkFromStep, "fork: run again from the selected model request"),
+    bind(S::Trace, &[ch('w')], A::SaveTrace, "write the session's trace to a file (path shown)"),
     bind(S::Normal, &[ch('q')], A::Quit, "quit"),
     bind(S::Normal, &[ch('?')], A::ToggleHelp, "show or hide this help"),
     bind(S::Normal, &[ch('1')], A::FocusChat, "focus Chat (and type)"),

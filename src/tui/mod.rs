@@ -109,6 +109,13 @@ pub async fn run(
     if let Some(error) = provider_error {
         state.llm_failed(error);
     }
+    let trace_saver = crate::tracefile::TraceSaver::default_dir().map(|dir| {
+        crate::tracefile::TraceSaver::new(
+            dir,
+            &format!("session-{}", std::process::id()),
+            crate::tracefile::config_secrets(config),
+        )
+    });
     let guard = terminal::enter(config.ui.mouse, log_file)?;
     test_panic::arm_runtime();
     // The UI runs on its own task so a panic in it surfaces here as a JoinError instead of
@@ -116,6 +123,7 @@ pub async fn run(
     let ui = tokio::spawn(async move {
         let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         let ports = Ports {
+            trace_saver,
             input: EventStream::new(),
             events,
             commands: commands_tx,
@@ -169,6 +177,7 @@ pub async fn view_trace(
     let ui = tokio::spawn(async move {
         let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         let ports = Ports {
+            trace_saver: None,
             input: EventStream::new(),
             events,
             commands: commands_tx,

@@ -181,3 +181,31 @@ pub fn submit_edit(state: &mut AppState, effects: &mut Vec<Effect>) {
         }
     }
 }
+
+/// `w` in the Trace pane: every step so far goes to a new file (the app writes it and reports
+/// back with `Msg::TraceSaved`).
+pub fn save_trace(state: &mut AppState, effects: &mut Vec<Effect>) {
+    if state.trace.is_empty() {
+        state.notice = Some("Nothing to save yet: the trace is empty.".to_owned());
+        return;
+    }
+    let steps = state
+        .trace
+        .rows
+        .iter()
+        .map(|row| row.step.clone())
+        .collect();
+    effects.push(Effect::SaveTrace(steps));
+    state.notice = Some("Saving the trace…".to_owned());
+}
+
+pub fn on_trace_saved(state: &mut AppState, saved: Result<std::path::PathBuf, String>) {
+    state.notice = Some(match saved {
+        Ok(path) => format!(
+            "Trace saved to {} ({}).",
+            path.display(),
+            crate::text::plural(state.trace.len(), "step", "steps")
+        ),
+        Err(why) => format!("The trace was not saved: {why}"),
+    });
+}

@@ -216,6 +216,7 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         Action::DebugStop => debugging::resume(state, DebugAction::Stop, effects),
         Action::ForkFromStep => debugging::fork_selected(state, effects),
         Action::EditPaused => debugging::open_editor(state),
+        Action::SaveTrace => debugging::save_trace(state, effects),
         Action::PromptDown => state.agent.scroll_prompt(1),
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {

@@ -131,6 +131,8 @@ pub enum Msg {
     },
     /// A second passed (uptimes on screen move on).
     Tick,
+    /// The trace was saved (its path), or why not.
+    TraceSaved(Result<std::path::PathBuf, String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +141,12 @@ pub enum Effect {
     Runtime(RuntimeCommand),
     Agent(AgentCommand),
     SetMouseCapture(bool),
-    Highlight { job: HighlightJob, theme: String },
+    Highlight {
+        job: HighlightJob,
+        theme: String,
+    },
+    /// Write these steps to a new file in the traces directory.
+    SaveTrace(Vec<Arc<crate::protocol::TraceStep>>),
 }
 
 impl AppState {
@@ -322,6 +329,7 @@ pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
         Msg::Highlighted { key, lines } => state.tools.store_highlight(key, lines),
         Msg::HighlightLost { key } => state.tools.highlight_lost(&key),
         Msg::Tick => {}
+        Msg::TraceSaved(saved) => debugging::on_trace_saved(state, saved),
     }
     if state.quitting && !effects.contains(&Effect::Quit) {
         effects.push(Effect::Quit);

@@ -251,3 +251,40 @@ fn e_edits_the_pending_arguments_and_bad_json_is_refused_in_place() {
     assert!(state.agent.pause_editor.is_none());
     assert!(state.agent.paused.is_empty());
 }
+
+#[test]
+fn w_saves_the_trace_and_says_where() {
+    let mut state = app_state(Some("openai/gpt-4o-mini"));
+    update(&mut state, key(KeyCode::Esc));
+    update(&mut state, ch('4'));
+    assert!(update(&mut state, ch('w')).is_empty());
+    assert!(
+        state
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("trace is empty"))
+    );
+    let step = TraceStep::begin(
+        StepId(1),
+        None,
+        Some(TurnId(1)),
+        StepBody::Error {
+            message: "boom".into(),
+        },
+    );
+    update(&mut state, Msg::Agent(AgentEvent::Trace(Arc::new(step))));
+    match update(&mut state, ch('w')).as_slice() {
+        [Effect::SaveTrace(steps)] => assert_eq!(steps.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    update(
+        &mut state,
+        Msg::TraceSaved(Ok(std::path::PathBuf::from(
+            "/data/mcpomni/traces/s-1.jsonl",
+        ))),
+    );
+    assert_eq!(
+        state.notice.as_deref(),
+        Some("Trace saved to /data/mcpomni/traces/s-1.jsonl (1 step).")
+    );
+}
