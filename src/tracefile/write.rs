@@ -141,6 +141,9 @@ pub fn tee(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use crate::llm::ChatRequest;
     use crate::protocol::{StepBody, StepId, StepStatus, ToolCallId, TurnId};
     use serde_json::json;
 
@@ -272,5 +275,51 @@ mod tests {
             TraceStep::from_json_line(text.trim_end()).expect("a step"),
             *step
         );
+    }
+
+    #[test]
+    fn a_request_written_when_it_begins_and_ends_reads_back_scrubbed_both_times() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.jsonl");
+        let mut writer =
+            TraceWriter::create(&path, Secrets::from_values([SECRET])).expect("create");
+        let request = Arc::new(ChatRequest {
+            system: Some("be brief".into()),
+            messages: vec![crate::llm::ChatMessage::user(format!("my key is {SECRET}"))],
+            ..ChatRequest::default()
+        });
+        let mut step = TraceStep::begin(
+            StepId(2),
+            Some(StepId(1)),
+            Some(TurnId(1)),
+            StepBody::ModelRequest {
+                model: "openai/gpt-4o".into(),
+                request: request.clone(),
+            },
+        );
+        writer.write(&step).expect("begin");
+        step.end(StepStatus::Ok);
+        writer.write(&step).expect("end");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!text.contains(SECRET), "{text}");
+        let lines: Vec<TraceStep> = text
+            .lines()
+            .map(|line| TraceStep::from_json_line(line).expect("a step"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1].status, StepStatus::Ok);
+        for line in &lines {
+            match &line.body {
+                StepBody::ModelRequest { model, request } => {
+                    assert_eq!(model, "openai/gpt-4o");
+                    assert_eq!(request.system.as_deref(), Some("be brief"));
+                    assert_eq!(
+                        request.messages,
+                        vec![crate::llm::ChatMessage::user("my key is ***")]
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }
