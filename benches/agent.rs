@@ -131,7 +131,17 @@ async fn through_the_agent(
     assert_eq!(record.calls.len(), 1);
 }
 
-async fn agent_turn() {
+/// The mock LLM (no delay between chunks), the demo server started and settled, and the agent
+/// settings: what every section measures against.
+struct Rig {
+    mock: MockLlm,
+    config: Config,
+    provider: Arc<dyn LlmProvider>,
+    handle: RuntimeHandle,
+    settings: AgentSettings,
+}
+
+async fn rig() -> Rig {
     let mock = MockLlm::start().await;
     mock.set_chunk_delay(Duration::ZERO);
     let config = config(&mock);
@@ -146,6 +156,23 @@ async fn agent_turn() {
     };
     handle.wait_settled().await;
     let settings = AgentSettings::from_config(&config);
+    Rig {
+        mock,
+        config,
+        provider,
+        handle,
+        settings,
+    }
+}
+
+async fn agent_turn() {
+    let Rig {
+        mock,
+        config: _,
+        provider,
+        handle,
+        settings,
+    } = rig().await;
     // Warm up both paths.
     for _ in 0..5 {
         script(&mock);
@@ -226,20 +253,13 @@ async fn orchestrated(
 /// Three parallel sub-agents with 500 ms tools against one: the orchestrator's overhead and
 /// whether the three really overlap (target ≤ 1.2 × one).
 async fn parallel_sub_agents() {
-    let mock = MockLlm::start().await;
-    mock.set_chunk_delay(Duration::ZERO);
-    let config = config(&mock);
-    let llm = config.llm.as_ref().expect("LLM block");
-    let provider = match mcpomni::llm::build_provider(llm, &|_| Some("sk-bench".into())) {
-        Ok(provider) => provider,
-        Err(error) => panic!("provider: {error}"),
-    };
-    let (handle, _events) = match runtime::start(&config, RuntimeOptions::default()) {
-        Ok(started) => started,
-        Err(error) => panic!("start: {error}"),
-    };
-    handle.wait_settled().await;
-    let settings = AgentSettings::from_config(&config);
+    let Rig {
+        mock,
+        config: _,
+        provider,
+        handle,
+        settings,
+    } = rig().await;
     let (mut one, mut three) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         script_orchestration(&mock, 1);
@@ -261,20 +281,13 @@ async fn parallel_sub_agents() {
 /// One turn with and without `--trace` (the trace written to a file as it runs): what saving
 /// the trace adds (target < 5%).
 async fn traced_turn() {
-    let mock = MockLlm::start().await;
-    mock.set_chunk_delay(Duration::ZERO);
-    let config = config(&mock);
-    let llm = config.llm.as_ref().expect("LLM block");
-    let provider = match mcpomni::llm::build_provider(llm, &|_| Some("sk-bench".into())) {
-        Ok(provider) => provider,
-        Err(error) => panic!("provider: {error}"),
-    };
-    let (handle, _events) = match runtime::start(&config, RuntimeOptions::default()) {
-        Ok(started) => started,
-        Err(error) => panic!("start: {error}"),
-    };
-    handle.wait_settled().await;
-    let settings = AgentSettings::from_config(&config);
+    let Rig {
+        mock,
+        config,
+        provider,
+        handle,
+        settings,
+    } = rig().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let secrets = mcpomni::tracefile::config_secrets(&config);
     let (mut plain, mut traced) = (Vec::new(), Vec::new());
@@ -347,11 +360,7 @@ async fn traced_turn() {
 fn main() {
     // `cargo bench --bench agent -- parallel` runs only the sections whose names contain one
     // of the words given.
-    let words: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let wanted = |section: &str| words.is_empty() || words.iter().any(|w| section.contains(w));
+    let wanted = common::wanted_sections();
     common::run(async {
         if wanted("agent_turn") {
             agent_turn().await;

@@ -301,11 +301,7 @@ async fn kill_and_recover() {
 fn main() {
     // `cargo bench --bench runtime -- startup` runs only the sections whose names contain
     // one of the words given.
-    let words: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let wanted = |section: &str| words.is_empty() || words.iter().any(|w| section.contains(w));
+    let wanted = common::wanted_sections();
     common::run(async {
         if wanted("call_overhead") {
             call_overhead().await;

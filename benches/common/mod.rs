@@ -29,6 +29,16 @@ pub fn percentile(samples: &mut [Duration], pct: usize) -> Duration {
     samples[rank - 1]
 }
 
+/// Which sections to run: those whose names contain one of the words on the command line
+/// (all of them when none is given; cargo's own `--` flags are not words).
+pub fn wanted_sections() -> impl Fn(&str) -> bool {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    move |section: &str| words.is_empty() || words.iter().any(|w| section.contains(w))
+}
+
 pub fn median(samples: &mut [Duration]) -> Duration {
     percentile(samples, 50)
 }
