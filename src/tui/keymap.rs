@@ -134,6 +134,8 @@ pub enum Action {
     ForkFromStep,
     EditPaused,
     SaveTrace,
+    ToggleZoom,
+    NextFailedStep,
     PromptDown,
 }
 
@@ -301,6 +303,8 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Trace, &[ch('s')], A::ToggleStepMode, "step mode on/off: pause before every model request and tool call"),
     bind(S::Trace, &[ch('f')], A::ForkFromStep, "fork: run again from the selected model request"),
     bind(S::Trace, &[ch('w')], A::SaveTrace, "write the session's trace to a file (path shown)"),
+    bind(S::Trace, &[ch('z')], A::ToggleZoom, "zoom: the Trace pane takes the whole screen (again: back)"),
+    bind(S::Trace, &[ch('E')], A::NextFailedStep, "jump to the next step that failed (wraps around)"),
     bind(S::Normal, &[ch('q')], A::Quit, "quit"),
     bind(S::Normal, &[ch('?')], A::ToggleHelp, "show or hide this help"),
     bind(S::Normal, &[ch('1')], A::FocusChat, "focus Chat (and type)"),

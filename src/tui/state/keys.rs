@@ -217,6 +217,12 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         Action::ForkFromStep => debugging::fork_selected(state, effects),
         Action::EditPaused => debugging::open_editor(state),
         Action::SaveTrace => debugging::save_trace(state, effects),
+        Action::ToggleZoom => state.zoomed = !state.zoomed,
+        Action::NextFailedStep => {
+            if !state.trace.select_next_failed() {
+                state.notice = Some("No step failed.".to_owned());
+            }
+        }
         Action::PromptDown => state.agent.scroll_prompt(1),
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {

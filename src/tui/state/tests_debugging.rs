@@ -288,3 +288,48 @@ fn w_saves_the_trace_and_says_where() {
         Some("Trace saved to /data/mcpomni/traces/s-1.jsonl (1 step).")
     );
 }
+
+#[test]
+fn capital_e_jumps_to_the_next_failed_step_and_z_zooms() {
+    let mut state = app_state(Some("openai/gpt-4o-mini"));
+    state.size = (140, 45);
+    update(&mut state, key(KeyCode::Esc));
+    update(&mut state, ch('4'));
+    let step = |id: u64, status| {
+        let mut step = TraceStep::begin(
+            StepId(id),
+            None,
+            Some(TurnId(1)),
+            StepBody::Error {
+                message: format!("step {id}"),
+            },
+        );
+        step.end(status);
+        Msg::Agent(AgentEvent::Trace(Arc::new(step)))
+    };
+    update(&mut state, step(1, crate::protocol::StepStatus::Ok));
+    update(&mut state, ch('E'));
+    assert_eq!(state.notice.as_deref(), Some("No step failed."));
+    for (id, status) in [
+        (2, crate::protocol::StepStatus::Error),
+        (3, crate::protocol::StepStatus::Ok),
+        (4, crate::protocol::StepStatus::Error),
+    ] {
+        update(&mut state, step(id, status));
+    }
+    state.trace.select(0);
+    update(&mut state, ch('E'));
+    assert_eq!(state.trace.selected, 1);
+    update(&mut state, ch('E'));
+    assert_eq!(state.trace.selected, 3);
+    update(&mut state, ch('E'));
+    assert_eq!(state.trace.selected, 1, "wraps around");
+
+    let grid = state.layout();
+    update(&mut state, ch('z'));
+    assert!(state.zoomed);
+    let zoomed = state.layout();
+    assert_ne!(grid, zoomed, "the Trace pane takes the whole body");
+    update(&mut state, ch('z'));
+    assert!(!state.zoomed);
+}

@@ -89,6 +89,22 @@ impl TraceState {
         }
     }
 
+    /// Selects the next step after the selected one that ended in an error, wrapping around;
+    /// false when none did.
+    pub fn select_next_failed(&mut self) -> bool {
+        let count = self.rows.len();
+        let found = (1..=count)
+            .map(|offset| (self.selected + offset) % count.max(1))
+            .find(|&i| self.rows[i].step.status == crate::protocol::StepStatus::Error);
+        match found {
+            Some(i) => {
+                self.selected = i;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Forget every step (the conversation was cleared).
     pub fn clear(&mut self) {
         self.rows.clear();
