@@ -2,46 +2,22 @@
 //! with durations and outcomes and without the conversation's text, the arguments or the
 //! results. The subscriber is process-wide, so this file holds this one test.
 
+#[path = "support/captured_log.rs"]
+mod captured_log;
 #[path = "support/llm_mock.rs"]
 mod llm_mock;
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use captured_log::CapturedLog;
 use llm_mock::{MockCall, MockLlm, Reply};
 use mcpomni::protocol::{AgentCommand, AgentEvent, AgentMode, TurnId};
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn each_agent_step_is_logged_in_its_span_without_its_content() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish(),
-    )
-    .expect("the only subscriber in this test binary");
+    let captured = CapturedLog::install(tracing::Level::DEBUG);
     let mock = MockLlm::start().await;
     let config = support::config(json!({
         "mcpServers": {"demo": support::demo()},
@@ -77,8 +53,7 @@ async fn each_agent_step_is_logged_in_its_span_without_its_content() {
     .await
     .expect("the turn finishes");
     handle.shutdown().await;
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(PoisonError::into_inner))
-        .into_owned();
+    let log = captured.text();
     assert!(
         log.contains(r#"turn{turn=1 mode="chat"}:model_request{step="#)
             && log.contains("model replied")

@@ -2,45 +2,21 @@
 //! inside a `connection{number=N}` span within it, and nothing else of the server's config
 //! goes into those spans. The subscriber is process-wide, so this file holds this one test.
 
+#[path = "support/captured_log.rs"]
+mod captured_log;
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use captured_log::CapturedLog;
 use mcpomni::runtime::messages::ServerState;
 use mcpomni::runtime::{self, RuntimeOptions};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_lifecycle_span_names_the_server_and_its_connection() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish(),
-    )
-    .expect("the only subscriber in this test binary");
+    let captured = CapturedLog::install(tracing::Level::INFO);
     let mut demo = support::demo();
     demo["env"] = json!({"SPAN_SECRET_TOKEN": "TOKEN-THAT-MUST-NOT-SHOW"});
     let config = support::config(json!({"mcpServers": {"demo": demo}}));
@@ -65,8 +41,7 @@ async fn the_lifecycle_span_names_the_server_and_its_connection() {
     .await
     .expect("the server is back");
     handle.shutdown().await;
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(PoisonError::into_inner))
-        .into_owned();
+    let log = captured.text();
     assert!(
         log.contains("server{server=demo}:connection{number=1}")
             && log.contains("server state changed state=\"Ready\""),

@@ -3,7 +3,7 @@
 //! turn at a time (`turn.rs`) on its own task, routes the user's approval decisions to the
 //! waiting turn, and answers servers' sampling requests once the user approves them.
 //!
-//! Files: `turn` (the loop), `tool_call` (one call: approval, progress, result), `trace`
+//! Files: `turn` (the loop), `ask` (one model request, streamed and traced), `tool_call` (one call: approval, progress, result), `trace`
 //! (recording typed steps), `policy` (who may run without asking), `usage` (tokens, requests,
 //! cost, limits), `sampling` (serving `sampling/createMessage`), `prompt` (the system prompt),
 //! `react_text` (the text tool-calling protocol), `repeat` (loop detection),
@@ -14,6 +14,7 @@
 // rmcp marks sampling deprecated (SEP-2577); servers on 2025-11-25 and older use it.
 #![allow(deprecated)]
 
+mod ask;
 pub mod debugger;
 pub mod headless;
 pub mod orchestrator;

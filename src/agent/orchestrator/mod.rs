@@ -15,10 +15,10 @@ use std::collections::VecDeque;
 
 use futures::StreamExt;
 
+use super::ask::{Reply, ask_model};
 use super::prompt;
-use super::turn::ToolProtocol;
 use super::turn::{
-    CallRecord, LoopEnd, LoopScope, Reply, TurnContext, TurnRecord, ask_model, finish_turn_step,
+    CallRecord, LoopEnd, LoopScope, ToolProtocol, TurnContext, TurnRecord, finish_turn_step,
     last_user_text, run_loop,
 };
 use crate::llm::{ChatMessage, ChatRequest};
