@@ -784,3 +784,62 @@ async fn two_calls_to_the_same_tool_report_their_own_progress_and_results() {
     );
     rig.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn retries_and_reasoning_are_steps_of_the_trace() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(
+        Reply::status(
+            429,
+            json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
+        )
+        .with_header("retry-after", "0"),
+    );
+    rig.mock.push(Reply::raw_sse(&[
+        r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"The user greets me."},"finish_reason":null}]}"#,
+        r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello!"},"finish_reason":"stop"}]}"#,
+        r#"data: [DONE]"#,
+    ]));
+    rig.start(1, "hi", AgentMode::Chat);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    let request = rig
+        .traces
+        .iter()
+        .find(|s| s.body.kind() == "model_request")
+        .expect("a model request");
+    let retry = rig
+        .traces
+        .iter()
+        .find(|s| s.body.kind() == "retry")
+        .expect("the 429 is a step");
+    assert_eq!(
+        retry.parent,
+        Some(request.id),
+        "under the request it retried"
+    );
+    assert_eq!(retry.status, StepStatus::Error);
+    let StepBody::Retry {
+        attempt, reason, ..
+    } = &retry.body
+    else {
+        unreachable!()
+    };
+    assert_eq!(*attempt, 1);
+    assert!(reason.contains("Rate limit reached"), "{reason}");
+    let reply = rig
+        .traces
+        .iter()
+        .find_map(|s| match &s.body {
+            StepBody::ModelReply {
+                text, reasoning, ..
+            } => Some((text.clone(), reasoning.clone())),
+            _ => None,
+        })
+        .expect("a reply");
+    assert_eq!(
+        reply,
+        ("Hello!".to_owned(), Some("The user greets me.".to_owned()))
+    );
+    rig.handle.shutdown().await;
+}

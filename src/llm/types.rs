@@ -105,9 +105,21 @@ pub enum StreamEvent {
         name: Option<String>,
         arguments_so_far: String,
     },
+    /// The request failed in a way worth another try (429, 5xx, a dropped connection before
+    /// anything arrived): retry `attempt` of `max_retries` follows after `wait_ms`.
+    Retrying {
+        attempt: u32,
+        max_retries: u32,
+        wait_ms: u64,
+        /// Why the attempt failed, as the error would have said it.
+        reason: String,
+    },
     /// The reply is complete. `text` is the concatenation of every `TextDelta`.
     Finished {
         text: String,
+        /// The model's reasoning ("thinking") text, where the provider sends it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning: Option<String>,
         tool_calls: Vec<ToolCall>,
         usage: Option<Usage>,
         /// The provider's own stop reason (`stop`, `tool_calls`, `end_turn`, `STOP`, ...).

@@ -209,6 +209,7 @@ impl Recording {
             | StepBody::SubAgent { .. }
             | StepBody::Edit { .. }
             | StepBody::Fork { .. }
+            | StepBody::Retry { .. }
             | StepBody::Limit { .. }
             | StepBody::Error { .. }
             | StepBody::Unknown => {}

@@ -86,6 +86,7 @@ impl LlmProvider for ReplayProvider {
                 }
                 events.push(Ok(StreamEvent::Finished {
                     text: reply.text,
+                    reasoning: None,
                     tool_calls: reply.tool_calls,
                     usage: reply.tokens,
                     stop_reason: reply.stop_reason,
@@ -392,6 +393,7 @@ mod tests {
     fn reply(text: &str, calls: &[(&str, &str)]) -> StepBody {
         StepBody::ModelReply {
             text: text.into(),
+            reasoning: None,
             tool_calls: calls
                 .iter()
                 .map(|(id, name)| ToolCall {

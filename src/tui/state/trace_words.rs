@@ -107,6 +107,16 @@ pub fn title(step: &TraceStep) -> String {
         ),
         StepBody::Edit { target, .. } => format!("edit: {}", target.replace('_', " ")),
         StepBody::Fork { from } => format!("fork of step {from}"),
+        StepBody::Retry {
+            attempt,
+            max_retries,
+            wait_ms,
+            reason,
+        } => format!(
+            "retry {attempt}/{max_retries} in {} · {}",
+            human_ms(*wait_ms),
+            sanitize_line(reason)
+        ),
         StepBody::Limit { reason } => format!("limit: {}", sanitize_line(reason)),
         StepBody::Error { message } => format!("error: {}", sanitize_line(message)),
         StepBody::Unknown => "a step of a newer mcpomni".to_owned(),
@@ -156,6 +166,7 @@ pub fn detail(step: &TraceStep) -> String {
         }
         StepBody::ModelReply {
             text,
+            reasoning,
             tool_calls,
             stop_reason,
             error,
@@ -164,6 +175,9 @@ pub fn detail(step: &TraceStep) -> String {
             let mut lines = Vec::new();
             if let Some(error) = error {
                 lines.push(format!("error: {}", excerpt(error)));
+            }
+            if let Some(reasoning) = reasoning {
+                lines.push(format!("reasoning: {}", excerpt(reasoning.trim())));
             }
             if !text.trim().is_empty() {
                 lines.push(format!("text: {}", excerpt(text.trim())));
@@ -250,6 +264,7 @@ pub fn detail(step: &TraceStep) -> String {
             format!("after: {}", one_line(after, 300)),
         ],
         StepBody::Fork { from } => vec![format!("re-runs step {from} with its messages as edited")],
+        StepBody::Retry { reason, .. } => vec![sanitize(reason)],
         StepBody::Limit { reason } => vec![sanitize(reason)],
         StepBody::Error { message } => vec![sanitize(message)],
         StepBody::Unknown => Vec::new(),
@@ -356,6 +371,7 @@ mod tests {
             None,
             StepBody::ModelReply {
                 text: "Let me add them.".into(),
+                reasoning: None,
                 tool_calls: vec![ToolCall {
                     id: "c1".into(),
                     name: "demo__add".into(),
