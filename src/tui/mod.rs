@@ -101,6 +101,7 @@ pub async fn run(
     let mut state = AppState::new(theme, label, model, config.ui.mouse);
     state.agent.mode = config.agent.mode;
     state.agent.step_mode = config.agent.step;
+    state.agent.breakpoints = config.agent.breakpoints.clone();
     // One row per server from the start, in config order. Rows added as servers first report
     // would come in whatever order their tasks happen to run, different on every start.
     for snapshot in handle.snapshots().iter() {

@@ -103,6 +103,10 @@ pub struct AgentState {
     pub step_mode: bool,
     /// Editing what the oldest paused run does next.
     pub pause_editor: Option<crate::tui::state::debugging::PauseEditor>,
+    /// Breakpoints as last sent to the agent (from the config, flags and the Trace pane).
+    pub breakpoints: Vec<crate::protocol::debug::Breakpoint>,
+    /// The configured breakpoints were checked against the servers' tools.
+    pub breakpoints_checked: bool,
 }
 
 impl AgentState {
@@ -125,6 +129,8 @@ impl AgentState {
             paused: VecDeque::new(),
             step_mode: false,
             pause_editor: None,
+            breakpoints: Vec::new(),
+            breakpoints_checked: false,
         }
     }
 

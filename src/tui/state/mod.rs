@@ -9,9 +9,13 @@ pub mod chat;
 pub mod conversation;
 pub mod debugging;
 mod keys;
+pub mod pager;
 pub mod servers;
 pub mod tools;
 pub mod trace;
+pub mod trace_actions;
+pub mod trace_filter;
+pub mod trace_page;
 pub mod trace_words;
 
 use std::sync::Arc;
@@ -99,6 +103,8 @@ pub struct AppState {
     pub trace: TraceState,
     /// A tool call made by hand from the Tools pane.
     pub call: CallState,
+    /// Long text read full screen (a call's result, a trace step); on top of everything.
+    pub pager: Option<pager::Pager>,
     /// The agent: mode, running turn, approval and sampling prompts, usage.
     pub agent: AgentState,
     pub theme: Theme,
@@ -172,6 +178,7 @@ impl AppState {
             tools: ToolsState::default(),
             trace: TraceState::default(),
             call: CallState::default(),
+            pager: None,
             agent: AgentState::new(model.is_some()),
             theme,
             size: (80, 24),
@@ -229,7 +236,7 @@ impl AppState {
         let mut scopes = vec![Scope::Anywhere];
         if self.help {
             scopes.push(Scope::Help);
-        } else if self.call.pager.is_some() {
+        } else if self.pager.is_some() {
             scopes.push(Scope::Pager);
         } else if let Some(view) = &self.call.view {
             scopes.push(match view {
@@ -256,6 +263,8 @@ impl AppState {
             scopes.push(Scope::Typing);
         } else if self.tools.filtering && self.focus == Pane::Tools {
             scopes.push(Scope::Filtering);
+        } else if self.trace.input.is_some() && self.focus == Pane::Trace {
+            scopes.push(Scope::TraceInput);
         } else {
             if !self.agent.paused.is_empty() {
                 scopes.push(Scope::Paused);
@@ -321,6 +330,8 @@ pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
             } else if state.tools.filtering {
                 state.tools.filter.push_str(&text.replace('\n', " "));
                 state.tools.filter_edited();
+            } else if state.focus == Pane::Trace {
+                trace_actions::input_paste(state, &text);
             }
         }
         Msg::Resize(width, height) => state.size = (width, height),
@@ -363,10 +374,7 @@ pub(super) fn move_selection(state: &mut AppState, delta: isize) {
             let next = shift(state.tools.selected);
             state.tools.select(next);
         }
-        Pane::Trace => {
-            let next = shift(state.trace.selected);
-            state.trace.select(next);
-        }
+        Pane::Trace => state.trace.move_by(delta),
     }
 }
 
@@ -416,6 +424,7 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
             {
                 state.notice = None;
             }
+            trace_actions::check_configured_breakpoints(state);
         }
         RuntimeEvent::LogLinesReceived {
             server,
@@ -427,7 +436,10 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
             lines,
             dropped,
         } => state.servers.add_stderr(server, lines, dropped),
-        RuntimeEvent::CatalogChanged(catalog) => state.tools.set_catalog(catalog),
+        RuntimeEvent::CatalogChanged(catalog) => {
+            state.tools.set_catalog(catalog);
+            trace_actions::check_configured_breakpoints(state);
+        }
         RuntimeEvent::CallProgress {
             id,
             progress,
@@ -460,3 +472,5 @@ mod tests_agent;
 mod tests_debugging;
 #[cfg(test)]
 mod tests_servers;
+#[cfg(test)]
+mod tests_trace;

@@ -620,17 +620,17 @@ fn pager_scrolls_and_closes() {
         Some(call::CallView::Done { elapsed, .. }) if elapsed == Duration::from_millis(31)
     ));
     update(&mut s, key(KeyCode::Char('p')));
-    assert_eq!(s.call.pager, Some(0));
+    assert_eq!(s.pager.as_ref().map(|p| p.scroll), Some(0));
     update(&mut s, key(KeyCode::Char('j')));
     update(&mut s, key(KeyCode::Char('j')));
-    assert_eq!(s.call.pager, Some(2));
+    assert_eq!(s.pager.as_ref().map(|p| p.scroll), Some(2));
     assert_eq!(
         s.focus,
         Pane::Tools,
         "j scrolled the pager, not the tool list"
     );
     update(&mut s, key(KeyCode::Char('q')));
-    assert_eq!(s.call.pager, None);
+    assert!(s.pager.is_none());
     assert!(
         s.call.view.is_some(),
         "q in the pager closes only the pager"

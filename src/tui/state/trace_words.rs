@@ -24,9 +24,14 @@ pub fn title(step: &TraceStep) -> String {
             user_text, outcome, ..
         } => {
             let ask = truncate_chars(&sanitize_line(user_text), 60);
+            // The number is what the filter's `turn:N` takes.
+            let turn = step
+                .turn
+                .map(|t| format!("turn {t}"))
+                .unwrap_or("turn".into());
             match outcome {
-                Some(outcome) => format!("turn “{ask}” · {}", outcome_words(outcome)),
-                None => format!("turn “{ask}”"),
+                Some(outcome) => format!("{turn} “{ask}” · {}", outcome_words(outcome)),
+                None => format!("{turn} “{ask}”"),
             }
         }
         StepBody::ModelRequest { model, request } => format!(

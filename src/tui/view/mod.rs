@@ -6,6 +6,7 @@ mod arguments;
 mod call;
 mod chat;
 mod help;
+mod pager;
 mod servers;
 mod status;
 mod tools;
@@ -51,6 +52,9 @@ pub fn draw(frame: &mut Frame, state: &AppState) {
     }
     approval::draw_editors(frame, area, state);
     call::draw(frame, area, state);
+    if let Some(open) = &state.pager {
+        pager::draw(frame, area, open, &state.theme);
+    }
     if state.help {
         help::draw(frame, area, state);
     }

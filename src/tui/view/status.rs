@@ -18,7 +18,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let theme = &state.theme;
     let (mode, hints) = if state.help {
         (" HELP ", "j/k scroll · Esc closes")
-    } else if state.call.pager.is_some() {
+    } else if state.pager.is_some() {
         (" PAGER ", "j/k PgUp/PgDn g/G scroll · Esc closes")
     } else if let Some(view) = &state.call.view {
         match view {
