@@ -176,10 +176,15 @@ impl TraceState {
         self.select_shown(index);
     }
 
+    /// Selects row `index` if it is shown, else the shown row before it (or the first). With
+    /// nothing shown (a filter half typed) the selection stays, so it comes back when the
+    /// filter matches again.
     fn select_shown(&mut self, index: usize) {
         let index = index.min(self.rows.len().saturating_sub(1));
         let position = self.position_of(index);
-        self.selected = self.visible_row(position).unwrap_or(0);
+        if let Some(shown) = self.visible_row(position).or_else(|| self.visible_row(0)) {
+            self.selected = shown;
+        }
     }
 
     /// Moves the selection `delta` shown rows up (negative) or down. Follow mode ends, unless

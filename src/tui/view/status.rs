@@ -53,6 +53,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         (" TYPING ", "Enter send · Esc keys · Tab pane · Ctrl-C quit")
     } else if state.tools.filtering && state.focus == Pane::Tools {
         (" FILTER ", "Enter keep · Esc clear")
+    } else if state.trace.input.is_some() && state.focus == Pane::Trace {
+        (" TYPE ", "Enter keep · Esc drop")
+    } else if state.focus == Pane::Trace {
+        (" TRACE ", "Enter open · Space fold · / filter · b break")
     } else {
         (" KEYS ", "q quit · ? help · 1-4 pane · j/k move · m mouse")
     };
