@@ -183,7 +183,7 @@ fn the_filter_shows_matches_with_their_ancestors_and_esc_clears_it() {
     update(&mut state, key(KeyCode::Enter));
     assert!(state.trace.input.is_none());
     let notice = state.notice.clone().unwrap_or_default();
-    assert!(notice.starts_with("4 of 8 steps match"), "{notice}");
+    assert!(notice.starts_with("2 of 8 steps match"), "{notice}");
     // j/k move among the shown rows only.
     state.trace.select(4);
     update(&mut state, ch('j'));
@@ -398,4 +398,34 @@ fn render_text(state: &AppState) -> String {
         .draw(|frame| crate::tui::view::draw(frame, state))
         .expect("drawn");
     terminal.backend().to_string()
+}
+
+#[test]
+fn a_pause_selects_the_step_it_belongs_under_even_when_collapsed() {
+    use crate::protocol::debug::{PauseAt, PauseId, PauseReason, Paused};
+    let mut state = two_turns();
+    state.agent.running = Some(TurnId(2));
+    state.trace.select(4);
+    update(&mut state, ch(' '));
+    assert_eq!(shown(&state), [1, 2, 3, 4, 5]);
+    update(
+        &mut state,
+        Msg::Agent(AgentEvent::Paused(Box::new(Paused {
+            turn: TurnId(2),
+            pause: PauseId(1),
+            step: 3,
+            parent: StepId(7),
+            at: PauseAt::Tool {
+                call: crate::llm::ToolCall {
+                    id: "c2".into(),
+                    name: "demo__add".into(),
+                    arguments: json!({"a": 1}),
+                },
+            },
+            reason: PauseReason::Stepping,
+        }))),
+    );
+    assert_eq!(selected(&state), 7, "where the run stopped");
+    assert!(shown(&state).contains(&7), "its collapsed ancestor opened");
+    assert!(state.trace.follow);
 }

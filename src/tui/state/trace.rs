@@ -86,6 +86,8 @@ pub struct TraceState {
     pub input: Option<TraceInput>,
     /// Rows shown, in order; `None` when every row is (no filter, nothing collapsed).
     visible: Option<Vec<usize>>,
+    /// Steps the filter matches (the rows shown also hold their ancestors).
+    pub matched: usize,
 }
 
 impl Default for TraceState {
@@ -100,6 +102,7 @@ impl Default for TraceState {
             filter: None,
             input: None,
             visible: None,
+            matched: 0,
         }
     }
 }
@@ -323,6 +326,7 @@ impl TraceState {
         }
         let rows = &self.rows;
         let mut shown = vec![self.filter.is_none(); rows.len()];
+        self.matched = 0;
         if let Some(filter) = &self.filter {
             // A matching step shows its ancestors too, so the tree still reads.
             let mut ancestors: Vec<usize> = Vec::new();
@@ -334,6 +338,7 @@ impl TraceState {
                     ancestors.pop();
                 }
                 if filter.matches(row) {
+                    self.matched += 1;
                     shown[i] = true;
                     for &a in ancestors.iter().rev() {
                         if std::mem::replace(&mut shown[a], true) {
@@ -377,6 +382,16 @@ impl TraceState {
         self.reveal(index);
         self.select(index);
         true
+    }
+
+    /// Selects step `id` (shown, whatever hid it) and follows the run from there: a pause
+    /// shows where the run stopped.
+    pub fn focus_step(&mut self, id: StepId) {
+        if let Some(&index) = self.index.get(&id) {
+            self.reveal(index);
+            self.select_shown(index);
+            self.follow = true;
+        }
     }
 
     /// Makes row `index` shown: its collapsed ancestors open, and a filter that hides it goes.

@@ -91,7 +91,7 @@ pub fn accept_input(state: &mut AppState, effects: &mut Vec<Effect>) {
             state.notice = Some(match &state.trace.filter {
                 Some(filter) => format!(
                     "{} of {} steps match “{}” · Esc shows every step",
-                    state.trace.visible_len(),
+                    state.trace.matched,
                     state.trace.len(),
                     filter.text
                 ),

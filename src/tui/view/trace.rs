@@ -94,7 +94,7 @@ fn title_extra(state: &AppState) -> String {
     let mut extra = match &trace.filter {
         Some(filter) => format!(
             "· {} of {} steps match “{}”",
-            trace.visible_len(),
+            trace.matched,
             trace.len(),
             sanitize_line(&filter.text)
         ),
