@@ -281,7 +281,7 @@ async fn a_model_failure_exits_1_with_the_reason() {
 }
 
 #[tokio::test]
-async fn no_llm_or_an_unavailable_memory_store_exits_2() {
+async fn no_llm_a_bad_store_or_a_bad_session_id_exits_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_config(dir.path(), None, json!({"demo": demo_entry()}));
     let out = mcpomni(dir.path(), &["run", "hi"]).await;
@@ -290,19 +290,25 @@ async fn no_llm_or_an_unavailable_memory_store_exits_2() {
     assert!(err.contains("no LLM is configured in"), "{err}");
     assert!(err.contains("servers_config.json"), "{err}");
 
-    for store in ["redis", "file"] {
-        let out = mcpomni(dir.path(), &["--memory", store, "tools"]).await;
-        assert_eq!(out.status.code(), Some(2));
-        let err = stderr(&out);
-        assert!(
-            err.contains(&format!("--memory {store}")) && err.contains("not built yet"),
-            "{err}"
-        );
-    }
     let out = mcpomni(dir.path(), &["--memory", "disk", "tools"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("in_memory"), "{}", stderr(&out));
-    // Accepted: the default store, and a session id.
+    for (id, why) in [("../escape", "not '/'"), ("a..b", "\"..\""), ("", "empty")] {
+        let out = mcpomni(dir.path(), &["--session", id, "sessions"]).await;
+        assert_eq!(out.status.code(), Some(2), "{id:?}");
+        assert!(stderr(&out).contains(why), "{id:?}: {}", stderr(&out));
+    }
+    let long = "x".repeat(129);
+    let out = mcpomni(dir.path(), &["--session", &long, "tools"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("at most 128"), "{}", stderr(&out));
+    let out = mcpomni(dir.path(), &["--session", "a", "--continue", "tools"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--session and --continue exclude each other"
+    );
+    // Accepted: a store and a session id.
     let out = mcpomni(
         dir.path(),
         &[
@@ -316,6 +322,9 @@ async fn no_llm_or_an_unavailable_memory_store_exits_2() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = mcpomni(dir.path(), &["--memory", "in_memory", "sessions", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 }
 
 #[tokio::test]

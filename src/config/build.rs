@@ -323,6 +323,7 @@ impl Builder<'_> {
             backend,
             redis_url: self.expand_opt(&path.key("redis_url"), raw.redis_url.as_deref())?,
             ttl_seconds: raw.ttl_seconds,
+            ..defaults
         })
     }
 

@@ -265,6 +265,8 @@ pub struct StoreConfig {
     pub redis_url: Option<String>,
     /// Redis only: a session expires this long after its last message.
     pub ttl_seconds: Option<u64>,
+    /// Which session this launch continues (`--session`, `--continue`; not in the file).
+    pub session: crate::memory::SessionChoice,
 }
 
 impl Default for StoreConfig {
@@ -273,6 +275,7 @@ impl Default for StoreConfig {
             backend: crate::memory::StoreKind::File,
             redis_url: None,
             ttl_seconds: None,
+            session: crate::memory::SessionChoice::New,
         }
     }
 }
@@ -287,6 +290,7 @@ impl fmt::Debug for StoreConfig {
                 &self.redis_url.as_deref().map(crate::redact::display_url),
             )
             .field("ttl_seconds", &self.ttl_seconds)
+            .field("session", &self.session)
             .finish()
     }
 }

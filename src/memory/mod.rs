@@ -12,6 +12,7 @@ pub mod entry;
 pub mod history;
 pub mod id;
 pub mod in_memory;
+mod open;
 
 use std::sync::Arc;
 
@@ -19,6 +20,19 @@ use futures::future::BoxFuture;
 
 pub use entry::{EntryBody, SESSION_FORMAT_VERSION, SessionEntry};
 pub use id::SessionId;
+pub use open::open_store;
+
+/// Which session a launch continues.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SessionChoice {
+    /// A new session with a generated id.
+    #[default]
+    New,
+    /// `--session ID`: that session, created when it does not exist.
+    Resume(SessionId),
+    /// `--continue`: the most recently updated session (a new one when there is none).
+    Latest,
+}
 
 /// Which backend a store is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
