@@ -37,6 +37,14 @@ struct Rig {
 /// Servers `demo` and `hole` (the black hole answering tool calls and recording them), the
 /// mock LLM as an OpenAI-compatible provider, and `agent` merged into `AgentConfig`.
 async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
+    rig_with(agent_config, llm_extra, |_| {}).await
+}
+
+async fn rig_with(
+    agent_config: Value,
+    llm_extra: Value,
+    tweak: impl FnOnce(&mut mcpomni::agent::AgentSettings),
+) -> Rig {
     let mock = MockLlm::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let record = dir.path().join("received.txt");
@@ -60,7 +68,7 @@ async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
         "AgentConfig": agent_config,
         "LLM": llm,
     }));
-    let (handle, agent, events) = support::start_agent(&config).await;
+    let (handle, agent, events) = support::start_agent_with(&config, tweak).await;
     Rig {
         mock,
         handle,
@@ -840,6 +848,75 @@ async fn retries_and_reasoning_are_steps_of_the_trace() {
     assert_eq!(
         reply,
         ("Hello!".to_owned(), Some("The user greets me.".to_owned()))
+    );
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_resumed_session_continues_its_conversation_and_stores_each_turn() {
+    use mcpomni::llm::ChatMessage;
+    use mcpomni::memory::in_memory::InMemoryStore;
+    use mcpomni::memory::{EntryBody, MemoryStore, SessionId};
+    let store = std::sync::Arc::new(InMemoryStore::default());
+    let id: SessionId = "resumed".parse().expect("id");
+    let earlier = vec![
+        ChatMessage::user("my name is Ada"),
+        ChatMessage::assistant("Hello Ada."),
+    ];
+    let (sink, _state) = mcpomni::memory::writer::spawn(store.clone(), id.clone());
+    let mut rig = rig_with(json!({}), json!({}), |settings| {
+        settings.history = earlier.clone();
+        settings.session = Some(sink);
+    })
+    .await;
+    rig.mock
+        .push(call("c1", "demo__echo", &[r#"{"message": "Ada"}"#]));
+    rig.mock.push(answer("Your name is Ada."));
+    rig.start(1, "what is my name?", AgentMode::Auto);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    // The model saw the earlier exchange before the new question.
+    let first = rig.request_text(0);
+    let ada = first
+        .find("my name is Ada")
+        .expect("the earlier message was sent");
+    let question = first.find("what is my name?").expect("the question");
+    assert!(ada < question, "{first}");
+    // The store got the turn: question, call, result, answer, then its usage.
+    let mut stored = Vec::new();
+    for _ in 0..50 {
+        stored = store.load(&id).await.map(|l| l.entries).unwrap_or_default();
+        if stored.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kinds: Vec<String> = stored
+        .iter()
+        .map(|e| match &e.body {
+            EntryBody::Message { message, .. } => match message {
+                ChatMessage::User(text) => format!("user: {text}"),
+                ChatMessage::Assistant {
+                    tool_calls, text, ..
+                } if !tool_calls.is_empty() => {
+                    format!("calls {}{text}", tool_calls[0].name)
+                }
+                ChatMessage::Assistant { text, .. } => format!("assistant: {text}"),
+                ChatMessage::ToolResult { content, .. } => format!("result: {content}"),
+            },
+            EntryBody::Usage { input_tokens, .. } => format!("usage {}", input_tokens > &0),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "user: what is my name?",
+            "calls demo__echo",
+            "result: Ada",
+            "assistant: Your name is Ada.",
+            "usage true",
+        ]
     );
     rig.handle.shutdown().await;
 }

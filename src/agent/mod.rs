@@ -69,6 +69,10 @@ pub struct AgentSettings {
     pub total_tokens_limit: u64,
     pub price: Option<Price>,
     pub tool_calling: ToolCalling,
+    /// Where each finished turn's messages and usage are stored (none: kept in memory only).
+    pub session: Option<crate::memory::writer::SessionSink>,
+    /// The conversation a resumed session continues.
+    pub history: Vec<ChatMessage>,
 }
 
 impl AgentSettings {
@@ -87,6 +91,8 @@ impl AgentSettings {
                 .llm
                 .as_ref()
                 .map_or(ToolCalling::default(), |llm| llm.tool_calling),
+            session: None,
+            history: Vec::new(),
         }
     }
 
@@ -97,6 +103,26 @@ impl AgentSettings {
             ToolCalling::Native | ToolCalling::Auto => ToolProtocol::Native,
         }
     }
+}
+
+/// What a finished turn adds to its stored session: its messages as the model saw them, then
+/// what it cost.
+fn turn_entries(record: &TurnRecord) -> Vec<crate::memory::SessionEntry> {
+    use crate::memory::{EntryBody, SessionEntry};
+    let mut entries: Vec<SessionEntry> = record
+        .messages
+        .iter()
+        .cloned()
+        .map(SessionEntry::message)
+        .collect();
+    if record.usage.requests > 0 {
+        entries.push(SessionEntry::now(EntryBody::Usage {
+            input_tokens: record.usage.input_tokens,
+            output_tokens: record.usage.output_tokens,
+            cost_usd: record.usage.cost,
+        }));
+    }
+    entries
 }
 
 /// Asks through the dashboard: an `ApprovalRequested` event out, the user's `Decide` back.
@@ -199,6 +225,7 @@ pub fn spawn(
     let debugger = Debugger::new(pauses.clone());
     debugger.set_step_mode(settings.step);
     debugger.set_breakpoints(settings.breakpoints.clone());
+    let history = settings.history.clone();
     let actor = AgentActor {
         protocol: settings.initial_protocol(),
         debugger: Arc::new(debugger),
@@ -219,7 +246,7 @@ pub fn spawn(
         runtime,
         events,
         ids: Arc::default(),
-        history: Vec::new(),
+        history,
         running: None,
         sampling: HashMap::new(),
         next_sampling: 0,
@@ -400,6 +427,9 @@ impl AgentActor {
         let (outcome, turn_usage) = match record {
             Ok(record) => {
                 self.protocol = record.protocol;
+                if let Some(session) = &self.settings.session {
+                    session.write(turn_entries(&record));
+                }
                 self.history.extend(record.messages);
                 (record.outcome, record.usage)
             }
