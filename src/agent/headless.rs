@@ -379,8 +379,16 @@ pub async fn run_once(
         protocol: settings.initial_protocol(),
         fallback: settings.tool_calling == crate::config::ToolCalling::Auto,
     };
-    let record =
-        super::run_turn_in_mode(&ctx, Vec::new(), text, settings.max_parallel_agents).await;
+    let record = super::run_turn_in_mode(
+        &ctx,
+        settings.history.clone(),
+        text,
+        settings.max_parallel_agents,
+    )
+    .await;
+    if let Some(session) = &settings.session {
+        session.write(super::turn_entries(&record));
+    }
     stop_sampling.cancel();
     let session = usage
         .lock()

@@ -107,7 +107,7 @@ impl AgentSettings {
 
 /// What a finished turn adds to its stored session: its messages as the model saw them, then
 /// what it cost.
-fn turn_entries(record: &TurnRecord) -> Vec<crate::memory::SessionEntry> {
+pub(crate) fn turn_entries(record: &TurnRecord) -> Vec<crate::memory::SessionEntry> {
     use crate::memory::{EntryBody, SessionEntry};
     let mut entries: Vec<SessionEntry> = record
         .messages

@@ -13,6 +13,7 @@ pub mod history;
 pub mod id;
 pub mod in_memory;
 mod open;
+pub mod session;
 pub mod writer;
 
 use std::sync::Arc;

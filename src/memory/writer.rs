@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{SessionEntry, SessionId, SharedStore};
 
@@ -27,15 +27,32 @@ pub enum SaveState {
 #[derive(Debug, Clone)]
 pub struct SessionSink {
     pub id: SessionId,
-    tx: mpsc::UnboundedSender<Vec<SessionEntry>>,
+    tx: mpsc::UnboundedSender<Request>,
+}
+
+#[derive(Debug)]
+enum Request {
+    Write(Vec<SessionEntry>),
+    /// Answer once everything handed over before has been tried (a process about to exit).
+    Flush(oneshot::Sender<SaveState>),
 }
 
 impl SessionSink {
     pub fn write(&self, entries: Vec<SessionEntry>) {
         if !entries.is_empty() {
             // The writer ends only when every sink is gone.
-            let _ = self.tx.send(entries);
+            let _ = self.tx.send(Request::Write(entries));
         }
+    }
+
+    /// Waits until everything handed over so far has been written (or refused: the state
+    /// says which).
+    pub async fn flush(&self) -> SaveState {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::Flush(tx)).is_err() {
+            return SaveState::Saved;
+        }
+        rx.await.unwrap_or(SaveState::Saved)
     }
 }
 
@@ -50,7 +67,7 @@ pub fn spawn(store: SharedStore, id: SessionId) -> (SessionSink, watch::Receiver
 async fn run(
     store: SharedStore,
     id: SessionId,
-    mut rx: mpsc::UnboundedReceiver<Vec<SessionEntry>>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
     state: watch::Sender<SaveState>,
 ) {
     let mut pending: Vec<SessionEntry> = Vec::new();
@@ -60,10 +77,10 @@ async fn run(
         } else {
             tokio::select! {
                 batch = rx.recv() => batch,
-                () = tokio::time::sleep(RETRY_EVERY) => Some(Vec::new()),
+                () = tokio::time::sleep(RETRY_EVERY) => Some(Request::Write(Vec::new())),
             }
         };
-        let Some(batch) = next else {
+        let Some(request) = next else {
             // Every sink is gone: one last try, then give up what cannot be written.
             if !pending.is_empty() && store.append(&id, &pending).await.is_err() {
                 tracing::warn!(session = %id, lost = pending.len(), "entries never reached the store");
@@ -71,7 +88,19 @@ async fn run(
             store.release(&id);
             return;
         };
-        pending.extend(batch);
+        let flushed = match request {
+            Request::Write(batch) => {
+                pending.extend(batch);
+                None
+            }
+            Request::Flush(done) => Some(done),
+        };
+        if pending.is_empty() {
+            if let Some(done) = flushed {
+                let _ = done.send(SaveState::Saved);
+            }
+            continue;
+        }
         match store.append(&id, &pending).await {
             Ok(()) => {
                 pending.clear();
@@ -83,6 +112,9 @@ async fn run(
                     reason: error.to_string(),
                 });
             }
+        }
+        if let Some(done) = flushed {
+            let _ = done.send(state.borrow().clone());
         }
     }
 }
@@ -171,10 +203,16 @@ mod tests {
             SaveState::NotSaved { pending: 2, .. }
         ));
 
+        assert!(matches!(
+            sink.flush().await,
+            SaveState::NotSaved { pending: 2, .. }
+        ));
         // Back: the retry tick writes what waited, in order.
         store.down.store(false, Ordering::SeqCst);
-        state.changed().await.expect("state");
-        assert_eq!(*state.borrow(), SaveState::Saved);
+        state
+            .wait_for(|s| *s == SaveState::Saved)
+            .await
+            .expect("saved once the store is back");
         let texts: Vec<String> = store
             .load(&id)
             .await
