@@ -9,15 +9,18 @@
 //! stores are cloneable handles used from tasks.
 
 pub mod entry;
+pub mod file;
 pub mod history;
 pub mod id;
 pub mod in_memory;
+pub mod redis;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-pub use entry::{EntryBody, SESSION_FORMAT_VERSION, SessionEntry};
+pub use entry::{DecodeError, EntryBody, SESSION_FORMAT_VERSION, SessionEntry};
 pub use id::SessionId;
 
 /// Which backend a store is.
@@ -129,27 +132,81 @@ pub fn summarize(id: &SessionId, entries: &[SessionEntry], store: StoreKind) -> 
         updated: 0,
         store: store.label(),
     };
-    for entry in entries {
-        info.updated = info.updated.max(entry.at_ms);
-        match &entry.body {
-            EntryBody::Message { message, .. } => {
-                info.messages += 1;
-                if info.title.is_empty()
-                    && let crate::llm::ChatMessage::User(text) = message
-                {
-                    info.title = crate::text::truncate_chars(&crate::text::sanitize_line(text), 80);
+    info.add(entries);
+    info
+}
+
+impl SessionInfo {
+    /// Counts `entries` appended after what `self` describes (stores that keep an index
+    /// update it this way, so it always equals [`summarize`] of the whole session).
+    pub fn add(&mut self, entries: &[SessionEntry]) {
+        for entry in entries {
+            self.updated = self.updated.max(entry.at_ms);
+            match &entry.body {
+                EntryBody::Message { message, .. } => {
+                    self.messages += 1;
+                    if self.title.is_empty()
+                        && let crate::llm::ChatMessage::User(text) = message
+                    {
+                        self.title =
+                            crate::text::truncate_chars(&crate::text::sanitize_line(text), 80);
+                    }
                 }
+                EntryBody::Usage {
+                    input_tokens,
+                    output_tokens,
+                    ..
+                } => {
+                    self.tokens = self
+                        .tokens
+                        .saturating_add(input_tokens.saturating_add(*output_tokens));
+                }
+                EntryBody::Summary { .. }
+                | EntryBody::Sampling { .. }
+                | EntryBody::Step { .. }
+                | EntryBody::Unknown => {}
             }
-            EntryBody::Usage {
-                input_tokens,
-                output_tokens,
-                ..
-            } => info.tokens += input_tokens + output_tokens,
-            EntryBody::Summary { .. }
-            | EntryBody::Sampling { .. }
-            | EntryBody::Step { .. }
-            | EntryBody::Unknown => {}
         }
     }
-    info
+}
+
+/// What [`open_store`] needs besides the backend (the `memory` section of the config).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The sessions directory of the file store; `None` for the default
+    /// ([`file::FileStore::default_dir`]).
+    pub dir: Option<PathBuf>,
+    /// `memory.redis_url`; `None` falls back to the environment ([`redis::resolve_url`]).
+    pub redis_url: Option<String>,
+    /// Redis only: sessions untouched this long expire (refreshed on every append).
+    pub ttl_seconds: Option<u64>,
+}
+
+/// The store `kind` with `options`; Redis is connected to (within 5 seconds) before this
+/// returns, so an unreachable server is reported at start, not at the first message.
+pub async fn open_store(
+    kind: StoreKind,
+    options: &StoreOptions,
+) -> Result<SharedStore, MemoryError> {
+    match kind {
+        StoreKind::InMemory => Ok(Arc::new(in_memory::InMemoryStore::default())),
+        StoreKind::File => {
+            let dir = match &options.dir {
+                Some(dir) => dir.clone(),
+                None => file::FileStore::default_dir().ok_or_else(|| MemoryError::Unavailable {
+                    store: StoreKind::File.label(),
+                    location: "the data directory".to_owned(),
+                    reason: "no home directory to put it in".to_owned(),
+                })?,
+            };
+            Ok(Arc::new(file::FileStore::new(dir)))
+        }
+        StoreKind::Redis => {
+            let url = redis::resolve_url(options.redis_url.as_deref(), |name| {
+                std::env::var(name).ok()
+            });
+            let store = redis::RedisStore::connect(&url, options.ttl_seconds).await?;
+            Ok(Arc::new(store))
+        }
+    }
 }
