@@ -35,7 +35,11 @@ pub enum EntryBody {
     Message {
         message: ChatMessage,
         /// A tool result's structured content, kept beside the text the model saw.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
         structured: Option<Value>,
     },
     /// `/compact`: in the model's context, this summary stands for the first `replaces`
@@ -62,6 +66,12 @@ pub enum EntryBody {
     Unknown,
 }
 
+/// A field that is there, even as `null`, is `Some`: a server's structured content of `null`
+/// reads back as it was stored (the field is left out for `None`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
 impl SessionEntry {
     /// An entry stamped now.
     pub fn now(body: EntryBody) -> Self {
@@ -84,6 +94,40 @@ impl SessionEntry {
         // Plain data with string keys: serialising cannot fail; `{}` keeps line counts right.
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
+
+    /// Reads one stored entry back, telling an entry from a newer format version (which
+    /// refuses the session) apart from text that is not an entry at all (which is skipped).
+    pub fn from_json_line(line: &str) -> Result<Self, DecodeError> {
+        match serde_json::from_str::<SessionEntry>(line) {
+            Ok(entry) if entry.v > SESSION_FORMAT_VERSION => Err(DecodeError::Newer(entry.v)),
+            Ok(entry) => Ok(entry),
+            Err(error) => {
+                // Parsed again only on failure, so the common path reads each line once: a
+                // newer version may have changed a field this build cannot read.
+                match serde_json::from_str::<VersionOnly>(line) {
+                    Ok(VersionOnly { v }) if v > SESSION_FORMAT_VERSION => {
+                        Err(DecodeError::Newer(v))
+                    }
+                    _ => Err(DecodeError::Invalid(error.to_string())),
+                }
+            }
+        }
+    }
+}
+
+/// Why a stored line is not an entry this build can use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Written by a newer mcpomni (this format version).
+    Newer(u32),
+    /// Not a session entry (what the JSON parser said).
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    #[serde(default)]
+    v: u32,
 }
 
 #[cfg(test)]
@@ -114,6 +158,15 @@ mod tests {
                 },
                 structured: Some(json!({"sum": 2.5})),
             }),
+            SessionEntry::now(EntryBody::Message {
+                message: ChatMessage::ToolResult {
+                    call_id: "c2".into(),
+                    name: "demo__nothing".into(),
+                    content: "null".into(),
+                    is_error: false,
+                },
+                structured: Some(Value::Null),
+            }),
             SessionEntry::now(EntryBody::Summary {
                 text: "We added numbers.".into(),
                 replaces: 3,
@@ -130,6 +183,39 @@ mod tests {
             let back: SessionEntry = serde_json::from_str(&line).expect("reads back");
             assert_eq!(back, entry);
         }
+    }
+
+    #[test]
+    fn lines_from_a_newer_version_are_told_apart_from_junk() {
+        let newer = r#"{"v":2,"at_ms":5,"kind":"summary","text":"x","replaces":1}"#;
+        assert_eq!(
+            SessionEntry::from_json_line(newer),
+            Err(DecodeError::Newer(2))
+        );
+        // A newer entry this build cannot even read is still "newer", not junk.
+        let changed = r#"{"v":3,"at_ms":"yesterday","kind":"summary"}"#;
+        assert_eq!(
+            SessionEntry::from_json_line(changed),
+            Err(DecodeError::Newer(3))
+        );
+        for junk in [
+            r#"{"v":1,"at_ms":"#,
+            "not json",
+            r#"{"v":1,"kind":"summary"}"#,
+        ] {
+            assert!(
+                matches!(
+                    SessionEntry::from_json_line(junk),
+                    Err(DecodeError::Invalid(_))
+                ),
+                "{junk}"
+            );
+        }
+        let current = SessionEntry::message(ChatMessage::user("hi"));
+        assert_eq!(
+            SessionEntry::from_json_line(&current.to_json_line()),
+            Ok(current)
+        );
     }
 
     #[test]

@@ -9,20 +9,23 @@
 //! stores are cloneable handles used from tasks.
 
 pub mod entry;
+pub mod file;
 pub mod history;
 pub mod id;
 pub mod in_memory;
 mod open;
+pub mod redis;
 pub mod session;
 pub mod writer;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-pub use entry::{EntryBody, SESSION_FORMAT_VERSION, SessionEntry};
+pub use entry::{DecodeError, EntryBody, SESSION_FORMAT_VERSION, SessionEntry};
 pub use id::SessionId;
-pub use open::open_store;
+pub use open::{open_backend, open_store};
 
 /// Which session a launch continues.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -145,27 +148,52 @@ pub fn summarize(id: &SessionId, entries: &[SessionEntry], store: StoreKind) -> 
         updated: 0,
         store: store.label(),
     };
-    for entry in entries {
-        info.updated = info.updated.max(entry.at_ms);
-        match &entry.body {
-            EntryBody::Message { message, .. } => {
-                info.messages += 1;
-                if info.title.is_empty()
-                    && let crate::llm::ChatMessage::User(text) = message
-                {
-                    info.title = crate::text::truncate_chars(&crate::text::sanitize_line(text), 80);
+    info.add(entries);
+    info
+}
+
+impl SessionInfo {
+    /// Counts `entries` appended after what `self` describes (stores that keep an index
+    /// update it this way, so it always equals [`summarize`] of the whole session).
+    pub fn add(&mut self, entries: &[SessionEntry]) {
+        for entry in entries {
+            self.updated = self.updated.max(entry.at_ms);
+            match &entry.body {
+                EntryBody::Message { message, .. } => {
+                    self.messages += 1;
+                    if self.title.is_empty()
+                        && let crate::llm::ChatMessage::User(text) = message
+                    {
+                        self.title =
+                            crate::text::truncate_chars(&crate::text::sanitize_line(text), 80);
+                    }
                 }
+                EntryBody::Usage {
+                    input_tokens,
+                    output_tokens,
+                    ..
+                } => {
+                    self.tokens = self
+                        .tokens
+                        .saturating_add(input_tokens.saturating_add(*output_tokens));
+                }
+                EntryBody::Summary { .. }
+                | EntryBody::Sampling { .. }
+                | EntryBody::Step { .. }
+                | EntryBody::Unknown => {}
             }
-            EntryBody::Usage {
-                input_tokens,
-                output_tokens,
-                ..
-            } => info.tokens += input_tokens + output_tokens,
-            EntryBody::Summary { .. }
-            | EntryBody::Sampling { .. }
-            | EntryBody::Step { .. }
-            | EntryBody::Unknown => {}
         }
     }
-    info
+}
+
+/// What [`open_store`] needs besides the backend (the `memory` section of the config).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The sessions directory of the file store; `None` for the default
+    /// ([`file::FileStore::default_dir`]).
+    pub dir: Option<PathBuf>,
+    /// `memory.redis_url`; `None` falls back to the environment ([`redis::resolve_url`]).
+    pub redis_url: Option<String>,
+    /// Redis only: sessions untouched this long expire (refreshed on every append).
+    pub ttl_seconds: Option<u64>,
 }
