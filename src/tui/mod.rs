@@ -59,6 +59,67 @@ pub enum Outcome {
     Panicked,
 }
 
+/// The dashboard's session: where turns are written (none when the store cannot be used), the
+/// conversation it resumes, and what to tell the user about it.
+struct DashboardSession {
+    sink: Option<crate::memory::writer::SessionSink>,
+    history: Vec<crate::llm::ChatMessage>,
+    notes: Vec<String>,
+}
+
+/// Opens the configured store and session. The dashboard never refuses to start over it: a
+/// session open in another process gives a new session, and a store that cannot be used
+/// leaves the conversation unsaved — each said in the chat.
+async fn open_session(config: &Config) -> DashboardSession {
+    use crate::memory::{self, MemoryError, SessionChoice};
+    let mut notes = Vec::new();
+    let store = match memory::open_store(&config.memory, &|name| config.env_var(name)).await {
+        Ok(store) => store,
+        Err(error) => {
+            return DashboardSession {
+                sink: None,
+                history: Vec::new(),
+                notes: vec![format!("This conversation is not saved: {error}")],
+            };
+        }
+    };
+    let started = match memory::session::start(&store, &config.memory.session).await {
+        Err(error @ MemoryError::Locked { .. }) => {
+            notes.push(format!(
+                "{error}: this window starts a new session instead."
+            ));
+            memory::session::start(&store, &SessionChoice::New).await
+        }
+        other => other,
+    };
+    let started = match started {
+        Ok(started) => started,
+        Err(error) => {
+            notes.push(format!("This conversation is not saved: {error}"));
+            return DashboardSession {
+                sink: None,
+                history: Vec::new(),
+                notes,
+            };
+        }
+    };
+    notes.extend(started.note.clone());
+    notes.extend(
+        started
+            .loaded
+            .warnings
+            .iter()
+            .map(|w| format!("Warning: {w}")),
+    );
+    let history = memory::history::conversation(&started.loaded.entries);
+    let (sink, _state) = memory::writer::spawn(store, started.id);
+    DashboardSession {
+        sink: Some(sink),
+        history,
+        notes,
+    }
+}
+
 /// Runs the dashboard until the user quits; with `trace`, every agent trace step is also
 /// written there as it happens.
 pub async fn run(
@@ -83,8 +144,22 @@ pub async fn run(
     };
     let (handle, events) = runtime::start(config, options)?;
     let model = provider.as_ref().map(|provider| provider.describe());
+    // Conversations are kept only where there is an agent to have them.
+    let session = match provider {
+        Some(_) => Some(open_session(config).await),
+        None => None,
+    };
     let agent = provider.map(|provider| {
-        let settings = agent::AgentSettings::from_config(config);
+        let mut settings = agent::AgentSettings::from_config(config);
+        if let Some(DashboardSession {
+            sink: Some(sink),
+            history,
+            ..
+        }) = &session
+        {
+            settings.history = history.clone();
+            settings.session = Some(sink.clone());
+        }
         let (agent, events) = agent::spawn(settings, provider, handle.clone(), sampling_rx);
         match trace {
             // Write errors are logged by the tee; the dashboard goes on without the file.
@@ -109,6 +184,15 @@ pub async fn run(
     }
     if let Some(error) = provider_error {
         state.llm_failed(error);
+    }
+    if let Some(session) = &session {
+        state.resume_session(
+            session.sink.as_ref().map(|s| s.id.to_string()),
+            &session.history,
+        );
+        for note in &session.notes {
+            state.chat.push(state::chat::Role::Notice, note.clone());
+        }
     }
     let trace_saver = crate::tracefile::TraceSaver::default_dir().map(|dir| {
         crate::tracefile::TraceSaver::new(

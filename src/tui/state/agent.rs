@@ -107,6 +107,8 @@ pub struct AgentState {
     pub breakpoints: Vec<crate::protocol::debug::Breakpoint>,
     /// The configured breakpoints were checked against the servers' tools.
     pub breakpoints_checked: bool,
+    /// The id of the session turns are saved to (none: not saved).
+    pub session: Option<String>,
 }
 
 impl AgentState {
@@ -131,6 +133,7 @@ impl AgentState {
             pause_editor: None,
             breakpoints: Vec::new(),
             breakpoints_checked: false,
+            session: None,
         }
     }
 

@@ -231,6 +231,43 @@ impl AppState {
         self.trace.select(self.trace.len().saturating_sub(1));
     }
 
+    /// A resumed session: its id for the status bar, and its conversation back on screen (what
+    /// was said and the tool calls made; results are in the model's context, not repeated).
+    pub fn resume_session(&mut self, id: Option<String>, history: &[crate::llm::ChatMessage]) {
+        use crate::llm::ChatMessage;
+        self.agent.session = id;
+        if history.is_empty() {
+            return;
+        }
+        self.chat.push(
+            Role::Notice,
+            format!(
+                "Resumed session {} ({}).",
+                self.agent.session.as_deref().unwrap_or("?"),
+                crate::text::plural(history.len(), "message", "messages")
+            ),
+        );
+        for message in history {
+            match message {
+                ChatMessage::User(text) => {
+                    self.chat.push(Role::User, text.clone());
+                }
+                ChatMessage::Assistant {
+                    text, tool_calls, ..
+                } => {
+                    if !text.is_empty() {
+                        self.chat.push(Role::Assistant, text.clone());
+                    }
+                    for call in tool_calls {
+                        self.chat
+                            .push(Role::Tool, format!("{} {}", call.name, call.arguments));
+                    }
+                }
+                ChatMessage::ToolResult { .. } => {}
+            }
+        }
+    }
+
     /// Which keymap scopes apply right now, most specific first.
     pub fn scopes(&self) -> Vec<Scope> {
         let mut scopes = vec![Scope::Anywhere];

@@ -694,3 +694,55 @@ fn two_calls_to_the_same_tool_each_show_their_own_progress_and_result() {
     assert!(entry_of(&state, 1).ends_with("→ failed in 30ms: one failed"));
     assert!(entry_of(&state, 2).ends_with("→ ok in 20ms: two"));
 }
+
+#[test]
+fn a_resumed_session_is_back_on_screen_and_named_in_the_status_bar() {
+    use crate::llm::{ChatMessage, ToolCall};
+    let mut state = state(true);
+    state.resume_session(
+        Some("work-1".into()),
+        &[
+            ChatMessage::user("echo hi"),
+            ChatMessage::Assistant {
+                text: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: "c1".into(),
+                    name: "demo__echo".into(),
+                    arguments: json!({"message": "hi"}),
+                }],
+                provider_state: None,
+            },
+            ChatMessage::ToolResult {
+                call_id: "c1".into(),
+                name: "demo__echo".into(),
+                content: "hi".into(),
+                is_error: false,
+            },
+            ChatMessage::assistant("It said hi."),
+        ],
+    );
+    let shown: Vec<(Role, &str)> = state
+        .chat
+        .entries
+        .iter()
+        .skip(1)
+        .map(|e| (e.role, e.text.as_str()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (Role::Notice, "Resumed session work-1 (4 messages)."),
+            (Role::User, "echo hi"),
+            (Role::Tool, "demo__echo {\"message\":\"hi\"}"),
+            (Role::Assistant, "It said hi."),
+        ]
+    );
+    state.size = (140, 45);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 45))
+        .expect("a test terminal");
+    terminal
+        .draw(|frame| crate::tui::view::draw(frame, &state))
+        .expect("drawn");
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("session work-1"), "{screen}");
+}

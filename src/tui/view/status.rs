@@ -121,6 +121,9 @@ fn summary_parts(state: &AppState) -> Vec<String> {
     if failed > 0 {
         parts.push(format!("{failed} failed"));
     }
+    if let Some(session) = &state.agent.session {
+        parts.push(format!("session {session}"));
+    }
     if state.agent.available {
         let usage = &state.agent.session_usage;
         if usage.requests > 0 {
