@@ -7,7 +7,14 @@
 //! session in the data directory), `redis` (one list per session plus an index, shareable
 //! between machines) and `in_memory` (throwaway). The agent never waits on a store in a frame:
 //! stores are cloneable handles used from tasks.
+//!
+//! Also how much of a conversation the model sees: `context` fits the history to the model's
+//! window before every request, with token counts from `tokens` (cached per message in
+//! `counts`) and over-long messages cut by `cut`.
 
+pub mod context;
+pub mod counts;
+pub mod cut;
 pub mod entry;
 pub mod file;
 pub mod history;
@@ -16,6 +23,7 @@ pub mod in_memory;
 mod open;
 pub mod redis;
 pub mod session;
+pub mod tokens;
 pub mod writer;
 
 use std::path::PathBuf;
