@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use llm_mock::{MockCall, MockLlm, Reply};
 use mcpomni::agent::{self, AgentHandle};
+use mcpomni::llm::{ChatMessage, ToolCall};
 use mcpomni::protocol::{
     AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, ApprovedBy, CallOutcome,
     Decision, ProposedCall, StepBody, StepStatus, TraceStep, TurnId, TurnOutcome, UsageTotals,
@@ -30,6 +31,8 @@ struct Rig {
     skipped: Vec<AgentEvent>,
     /// Every trace step so far, newest version of each, in the order they began.
     traces: Vec<TraceStep>,
+    /// Every context meter reading so far: (estimate, window).
+    measured: Vec<(u64, Option<u64>)>,
     record: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -76,6 +79,7 @@ async fn rig_with(
         events,
         skipped: Vec::new(),
         traces: Vec::new(),
+        measured: Vec::new(),
         record,
         _dir: dir,
     }
@@ -104,6 +108,9 @@ impl Rig {
                     Some(known) => *known = (*step).clone(),
                     None => self.traces.push((*step).clone()),
                 },
+                AgentEvent::ContextMeasured {
+                    estimate, window, ..
+                } => self.measured.push((estimate, window)),
                 AgentEvent::AssistantDelta { .. } | AgentEvent::ToolCallProgress { .. } => {}
                 other => return other,
             }
@@ -642,22 +649,232 @@ async fn request_and_token_limits_stop_the_session_with_a_clear_message() {
     assert_eq!(rig.mock.journal().len(), 2, "no request past the limit");
     rig.handle.shutdown().await;
 
-    let mut rig = rig_with_tokens(50).await;
-    rig.mock.push(Reply::text(&["big"], (40, 20)));
-    rig.start(1, "one", AgentMode::Chat);
-    let (_, outcome, _, session) = rig.until_finished().await;
-    assert_eq!(outcome, TurnOutcome::Answered);
-    assert_eq!(session.tokens(), 60);
-    rig.start(2, "two", AgentMode::Chat);
-    match rig.until_finished().await.1 {
+    // A limit smaller than the system prompt and the tools: not even the first request goes.
+    let mut tiny = self::rig(json!({"total_tokens_limit": 50}), json!({})).await;
+    tiny.start(1, "one", AgentMode::Chat);
+    match tiny.until_finished().await.1 {
         TurnOutcome::Limit(why) => assert!(why.contains("total_tokens_limit"), "{why}"),
         other => panic!("expected the token limit, got {other:?}"),
     }
+    assert!(tiny.mock.journal().is_empty(), "nothing was sent");
+    tiny.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn total_tokens_limit_stops_a_request_before_it_is_sent() {
+    // 10,000 of 12,000 used, and a request of about 5,000 tokens: it used to go out and end
+    // the session at 15,000; now it is not sent.
+    let mut rig = rig(json!({"total_tokens_limit": 12_000}), json!({})).await;
+    rig.mock.push(Reply::text(&["first"], (100, 9_900)));
+    rig.start(1, "one", AgentMode::Chat);
+    let (_, outcome, _, session) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    assert_eq!(session.tokens(), 10_000);
+    rig.mock.push(answer("never asked"));
+    rig.start(2, &words(2_500), AgentMode::Chat);
+    let (_, outcome, turn_usage, session) = rig.until_finished().await;
+    match outcome {
+        TurnOutcome::Limit(why) => {
+            assert!(why.contains("the next request (about"), "{why}");
+            assert!(
+                why.contains(
+                    "would take the session past its limit of 12000 tokens (10000 used; \
+                     AgentConfig.total_tokens_limit)"
+                ),
+                "{why}"
+            );
+        }
+        other => panic!("expected the token limit, got {other:?}"),
+    }
+    assert_eq!(turn_usage.requests, 0);
+    assert_eq!(
+        session.tokens(),
+        10_000,
+        "the session stays under its limit"
+    );
+    assert_eq!(
+        rig.mock.journal().len(),
+        1,
+        "the second request was not sent"
+    );
+    let (estimate, _) = *rig.measured.last().expect("the request was measured");
+    assert!(estimate > 5_000, "{estimate}");
     rig.handle.shutdown().await;
 }
 
-async fn rig_with_tokens(limit: u64) -> Rig {
-    rig(json!({"total_tokens_limit": limit}), json!({})).await
+/// `n` distinct words (about two tokens each).
+fn words(n: usize) -> String {
+    (0..n).map(|i| format!("word{i} ")).collect()
+}
+
+/// The messages of the `n`th request the mock LLM received (OpenAI format, system first).
+fn sent_messages(rig: &Rig, n: usize) -> Vec<Value> {
+    let body: Value = rig.mock.journal()[n].body.clone();
+    body["messages"].as_array().expect("messages").clone()
+}
+
+/// A conversation of `turns` turns; every third one called a tool.
+fn long_history(turns: usize) -> Vec<ChatMessage> {
+    let mut history = Vec::new();
+    for i in 0..turns {
+        history.push(ChatMessage::user(format!("question {i}: {}", words(20))));
+        if i % 3 == 0 {
+            history.push(ChatMessage::Assistant {
+                text: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: format!("old{i}"),
+                    name: "demo__echo".into(),
+                    arguments: json!({"message": format!("echo {i}")}),
+                }],
+                provider_state: None,
+            });
+            history.push(ChatMessage::ToolResult {
+                call_id: format!("old{i}"),
+                name: "demo__echo".into(),
+                content: format!("echo {i}"),
+                is_error: false,
+            });
+        }
+        history.push(ChatMessage::assistant(format!("answer {i}: {}", words(20))));
+    }
+    history
+}
+
+/// The request starts at a user message, and every tool result has its call before it.
+fn assert_well_formed(messages: &[Value]) {
+    assert_eq!(messages[0]["role"], "system");
+    assert_eq!(messages[1]["role"], "user", "{:?}", messages[1]);
+    for (i, message) in messages.iter().enumerate() {
+        if message["role"] == "tool" {
+            let id = &message["tool_call_id"];
+            let asked = messages[..i].iter().any(|m| {
+                m["tool_calls"]
+                    .as_array()
+                    .is_some_and(|calls| calls.iter().any(|c| &c["id"] == id))
+            });
+            assert!(asked, "result {id} without its call");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_long_history_is_trimmed_to_the_sliding_window_before_it_is_sent() {
+    let history = long_history(100);
+    let total = history.len();
+    let mut rig = rig_with(
+        json!({"memory_config": {"mode": "sliding_window", "value": 8}}),
+        json!({}),
+        |settings| settings.history = history,
+    )
+    .await;
+    rig.mock.push(answer("ok"));
+    rig.start(1, "what did I ask first?", AgentMode::Chat);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    let sent = sent_messages(&rig, 0);
+    assert_well_formed(&sent);
+    // At most 8 messages of history, the oldest gone, the newest and this turn there.
+    assert!(sent.len() - 1 <= 8, "{} messages sent", sent.len() - 1);
+    let text = rig.request_text(0);
+    assert!(!text.contains("question 0:"), "the oldest turn went");
+    assert!(text.contains("question 99:") && text.contains("answer 99:"));
+    assert_eq!(
+        sent.last().map(|m| m["content"].clone()),
+        Some(json!("what did I ask first?"))
+    );
+    // What was left out is a step of the trace, just before the request.
+    let at = rig
+        .traces
+        .iter()
+        .position(|s| s.body.kind() == "context")
+        .expect("a context step");
+    let StepBody::Context {
+        mode,
+        dropped_messages,
+        kept_messages,
+        ..
+    } = &rig.traces[at].body
+    else {
+        unreachable!()
+    };
+    assert_eq!(mode, "sliding_window");
+    assert_eq!(*kept_messages as usize, sent.len() - 1);
+    assert_eq!(*dropped_messages as usize, total + 1 - (sent.len() - 1));
+    assert_eq!(rig.traces[at + 1].body.kind(), "model_request");
+    assert_eq!(rig.traces[at].parent, rig.traces[at + 1].parent);
+    // The meter read the request, with no window configured.
+    let (estimate, window) = rig.measured[0];
+    assert_eq!(window, None);
+    assert!(estimate > 0);
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_token_budget_and_the_window_trim_the_history_and_cut_a_huge_result() {
+    let mut rig = rig_with(
+        json!({"memory_config": {"mode": "token_budget", "value": 3_000}}),
+        json!({"max_context_length": 16_000, "max_tokens": 1_000}),
+        |settings| settings.history = long_history(100),
+    )
+    .await;
+    rig.mock
+        .push(call("c1", "demo__lorem", &[r#"{"bytes": 200000}"#]));
+    rig.mock.push(answer("It is lorem ipsum."));
+    rig.start(1, "read the big text", AgentMode::Auto);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    // The first request: only as much history as 3,000 tokens hold.
+    let first = sent_messages(&rig, 0);
+    assert_well_formed(&first);
+    assert!(first.len() < 100, "{} messages", first.len());
+    assert!(rig.request_text(0).contains("question 99:"));
+    assert!(!rig.request_text(0).contains("question 50:"));
+    match rig
+        .traces
+        .iter()
+        .find(|s| s.body.kind() == "context")
+        .map(|s| &s.body)
+    {
+        Some(StepBody::Context {
+            kept_messages,
+            dropped_messages,
+            cut,
+            ..
+        }) => {
+            assert_eq!(*kept_messages as usize, first.len() - 1);
+            assert_eq!(
+                (*dropped_messages + *kept_messages) as usize,
+                long_history(100).len() + 1
+            );
+            assert!(*dropped_messages > 150, "{dropped_messages}");
+            assert!(cut.is_empty());
+        }
+        other => panic!("expected a context step, got {other:?}"),
+    }
+    // The second: the history all gone, the 200 kB result cut with a marker, never dropped.
+    let second = sent_messages(&rig, 1);
+    assert_well_formed(&second);
+    assert_eq!(second[1]["content"], "read the big text");
+    let result = second
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .and_then(|m| m["content"].as_str())
+        .expect("the result was sent");
+    assert!(result.contains("cut here by mcpomni"), "{}", &result[..200]);
+    assert!(result.len() < 100_000, "{} bytes sent", result.len());
+    let cut_steps: Vec<&TraceStep> = rig
+        .traces
+        .iter()
+        .filter(|s| matches!(&s.body, StepBody::Context { cut, .. } if !cut.is_empty()))
+        .collect();
+    assert_eq!(cut_steps.len(), 1, "{:?}", rig.traces);
+    // Every reading stays within the window less the reply's share.
+    assert_eq!(rig.measured.len(), 2);
+    for (estimate, window) in &rig.measured {
+        assert_eq!(*window, Some(16_000));
+        assert!(*estimate <= 15_000, "{estimate}");
+    }
+    rig.handle.shutdown().await;
 }
 
 #[tokio::test]

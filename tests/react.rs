@@ -87,7 +87,9 @@ impl Rig {
                     Some(known) => *known = (*step).clone(),
                     None => self.traces.push((*step).clone()),
                 },
-                AgentEvent::AssistantDelta { .. } | AgentEvent::ToolCallProgress { .. } => {}
+                AgentEvent::AssistantDelta { .. }
+                | AgentEvent::ToolCallProgress { .. }
+                | AgentEvent::ContextMeasured { .. } => {}
                 AgentEvent::ApprovalRequested { call, .. } => {
                     panic!("auto mode asked about {}", call.qualified_name)
                 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use super::turn::TurnContext;
+use super::usage::Reservation;
 use crate::llm::{ChatRequest, LlmError, StreamEvent, ToolCall, ToolSpec, Usage};
 use crate::protocol::{AgentEvent, StepBody, StepId, StepStatus, TraceStep, UsageTotals};
 use crate::runtime::catalog::Catalog;
@@ -37,16 +38,18 @@ pub(crate) enum Reply {
 /// A streamed reply and what it cost.
 pub(crate) struct Streamed {
     pub(crate) reply: Reply,
-    usage: Option<Usage>,
+    pub(crate) usage: Option<Usage>,
     /// When the first piece of the reply arrived.
     first_token: Option<Instant>,
 }
 /// One request to the model, traced: the request step (exactly what was sent), then the reply
-/// step under it. Returns the reply and the reply step's id (the parent of its tool calls).
+/// step under it; its `reservation` against the limits ends with it. Returns the reply and
+/// the reply step's id (the parent of its tool calls).
 pub(crate) async fn ask_model(
     ctx: &TurnContext,
     turn_step: StepId,
     request: ChatRequest,
+    reservation: Reservation,
     turn_usage: &mut UsageTotals,
 ) -> (Streamed, StepId) {
     let request = Arc::new(request);
@@ -67,7 +70,7 @@ pub(crate) async fn ask_model(
         .await;
     let cost = {
         let mut meter = ctx.usage();
-        meter.record_reserved(streamed.usage, turn_usage);
+        meter.record_reserved(reservation, streamed.usage, turn_usage);
         meter.cost_of(streamed.usage)
     };
     request_step.tokens = streamed.usage;

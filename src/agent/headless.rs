@@ -337,6 +337,7 @@ pub async fn run_once(
     events: mpsc::Sender<AgentEvent>,
     cancel: CancellationToken,
 ) -> (TurnRecord, UsageTotals) {
+    crate::memory::tokens::warm_up();
     let usage = Arc::new(Mutex::new(UsageMeter::new(
         settings.price,
         settings.request_limit,
@@ -371,6 +372,7 @@ pub async fn run_once(
         approver,
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),
         usage: usage.clone(),
+        context: crate::memory::context::ContextFitter::new(settings.context),
         max_steps: settings.max_steps,
         system_prompt: prompt::system_prompt(mode),
         cancel,

@@ -3,7 +3,9 @@
 //! turn at a time (`turn.rs`) on its own task, routes the user's approval decisions to the
 //! waiting turn, and answers servers' sampling requests once the user approves them.
 //!
-//! Files: `turn` (the loop), `ask` (one model request, streamed and traced), `tool_call` (one call: approval, progress, result), `trace`
+//! Files: `turn` (the loop), `ask` (one model request, streamed and traced), `fit` (the
+//! history fitted to the context before each request, the meter and the `context` step),
+//! `tool_call` (one call: approval, progress, result), `trace`
 //! (recording typed steps), `policy` (who may run without asking), `usage` (tokens, requests,
 //! cost, limits), `sampling` (serving `sampling/createMessage`), `prompt` (the system prompt),
 //! `react_text` (the text tool-calling protocol), `repeat` (loop detection),
@@ -16,6 +18,7 @@
 
 mod ask;
 pub mod debugger;
+mod fit;
 pub mod headless;
 pub mod orchestrator;
 mod pause;
@@ -41,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ApprovalConfig, Config, Price, ToolCalling};
 use crate::llm::{ChatMessage, LlmProvider};
+use crate::memory::context::{ContextFitter, ContextPolicy};
 use crate::protocol::debug::DebugCommand;
 use crate::protocol::{
     AgentCommand, AgentEvent, AgentMode, AgentNotice, ApprovalId, Decision, IdSource, ProposedCall,
@@ -67,6 +71,8 @@ pub struct AgentSettings {
     pub approval: ApprovalConfig,
     pub request_limit: u64,
     pub total_tokens_limit: u64,
+    /// How much history the model sees (`memory_config`, `LLM.max_context_length`).
+    pub context: ContextPolicy,
     pub price: Option<Price>,
     pub tool_calling: ToolCalling,
     /// Where each finished turn's messages and usage are stored (none: kept in memory only).
@@ -86,6 +92,7 @@ impl AgentSettings {
             approval: config.agent.approval.clone(),
             request_limit: config.agent.request_limit,
             total_tokens_limit: config.agent.total_tokens_limit,
+            context: ContextPolicy::from_config(&config.agent.memory_config, config.llm.as_ref()),
             price: config.llm.as_ref().and_then(|llm| llm.price),
             tool_calling: config
                 .llm
@@ -197,6 +204,8 @@ struct AgentActor {
     history: Vec<ChatMessage>,
     policy: Arc<Mutex<ApprovalPolicy>>,
     usage: Arc<Mutex<UsageMeter>>,
+    /// Fits the conversation to the context; its counts last across turns.
+    context: ContextFitter,
     approver: Arc<UiApprover>,
     debugger: Arc<Debugger>,
     pauses: Arc<UiPauses>,
@@ -219,6 +228,8 @@ pub fn spawn(
     runtime: RuntimeHandle,
     sampling: mpsc::Receiver<SamplingRequest>,
 ) -> (AgentHandle, mpsc::Receiver<AgentEvent>) {
+    // The first request counts its tokens: have the encoder ready by then, off this thread.
+    crate::memory::tokens::warm_up();
     let (tx, commands) = mpsc::unbounded_channel();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let pauses = Arc::new(UiPauses::new(events.clone()));
@@ -236,6 +247,7 @@ pub fn spawn(
             settings.request_limit,
             settings.total_tokens_limit,
         ))),
+        context: ContextFitter::new(settings.context),
         approver: Arc::new(UiApprover {
             events: events.clone(),
             pending: Arc::default(),
@@ -367,6 +379,7 @@ impl AgentActor {
             approver: self.approver.clone(),
             policy: self.policy.clone(),
             usage: self.usage.clone(),
+            context: self.context.clone(),
             max_steps: self.settings.max_steps,
             system_prompt: prompt::system_prompt(mode),
             cancel,

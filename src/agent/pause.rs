@@ -22,12 +22,15 @@ pub(super) enum Go {
 }
 
 /// Before a model request. Returns whether to go on and whether `messages` were edited (the
-/// request must then be built again).
+/// request must then be built again). The request sends `messages` from `sent_from` on (the
+/// ones before it did not fit the context): an edit of its messages replaces those, and the
+/// older ones stay in the conversation as they were.
 pub(super) async fn before_model(
     ctx: &TurnContext,
     run: &mut RunDebug,
     parent: StepId,
     messages: &mut Vec<ChatMessage>,
+    sent_from: usize,
     request: &ChatRequest,
 ) -> (Go, bool) {
     if !ctx.debugger.is_active() {
@@ -45,8 +48,16 @@ pub(super) async fn before_model(
     }
     let edited = match resume.edit {
         Some(DebugEdit::Messages(new)) => {
-            record(ctx, parent, "messages", json(&*messages), json(&new)).await;
-            *messages = new;
+            let sent_from = sent_from.min(messages.len());
+            record(
+                ctx,
+                parent,
+                "messages",
+                json(&messages[sent_from..]),
+                json(&new),
+            )
+            .await;
+            messages.splice(sent_from.., new);
             true
         }
         Some(DebugEdit::LastToolResult(text)) => {

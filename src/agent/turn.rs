@@ -6,7 +6,9 @@
 //! (every tool call the model made gets a result, even if only "cancelled").
 //!
 //! Each step is recorded as a typed trace step (`trace.rs`): the turn, every model request
-//! (exactly what was sent) and reply, every tool call with its approval and result.
+//! (exactly what was sent) and reply, every tool call with its approval and result. Before
+//! every request the history is fitted to the model's context (`fit.rs`): the oldest turns
+//! may be left out of the request, never out of the conversation.
 //!
 //! Tools reach the model in one of two ways ([`ToolProtocol`]): natively (tool definitions in
 //! the request) or as text (`react_text.rs`). Either way a call goes through `run_call`, so
@@ -27,6 +29,7 @@ use tracing::Instrument;
 pub use super::ask::tool_specs;
 use super::ask::{Reply, ask_model};
 use super::debugger::{Debugger, RunDebug};
+use super::fit;
 use super::pause::{self, Go};
 use super::policy::ApprovalPolicy;
 use super::react_text::{self, Move};
@@ -35,7 +38,8 @@ use super::tool_call::{CallFlow, run_call};
 use super::tool_runner::ToolRunner;
 use super::trace::Tracer;
 use super::usage::UsageMeter;
-use crate::llm::{ChatMessage, ChatRequest, LlmProvider, ToolCall, Usage};
+use crate::llm::{ChatMessage, ChatRequest, LlmProvider, ToolCall, ToolSpec, Usage};
+use crate::memory::context::{ContextFitter, FitRequest, Fitted};
 use crate::protocol::{
     AgentEvent, AgentMode, AgentNotice, ApprovedBy, Decision, ProposedCall, StepBody, StepId,
     StepStatus, TraceStep, TurnId, TurnOutcome, UsageTotals,
@@ -96,6 +100,8 @@ pub struct TurnContext {
     pub approver: Arc<dyn Approver>,
     pub policy: Arc<Mutex<ApprovalPolicy>>,
     pub usage: Arc<Mutex<UsageMeter>>,
+    /// Fits the history to the model's context before each request.
+    pub context: ContextFitter,
     pub max_steps: u32,
     pub system_prompt: String,
     pub cancel: CancellationToken,
@@ -191,7 +197,7 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
     messages.push(ChatMessage::user(text));
     let mut turn_usage = ctx.usage().new_turn();
     let mut calls = Vec::new();
-    let scope = LoopScope::whole(turn_step.id);
+    let scope = LoopScope::whole(turn_step.id, first_new);
     let LoopEnd {
         answer,
         outcome,
@@ -199,7 +205,8 @@ async fn run_turn_steps(ctx: &TurnContext, history: Vec<ChatMessage>, text: Stri
     } = run_loop(ctx, &scope, &mut messages, &mut turn_usage, &mut calls).await;
     finish_turn_step(ctx, &mut turn_step, &outcome, turn_usage).await;
     TurnRecord {
-        messages: messages.split_off(first_new),
+        // An edit in the debugger may have shortened the conversation.
+        messages: messages.split_off(first_new.min(messages.len())),
         answer,
         outcome,
         usage: turn_usage,
@@ -230,11 +237,17 @@ pub async fn run_fork(ctx: &TurnContext, from: StepId, messages: Vec<ChatMessage
     let first_new = messages.len();
     let mut usage = ctx.usage().new_turn();
     let mut calls = Vec::new();
-    let scope = LoopScope::whole(turn_step.id);
+    // The fork re-runs the request from its last user turn on.
+    let turn_start = messages
+        .iter()
+        .rposition(crate::memory::counts::is_turn_start)
+        .unwrap_or(0);
+    let scope = LoopScope::whole(turn_step.id, turn_start);
     let end = run_loop(ctx, &scope, &mut messages, &mut usage, &mut calls).await;
     finish_turn_step(ctx, &mut turn_step, &end.outcome, usage).await;
     TurnRecord {
-        messages: messages.split_off(first_new),
+        // An edit in the debugger may have shortened the conversation.
+        messages: messages.split_off(first_new.min(messages.len())),
         answer: end.answer,
         outcome: end.outcome,
         usage,
@@ -261,13 +274,17 @@ pub struct LoopScope {
     pub parent: StepId,
     /// Tool patterns (`server__tool`, `server__*`, `server`) it may use; `None`: every tool.
     pub tools: Option<Vec<String>>,
+    /// Where the current turn starts in the messages: it is always sent whole (or cut, never
+    /// dropped) when the history is fitted to the context.
+    pub turn_start: usize,
 }
 
 impl LoopScope {
-    pub fn whole(parent: StepId) -> Self {
+    pub fn whole(parent: StepId, turn_start: usize) -> Self {
         Self {
             parent,
             tools: None,
+            turn_start,
         }
     }
 
@@ -328,24 +345,41 @@ pub async fn run_loop(
     let mut repeats = RepeatGuard::default();
     let mut debug = RunDebug::default();
     let mut step = 0;
+    let mut turn_start = scope.turn_start;
     'steps: while step < ctx.max_steps {
         step += 1;
-        if let Err(limit) = ctx.usage().reserve() {
-            outcome = TurnOutcome::Limit(limit);
-            break;
-        }
         let catalog = scope.catalog(ctx.runtime.catalog());
-        let mut request = build_request(ctx, protocol, &catalog, messages);
-        match pause::before_model(ctx, &mut debug, scope.parent, messages, &request).await {
+        let prefix = RequestPrefix::new(ctx, protocol, &catalog);
+        let mut fitted = fit::fit(ctx, scope.parent, prefix.fit(messages, turn_start)).await;
+        let reservation = match fit::reserve(ctx, &fitted) {
+            Ok(reservation) => reservation,
+            Err(limit) => {
+                outcome = TurnOutcome::Limit(limit);
+                break;
+            }
+        };
+        let mut request = prefix.request(&fitted, messages);
+        let sent_from = fitted.first_kept;
+        match pause::before_model(ctx, &mut debug, scope.parent, messages, sent_from, &request)
+            .await
+        {
             (Go::Stop, _) => {
+                ctx.usage().release(reservation);
                 outcome = stopped_in_debugger();
                 break;
             }
-            (Go::On, true) => request = build_request(ctx, protocol, &catalog, messages),
+            (Go::On, true) => {
+                // What the user edited is sent as edited: it all counts as this turn now.
+                turn_start = turn_start.min(sent_from);
+                fitted = fit::fit(ctx, scope.parent, prefix.fit(messages, turn_start)).await;
+                request = prefix.request(&fitted, messages);
+            }
             (Go::On, false) => {}
         }
         let offered_tools = !request.tools.is_empty();
-        let (streamed, reply_step) = ask_model(ctx, scope.parent, request, turn_usage).await;
+        let (streamed, reply_step) =
+            ask_model(ctx, scope.parent, request, reservation, turn_usage).await;
+        ctx.context.observe(&fitted, streamed.usage);
         let (text, tool_calls, provider_state) = match streamed.reply {
             Reply::Done {
                 text,
@@ -483,31 +517,59 @@ pub async fn run_loop(
     }
 }
 
-/// The request for the next step: native tools in it, or none and the text protocol taught
-/// in the system prompt (the conversation rewritten as text, in case it began natively).
-fn build_request(
-    ctx: &TurnContext,
+/// What every request of a step starts with: the system prompt and the tools — native tool
+/// definitions, or none and the text protocol taught in the system prompt.
+struct RequestPrefix {
+    system: String,
+    tools: Vec<ToolSpec>,
     protocol: ToolProtocol,
-    catalog: &Catalog,
-    messages: &[ChatMessage],
-) -> ChatRequest {
-    let tools = tool_specs(catalog);
-    match protocol {
-        ToolProtocol::Native => ChatRequest {
-            system: Some(ctx.system_prompt.clone()),
-            messages: messages.to_vec(),
-            tools,
+}
+
+impl RequestPrefix {
+    fn new(ctx: &TurnContext, protocol: ToolProtocol, catalog: &Catalog) -> Self {
+        let tools = tool_specs(catalog);
+        match protocol {
+            ToolProtocol::Native => Self {
+                system: ctx.system_prompt.clone(),
+                tools,
+                protocol,
+            },
+            ToolProtocol::Text => Self {
+                system: format!(
+                    "{}\n\n{}",
+                    ctx.system_prompt,
+                    react_text::instructions(&tools)
+                ),
+                tools: Vec::new(),
+                protocol,
+            },
+        }
+    }
+
+    /// What the fitter weighs: this prefix, and `messages` whose current turn starts at
+    /// `turn_start`.
+    fn fit<'a>(&'a self, messages: &'a [ChatMessage], turn_start: usize) -> FitRequest<'a> {
+        FitRequest {
+            system: &self.system,
+            tools: &self.tools,
+            messages,
+            turn_start,
+        }
+    }
+
+    /// The request for the next step: the fitted history (rewritten as text under the text
+    /// protocol, in case it began natively).
+    fn request(&self, fitted: &Fitted, messages: &[ChatMessage]) -> ChatRequest {
+        let sent = fitted.messages(messages);
+        ChatRequest {
+            system: Some(self.system.clone()),
+            messages: match self.protocol {
+                ToolProtocol::Native => sent,
+                ToolProtocol::Text => react_text::as_text_history(&sent),
+            },
+            tools: self.tools.clone(),
             ..ChatRequest::default()
-        },
-        ToolProtocol::Text => ChatRequest {
-            system: Some(format!(
-                "{}\n\n{}",
-                ctx.system_prompt,
-                react_text::instructions(&tools)
-            )),
-            messages: react_text::as_text_history(messages),
-            ..ChatRequest::default()
-        },
+        }
     }
 }
 

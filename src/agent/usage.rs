@@ -1,10 +1,13 @@
 //! Counting what the model costs: requests and tokens per turn and per session, money when the
 //! config has a price, and the session limits (`request_limit`, `total_tokens_limit`) checked
-//! before every request. Requests sent at the same time (an orchestrator's parallel
-//! sub-agents) reserve their share first, so together they cannot race past a limit: a
-//! reservation counts as a request and as the average tokens of a request so far until its
-//! reply is recorded. Every request to the model counts once (retries of the same request
-//! inside the provider do not), sampling requests included.
+//! before every request. A request is reserved before it is sent, with its estimated input
+//! (`memory::context`): one that would take the session past `total_tokens_limit` is not sent
+//! at all, rather than noticed after its reply. Requests sent at the same time (an
+//! orchestrator's parallel sub-agents) reserve their share first, so together they cannot race
+//! past a limit: a reservation counts as a request and as its estimate (or the average tokens
+//! of a request so far, if that is more) until its reply is recorded. Every request to the
+//! model counts once (retries of the same request inside the provider do not), sampling
+//! requests included.
 
 use crate::config::Price;
 use crate::llm::Usage;
@@ -20,6 +23,16 @@ pub struct UsageMeter {
     token_limit: u64,
     /// Requests reserved and not yet recorded.
     in_flight: u64,
+    /// Their estimated input tokens, together.
+    in_flight_tokens: u64,
+}
+
+/// A request allowed to go out; ends with [`UsageMeter::record_reserved`] when its reply
+/// came, or [`UsageMeter::release`] when it was not sent after all.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a reservation holds its share of the limits until it is recorded or released"]
+pub struct Reservation {
+    estimate: u64,
 }
 
 impl UsageMeter {
@@ -33,12 +46,13 @@ impl UsageMeter {
             request_limit,
             token_limit,
             in_flight: 0,
+            in_flight_tokens: 0,
         }
     }
 
-    /// Checks the limits counting the requests in flight, and reserves one request; the
-    /// reservation ends with [`UsageMeter::record_reserved`].
-    pub fn reserve(&mut self) -> Result<(), String> {
+    /// Checks the limits counting the requests in flight and this request's `estimate`d input
+    /// tokens (0 when unknown), and reserves it.
+    pub fn reserve(&mut self, estimate: u64) -> Result<Reservation, String> {
         self.check()?;
         if self.request_limit > 0 && self.session.requests + self.in_flight >= self.request_limit {
             return Err(format!(
@@ -47,26 +61,46 @@ impl UsageMeter {
                 self.request_limit, self.in_flight
             ));
         }
-        if self.token_limit > 0 && self.in_flight > 0 {
-            let average = self.session.tokens() / self.session.requests.max(1);
-            let expected = self.session.tokens() + average * self.in_flight;
-            if expected >= self.token_limit {
+        if self.token_limit > 0 {
+            let used = self.session.tokens();
+            let average = used / self.session.requests.max(1);
+            let running = self.in_flight_tokens.max(average * self.in_flight);
+            if used.saturating_add(estimate) > self.token_limit {
+                return Err(format!(
+                    "the next request (about {} tokens) would take the session past its limit \
+                     of {} tokens ({} used; AgentConfig.total_tokens_limit)",
+                    compact(estimate),
+                    self.token_limit,
+                    used
+                ));
+            }
+            if self.in_flight > 0 && used + running + estimate >= self.token_limit {
                 return Err(format!(
                     "the session would pass its limit of {} tokens with the {} requests \
                      still running ({} used; AgentConfig.total_tokens_limit)",
-                    self.token_limit,
-                    self.in_flight,
-                    self.session.tokens()
+                    self.token_limit, self.in_flight, used
                 ));
             }
         }
         self.in_flight += 1;
-        Ok(())
+        self.in_flight_tokens = self.in_flight_tokens.saturating_add(estimate);
+        Ok(Reservation { estimate })
+    }
+
+    /// A reserved request was not sent (the user stopped the run first).
+    pub fn release(&mut self, reservation: Reservation) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.in_flight_tokens = self.in_flight_tokens.saturating_sub(reservation.estimate);
     }
 
     /// A reserved request's reply came (or it failed): record it and end the reservation.
-    pub fn record_reserved(&mut self, usage: Option<Usage>, turn: &mut UsageTotals) {
-        self.in_flight = self.in_flight.saturating_sub(1);
+    pub fn record_reserved(
+        &mut self,
+        reservation: Reservation,
+        usage: Option<Usage>,
+        turn: &mut UsageTotals,
+    ) {
+        self.release(reservation);
         self.record(usage, turn);
     }
 
@@ -243,14 +277,14 @@ mod tests {
     fn requests_in_flight_count_against_the_limits() {
         let mut meter = UsageMeter::new(None, 3, 0);
         let mut turn = meter.new_turn();
-        assert_eq!(meter.reserve(), Ok(()));
-        assert_eq!(meter.reserve(), Ok(()));
-        assert_eq!(meter.reserve(), Ok(()));
-        let refused = meter.reserve().unwrap_err();
+        let first = meter.reserve(0).expect("first");
+        let _second = meter.reserve(0).expect("second");
+        let _third = meter.reserve(0).expect("third");
+        let refused = meter.reserve(0).unwrap_err();
         assert!(refused.contains("limit of 3 requests"), "{refused}");
         assert!(refused.contains("3 still running"), "{refused}");
-        meter.record_reserved(None, &mut turn);
-        let refused = meter.reserve().unwrap_err();
+        meter.record_reserved(first, None, &mut turn);
+        let refused = meter.reserve(0).unwrap_err();
         assert!(refused.contains("2 still running"), "{refused}");
 
         // 100 tokens a request so far: 100 used and three in flight are expected to reach
@@ -260,18 +294,52 @@ mod tests {
             input_tokens: 60,
             output_tokens: 40,
         });
-        assert_eq!(tokens.reserve(), Ok(()));
-        tokens.record_reserved(usage, &mut turn);
-        assert_eq!(tokens.reserve(), Ok(()));
-        assert_eq!(tokens.reserve(), Ok(()));
-        assert_eq!(tokens.reserve(), Ok(()));
-        let refused = tokens.reserve().unwrap_err();
+        let first = tokens.reserve(0).expect("first");
+        tokens.record_reserved(first, usage, &mut turn);
+        let a = tokens.reserve(0).expect("a");
+        let b = tokens.reserve(0).expect("b");
+        let _c = tokens.reserve(0).expect("c");
+        let refused = tokens.reserve(0).unwrap_err();
         assert!(refused.contains("limit of 350 tokens"), "{refused}");
-        tokens.record_reserved(usage, &mut turn);
-        tokens.record_reserved(usage, &mut turn);
+        tokens.record_reserved(a, usage, &mut turn);
+        tokens.record_reserved(b, usage, &mut turn);
         assert!(
-            tokens.reserve().is_err(),
+            tokens.reserve(0).is_err(),
             "300 used + one more in flight is past 350"
         );
+    }
+
+    #[test]
+    fn a_request_that_would_pass_the_token_limit_is_not_sent() {
+        // The case that used to slip through: 10,000 used of 12,000, and a request of about
+        // 5,000 tokens went out and ended at 15,000.
+        let mut meter = UsageMeter::new(None, 0, 12_000);
+        let mut turn = meter.new_turn();
+        let first = meter.reserve(4_000).expect("fits");
+        meter.record_reserved(
+            first,
+            Some(Usage {
+                input_tokens: 8_000,
+                output_tokens: 2_000,
+            }),
+            &mut turn,
+        );
+        let refused = meter.reserve(5_000).unwrap_err();
+        assert!(
+            refused.contains("the next request (about 5.0k tokens) would take the session past its limit of 12000 tokens (10000 used"),
+            "{refused}"
+        );
+        // Exactly at the limit still goes; one more does not.
+        let at = meter.reserve(2_000).expect("exactly at the limit");
+        meter.release(at);
+        assert!(meter.reserve(2_001).is_err());
+        // Estimates of requests in flight count too.
+        let mut parallel = UsageMeter::new(None, 0, 10_000);
+        let one = parallel.reserve(4_000).expect("one");
+        let _two = parallel.reserve(4_000).expect("two");
+        let refused = parallel.reserve(3_000).unwrap_err();
+        assert!(refused.contains("2 requests still running"), "{refused}");
+        parallel.release(one);
+        let _three = parallel.reserve(3_000).expect("room again");
     }
 }

@@ -285,6 +285,7 @@ fn progress_line(event: AgentEvent) -> Option<String> {
         | AgentEvent::SamplingRequested { .. }
         | AgentEvent::SamplingWithdrawn { .. }
         | AgentEvent::UsageChanged(_)
+        | AgentEvent::ContextMeasured { .. }
         | AgentEvent::Paused(_) => None,
         AgentEvent::Notice(notice) => Some(format!("mcpomni: {}", notice.text())),
     }

@@ -322,4 +322,12 @@ pub enum AgentEvent {
     Paused(Box<Paused>),
     /// The session's usage changed outside a turn (a sampling request was answered).
     UsageChanged(UsageTotals),
+    /// The conversation was fitted to the model's context for the next request: what that
+    /// request is estimated to take (system prompt, tool definitions, history sent) and the
+    /// window (`LLM.max_context_length`; `None` when it is not set).
+    ContextMeasured {
+        turn: TurnId,
+        estimate: u64,
+        window: Option<u64>,
+    },
 }

@@ -13,4 +13,4 @@ pub use agent::{
     ProposedCall, TurnOutcome, UsageTotals,
 };
 pub use ids::{ApprovalId, IdSource, SamplingId, StepId, ToolCallId, TurnId};
-pub use trace::{StepBody, StepStatus, TraceStep};
+pub use trace::{CutMessage, StepBody, StepStatus, TraceStep};

@@ -178,6 +178,24 @@ pub enum StepBody {
         wait_ms: u64,
         reason: String,
     },
+    /// The history was fitted to the model's context before the next request (a sibling
+    /// step, just before it): the oldest turns dropped, over-long messages of the current
+    /// turn cut. Recorded only when something was left out.
+    Context {
+        /// `AgentConfig.memory_config.mode`: `sliding_window` or `token_budget`.
+        mode: String,
+        /// The request's estimated tokens: system prompt, tool definitions, history sent.
+        estimate: u64,
+        /// `LLM.max_context_length`, when set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<u64>,
+        kept_messages: u64,
+        dropped_messages: u64,
+        /// Estimated tokens of the dropped messages.
+        dropped_tokens: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cut: Vec<CutMessage>,
+    },
     /// A limit stopped the run.
     Limit {
         reason: String,
@@ -188,6 +206,17 @@ pub enum StepBody {
     /// A step kind from a newer version.
     #[serde(other)]
     Unknown,
+}
+
+/// One message cut to fit the context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutMessage {
+    /// Its position in the request's messages.
+    pub index: u64,
+    /// Estimated tokens taken out.
+    pub tokens: u64,
+    /// Characters taken out.
+    pub chars: u64,
 }
 
 impl StepStatus {
@@ -218,6 +247,7 @@ impl StepBody {
             StepBody::Edit { .. } => "edit",
             StepBody::Fork { .. } => "fork",
             StepBody::Retry { .. } => "retry",
+            StepBody::Context { .. } => "context",
             StepBody::Limit { .. } => "limit",
             StepBody::Error { .. } => "error",
             StepBody::Unknown => "unknown",
@@ -366,6 +396,19 @@ mod tests {
                 max_retries: 3,
                 wait_ms: 1000,
                 reason: "HTTP 429: slow down".into(),
+            },
+            StepBody::Context {
+                mode: "token_budget".into(),
+                estimate: 7_900,
+                window: Some(8_000),
+                kept_messages: 3,
+                dropped_messages: 12,
+                dropped_tokens: 4_100,
+                cut: vec![CutMessage {
+                    index: 2,
+                    tokens: 30_000,
+                    chars: 120_000,
+                }],
             },
             StepBody::Limit {
                 reason: "tokens".into(),

@@ -318,6 +318,7 @@ impl Reader<'_> {
             | StepBody::SubAgent { .. }
             | StepBody::Edit { .. }
             | StepBody::Retry { .. }
+            | StepBody::Context { .. }
             | StepBody::Limit { .. }
             | StepBody::Error { .. }
             | StepBody::Unknown => {}

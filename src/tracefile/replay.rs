@@ -56,6 +56,7 @@ use crate::agent::turn::{TurnContext, TurnRecord, run_fork};
 use crate::agent::usage::UsageMeter;
 use crate::config::ApprovalConfig;
 use crate::llm::{ChatRequest, LlmError, LlmProvider, StreamEvent};
+use crate::memory::context::{ContextFitter, ContextPolicy};
 use crate::protocol::{AgentEvent, AgentMode, IdSource};
 use crate::redact::Secrets;
 use crate::runtime::RuntimeHandle;
@@ -197,6 +198,8 @@ pub async fn replay(
     let ids = Arc::new(IdSource::default());
     // Limits were the recording's business: its replies decide how far each turn goes.
     let usage = Arc::new(Mutex::new(UsageMeter::new(None, 0, 0)));
+    // Nor is the context: the replayed requests go nowhere, so nothing is left out of them.
+    let context = ContextFitter::new(ContextPolicy::unlimited());
     // Every call is asked about, and answered as it was answered then.
     let policy = Arc::new(Mutex::new(ApprovalPolicy::new(ApprovalConfig::default())));
     let approver = Arc::new(RecordedApprover { calls });
@@ -224,6 +227,7 @@ pub async fn replay(
             approver: approver.clone(),
             policy: policy.clone(),
             usage: usage.clone(),
+            context: context.clone(),
             max_steps: recorded.max_steps(),
             system_prompt: prompt::system_prompt(recorded.mode),
             cancel: cancel.clone(),

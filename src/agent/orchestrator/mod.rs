@@ -7,7 +7,9 @@
 //! Sub-agents share the turn's cancellation (cancelling stops all of them, and their running
 //! tool calls are cancelled at their servers), its approver (their prompts queue in one place)
 //! and the session's usage meter, which reserves each request before it is sent so parallel
-//! sub-agents cannot race past a limit together.
+//! sub-agents cannot race past a limit together. The planning and report requests carry the
+//! conversation, fitted to the context like any other request; each sub-agent fits its own
+//! history with counts of its own.
 
 pub mod plan;
 
@@ -16,12 +18,15 @@ use std::collections::VecDeque;
 use futures::StreamExt;
 
 use super::ask::{Reply, ask_model};
+use super::fit;
 use super::prompt;
 use super::turn::{
     CallRecord, LoopEnd, LoopScope, ToolProtocol, TurnContext, TurnRecord, finish_turn_step,
     last_user_text, run_loop,
 };
+use super::usage::Reservation;
 use crate::llm::{ChatMessage, ChatRequest};
+use crate::memory::context::{FitRequest, Fitted};
 use crate::protocol::{AgentEvent, AgentNotice};
 use crate::protocol::{
     AgentMode, StepBody, StepId, StepStatus, TraceStep, TurnOutcome, UsageTotals,
@@ -114,7 +119,9 @@ struct Run<'a> {
 impl Run<'_> {
     async fn orchestrate(&mut self, conversation: &[ChatMessage]) -> (String, TurnOutcome) {
         let catalog = self.ctx.runtime.catalog();
-        let (plan, plan_step) = match self.plan(conversation.to_vec(), &catalog).await {
+        // The user's request is the conversation's last message: the turn the fits keep.
+        let turn_start = conversation.len().saturating_sub(1);
+        let (plan, plan_step) = match self.plan(conversation.to_vec(), turn_start, &catalog).await {
             Ok(planned) => planned,
             Err(end) => return (end.answer, end.outcome),
         };
@@ -150,7 +157,7 @@ impl Run<'_> {
                 request.push(ChatMessage::user(replan_request(
                     &results, &failed, &phases,
                 )));
-                match self.plan(request, &catalog).await {
+                match self.plan(request, turn_start, &catalog).await {
                     Ok((plan, step)) => {
                         phases = plan.phases.into();
                         plan_step = step;
@@ -180,6 +187,7 @@ impl Run<'_> {
     async fn plan(
         &mut self,
         mut messages: Vec<ChatMessage>,
+        turn_start: usize,
         catalog: &Catalog,
     ) -> Result<(Plan, StepId), Ended> {
         let mut last_error = String::new();
@@ -201,7 +209,7 @@ impl Run<'_> {
                 messages: messages.clone(),
                 ..ChatRequest::default()
             };
-            let reply = match self.ask(step.id, request).await {
+            let reply = match self.ask(step.id, request, turn_start).await {
                 Ok(reply) => reply,
                 Err(end) => {
                     let status = match end.outcome {
@@ -250,19 +258,30 @@ impl Run<'_> {
         })
     }
 
-    /// One model request without tools under `parent`, reserved against the limits; its text,
-    /// or how the turn ends.
-    async fn ask(&mut self, parent: StepId, request: ChatRequest) -> Result<String, Ended> {
-        if let Err(limit) = self.ctx.usage().reserve() {
-            return Err(Ended {
-                answer: String::new(),
-                outcome: TurnOutcome::Limit(limit),
-            });
-        }
+    /// One model request without tools under `parent`, fitted to the context (its current
+    /// turn starting at `turn_start`) and reserved against the limits; its text, or how the
+    /// turn ends.
+    async fn ask(
+        &mut self,
+        parent: StepId,
+        request: ChatRequest,
+        turn_start: usize,
+    ) -> Result<String, Ended> {
+        let (request, fitted, reservation) =
+            match fit_request(self.ctx, parent, request, turn_start).await {
+                Ok(fitted) => fitted,
+                Err(limit) => {
+                    return Err(Ended {
+                        answer: String::new(),
+                        outcome: TurnOutcome::Limit(limit),
+                    });
+                }
+            };
         // A plan is JSON for the orchestrator, not prose for the chat.
         let mut quiet = self.ctx.clone();
         quiet.stream_text = false;
-        let (streamed, _) = ask_model(&quiet, parent, request, &mut self.usage).await;
+        let (streamed, _) = ask_model(&quiet, parent, request, reservation, &mut self.usage).await;
+        self.ctx.context.observe(&fitted, streamed.usage);
         match streamed.reply {
             Reply::Done { text, .. } => Ok(text),
             Reply::Cancelled { partial } => Err(Ended {
@@ -379,16 +398,47 @@ impl Run<'_> {
         };
         let mut report_ctx = self.ctx.clone();
         report_ctx.stream_text = true;
-        if let Err(limit) = report_ctx.usage().reserve() {
-            return (String::new(), TurnOutcome::Limit(limit));
-        }
-        let (streamed, _) = ask_model(&report_ctx, self.turn_step, request, &mut self.usage).await;
+        let turn_start = conversation.len().saturating_sub(1);
+        let (request, fitted, reservation) =
+            match fit_request(&report_ctx, self.turn_step, request, turn_start).await {
+                Ok(fitted) => fitted,
+                Err(limit) => return (String::new(), TurnOutcome::Limit(limit)),
+            };
+        let (streamed, _) = ask_model(
+            &report_ctx,
+            self.turn_step,
+            request,
+            reservation,
+            &mut self.usage,
+        )
+        .await;
+        report_ctx.context.observe(&fitted, streamed.usage);
         match streamed.reply {
             Reply::Done { text, .. } => (text, TurnOutcome::Answered),
             Reply::Cancelled { partial } => (partial, TurnOutcome::Cancelled),
             Reply::Failed { message, .. } => (String::new(), TurnOutcome::Failed(message)),
         }
     }
+}
+
+/// `request` with its history fitted to the context and reserved against the limits, or the
+/// limit that refuses it.
+async fn fit_request(
+    ctx: &TurnContext,
+    parent: StepId,
+    mut request: ChatRequest,
+    turn_start: usize,
+) -> Result<(ChatRequest, Fitted, Reservation), String> {
+    let fit_request = FitRequest {
+        system: request.system.as_deref().unwrap_or_default(),
+        tools: &request.tools,
+        messages: &request.messages,
+        turn_start,
+    };
+    let fitted = fit::fit(ctx, parent, fit_request).await;
+    let reservation = fit::reserve(ctx, &fitted)?;
+    request.messages = fitted.messages(&request.messages);
+    Ok((request, fitted, reservation))
 }
 
 /// What one sub-agent came to.
@@ -424,10 +474,13 @@ async fn run_sub_agent(
         .await;
     let mut sub_ctx = ctx.clone();
     sub_ctx.stream_text = false;
+    // Its own short history: counted apart from the conversation's, and not on the meter.
+    sub_ctx.context = ctx.context.for_sub_agent();
     sub_ctx.system_prompt = prompt::system_prompt(AgentMode::Orchestrator);
     let scope = LoopScope {
         parent: step.id,
         tools: (!task.tools.is_empty()).then(|| task.tools.clone()),
+        turn_start: 0,
     };
     let mut messages = vec![ChatMessage::user(format!(
         "{briefing}\n\nYour task: {}",

@@ -109,6 +109,18 @@ pub struct AgentState {
     pub breakpoints_checked: bool,
     /// The id of the session turns are saved to (none: not saved).
     pub session: Option<String>,
+    /// The context meter: what the last request was estimated to take, and the model's
+    /// window (none before the first request and after `/clear`).
+    pub context: Option<ContextMeter>,
+}
+
+/// What the status bar's context meter shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextMeter {
+    /// Tokens of the last request (system prompt, tools, history sent), estimated.
+    pub estimate: u64,
+    /// `LLM.max_context_length`, when set.
+    pub window: Option<u64>,
 }
 
 impl AgentState {
@@ -134,6 +146,7 @@ impl AgentState {
             breakpoints: Vec::new(),
             breakpoints_checked: false,
             session: None,
+            context: None,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::runtime::messages::ServerName;
 use crate::runtime::schema::check_arguments;
 use crate::text::{human_duration, sanitize, truncate_chars};
 
-use super::agent::{ChatCall, JsonEditor, PendingApproval, PendingSampling};
+use super::agent::{ChatCall, ContextMeter, JsonEditor, PendingApproval, PendingSampling};
 use super::call::parse_arguments;
 use super::chat::{Role, no_llm_guidance};
 use super::{AppState, Effect};
@@ -259,7 +259,14 @@ pub fn on_agent_event(state: &mut AppState, event: AgentEvent) {
         }
         AgentEvent::SamplingWithdrawn { id, server } => withdraw_sampling(state, id, &server),
         AgentEvent::UsageChanged(usage) => state.agent.session_usage = usage,
+        AgentEvent::ContextMeasured {
+            estimate, window, ..
+        } => state.agent.context = Some(ContextMeter { estimate, window }),
         AgentEvent::Notice(notice) => {
+            // The meter spoke of the conversation that is gone.
+            if notice == AgentNotice::ConversationCleared {
+                state.agent.context = None;
+            }
             state.chat.push(Role::Notice, notice.text());
         }
         AgentEvent::Paused(paused) => super::debugging::on_paused(state, *paused),

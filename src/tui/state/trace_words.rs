@@ -122,6 +122,40 @@ pub fn title(step: &TraceStep) -> String {
             human_ms(*wait_ms),
             sanitize_line(reason)
         ),
+        StepBody::Context {
+            estimate,
+            window,
+            dropped_messages,
+            dropped_tokens,
+            cut,
+            ..
+        } => {
+            let mut what = vec!["context:".to_owned()];
+            if *dropped_messages > 0 {
+                what.push(format!(
+                    "dropped {} ({} tokens)",
+                    plural(
+                        usize::try_from(*dropped_messages).unwrap_or(usize::MAX),
+                        "message",
+                        "messages"
+                    ),
+                    compact(*dropped_tokens)
+                ));
+            }
+            if !cut.is_empty() {
+                let taken: u64 = cut.iter().map(|c| c.tokens).sum();
+                what.push(format!(
+                    "cut {} ({} tokens)",
+                    plural(cut.len(), "message", "messages"),
+                    compact(taken)
+                ));
+            }
+            let size = match window {
+                Some(window) => format!("{}/{} tokens", compact(*estimate), compact(*window)),
+                None => format!("{} tokens", compact(*estimate)),
+            };
+            format!("{} · {size}", what.join(" "))
+        }
         StepBody::Limit { reason } => format!("limit: {}", sanitize_line(reason)),
         StepBody::Error { message } => format!("error: {}", sanitize_line(message)),
         StepBody::Unknown => "a step of a newer mcpomni".to_owned(),
@@ -270,6 +304,42 @@ pub fn detail(step: &TraceStep) -> String {
         ],
         StepBody::Fork { from } => vec![format!("re-runs step {from} with its messages as edited")],
         StepBody::Retry { reason, .. } => vec![sanitize(reason)],
+        StepBody::Context {
+            mode,
+            estimate,
+            window,
+            kept_messages,
+            dropped_messages,
+            dropped_tokens,
+            cut,
+        } => {
+            let mut lines = vec![match window {
+                Some(window) => format!(
+                    "the next request takes about {estimate} of the model's {window} tokens \
+                     (memory mode {})",
+                    sanitize_line(mode)
+                ),
+                None => format!(
+                    "the next request takes about {estimate} tokens (memory mode {})",
+                    sanitize_line(mode)
+                ),
+            }];
+            if *dropped_messages > 0 {
+                lines.push(format!(
+                    "the oldest {dropped_messages} messages (about {dropped_tokens} tokens) were \
+                     left out; {kept_messages} sent"
+                ));
+            }
+            for c in cut {
+                lines.push(format!(
+                    "message {} of the request was cut: about {} tokens ({} characters) taken out",
+                    c.index + 1,
+                    c.tokens,
+                    c.chars
+                ));
+            }
+            lines
+        }
         StepBody::Limit { reason } => vec![sanitize(reason)],
         StepBody::Error { message } => vec![sanitize(message)],
         StepBody::Unknown => Vec::new(),
@@ -434,6 +504,48 @@ mod tests {
         let text = excerpt(&result);
         assert!(text.starts_with("line 1\n"));
         assert!(text.ends_with("line 12\n… 8 more lines"), "{text}");
+    }
+
+    #[test]
+    fn a_context_step_says_what_was_left_out() {
+        let mut step = TraceStep::begin(
+            StepId(4),
+            Some(StepId(1)),
+            None,
+            StepBody::Context {
+                mode: "sliding_window".into(),
+                estimate: 7_900,
+                window: Some(8_000),
+                kept_messages: 3,
+                dropped_messages: 12,
+                dropped_tokens: 4_100,
+                cut: vec![crate::protocol::CutMessage {
+                    index: 2,
+                    tokens: 30_000,
+                    chars: 120_000,
+                }],
+            },
+        );
+        step.end(StepStatus::Ok);
+        let title = title(&step);
+        assert!(
+            title.starts_with(
+                "context: dropped 12 messages (4.1k tokens) cut 1 message (30.0k tokens) · 7.9k/8.0k tokens"
+            ),
+            "{title}"
+        );
+        let detail = detail(&step);
+        assert!(
+            detail.contains("about 7900 of the model's 8000 tokens (memory mode sliding_window)")
+        );
+        assert!(
+            detail.contains("the oldest 12 messages (about 4100 tokens) were left out; 3 sent")
+        );
+        assert!(
+            detail.contains(
+                "message 3 of the request was cut: about 30000 tokens (120000 characters)"
+            )
+        );
     }
 
     #[test]

@@ -159,3 +159,5 @@ pub(crate) fn label_value<'a>(label: &'a str, value: String, theme: &Theme) -> L
 mod tests;
 #[cfg(test)]
 mod tests_secrets;
+#[cfg(test)]
+mod tests_status;

@@ -1,6 +1,7 @@
 //! The status bar: where the keyboard is, then a notice if there is one (else the keys that
 //! matter now), and on the right a one-line summary when it fits: server health, tools, the
-//! agent's mode and the session's token use (and cost, when the config has a price).
+//! session's token use (and cost, when the config has a price), then the context meter (what
+//! the last request took of the model's window) and the agent's mode, which are always shown.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -11,6 +12,7 @@ use ratatui::widgets::Paragraph;
 use crate::agent::usage::{compact, dollars};
 use crate::runtime::messages::ServerState;
 use crate::text::truncate_chars;
+use crate::tui::state::agent::ContextMeter;
 use crate::tui::state::call::CallView;
 use crate::tui::state::{AppState, Pane};
 
@@ -61,12 +63,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         (" KEYS ", "q quit · ? help · 1-4 pane · j/k move · m mouse")
     };
     let mode_style = theme.selection().add_modifier(Modifier::BOLD);
-    // The agent's mode is always shown: the hints give way to it first.
-    let agent_mode = state
+    // The agent's mode and the context meter are always shown: the hints give way to them.
+    let meter = state
         .agent
         .available
-        .then(|| format!("{} mode", state.agent.mode.label()));
-    let kept_for_mode = agent_mode.as_ref().map_or(0, |m| m.chars().count() + 4);
+        .then_some(state.agent.context)
+        .flatten()
+        .map(|meter| (context_meter(meter), nearly_full(meter)));
+    // Beside the meter the mode goes without the word "mode", so that both fit at 80 columns
+    // next to the longest hints.
+    let agent_mode = state.agent.available.then(|| match meter {
+        Some(_) => state.agent.mode.label().to_owned(),
+        None => format!("{} mode", state.agent.mode.label()),
+    });
+    let kept_for_mode = agent_mode.as_ref().map_or(0, |m| m.chars().count() + 4)
+        + meter.as_ref().map_or(0, |(m, _)| m.chars().count() + 3);
     let room_for_middle = usize::from(area.width)
         .saturating_sub(mode.chars().count() + 1 + kept_for_mode)
         .max(1);
@@ -80,19 +91,55 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let mut spans = vec![Span::styled(mode, mode_style), Span::raw(" "), middle];
     let used: usize = spans.iter().map(Span::width).sum();
     let room = usize::from(area.width).saturating_sub(used);
-    let mut summary = fitted_summary(summary_parts(state), room.saturating_sub(kept_for_mode));
-    if let Some(agent_mode) = agent_mode {
-        summary = Some(match summary {
-            Some(rest) => format!("{rest} · {agent_mode}"),
-            None => agent_mode,
-        });
-    }
-    if let Some(summary) = summary {
-        let summary_len = summary.chars().count();
+    let summary = fitted_summary(summary_parts(state), room.saturating_sub(kept_for_mode));
+    // (text, warn) pieces, joined with " · ".
+    let mut pieces: Vec<(String, bool)> = summary.into_iter().map(|s| (s, false)).collect();
+    pieces.extend(meter);
+    pieces.extend(agent_mode.map(|mode| (mode, false)));
+    if !pieces.is_empty() {
+        let summary_len: usize =
+            pieces.iter().map(|(p, _)| p.chars().count()).sum::<usize>() + 3 * (pieces.len() - 1);
         spans.push(Span::raw(" ".repeat(room.saturating_sub(summary_len + 1))));
-        spans.push(Span::styled(summary, theme.muted()));
+        for (i, (piece, warn)) in pieces.into_iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::styled(" · ", theme.muted()));
+            }
+            let style = if warn {
+                Style::default().fg(theme.warn)
+            } else {
+                theme.muted()
+            };
+            spans.push(Span::styled(piece, style));
+        }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// `ctx 12.3k/128.0k`, or `ctx 12.3k` when the window is not configured.
+fn context_meter(meter: ContextMeter) -> String {
+    match meter.window {
+        Some(window) => format!("ctx {}/{}", compact(meter.estimate), window_size(window)),
+        None => format!("ctx {}", compact(meter.estimate)),
+    }
+}
+
+/// A window's size as people say it: `128k`, `8k`, `1M` (`compact` keeps a decimal).
+fn window_size(window: u64) -> String {
+    match window {
+        w if w >= 1_000_000 && w % 1_000_000 == 0 => format!("{}M", w / 1_000_000),
+        w if w >= 1_000 && w % 1_000 == 0 => format!("{}k", w / 1_000),
+        // 131072 and the like: the nearest thousand, as models' cards round them.
+        w if w >= 1_000 => format!("{}k", (w + 500) / 1_000),
+        w => compact(w),
+    }
+}
+
+/// At 90% of the window the meter turns to the warning colour: the next turns will start
+/// leaving the oldest ones out.
+fn nearly_full(meter: ContextMeter) -> bool {
+    meter
+        .window
+        .is_some_and(|window| meter.estimate.saturating_mul(10) >= window.saturating_mul(9))
 }
 
 /// The summary's parts, most important first; the least important go when space is short.

@@ -104,7 +104,7 @@ fn state(size: (u16, u16), focus: Pane) -> AppState {
     state
 }
 
-fn render(state: &AppState) -> Terminal<TestBackend> {
+pub(super) fn render(state: &AppState) -> Terminal<TestBackend> {
     let (w, h) = state.size;
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     terminal.draw(|frame| draw(frame, state)).expect("draw");
@@ -112,7 +112,7 @@ fn render(state: &AppState) -> Terminal<TestBackend> {
 }
 
 /// The screen as snapshots keep it (the version filtered out).
-fn screen(state: &AppState) -> String {
+pub(super) fn screen(state: &AppState) -> String {
     crate::tui::test_support::without_version(&render(state).backend().to_string())
 }
 
@@ -385,7 +385,7 @@ fn the_trace_shows_a_tree_with_status_marks_and_times() {
     insta::assert_snapshot!("trace_tree", screen(&state));
 }
 
-fn agent_state() -> AppState {
+pub(super) fn agent_state() -> AppState {
     let mut state = AppState::new(
         Theme::default_dark(),
         "servers_config.json".into(),
