@@ -40,6 +40,7 @@ async fn mcpomni(dir: &Path, args: &[&str]) -> Output {
             .current_dir(&dir)
             .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
             .env("XDG_STATE_HOME", dir.join("xdg-state"))
+            .env("XDG_DATA_HOME", dir.join("xdg-data"))
             .env("HOME", &dir)
             .env("LLM_API_KEY", "sk-test-cli-0123456789")
             .stdin(std::process::Stdio::null())

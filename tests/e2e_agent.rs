@@ -124,6 +124,7 @@ fn session(name: &str, args: &str) -> Session {
         ("HOME", home.as_str()),
         ("XDG_CONFIG_HOME", home.as_str()),
         ("XDG_STATE_HOME", home.as_str()),
+        ("XDG_DATA_HOME", home.as_str()),
         ("LLM_API_KEY", "sk-e2e-0123456789"),
     ];
     let command = format!("cd '{home}' && '{}' {args}", support::bin().display());

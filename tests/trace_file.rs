@@ -66,6 +66,7 @@ fn command(dir: &Path, args: &[&str]) -> Command {
         .current_dir(dir)
         .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .env("XDG_STATE_HOME", dir.join("xdg-state"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
         .env("HOME", dir)
         .env("LLM_API_KEY", "sk-test-trace-0123456789")
         .stdin(std::process::Stdio::null());
@@ -248,6 +249,7 @@ async fn the_trace_command_opens_the_trace_pane_on_the_last_step() {
         ("HOME", home.as_str()),
         ("XDG_CONFIG_HOME", home.as_str()),
         ("XDG_STATE_HOME", home.as_str()),
+        ("XDG_DATA_HOME", home.as_str()),
     ];
     // Large enough for the grid: the Trace pane still fills the screen.
     let tmux = Tmux::start("trace-view", 130, 36, &command, &env);

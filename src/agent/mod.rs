@@ -24,6 +24,7 @@ pub mod prompt;
 pub mod react_text;
 pub mod repeat;
 pub mod sampling;
+pub mod sessions;
 pub mod tool_call;
 pub mod tool_runner;
 pub mod trace;
@@ -73,6 +74,12 @@ pub struct AgentSettings {
     pub session: Option<crate::memory::writer::SessionSink>,
     /// The conversation a resumed session continues.
     pub history: Vec<ChatMessage>,
+    /// The store sessions are kept in (none: conversations are not saved), for the
+    /// dashboard's session commands.
+    pub store: Option<crate::memory::SharedStore>,
+    /// A store that could not be opened at start and is being tried again: when it comes,
+    /// the conversation so far is written to a new session in it.
+    pub late_store: sessions::LateStore,
 }
 
 impl AgentSettings {
@@ -93,6 +100,8 @@ impl AgentSettings {
                 .map_or(ToolCalling::default(), |llm| llm.tool_calling),
             session: None,
             history: Vec::new(),
+            store: None,
+            late_store: sessions::LateStore::default(),
         }
     }
 
@@ -206,6 +215,10 @@ struct AgentActor {
     /// Where the user's answer to each open sampling prompt goes.
     sampling: HashMap<SamplingId, oneshot::Sender<sampling::SamplingDecision>>,
     next_sampling: u64,
+    /// A `/compact` summary being written.
+    compacting: Option<JoinHandle<sessions::Compacted>>,
+    /// The store, once it can be opened (see [`AgentSettings::late_store`]).
+    late_store: Option<oneshot::Receiver<crate::memory::SharedStore>>,
 }
 
 /// Room in the agent's event stream; the dashboard drains it every frame.
@@ -250,7 +263,14 @@ pub fn spawn(
         running: None,
         sampling: HashMap::new(),
         next_sampling: 0,
+        compacting: None,
+        late_store: None,
     };
+    let mut actor = actor;
+    actor.late_store = actor.settings.late_store.take();
+    if let Some(sink) = &actor.settings.session {
+        actor.watch_saves(sink);
+    }
     tokio::spawn(actor.run(commands, sampling));
     (AgentHandle { tx }, events_rx)
 }
@@ -268,6 +288,8 @@ impl AgentActor {
                     None => break,
                 },
                 record = finished(&mut self.running) => self.on_finished(record).await,
+                done = compacted(&mut self.compacting) => self.on_compacted(done).await,
+                store = sessions::late_store(&mut self.late_store) => self.attach_store(store).await,
                 Some(request) = sampling.recv() => self.on_sampling_request(request).await,
             }
         }
@@ -320,6 +342,7 @@ impl AgentActor {
                 from,
                 messages,
             } => self.start_fork(turn, from, messages).await,
+            AgentCommand::Session(command) => self.on_session_command(command).await,
             AgentCommand::ClearConversation => {
                 // Clearing under a running turn would lose what it streams and appends.
                 if self.running.is_some() {
@@ -495,6 +518,15 @@ pub async fn run_turn_in_mode(
             orchestrator::run_orchestration(ctx, history, text, max_parallel_agents).await
         }
         AgentMode::Chat | AgentMode::Auto => run_turn(ctx, history, text).await,
+    }
+}
+
+async fn compacted(
+    compacting: &mut Option<JoinHandle<sessions::Compacted>>,
+) -> Result<sessions::Compacted, tokio::task::JoinError> {
+    match compacting {
+        Some(task) => task.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -285,7 +285,8 @@ fn progress_line(event: AgentEvent) -> Option<String> {
         | AgentEvent::SamplingRequested { .. }
         | AgentEvent::SamplingWithdrawn { .. }
         | AgentEvent::UsageChanged(_)
-        | AgentEvent::Paused(_) => None,
+        | AgentEvent::Paused(_)
+        | AgentEvent::Session(_) => None,
         AgentEvent::Notice(notice) => Some(format!("mcpomni: {}", notice.text())),
     }
 }

@@ -30,12 +30,7 @@ pub fn conversation(entries: &[SessionEntry]) -> Vec<ChatMessage> {
                     .unwrap_or(usize::MAX)
                     .min(messages.len());
                 messages.drain(..replaced);
-                messages.insert(
-                    0,
-                    ChatMessage::user(format!(
-                        "Summary of the earlier part of our conversation:\n{text}"
-                    )),
-                );
+                messages.insert(0, summary_message(text));
             }
             EntryBody::Sampling { .. }
             | EntryBody::Usage { .. }
@@ -45,6 +40,59 @@ pub fn conversation(entries: &[SessionEntry]) -> Vec<ChatMessage> {
     }
     close_open_calls(&mut messages);
     messages
+}
+
+/// One line describing a message (`/history`).
+pub fn describe(message: &ChatMessage) -> String {
+    use crate::text::{sanitize_line, truncate_chars};
+    let short = |text: &str| truncate_chars(&sanitize_line(text), 100);
+    match message {
+        ChatMessage::User(text) => format!("user: {}", short(text)),
+        ChatMessage::Assistant {
+            text, tool_calls, ..
+        } => {
+            let mut line = format!("assistant: {}", short(text));
+            for call in tool_calls {
+                line.push_str(&format!(" [calls {}]", call.name));
+            }
+            line
+        }
+        ChatMessage::ToolResult {
+            name,
+            content,
+            is_error,
+            ..
+        } => {
+            let kind = if *is_error { "error" } else { "result" };
+            format!("{name} {kind}: {}", short(content))
+        }
+    }
+}
+
+/// How a `/compact` summary stands in the conversation: the first message, from the user.
+pub fn summary_message(text: &str) -> ChatMessage {
+    ChatMessage::user(format!(
+        "Summary of the earlier part of our conversation:\n{text}"
+    ))
+}
+
+/// The trace steps stored in a session, in order (a step's later versions replace earlier
+/// ones, though sessions store each step once, finished).
+pub fn steps(entries: &[SessionEntry]) -> Vec<TraceStep> {
+    let mut steps: Vec<TraceStep> = Vec::new();
+    let mut at: std::collections::HashMap<crate::protocol::StepId, usize> = Default::default();
+    for entry in entries {
+        if let EntryBody::Step { step } = &entry.body {
+            match at.get(&step.id) {
+                Some(&index) => steps[index] = (**step).clone(),
+                None => {
+                    at.insert(step.id, steps.len());
+                    steps.push((**step).clone());
+                }
+            }
+        }
+    }
+    steps
 }
 
 /// Gives every call of the last assistant message that has no result an interrupted one.

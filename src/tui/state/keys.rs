@@ -91,6 +91,10 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         ));
         return;
     }
+    if state.sessions.is_some() {
+        super::sessions::on_action(state, action, effects);
+        return;
+    }
     if state.help {
         match action {
             Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
@@ -128,6 +132,12 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
             state.help_scroll = 0;
         }
         Action::CloseHelp => state.help = false,
+        Action::OpenSessions => super::sessions::open_picker(state, effects),
+        // Only the open picker takes these (handled above).
+        Action::ResumeSession
+        | Action::DeleteSession
+        | Action::ConfirmDelete
+        | Action::CloseSessions => {}
         Action::FocusChat => state.focus(Pane::Chat),
         Action::FocusServers => state.focus(Pane::Servers),
         Action::FocusTools => state.focus(Pane::Tools),

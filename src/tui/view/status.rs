@@ -121,8 +121,15 @@ fn summary_parts(state: &AppState) -> Vec<String> {
     if failed > 0 {
         parts.push(format!("{failed} failed"));
     }
-    if let Some(session) = &state.agent.session {
-        parts.push(format!("session {session}"));
+    match (&state.agent.session, &state.agent.save_state) {
+        (Some(session), crate::memory::writer::SaveState::Saved) => {
+            parts.push(format!("session {session}"));
+        }
+        (Some(session), crate::memory::writer::SaveState::NotSaved { .. }) => {
+            parts.push(format!("session {session} (not saved)"));
+        }
+        (None, _) if state.agent.available => parts.push("not saved".to_owned()),
+        (None, _) => {}
     }
     if state.agent.available {
         let usage = &state.agent.session_usage;
