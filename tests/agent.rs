@@ -886,13 +886,36 @@ async fn a_resumed_session_continues_its_conversation_and_stores_each_turn() {
     let mut stored = Vec::new();
     for _ in 0..50 {
         stored = store.load(&id).await.map(|l| l.entries).unwrap_or_default();
-        if stored.len() >= 5 {
+        if stored
+            .iter()
+            .filter(|e| !matches!(e.body, EntryBody::Step { .. }))
+            .count()
+            >= 5
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The turn's finished steps are stored too (a resumed session shows its trace).
+    let steps = mcpomni::memory::history::steps(&stored);
+    assert!(
+        steps.iter().any(|s| matches!(
+            &s.body,
+            mcpomni::protocol::StepBody::Turn {
+                outcome: Some(TurnOutcome::Answered),
+                ..
+            }
+        )),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.status != mcpomni::protocol::StepStatus::Running)
+    );
     let kinds: Vec<String> = stored
         .iter()
+        .filter(|e| !matches!(e.body, EntryBody::Step { .. }))
         .map(|e| match &e.body {
             EntryBody::Message { message, .. } => match message {
                 ChatMessage::User(text) => format!("user: {text}"),

@@ -24,6 +24,7 @@ pub mod prompt;
 pub mod react_text;
 pub mod repeat;
 pub mod sampling;
+pub mod session_steps;
 pub mod sessions;
 pub mod tool_call;
 pub mod tool_runner;
@@ -77,6 +78,10 @@ pub struct AgentSettings {
     /// The store sessions are kept in (none: conversations are not saved), for the
     /// dashboard's session commands.
     pub store: Option<crate::memory::SharedStore>,
+    /// Where a resumed session's stored trace ends: new steps are numbered after it.
+    pub last_step: StepId,
+    /// And its turns (`run` numbers its turn after them; the dashboard numbers its own).
+    pub last_turn: TurnId,
     /// A store that could not be opened at start and is being tried again: when it comes,
     /// the conversation so far is written to a new session in it.
     pub late_store: sessions::LateStore,
@@ -102,7 +107,16 @@ impl AgentSettings {
             history: Vec::new(),
             store: None,
             late_store: sessions::LateStore::default(),
+            last_step: StepId(0),
+            last_turn: TurnId(0),
         }
+    }
+
+    /// Where a run's steps are saved besides its events: the session.
+    pub fn step_sink(&self) -> Option<Arc<dyn trace::StepSink>> {
+        session_steps::combine([self.session.clone().map(|sink| {
+            Arc::new(session_steps::SessionSteps::new(sink)) as Arc<dyn trace::StepSink>
+        })])
     }
 
     /// The protocol a session starts with.
@@ -268,6 +282,7 @@ pub fn spawn(
     };
     let mut actor = actor;
     actor.late_store = actor.settings.late_store.take();
+    actor.ids.steps_after(actor.settings.last_step);
     if let Some(sink) = &actor.settings.session {
         actor.watch_saves(sink);
     }
@@ -386,7 +401,8 @@ impl AgentActor {
             runtime: self.runtime.clone(),
             tools: tool_runner::runtime_runner(&self.runtime),
             events: self.events.clone(),
-            tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn)),
+            tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn))
+                .saving_to(self.step_sink()),
             approver: self.approver.clone(),
             policy: self.policy.clone(),
             usage: self.usage.clone(),
@@ -427,6 +443,11 @@ impl AgentActor {
         let task =
             tokio::spawn(async move { run_turn_in_mode(&ctx, history, text, max_parallel).await });
         self.running = Some(Running { turn, cancel, task });
+    }
+
+    /// Where this run's steps are saved besides the events: the session.
+    fn step_sink(&self) -> Option<Arc<dyn trace::StepSink>> {
+        self.settings.step_sink()
     }
 
     fn session_usage(&self) -> UsageTotals {
@@ -493,7 +514,7 @@ impl AgentActor {
             decided,
             self.provider.clone(),
             self.usage.clone(),
-            Tracer::new(self.ids.clone(), self.events.clone(), None),
+            Tracer::new(self.ids.clone(), self.events.clone(), None).saving_to(self.step_sink()),
         ));
     }
 

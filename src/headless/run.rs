@@ -133,6 +133,7 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
         let mut settings = AgentSettings::from_config(config);
         settings.history = session.history.clone();
         settings.session = Some(session.sink.clone());
+        (settings.last_step, settings.last_turn) = session.last_ids;
         settings.step = args.step;
         settings.breakpoints.extend(args.breaks.iter().cloned());
         warn_unmatched_tool_breakpoints(&settings.breakpoints, &handle.catalog());
@@ -171,6 +172,8 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
 struct RunSession {
     sink: SessionSink,
     history: Vec<crate::llm::ChatMessage>,
+    /// The newest step and turn of its stored trace.
+    last_ids: (crate::protocol::StepId, crate::protocol::TurnId),
 }
 
 /// Opens the store and the session (`--session`, `--continue`, else a new one) and says on
@@ -202,8 +205,14 @@ async fn open_session(config: &Config) -> Option<RunSession> {
         store.kind().label()
     );
     let history = memory::history::conversation(&started.loaded.entries);
+    let last_ids =
+        crate::agent::session_steps::last_ids(&memory::history::steps(&started.loaded.entries));
     let (sink, _state) = memory::writer::spawn(store, started.id);
-    Some(RunSession { sink, history })
+    Some(RunSession {
+        sink,
+        history,
+        last_ids,
+    })
 }
 
 /// A `tool:GLOB` breakpoint that matches no tool of any Ready server never pauses: say so.

@@ -206,6 +206,8 @@ pub async fn run(
             }
             if settings.session.is_some() {
                 settings.history = session.history.clone();
+                let (last_step, _) = agent::session_steps::last_ids(&session.steps);
+                settings.last_step = last_step;
             }
         }
         let (agent, events) = agent::spawn(settings, provider, handle.clone(), sampling_rx);

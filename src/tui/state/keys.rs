@@ -311,11 +311,16 @@ fn split_escape_prefix(key: &KeyEvent, scopes: &[Scope]) -> Option<(KeyEvent, Ke
     let KeyCode::Char(_) = key.code else {
         return None;
     };
-    if key.modifiers != KeyModifiers::ALT || keymap::lookup(key, scopes).is_some() {
+    // "Esc, Shift-S" arrives as Alt-Shift-S: the Shift belongs to the second key.
+    let rest = key.modifiers - KeyModifiers::ALT;
+    if !key.modifiers.contains(KeyModifiers::ALT)
+        || !(rest - KeyModifiers::SHIFT).is_empty()
+        || keymap::lookup(key, scopes).is_some()
+    {
         return None;
     }
     let escape = KeyEvent::new_with_kind(KeyCode::Esc, KeyModifiers::NONE, key.kind);
-    let plain = KeyEvent::new_with_kind(key.code, KeyModifiers::NONE, key.kind);
+    let plain = KeyEvent::new_with_kind(key.code, rest, key.kind);
     Some((escape, plain))
 }
 
