@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::trace::StepSink;
-use crate::llm::ChatRequest;
+use crate::llm::{ChatRequest, ToolSpec};
 use crate::memory::writer::SessionSink;
 use crate::memory::{EntryBody, SessionEntry};
 use crate::protocol::{StepBody, StepId, StepStatus, TraceStep, TurnId};
@@ -59,7 +59,13 @@ pub fn combine(
     }
 }
 
-/// What is stored of `step`: a model request keeps its newest message only.
+/// How a stored request says what it left out; [`elided_messages`] reads the count back.
+const ELIDED: (&str, &str) = (
+    "(not stored in the session: the system prompt, the tool schemas and the ",
+    " earlier messages of this request; a --trace file keeps whole requests)",
+);
+
+/// What is stored of `step`: a model request keeps its newest message and its tools' names.
 fn for_session(step: &TraceStep) -> TraceStep {
     let mut stored = step.clone();
     if let StepBody::ModelRequest { request, .. } = &mut stored.body
@@ -67,17 +73,35 @@ fn for_session(step: &TraceStep) -> TraceStep {
     {
         let earlier = request.messages.len() - 1;
         let newest = request.messages.last().cloned();
+        let tools = request
+            .tools
+            .iter()
+            .map(|tool| ToolSpec {
+                name: tool.name.clone(),
+                description: String::new(),
+                parameters: serde_json::Value::Null,
+            })
+            .collect();
         *request = Arc::new(ChatRequest {
-            system: Some(format!(
-                "(not stored in the session: the system prompt, the tool schemas and the {earlier} \
-                 earlier messages of this request; a --trace file keeps whole requests)"
-            )),
+            system: Some(format!("{}{earlier}{}", ELIDED.0, ELIDED.1)),
             messages: newest.into_iter().collect(),
-            tools: Vec::new(),
+            tools,
             ..(**request).clone()
         });
     }
     stored
+}
+
+/// How many earlier messages a request restored from a session left out (none for a request
+/// recorded whole).
+pub fn elided_messages(request: &ChatRequest) -> Option<usize> {
+    request
+        .system
+        .as_deref()?
+        .strip_prefix(ELIDED.0)?
+        .strip_suffix(ELIDED.1)?
+        .parse()
+        .ok()
 }
 
 /// The newest step and turn ids of a stored trace: a resumed session numbers its new steps
@@ -134,12 +158,8 @@ mod tests {
             panic!("a request");
         };
         assert_eq!(request.messages, [ChatMessage::user("second")]);
-        assert!(
-            request
-                .system
-                .as_deref()
-                .is_some_and(|s| s.contains("2 earlier messages"))
-        );
+        assert_eq!(elided_messages(request), Some(2));
+        assert_eq!(elided_messages(&ChatRequest::default()), None);
         assert_eq!(last_ids(&stored), (StepId(4), TurnId(2)));
     }
 }

@@ -141,6 +141,7 @@ impl AgentActor {
         self.session_event(SessionEvent::Switched {
             id: Some(id.clone()),
             history: self.history.clone(),
+            said: Vec::new(),
             steps: Vec::new(),
             redraw: false,
             note: format!(
@@ -214,6 +215,7 @@ impl AgentActor {
             self.session_event(SessionEvent::Switched {
                 id: None,
                 history: Vec::new(),
+                said: Vec::new(),
                 steps: Vec::new(),
                 redraw: true,
                 note: format!("{what} (not saved: {NOT_SAVED_WHY})."),
@@ -233,6 +235,7 @@ impl AgentActor {
                 self.session_event(SessionEvent::Switched {
                     id: None,
                     history: Vec::new(),
+                    said: Vec::new(),
                     steps: Vec::new(),
                     redraw: true,
                     note: format!("{what}, not saved: {error}."),
@@ -285,6 +288,7 @@ impl AgentActor {
         self.session_event(SessionEvent::Switched {
             id: Some(id),
             history: self.history.clone(),
+            said: history::said(&loaded.entries),
             steps,
             redraw: true,
             note,
@@ -364,6 +368,7 @@ impl AgentActor {
             }
         };
         let loaded = history::conversation(&entries);
+        let said = loaded.clone();
         let count = loaded.len();
         // The loaded conversation becomes this session's. Anything said before it is replaced
         // by a summary entry naming the file, so a resume rebuilds exactly this history.
@@ -387,6 +392,7 @@ impl AgentActor {
         self.session_event(SessionEvent::Switched {
             id: self.current_session().cloned(),
             history: self.history.clone(),
+            said,
             steps: Vec::new(),
             redraw: true,
             note: format!(
@@ -492,21 +498,25 @@ impl AgentActor {
         self.history.insert(0, history::summary_message(&summary));
         if let Some(sink) = &self.settings.session {
             sink.write(vec![SessionEntry::now(EntryBody::Summary {
-                text: summary,
+                text: summary.clone(),
                 replaces: u64::try_from(replaced).unwrap_or(u64::MAX),
             })]);
         }
         let after = self.history.len();
+        let note = format!(
+            "Compacted: {} became this summary; the model now sees {} (the stored session \
+             keeps everything).\n{}",
+            crate::text::plural(replaced, "message", "messages"),
+            crate::text::plural(after, "message", "messages"),
+            summary
+        );
         self.session_event(SessionEvent::Switched {
             id: self.current_session().cloned(),
             history: self.history.clone(),
+            said: Vec::new(),
             steps: Vec::new(),
             redraw: false,
-            note: format!(
-                "Compacted: {} became a summary; the model now sees {} (the stored session keeps everything).",
-                crate::text::plural(replaced, "message", "messages"),
-                crate::text::plural(after, "message", "messages"),
-            ),
+            note,
         })
         .await;
     }

@@ -92,7 +92,22 @@ pub fn steps(entries: &[SessionEntry]) -> Vec<TraceStep> {
             }
         }
     }
+    // Steps are stored when they end, children before their parents; ids are given when
+    // steps begin, so in id order every parent comes before its children.
+    steps.sort_by_key(|step| step.id);
     steps
+}
+
+/// Every message of a session as it was said, for the screen: what `/compact` summaries
+/// replaced in the model's context is still shown.
+pub fn said(entries: &[SessionEntry]) -> Vec<ChatMessage> {
+    entries
+        .iter()
+        .filter_map(|entry| match &entry.body {
+            EntryBody::Message { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Gives every call of the last assistant message that has no result an interrupted one.
@@ -227,5 +242,51 @@ mod tests {
         assert_eq!(history.len(), 3);
         assert!(matches!(&history[0], ChatMessage::User(text) if text.ends_with("We counted.")));
         assert!(matches!(&history[1], ChatMessage::User(text) if text == "three"));
+    }
+
+    #[test]
+    fn stored_steps_come_back_parents_first_and_the_screen_gets_every_message() {
+        use crate::protocol::{StepBody, StepId, StepStatus, TurnId};
+        let step = |id: u64, parent: Option<u64>| {
+            let mut step = TraceStep::begin(
+                StepId(id),
+                parent.map(StepId),
+                Some(TurnId(1)),
+                StepBody::Limit {
+                    reason: format!("step {id}"),
+                },
+            );
+            step.end(StepStatus::Ok);
+            SessionEntry::now(EntryBody::Step {
+                step: Box::new(step),
+            })
+        };
+        // Children end (and are stored) before their parent.
+        let entries = vec![
+            step(2, Some(1)),
+            SessionEntry::message(ChatMessage::user("one")),
+            SessionEntry::message(ChatMessage::assistant("a")),
+            step(1, None),
+            SessionEntry::now(EntryBody::Summary {
+                text: "they said one".into(),
+                replaces: 2,
+            }),
+            SessionEntry::message(ChatMessage::user("two")),
+        ];
+        let ids: Vec<u64> = steps(&entries).iter().map(|s| s.id.0).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(
+            said(&entries),
+            [
+                ChatMessage::user("one"),
+                ChatMessage::assistant("a"),
+                ChatMessage::user("two")
+            ]
+        );
+        assert_eq!(
+            conversation(&entries).len(),
+            2,
+            "the summary and the new message"
+        );
     }
 }

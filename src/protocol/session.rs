@@ -45,6 +45,9 @@ pub enum SessionEvent {
     Switched {
         id: Option<SessionId>,
         history: Vec<ChatMessage>,
+        /// What to show in the chat when `redraw`: every message as it was said (what a
+        /// `/compact` summary replaced in `history` too).
+        said: Vec<ChatMessage>,
         steps: Vec<TraceStep>,
         /// Replace what the chat and trace show (false: only the status changes).
         redraw: bool,

@@ -65,6 +65,8 @@ struct DashboardSession {
     store: Option<crate::memory::SharedStore>,
     sink: Option<crate::memory::writer::SessionSink>,
     history: Vec<crate::llm::ChatMessage>,
+    /// Every stored message, for the screen (a `/compact` summary shortened `history`).
+    said: Vec<crate::llm::ChatMessage>,
     steps: Vec<crate::protocol::TraceStep>,
     notes: Vec<String>,
     /// The store, when it could not be opened at start and is being tried again.
@@ -109,6 +111,7 @@ async fn open_session(config: &Config) -> DashboardSession {
                 store: None,
                 sink: None,
                 history: Vec::new(),
+                said: Vec::new(),
                 steps: Vec::new(),
                 notes: vec![format!(
                     "This conversation is not saved yet: {error}. It is kept in memory and \
@@ -135,6 +138,7 @@ async fn open_session(config: &Config) -> DashboardSession {
                 store: Some(store),
                 sink: None,
                 history: Vec::new(),
+                said: Vec::new(),
                 steps: Vec::new(),
                 notes,
                 late: None,
@@ -151,11 +155,13 @@ async fn open_session(config: &Config) -> DashboardSession {
     );
     let history = memory::history::conversation(&started.loaded.entries);
     let steps = memory::history::steps(&started.loaded.entries);
+    let said = memory::history::said(&started.loaded.entries);
     let (sink, _state) = memory::writer::spawn(store.clone(), started.id);
     DashboardSession {
         store: Some(store),
         sink: Some(sink),
         history,
+        said,
         steps,
         notes,
         late: None,
@@ -236,7 +242,7 @@ pub async fn run(
         state.llm_failed(error);
     }
     if let Some(session) = session {
-        state.resume_session(session_id, &session.history, session.steps);
+        state.resume_session(session_id, &session.said, session.steps);
         for note in &session.notes {
             state.chat.push(state::chat::Role::Notice, note.clone());
         }

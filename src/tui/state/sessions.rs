@@ -137,10 +137,11 @@ pub fn on_event(state: &mut AppState, event: SessionEvent) {
         }
         SessionEvent::Switched {
             id,
-            history,
+            said,
             steps,
             redraw,
             note,
+            ..
         } => {
             state.sessions = None;
             state.agent.session = id.map(|id| id.to_string());
@@ -148,7 +149,7 @@ pub fn on_event(state: &mut AppState, event: SessionEvent) {
             if redraw {
                 state.chat.clear();
                 state.trace.clear();
-                state.show_history(&history);
+                state.show_history(&said);
                 restore_steps(state, steps);
             }
             state.chat.push(Role::Notice, note);

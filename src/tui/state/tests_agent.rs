@@ -888,7 +888,8 @@ fn the_sessions_picker_resumes_and_deletes_with_a_confirmation() {
         &mut state,
         AgentEvent::Session(SessionEvent::Switched {
             id: Some("old-1".parse().expect("id")),
-            history: vec![
+            history: Vec::new(),
+            said: vec![
                 crate::llm::ChatMessage::user("weather in Paris"),
                 crate::llm::ChatMessage::assistant("Sunny."),
             ],
