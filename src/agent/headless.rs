@@ -366,7 +366,8 @@ pub async fn run_once(
             Arc::new(IdSource::default()),
             events.clone(),
             Some(TurnId(1)),
-        ),
+        )
+        .saving_to(settings.trace.clone()),
         events,
         approver,
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),

@@ -69,6 +69,8 @@ pub struct AgentSettings {
     pub total_tokens_limit: u64,
     pub price: Option<Price>,
     pub tool_calling: ToolCalling,
+    /// Where every step is saved as it happens (`--trace FILE`), besides the events.
+    pub trace: Option<Arc<dyn trace::StepSink>>,
 }
 
 impl AgentSettings {
@@ -87,6 +89,7 @@ impl AgentSettings {
                 .llm
                 .as_ref()
                 .map_or(ToolCalling::default(), |llm| llm.tool_calling),
+            trace: None,
         }
     }
 
@@ -336,7 +339,8 @@ impl AgentActor {
             runtime: self.runtime.clone(),
             tools: tool_runner::runtime_runner(&self.runtime),
             events: self.events.clone(),
-            tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn)),
+            tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn))
+                .saving_to(self.settings.trace.clone()),
             approver: self.approver.clone(),
             policy: self.policy.clone(),
             usage: self.usage.clone(),
@@ -440,7 +444,8 @@ impl AgentActor {
             decided,
             self.provider.clone(),
             self.usage.clone(),
-            Tracer::new(self.ids.clone(), self.events.clone(), None),
+            Tracer::new(self.ids.clone(), self.events.clone(), None)
+                .saving_to(self.settings.trace.clone()),
         ));
     }
 
