@@ -153,6 +153,7 @@ fn trace_steps(turns: u64) -> Vec<Arc<TraceStep>> {
             turn,
             StepBody::ModelReply {
                 text: "Let me look that up with three tools.".into(),
+                reasoning: None,
                 tool_calls: vec![ToolCall {
                     id: "c1".into(),
                     name: "docs__search".into(),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::memory::{SessionId, StoreKind};
 use crate::protocol::debug::Breakpoint;
 
 fn parse_breakpoint(text: &str) -> Result<Breakpoint, String> {
@@ -20,6 +21,10 @@ fn parse_breakpoint(text: &str) -> Result<Breakpoint, String> {
         Without a subcommand it opens the dashboard. The config is --config PATH, else \
         ./servers_config.json, else $XDG_CONFIG_HOME/mcpomni/servers_config.json, else the \
         bundled default (the demo MCP server).\n\n\
+        Conversations are saved as they happen, by default as one file per session in \
+        $XDG_DATA_HOME/mcpomni/sessions (--memory redis|in_memory, or the config's \
+        memory.backend, keeps them elsewhere); each launch starts a new session unless \
+        --session ID or --continue. `mcpomni sessions` lists them.\n\n\
         Exit status: 0 success, 1 a server or tool failed, 2 usage or config error."
 )]
 pub struct Cli {
@@ -27,14 +32,19 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// The conversation's session id (conversations are kept per session once persistent
-    /// memory lands; with in_memory each run starts fresh).
-    #[arg(long, global = true, value_name = "ID")]
-    pub session: Option<String>,
+    /// Resume the conversation of session ID, or start one with that id (letters, digits,
+    /// '-', '_', '.'; at most 128 characters). Without it every launch starts a new session.
+    #[arg(long, global = true, value_name = "ID", value_parser = parse_session_id, conflicts_with = "resume_latest")]
+    pub session: Option<SessionId>,
 
-    /// Where conversations are kept. Only in_memory works in this version.
-    #[arg(long, global = true, value_enum, default_value_t = Memory::InMemory)]
-    pub memory: Memory,
+    /// Resume the most recent session (a new one when there is none).
+    #[arg(long = "continue", global = true)]
+    pub resume_latest: bool,
+
+    /// Where conversations are kept: file (the default), redis or in_memory (over the config's
+    /// memory.backend).
+    #[arg(long, global = true, value_enum)]
+    pub memory: Option<Memory>,
 
     /// The dashboard's agent mode at start (default: AgentConfig.mode, else chat); /mode:…
     /// changes it later.
@@ -69,25 +79,17 @@ pub enum Memory {
 }
 
 impl Memory {
-    /// The stores this build can use; the others are refused with a clear message.
-    pub fn check_available(self) -> Result<(), String> {
+    pub fn store_kind(self) -> StoreKind {
         match self {
-            Memory::InMemory => Ok(()),
-            Memory::Redis | Memory::File => Err(format!(
-                "--memory {}: this version keeps conversations in memory only; redis and file \
-                 memory are not built yet. Use --memory in_memory (the default).",
-                self.label()
-            )),
+            Memory::InMemory => StoreKind::InMemory,
+            Memory::Redis => StoreKind::Redis,
+            Memory::File => StoreKind::File,
         }
     }
+}
 
-    pub fn label(self) -> &'static str {
-        match self {
-            Memory::InMemory => "in_memory",
-            Memory::Redis => "redis",
-            Memory::File => "file",
-        }
-    }
+fn parse_session_id(text: &str) -> Result<SessionId, String> {
+    text.parse()
 }
 
 /// `--mode` (the dashboard's and `run`'s).
@@ -228,7 +230,43 @@ pub enum Cmd {
         #[arg(long)]
         live: bool,
     },
+    /// List the stored sessions, most recent first (or show, delete or export one).
+    Sessions {
+        #[command(subcommand)]
+        action: Option<SessionsCmd>,
+        /// A JSON array of {id, title, messages, tokens, updated, store}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the bundled demo MCP server on stdin/stdout.
     #[command(hide = true)]
     DemoServer,
+}
+
+/// `mcpomni sessions …`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum SessionsCmd {
+    /// Print a session's conversation.
+    Show {
+        #[arg(value_parser = parse_session_id)]
+        id: SessionId,
+    },
+    /// Delete a session's stored history.
+    Delete {
+        #[arg(value_parser = parse_session_id)]
+        id: SessionId,
+    },
+    /// Print a session as JSON (its entries) or Markdown (its conversation).
+    Export {
+        #[arg(value_parser = parse_session_id)]
+        id: SessionId,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Markdown)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Markdown,
 }

@@ -19,6 +19,7 @@ pub mod hash;
 pub mod headless;
 pub mod llm;
 pub mod logging;
+pub mod memory;
 pub mod protocol;
 pub mod redact;
 pub mod runtime;

@@ -27,10 +27,6 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if let Err(message) = cli.memory.check_available() {
-        eprintln!("mcpomni: {message}");
-        return ExitCode::from(2);
-    }
     mcpomni::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -53,6 +49,14 @@ fn main() -> ExitCode {
         config.agent.mode = mode.agent_mode();
     }
     config.agent.step = cli.step;
+    if let Some(memory) = cli.memory {
+        config.memory.backend = memory.store_kind();
+    }
+    config.memory.session = match (cli.session.clone(), cli.resume_latest) {
+        (Some(id), _) => mcpomni::memory::SessionChoice::Resume(id),
+        (None, true) => mcpomni::memory::SessionChoice::Latest,
+        (None, false) => mcpomni::memory::SessionChoice::New,
+    };
     config.agent.breakpoints.extend(cli.breaks.iter().cloned());
     let logging = logging::init(mcpomni::redact::Secrets::for_config(&config));
     tracing::info!(source = %config.source.display_name(), "mcpomni {} starting", env!("CARGO_PKG_VERSION"));

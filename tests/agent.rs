@@ -37,6 +37,14 @@ struct Rig {
 /// Servers `demo` and `hole` (the black hole answering tool calls and recording them), the
 /// mock LLM as an OpenAI-compatible provider, and `agent` merged into `AgentConfig`.
 async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
+    rig_with(agent_config, llm_extra, |_| {}).await
+}
+
+async fn rig_with(
+    agent_config: Value,
+    llm_extra: Value,
+    tweak: impl FnOnce(&mut mcpomni::agent::AgentSettings),
+) -> Rig {
     let mock = MockLlm::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let record = dir.path().join("received.txt");
@@ -60,7 +68,7 @@ async fn rig(agent_config: Value, llm_extra: Value) -> Rig {
         "AgentConfig": agent_config,
         "LLM": llm,
     }));
-    let (handle, agent, events) = support::start_agent(&config).await;
+    let (handle, agent, events) = support::start_agent_with(&config, tweak).await;
     Rig {
         mock,
         handle,
@@ -780,6 +788,359 @@ async fn two_calls_to_the_same_tool_report_their_own_progress_and_results() {
                     summary: "counted to 3".into()
                 }
             ),
+        ]
+    );
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn retries_and_reasoning_are_steps_of_the_trace() {
+    let mut rig = rig(json!({}), json!({})).await;
+    rig.mock.push(
+        Reply::status(
+            429,
+            json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
+        )
+        .with_header("retry-after", "0"),
+    );
+    rig.mock.push(Reply::raw_sse(&[
+        r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"The user greets me."},"finish_reason":null}]}"#,
+        r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello!"},"finish_reason":"stop"}]}"#,
+        r#"data: [DONE]"#,
+    ]));
+    rig.start(1, "hi", AgentMode::Chat);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    let request = rig
+        .traces
+        .iter()
+        .find(|s| s.body.kind() == "model_request")
+        .expect("a model request");
+    let retry = rig
+        .traces
+        .iter()
+        .find(|s| s.body.kind() == "retry")
+        .expect("the 429 is a step");
+    assert_eq!(
+        retry.parent,
+        Some(request.id),
+        "under the request it retried"
+    );
+    assert_eq!(retry.status, StepStatus::Error);
+    let StepBody::Retry {
+        attempt, reason, ..
+    } = &retry.body
+    else {
+        unreachable!()
+    };
+    assert_eq!(*attempt, 1);
+    assert!(reason.contains("Rate limit reached"), "{reason}");
+    let reply = rig
+        .traces
+        .iter()
+        .find_map(|s| match &s.body {
+            StepBody::ModelReply {
+                text, reasoning, ..
+            } => Some((text.clone(), reasoning.clone())),
+            _ => None,
+        })
+        .expect("a reply");
+    assert_eq!(
+        reply,
+        ("Hello!".to_owned(), Some("The user greets me.".to_owned()))
+    );
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_resumed_session_continues_its_conversation_and_stores_each_turn() {
+    use mcpomni::llm::ChatMessage;
+    use mcpomni::memory::in_memory::InMemoryStore;
+    use mcpomni::memory::{EntryBody, MemoryStore, SessionId};
+    let store = std::sync::Arc::new(InMemoryStore::default());
+    let id: SessionId = "resumed".parse().expect("id");
+    let earlier = vec![
+        ChatMessage::user("my name is Ada"),
+        ChatMessage::assistant("Hello Ada."),
+    ];
+    let (sink, _state) = mcpomni::memory::writer::spawn(store.clone(), id.clone());
+    let mut rig = rig_with(json!({}), json!({}), |settings| {
+        settings.history = earlier.clone();
+        settings.session = Some(sink);
+    })
+    .await;
+    rig.mock
+        .push(call("c1", "demo__echo", &[r#"{"message": "Ada"}"#]));
+    rig.mock.push(answer("Your name is Ada."));
+    rig.start(1, "what is my name?", AgentMode::Auto);
+    let (_, outcome, _, _) = rig.until_finished().await;
+    assert_eq!(outcome, TurnOutcome::Answered);
+    // The model saw the earlier exchange before the new question.
+    let first = rig.request_text(0);
+    let ada = first
+        .find("my name is Ada")
+        .expect("the earlier message was sent");
+    let question = first.find("what is my name?").expect("the question");
+    assert!(ada < question, "{first}");
+    // The store got the turn: question, call, result, answer, then its usage.
+    let mut stored = Vec::new();
+    for _ in 0..50 {
+        stored = store.load(&id).await.map(|l| l.entries).unwrap_or_default();
+        if stored
+            .iter()
+            .filter(|e| !matches!(e.body, EntryBody::Step { .. }))
+            .count()
+            >= 5
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The turn's finished steps are stored too (a resumed session shows its trace).
+    let steps = mcpomni::memory::history::steps(&stored);
+    assert!(
+        steps.iter().any(|s| matches!(
+            &s.body,
+            mcpomni::protocol::StepBody::Turn {
+                outcome: Some(TurnOutcome::Answered),
+                ..
+            }
+        )),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.status != mcpomni::protocol::StepStatus::Running)
+    );
+    let kinds: Vec<String> = stored
+        .iter()
+        .filter(|e| !matches!(e.body, EntryBody::Step { .. }))
+        .map(|e| match &e.body {
+            EntryBody::Message { message, .. } => match message {
+                ChatMessage::User(text) => format!("user: {text}"),
+                ChatMessage::Assistant {
+                    tool_calls, text, ..
+                } if !tool_calls.is_empty() => {
+                    format!("calls {}{text}", tool_calls[0].name)
+                }
+                ChatMessage::Assistant { text, .. } => format!("assistant: {text}"),
+                ChatMessage::ToolResult { content, .. } => format!("result: {content}"),
+            },
+            EntryBody::Usage { input_tokens, .. } => format!("usage {}", input_tokens > &0),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "user: what is my name?",
+            "calls demo__echo",
+            "result: Ada",
+            "assistant: Your name is Ada.",
+            "usage true",
+        ]
+    );
+    rig.handle.shutdown().await;
+}
+
+/// The next session event, skipping everything else.
+async fn session_event(rig: &mut Rig) -> mcpomni::protocol::session::SessionEvent {
+    loop {
+        if let AgentEvent::Session(event) = rig.next().await {
+            if matches!(event, mcpomni::protocol::session::SessionEvent::Saved(_)) {
+                continue;
+            }
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_listed_resumed_compacted_saved_loaded_and_cleared() {
+    use mcpomni::llm::ChatMessage;
+    use mcpomni::memory::in_memory::InMemoryStore;
+    use mcpomni::memory::{EntryBody, MemoryStore, SessionEntry, SessionId};
+    use mcpomni::protocol::session::{SessionCommand, SessionEvent};
+    let store = std::sync::Arc::new(InMemoryStore::default());
+    let shared: mcpomni::memory::SharedStore = store.clone();
+    let old: SessionId = "old-one".parse().expect("id");
+    store
+        .append(
+            &old,
+            &[
+                SessionEntry::message(ChatMessage::user("my name is Ada")),
+                SessionEntry::message(ChatMessage::assistant("Hello Ada.")),
+            ],
+        )
+        .await
+        .expect("stored");
+    let here: SessionId = "here".parse().expect("id");
+    store.open(&here).await.expect("opened");
+    let (sink, _state) = mcpomni::memory::writer::spawn(shared.clone(), here.clone());
+    let mut rig = rig_with(json!({}), json!({}), |settings| {
+        settings.session = Some(sink);
+        settings.store = Some(shared.clone());
+    })
+    .await;
+    let send = |rig: &Rig, command: SessionCommand| {
+        rig.agent
+            .send(mcpomni::protocol::AgentCommand::Session(command));
+    };
+
+    // The picker's list names this window's session.
+    send(&rig, SessionCommand::List);
+    let SessionEvent::Listed { sessions, current } = session_event(&mut rig).await else {
+        panic!("a list");
+    };
+    assert_eq!(current, Some(here.clone()));
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.id == old && s.title == "my name is Ada")
+    );
+    // This window's session cannot be deleted from the picker.
+    send(&rig, SessionCommand::Delete(here.clone()));
+    let SessionEvent::Note(note) = session_event(&mut rig).await else {
+        panic!("a note");
+    };
+    assert!(note.contains("/clear_history"), "{note}");
+
+    // Resuming brings the old conversation into the model's context.
+    send(&rig, SessionCommand::Resume(old.clone()));
+    let SessionEvent::Switched { id, history, .. } = session_event(&mut rig).await else {
+        panic!("switched");
+    };
+    assert_eq!(id, Some(old.clone()));
+    assert_eq!(history.len(), 2);
+    rig.mock.push(answer("Ada."));
+    rig.start(1, "what is my name?", AgentMode::Chat);
+    rig.until_finished().await;
+    assert!(rig.request_text(0).contains("my name is Ada"));
+
+    // /compact: the model's summary stands for everything before the last turn.
+    rig.mock.push(answer("The user is called Ada."));
+    send(&rig, SessionCommand::Compact);
+    let SessionEvent::Note(started) = session_event(&mut rig).await else {
+        panic!("a note");
+    };
+    assert!(started.contains("Compacting"), "{started}");
+    let SessionEvent::Switched {
+        history, redraw, ..
+    } = session_event(&mut rig).await
+    else {
+        panic!("compacted");
+    };
+    assert!(!redraw);
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert!(matches!(&history[0], ChatMessage::User(t) if t.contains("The user is called Ada.")));
+    assert!(
+        rig.request_text(1).contains("my name is Ada"),
+        "the summariser read it"
+    );
+    // The store keeps the full history and the summary after it.
+    let mut entries = Vec::new();
+    for _ in 0..50 {
+        entries = store.load(&old).await.expect("loads").entries;
+        if entries
+            .iter()
+            .any(|e| matches!(e.body, EntryBody::Summary { .. }))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(entries.iter().any(|e| matches!(&e.body, EntryBody::Message { message: ChatMessage::User(t), .. } if t == "my name is Ada")));
+    assert_eq!(mcpomni::memory::history::conversation(&entries), history);
+
+    // Save, clear into a new session, load it back.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chat.json");
+    send(&rig, SessionCommand::Save(path.clone()));
+    let SessionEvent::Note(saved) = session_event(&mut rig).await else {
+        panic!("a note");
+    };
+    assert!(saved.contains("Saved 3 messages"), "{saved}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path)
+        .expect("written")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    send(&rig, SessionCommand::New);
+    let SessionEvent::Switched {
+        id: new_id,
+        history,
+        ..
+    } = session_event(&mut rig).await
+    else {
+        panic!("new session");
+    };
+    assert!(history.is_empty());
+    let new_id = new_id.expect("a new session");
+    assert_ne!(new_id, old);
+    send(&rig, SessionCommand::Load(path.clone()));
+    let SessionEvent::Switched {
+        history: loaded, ..
+    } = session_event(&mut rig).await
+    else {
+        panic!("loaded");
+    };
+    assert_eq!(loaded.len(), 3);
+    // /clear_history deletes the stored session it leaves.
+    send(&rig, SessionCommand::ClearHistory);
+    let SessionEvent::Switched { note, .. } = session_event(&mut rig).await else {
+        panic!("cleared");
+    };
+    assert!(
+        note.contains(&format!("Deleted session {new_id}")),
+        "{note}"
+    );
+    assert!(matches!(
+        store.load(&new_id).await,
+        Err(mcpomni::memory::MemoryError::NotFound(_))
+    ));
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_store_that_comes_late_gets_the_conversation_so_far() {
+    use mcpomni::llm::ChatMessage;
+    use mcpomni::memory::in_memory::InMemoryStore;
+    use mcpomni::memory::{MemoryStore, history};
+    use mcpomni::protocol::session::SessionEvent;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut rig = rig_with(json!({}), json!({}), |settings| {
+        settings.late_store = mcpomni::agent::sessions::LateStore::new(rx);
+    })
+    .await;
+    rig.mock.push(answer("Hello."));
+    rig.start(1, "hi, not saved yet", AgentMode::Chat);
+    rig.until_finished().await;
+    let store = std::sync::Arc::new(InMemoryStore::default());
+    assert!(tx.send(store.clone()).is_ok());
+    let SessionEvent::Switched {
+        id, note, redraw, ..
+    } = session_event(&mut rig).await
+    else {
+        panic!("attached");
+    };
+    assert!(!redraw);
+    assert!(note.contains("saved as session"), "{note}");
+    let id = id.expect("a session");
+    let mut stored = Vec::new();
+    for _ in 0..50 {
+        stored = store.load(&id).await.map(|l| l.entries).unwrap_or_default();
+        if stored.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        history::conversation(&stored),
+        [
+            ChatMessage::user("hi, not saved yet"),
+            ChatMessage::assistant("Hello.")
         ]
     );
     rig.handle.shutdown().await;

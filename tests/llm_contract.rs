@@ -196,6 +196,7 @@ fn weather_tool() -> ToolSpec {
 fn finished(text: &str, tool_calls: Vec<ToolCall>, usage: (u64, u64), stop: &str) -> StreamEvent {
     StreamEvent::Finished {
         text: text.to_owned(),
+        reasoning: None,
         tool_calls,
         usage: Some(Usage {
             input_tokens: usage.0,
@@ -672,8 +673,19 @@ async fn rate_limit_with_retry_after_then_success(wire: Wire) {
     mock.push(Reply::text(&["fine"], (3, 1)));
     let provider = provider_for(wire, &mock);
     let events = all_ok(run(&provider, ask("hi")).await);
+    let StreamEvent::Retrying {
+        attempt: 1,
+        max_retries: 3,
+        wait_ms,
+        reason,
+    } = &events[0]
+    else {
+        panic!("the retry is announced first: {events:?}");
+    };
+    assert!((1000..1300).contains(wait_ms), "{wait_ms}");
+    assert!(reason.contains("Slow down"), "{reason}");
     assert_eq!(
-        events,
+        events[1..],
         vec![
             StreamEvent::TextDelta("fine".into()),
             finished("fine", vec![], (3, 1), wire.text_stop())
@@ -886,6 +898,21 @@ async fn server_errors_are_retried_with_backoff() {
         events.last(),
         Some(&finished("back", vec![], (2, 1), "STOP"))
     );
+    // Each retry is announced with its number and the error it answers.
+    let retries: Vec<(u32, &str)> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Retrying {
+                attempt, reason, ..
+            } => Some((*attempt, reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.len(), 2, "{events:?}");
+    assert_eq!(retries[0].0, 1);
+    assert!(retries[0].1.contains("HTTP 503"), "{}", retries[0].1);
+    assert_eq!(retries[1].0, 2);
+    assert!(retries[1].1.contains("HTTP 500"), "{}", retries[1].1);
     let journal = mock.journal();
     assert_eq!(journal.len(), 3);
     // Backoff from a 20 ms base: at least half of 20 ms, then of 40 ms.
@@ -980,8 +1007,12 @@ data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overlo
     mock.push(Reply::text(&["ok"], (1, 1)));
     let provider = provider_for(Wire::Anthropic, &mock);
     let events = all_ok(run(&provider, ask("hi")).await);
+    assert!(
+        matches!(&events[0], StreamEvent::Retrying { attempt: 1, reason, .. } if reason.contains("Overloaded")),
+        "{events:?}"
+    );
     assert_eq!(
-        events,
+        events[1..],
         vec![
             StreamEvent::TextDelta("ok".into()),
             finished("ok", vec![], (1, 1), "end_turn")
@@ -1380,6 +1411,7 @@ data: {"type":"message_stop"}"#,
         finished_event,
         StreamEvent::Finished {
             text: String::new(),
+            reasoning: Some("Let me think.".into()),
             tool_calls: vec![call("toolu_9", "get_weather", json!({"city": "Paris"}))],
             usage: Some(Usage {
                 input_tokens: 20,
@@ -1441,6 +1473,7 @@ async fn gemini_thought_signatures_are_echoed_on_their_calls() {
         finished_event,
         StreamEvent::Finished {
             text: String::new(),
+            reasoning: None,
             tool_calls: vec![call(id, "get_weather", json!({"city": "Paris"}))],
             usage: Some(Usage {
                 input_tokens: 9,
@@ -1713,4 +1746,32 @@ async fn pin_genai_reads_non_streamed_replies() {
         };
         assert!(!streamed, "{wire:?}");
     }
+}
+
+#[tokio::test]
+async fn openai_compatible_reasoning_content_is_kept_apart_from_the_text() {
+    // DeepSeek, vLLM and others stream `reasoning_content` before the answer.
+    let mock = MockLlm::start().await;
+    mock.push(Reply::raw_sse(&[
+        r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"Two plus two"},"finish_reason":null}]}"#,
+        r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning_content":" is four."},"finish_reason":null}]}"#,
+        r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"4"},"finish_reason":"stop"}]}"#,
+        r#"data: [DONE]"#,
+    ]));
+    let provider = provider_for(Wire::OpenAi, &mock);
+    let events = all_ok(run(&provider, ask("2+2?")).await);
+    let Some(StreamEvent::Finished {
+        text, reasoning, ..
+    }) = events.last()
+    else {
+        panic!("a finished reply: {events:?}");
+    };
+    assert_eq!(text, "4");
+    assert_eq!(reasoning.as_deref(), Some("Two plus two is four."));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::TextDelta(t) if t.contains("four"))),
+        "reasoning is not part of the answer's text"
+    );
 }

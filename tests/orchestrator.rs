@@ -363,3 +363,37 @@ async fn cancelling_stops_every_sub_agent() {
     );
     rig.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_provider_that_rejected_tools_gets_none_from_later_phases() {
+    let mut rig = rig(json!({"max_parallel_agents": 1})).await;
+    let two_phases = json!({"phases": [
+        {"name": "first", "tasks": [{"goal": "say one"}]},
+        {"name": "second", "tasks": [{"goal": "say two"}]},
+    ]});
+    rig.mock.push(answer(&two_phases.to_string()));
+    rig.mock.push(Reply::status(
+        400,
+        json!({"error": {"message": "registry.ollama.ai/library/gemma2:2b does not support tools"}}),
+    ));
+    rig.mock.push(answer("Final Answer: one"));
+    rig.mock.push(answer("Final Answer: two"));
+    rig.mock.push(answer("One, then two."));
+    rig.start("count to two");
+    let turn = rig.finish().await;
+    assert_eq!(turn.outcome, TurnOutcome::Answered);
+    let journal = rig.mock.journal();
+    assert_eq!(journal.len(), 5, "one rejected request, not one per phase");
+    let has_tools = |n: usize| {
+        journal[n].body["tools"]
+            .as_array()
+            .is_some_and(|tools| !tools.is_empty())
+    };
+    assert!(has_tools(1), "the first sub-agent offered tools");
+    assert!(!has_tools(2), "and fell back to text");
+    assert!(!has_tools(3), "the second phase starts with text");
+    let second = journal[3].body.to_string();
+    assert!(second.contains("say two"), "{second}");
+    assert!(second.contains("Final Answer"), "taught the protocol");
+    rig.handle.shutdown().await;
+}

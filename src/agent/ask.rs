@@ -19,6 +19,7 @@ use crate::runtime::catalog::Catalog;
 pub(crate) enum Reply {
     Done {
         text: String,
+        reasoning: Option<String>,
         tool_calls: Vec<ToolCall>,
         stop_reason: Option<String>,
         provider_state: Option<Value>,
@@ -61,7 +62,7 @@ pub(crate) async fn ask_model(
         .await;
     let sent = Instant::now();
     let span = tracing::info_span!("model_request", step = request_step.id.0);
-    let streamed = stream_reply(ctx, (*request).clone())
+    let streamed = stream_reply(ctx, request_step.id, (*request).clone())
         .instrument(span.clone())
         .await;
     let cost = {
@@ -77,12 +78,14 @@ pub(crate) async fn ask_model(
     let (body, status) = match &streamed.reply {
         Reply::Done {
             text,
+            reasoning,
             tool_calls,
             stop_reason,
             ..
         } => (
             StepBody::ModelReply {
                 text: text.clone(),
+                reasoning: reasoning.clone(),
                 tool_calls: tool_calls.clone(),
                 stop_reason: stop_reason.clone(),
                 first_token_ms,
@@ -93,6 +96,7 @@ pub(crate) async fn ask_model(
         Reply::Cancelled { partial } => (
             StepBody::ModelReply {
                 text: partial.clone(),
+                reasoning: None,
                 tool_calls: Vec::new(),
                 stop_reason: None,
                 first_token_ms,
@@ -103,6 +107,7 @@ pub(crate) async fn ask_model(
         Reply::Failed { message, .. } => (
             StepBody::ModelReply {
                 text: String::new(),
+                reasoning: None,
                 tool_calls: Vec::new(),
                 stop_reason: None,
                 first_token_ms,
@@ -153,9 +158,10 @@ pub fn tool_specs(catalog: &Catalog) -> Vec<ToolSpec> {
         .collect()
 }
 
-/// Streams one reply, forwarding text as it comes (unless `ctx.stream_text` is off); the usage is returned even on failure
+/// Streams one reply, forwarding text as it comes (unless `ctx.stream_text` is off) and
+/// tracing each retried attempt under `request_step`; the usage is returned even on failure
 /// (a reply that failed halfway still cost a request).
-async fn stream_reply(ctx: &TurnContext, request: ChatRequest) -> Streamed {
+async fn stream_reply(ctx: &TurnContext, request_step: StepId, request: ChatRequest) -> Streamed {
     let mut stream = ctx.provider.stream(request);
     let mut partial = String::new();
     let mut first_token = None;
@@ -167,6 +173,29 @@ async fn stream_reply(ctx: &TurnContext, request: ChatRequest) -> Streamed {
             }
             next = stream.next() => next,
         };
+        if let Some(Ok(StreamEvent::Retrying {
+            attempt,
+            max_retries,
+            wait_ms,
+            reason,
+        })) = next
+        {
+            let mut step = ctx
+                .tracer
+                .begin(
+                    Some(request_step),
+                    StepBody::Retry {
+                        attempt,
+                        max_retries,
+                        wait_ms,
+                        reason,
+                    },
+                )
+                .await;
+            // The attempt failed; its step says how long the next one waits.
+            ctx.tracer.finish(&mut step, StepStatus::Error).await;
+            continue;
+        }
         if first_token.is_none() && matches!(next, Some(Ok(_))) {
             first_token = Some(Instant::now());
         }
@@ -183,8 +212,10 @@ async fn stream_reply(ctx: &TurnContext, request: ChatRequest) -> Streamed {
                 continue;
             }
             Some(Ok(StreamEvent::ToolCallProgress { .. })) => continue,
+            Some(Ok(StreamEvent::Retrying { .. })) => continue,
             Some(Ok(StreamEvent::Finished {
                 text,
+                reasoning,
                 tool_calls,
                 usage,
                 stop_reason,
@@ -193,6 +224,7 @@ async fn stream_reply(ctx: &TurnContext, request: ChatRequest) -> Streamed {
                 return Streamed {
                     reply: Reply::Done {
                         text,
+                        reasoning,
                         tool_calls,
                         stop_reason,
                         provider_state,

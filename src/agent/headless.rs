@@ -356,18 +356,17 @@ pub async fn run_once(
             stop_sampling.clone(),
         ));
     }
+    // A resumed session's stored trace keeps its ids: this turn and its steps come after it.
+    let turn = TurnId(settings.last_turn.0 + 1);
+    let ids = Arc::new(IdSource::default());
+    ids.steps_after(settings.last_step);
     let ctx = TurnContext {
-        turn: TurnId(1),
+        turn,
         mode,
         provider,
         tools: super::tool_runner::runtime_runner(&runtime),
         runtime,
-        tracer: Tracer::new(
-            Arc::new(IdSource::default()),
-            events.clone(),
-            Some(TurnId(1)),
-        )
-        .saving_to(settings.trace.clone()),
+        tracer: Tracer::new(ids, events.clone(), Some(turn)).saving_to(settings.step_sink()),
         events,
         approver,
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),
@@ -380,8 +379,16 @@ pub async fn run_once(
         protocol: settings.initial_protocol(),
         fallback: settings.tool_calling == crate::config::ToolCalling::Auto,
     };
-    let record =
-        super::run_turn_in_mode(&ctx, Vec::new(), text, settings.max_parallel_agents).await;
+    let record = super::run_turn_in_mode(
+        &ctx,
+        settings.history.clone(),
+        text,
+        settings.max_parallel_agents,
+    )
+    .await;
+    if let Some(session) = &settings.session {
+        session.write(super::turn_entries(&record));
+    }
     stop_sampling.cancel();
     let session = usage
         .lock()

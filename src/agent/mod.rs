@@ -24,6 +24,8 @@ pub mod prompt;
 pub mod react_text;
 pub mod repeat;
 pub mod sampling;
+pub mod session_steps;
+pub mod sessions;
 pub mod tool_call;
 pub mod tool_runner;
 pub mod trace;
@@ -71,6 +73,20 @@ pub struct AgentSettings {
     pub tool_calling: ToolCalling,
     /// Where every step is saved as it happens (`--trace FILE`), besides the events.
     pub trace: Option<Arc<dyn trace::StepSink>>,
+    /// Where each finished turn's messages and usage are stored (none: kept in memory only).
+    pub session: Option<crate::memory::writer::SessionSink>,
+    /// The conversation a resumed session continues.
+    pub history: Vec<ChatMessage>,
+    /// The store sessions are kept in (none: conversations are not saved), for the
+    /// dashboard's session commands.
+    pub store: Option<crate::memory::SharedStore>,
+    /// Where a resumed session's stored trace ends: new steps are numbered after it.
+    pub last_step: StepId,
+    /// And its turns (`run` numbers its turn after them; the dashboard numbers its own).
+    pub last_turn: TurnId,
+    /// A store that could not be opened at start and is being tried again: when it comes,
+    /// the conversation so far is written to a new session in it.
+    pub late_store: sessions::LateStore,
 }
 
 impl AgentSettings {
@@ -90,7 +106,23 @@ impl AgentSettings {
                 .as_ref()
                 .map_or(ToolCalling::default(), |llm| llm.tool_calling),
             trace: None,
+            session: None,
+            history: Vec::new(),
+            store: None,
+            late_store: sessions::LateStore::default(),
+            last_step: StepId(0),
+            last_turn: TurnId(0),
         }
+    }
+
+    /// Where a run's steps are saved besides its events: the trace file, then the session.
+    pub fn step_sink(&self) -> Option<Arc<dyn trace::StepSink>> {
+        session_steps::combine([
+            self.trace.clone(),
+            self.session.clone().map(|sink| {
+                Arc::new(session_steps::SessionSteps::new(sink)) as Arc<dyn trace::StepSink>
+            }),
+        ])
     }
 
     /// The protocol a session starts with.
@@ -100,6 +132,26 @@ impl AgentSettings {
             ToolCalling::Native | ToolCalling::Auto => ToolProtocol::Native,
         }
     }
+}
+
+/// What a finished turn adds to its stored session: its messages as the model saw them, then
+/// what it cost.
+pub(crate) fn turn_entries(record: &TurnRecord) -> Vec<crate::memory::SessionEntry> {
+    use crate::memory::{EntryBody, SessionEntry};
+    let mut entries: Vec<SessionEntry> = record
+        .messages
+        .iter()
+        .cloned()
+        .map(SessionEntry::message)
+        .collect();
+    if record.usage.requests > 0 {
+        entries.push(SessionEntry::now(EntryBody::Usage {
+            input_tokens: record.usage.input_tokens,
+            output_tokens: record.usage.output_tokens,
+            cost_usd: record.usage.cost,
+        }));
+    }
+    entries
 }
 
 /// Asks through the dashboard: an `ApprovalRequested` event out, the user's `Decide` back.
@@ -183,6 +235,10 @@ struct AgentActor {
     /// Where the user's answer to each open sampling prompt goes.
     sampling: HashMap<SamplingId, oneshot::Sender<sampling::SamplingDecision>>,
     next_sampling: u64,
+    /// A `/compact` summary being written.
+    compacting: Option<JoinHandle<sessions::Compacted>>,
+    /// The store, once it can be opened (see [`AgentSettings::late_store`]).
+    late_store: Option<oneshot::Receiver<crate::memory::SharedStore>>,
 }
 
 /// Room in the agent's event stream; the dashboard drains it every frame.
@@ -202,6 +258,7 @@ pub fn spawn(
     let debugger = Debugger::new(pauses.clone());
     debugger.set_step_mode(settings.step);
     debugger.set_breakpoints(settings.breakpoints.clone());
+    let history = settings.history.clone();
     let actor = AgentActor {
         protocol: settings.initial_protocol(),
         debugger: Arc::new(debugger),
@@ -222,11 +279,19 @@ pub fn spawn(
         runtime,
         events,
         ids: Arc::default(),
-        history: Vec::new(),
+        history,
         running: None,
         sampling: HashMap::new(),
         next_sampling: 0,
+        compacting: None,
+        late_store: None,
     };
+    let mut actor = actor;
+    actor.late_store = actor.settings.late_store.take();
+    actor.ids.steps_after(actor.settings.last_step);
+    if let Some(sink) = &actor.settings.session {
+        actor.watch_saves(sink);
+    }
     tokio::spawn(actor.run(commands, sampling));
     (AgentHandle { tx }, events_rx)
 }
@@ -244,6 +309,8 @@ impl AgentActor {
                     None => break,
                 },
                 record = finished(&mut self.running) => self.on_finished(record).await,
+                done = compacted(&mut self.compacting) => self.on_compacted(done).await,
+                store = sessions::late_store(&mut self.late_store) => self.attach_store(store).await,
                 Some(request) = sampling.recv() => self.on_sampling_request(request).await,
             }
         }
@@ -296,6 +363,7 @@ impl AgentActor {
                 from,
                 messages,
             } => self.start_fork(turn, from, messages).await,
+            AgentCommand::Session(command) => self.on_session_command(command).await,
             AgentCommand::ClearConversation => {
                 // Clearing under a running turn would lose what it streams and appends.
                 if self.running.is_some() {
@@ -340,7 +408,7 @@ impl AgentActor {
             tools: tool_runner::runtime_runner(&self.runtime),
             events: self.events.clone(),
             tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn))
-                .saving_to(self.settings.trace.clone()),
+                .saving_to(self.step_sink()),
             approver: self.approver.clone(),
             policy: self.policy.clone(),
             usage: self.usage.clone(),
@@ -383,6 +451,11 @@ impl AgentActor {
         self.running = Some(Running { turn, cancel, task });
     }
 
+    /// Where this run's steps are saved besides the events: the trace file and the session.
+    fn step_sink(&self) -> Option<Arc<dyn trace::StepSink>> {
+        self.settings.step_sink()
+    }
+
     fn session_usage(&self) -> UsageTotals {
         self.usage
             .lock()
@@ -404,6 +477,9 @@ impl AgentActor {
         let (outcome, turn_usage) = match record {
             Ok(record) => {
                 self.protocol = record.protocol;
+                if let Some(session) = &self.settings.session {
+                    session.write(turn_entries(&record));
+                }
                 self.history.extend(record.messages);
                 (record.outcome, record.usage)
             }
@@ -444,8 +520,7 @@ impl AgentActor {
             decided,
             self.provider.clone(),
             self.usage.clone(),
-            Tracer::new(self.ids.clone(), self.events.clone(), None)
-                .saving_to(self.settings.trace.clone()),
+            Tracer::new(self.ids.clone(), self.events.clone(), None).saving_to(self.step_sink()),
         ));
     }
 
@@ -470,6 +545,15 @@ pub async fn run_turn_in_mode(
             orchestrator::run_orchestration(ctx, history, text, max_parallel_agents).await
         }
         AgentMode::Chat | AgentMode::Auto => run_turn(ctx, history, text).await,
+    }
+}
+
+async fn compacted(
+    compacting: &mut Option<JoinHandle<sessions::Compacted>>,
+) -> Result<sessions::Compacted, tokio::task::JoinError> {
+    match compacting {
+        Some(task) => task.await,
+        None => std::future::pending().await,
     }
 }
 

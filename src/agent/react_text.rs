@@ -12,7 +12,7 @@
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
-use crate::llm::{ChatMessage, ToolSpec};
+use crate::llm::{ChatMessage, ChatRequest, ToolSpec};
 
 /// Opens a tool result in an observation message.
 pub const OPEN: &str = "<observation>";
@@ -57,12 +57,14 @@ enum Label {
     Observation,
 }
 
+/// How [`instructions`] begin: a request whose system prompt has them was made under this
+/// protocol (a replay tells the protocol of a recorded request by it).
+const INTRODUCTION: &str = "You call tools by writing text in the format below (there is no \
+                            tool-calling API in this conversation).";
+
 /// The part of the system prompt that teaches the protocol and lists the tools.
 pub fn instructions(tools: &[ToolSpec]) -> String {
-    let mut out = String::from(
-        "You call tools by writing text in the format below (there is no tool-calling API in \
-         this conversation).\n\n",
-    );
+    let mut out = format!("{INTRODUCTION}\n\n");
     if tools.is_empty() {
         out.push_str("No tools are available right now.\n\n");
     } else {
@@ -92,6 +94,16 @@ pub fn instructions(tools: &[ToolSpec]) -> String {
          Final Answer: <your answer to the user>"
     ));
     out
+}
+
+/// Whether `request` was made under the text protocol: no tool definitions, and the
+/// protocol taught in its system prompt.
+pub fn is_text_request(request: &ChatRequest) -> bool {
+    request.tools.is_empty()
+        && request
+            .system
+            .as_deref()
+            .is_some_and(|system| system.contains(INTRODUCTION))
 }
 
 /// The user message carrying a tool's result back to the model.
@@ -478,6 +490,27 @@ mod tests {
         );
         assert!(text.contains("Action Input:") && text.contains("Final Answer:"));
         assert!(instructions(&[]).contains("No tools are available"));
+    }
+
+    #[test]
+    fn a_request_under_the_text_protocol_is_told_from_a_native_one() {
+        let tools = [ToolSpec {
+            name: "demo__echo".into(),
+            description: String::new(),
+            parameters: json!({"type": "object"}),
+        }];
+        let text = ChatRequest {
+            system: Some(format!("You are helpful.\n\n{}", instructions(&tools))),
+            ..ChatRequest::default()
+        };
+        assert!(is_text_request(&text));
+        let native = ChatRequest {
+            system: Some("You are helpful.".into()),
+            tools: tools.to_vec(),
+            ..ChatRequest::default()
+        };
+        assert!(!is_text_request(&native));
+        assert!(!is_text_request(&ChatRequest::default()));
     }
 
     #[test]

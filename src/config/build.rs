@@ -11,11 +11,11 @@ use std::time::Duration;
 use super::error::{ConfigError, InvalidConfig};
 use super::interpolate;
 use super::locate::KeyPath;
-use super::raw::{Obj, RawAgent, RawAuth, RawLlm, RawMemory, RawServer, RawUi};
+use super::raw::{Obj, RawAgent, RawAuth, RawLlm, RawMemory, RawServer, RawStore, RawUi};
 use super::{
     AgentConfig, ApprovalConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, LlmConfig,
-    MemoryConfig, MemoryMode, Price, ServerConfig, StdioConfig, ToolCalling, TransportConfig,
-    UiConfig,
+    MemoryConfig, MemoryMode, Price, ServerConfig, StdioConfig, StoreConfig, ToolCalling,
+    TransportConfig, UiConfig,
 };
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -292,6 +292,39 @@ impl Builder<'_> {
             },
             tool_calling,
         }))
+    }
+
+    pub(crate) fn store(&self, raw: Option<Obj<RawStore>>) -> Result<StoreConfig, ConfigError> {
+        use crate::memory::StoreKind;
+        let defaults = StoreConfig::default();
+        let Some(Obj(raw)) = raw else {
+            return Ok(defaults);
+        };
+        let path = KeyPath::root().key("memory");
+        let backend = match raw.backend.as_deref() {
+            None => defaults.backend,
+            Some("file") => StoreKind::File,
+            Some("redis") => StoreKind::Redis,
+            Some("in_memory") => StoreKind::InMemory,
+            Some(other) => {
+                return Err(self.error(
+                    &path.key("backend"),
+                    format!("unknown backend `{other}`; expected `file`, `redis` or `in_memory`"),
+                ));
+            }
+        };
+        if raw.ttl_seconds == Some(0) {
+            return Err(self.error(
+                &path.key("ttl_seconds"),
+                "`ttl_seconds` must be at least 1 (leave it out to keep sessions forever)",
+            ));
+        }
+        Ok(StoreConfig {
+            backend,
+            redis_url: self.expand_opt(&path.key("redis_url"), raw.redis_url.as_deref())?,
+            ttl_seconds: raw.ttl_seconds,
+            ..defaults
+        })
     }
 
     pub(crate) fn ui(&self, raw: Option<Obj<RawUi>>) -> UiConfig {

@@ -81,12 +81,14 @@ pub fn parse(text: &str, source: ConfigSource, env: &LoadEnv) -> Result<Config, 
         agent.health,
     )?;
     let ui = builder.ui(raw.ui);
+    let memory = builder.store(raw.memory)?;
     Ok(Config {
         source,
         agent,
         llm,
         servers,
         ui,
+        memory,
         dotenv,
     })
 }

@@ -40,6 +40,8 @@ pub struct Config {
     /// In file order.
     pub servers: Vec<ServerConfig>,
     pub ui: UiConfig,
+    /// Where conversations are kept (the top-level `memory` section).
+    pub memory: StoreConfig,
     /// Values read from `.env` in the working directory (never applied to the process env).
     pub dotenv: BTreeMap<String, String>,
 }
@@ -67,6 +69,7 @@ impl fmt::Debug for Config {
             .field("llm", &self.llm)
             .field("servers", &self.servers)
             .field("ui", &self.ui)
+            .field("memory", &self.memory)
             .field("dotenv", &Redacted(&self.dotenv))
             .finish()
     }
@@ -251,6 +254,45 @@ impl ToolCalling {
 pub struct Price {
     pub input: f64,
     pub output: f64,
+}
+
+/// The top-level `memory` section. `AgentConfig.memory_config` is something else: how much of
+/// the history the model sees.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub backend: crate::memory::StoreKind,
+    /// Else `REDIS_URL`, else `REDIS_HOST`/`REDIS_PORT` (+ `REDIS_DB`, `REDIS_PASSWORD`).
+    pub redis_url: Option<String>,
+    /// Redis only: a session expires this long after its last message.
+    pub ttl_seconds: Option<u64>,
+    /// Which session this launch continues (`--session`, `--continue`; not in the file).
+    pub session: crate::memory::SessionChoice,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: crate::memory::StoreKind::File,
+            redis_url: None,
+            ttl_seconds: None,
+            session: crate::memory::SessionChoice::New,
+        }
+    }
+}
+
+// The Redis URL may carry a password.
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("backend", &self.backend)
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(crate::redact::display_url),
+            )
+            .field("ttl_seconds", &self.ttl_seconds)
+            .field("session", &self.session)
+            .finish()
+    }
 }
 
 /// The `UI` block (an mcpomni extension).

@@ -76,6 +76,15 @@ pub(crate) struct RawConfig {
     pub(crate) servers: Option<Entries<Obj<RawServer>>>,
     #[serde(rename = "UI")]
     pub(crate) ui: Option<Obj<RawUi>>,
+    pub(crate) memory: Option<Obj<RawStore>>,
+}
+
+/// The top-level `memory` section: where conversations are kept.
+#[derive(Deserialize)]
+pub(crate) struct RawStore {
+    pub(crate) backend: Option<String>,
+    pub(crate) redis_url: Option<String>,
+    pub(crate) ttl_seconds: Option<u64>,
 }
 
 /// Durations are seconds as any JSON number; the sign is checked in `build`.

@@ -10,6 +10,7 @@
 mod output;
 mod replay;
 mod run;
+mod sessions;
 
 use std::future::Future;
 
@@ -58,6 +59,17 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
     if let Cmd::Replay { file, live } = command {
         return replay::replay(&file, live, config).await;
     }
+    if let Cmd::Sessions { action, json } = command {
+        let store =
+            match crate::memory::open_store(&config.memory, &|name| config.env_var(name)).await {
+                Ok(store) => store,
+                Err(error) => {
+                    eprintln!("mcpomni: {error}");
+                    return EXIT_USAGE;
+                }
+            };
+        return sessions::sessions(store, action, json).await;
+    }
     let only = match &command {
         Cmd::Call { server, .. } | Cmd::Read { server, .. } | Cmd::Prompt { server, .. } => {
             Some(vec![server.clone()])
@@ -69,6 +81,7 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         | Cmd::DemoServer
         | Cmd::Run { .. }
         | Cmd::Replay { .. }
+        | Cmd::Sessions { .. }
         | Cmd::Trace { .. } => None,
     };
     let options = RuntimeOptions {
@@ -238,7 +251,11 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToke
             }
         }
         // Handled before any runtime starts (`main`, `run` above).
-        Cmd::DemoServer | Cmd::Run { .. } | Cmd::Replay { .. } | Cmd::Trace { .. } => EXIT_USAGE,
+        Cmd::DemoServer
+        | Cmd::Run { .. }
+        | Cmd::Replay { .. }
+        | Cmd::Trace { .. }
+        | Cmd::Sessions { .. } => EXIT_USAGE,
     }
 }
 

@@ -1,7 +1,8 @@
 //! `mcpomni replay FILE`: re-runs a saved trace (`crate::tracefile::replay`) and prints each
-//! turn's final answer exactly as `run` printed it, tool calls on stderr as they replay. No
-//! LLM is called and, without `--live`, no server is started. With `--live` the tool calls go
-//! to the configured servers and the first result that differs from the recording is named.
+//! turn's final answer exactly as `run` printed it — a chat turn's, an orchestrated turn's
+//! report, a fork's — tool calls on stderr as they replay. No LLM is called and, without
+//! `--live`, no server is started. With `--live` the tool calls go to the configured servers
+//! and the first result that differs from the recording is named.
 //!
 //! Exit status: 0 every turn replayed to its recorded answer, 1 a result or an answer
 //! differs, or a turn did not answer, 2 the file cannot be read as a trace (or has no turn),

@@ -25,6 +25,10 @@ use crate::agent::usage::describe;
 use crate::cli::{Approve, RunMode};
 use crate::config::Config;
 use crate::llm;
+use crate::memory::{
+    self,
+    writer::{SaveState, SessionSink},
+};
 use crate::protocol::{AgentEvent, CallOutcome, TurnOutcome, UsageTotals};
 use crate::runtime::RuntimeOptions;
 use crate::runtime::messages::ServerState;
@@ -89,6 +93,9 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
             }
         },
     };
+    let Some(session) = open_session(config).await else {
+        return EXIT_USAGE;
+    };
     let (sampling_tx, sampling_rx) = mpsc::channel(8);
     let options = RuntimeOptions {
         sampling: Some(sampling_tx),
@@ -119,6 +126,9 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
             Approve::Ask => ApproveAll::Ask,
         };
         let mut settings = AgentSettings::from_config(config);
+        settings.history = session.history.clone();
+        settings.session = Some(session.sink.clone());
+        (settings.last_step, settings.last_turn) = session.last_ids;
         settings.step = args.step;
         settings.breakpoints.extend(args.breaks.iter().cloned());
         warn_unmatched_tool_breakpoints(&settings.breakpoints, &handle.catalog());
@@ -138,6 +148,12 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
         )
         .await;
         let _ = printer.await;
+        if let SaveState::NotSaved { reason, .. } = session.sink.flush().await {
+            eprintln!(
+                "mcpomni run: this turn was not saved to session {}: {reason}",
+                session.sink.id
+            );
+        }
         if let Some(error) = trace.as_ref().and_then(TraceSink::failure) {
             eprintln!("mcpomni run: {error}");
         }
@@ -146,6 +162,53 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
     let status = interruptible(work, cancel).await;
     handle.shutdown().await;
     status
+}
+
+/// The session `run` continues, opened in the configured store.
+struct RunSession {
+    sink: SessionSink,
+    history: Vec<crate::llm::ChatMessage>,
+    /// The newest step and turn of its stored trace.
+    last_ids: (crate::protocol::StepId, crate::protocol::TurnId),
+}
+
+/// Opens the store and the session (`--session`, `--continue`, else a new one) and says on
+/// stderr which it is; `None` after saying why it cannot (the caller exits 2).
+async fn open_session(config: &Config) -> Option<RunSession> {
+    let store = match memory::open_store(&config.memory, &|name| config.env_var(name)).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("mcpomni run: {error}");
+            return None;
+        }
+    };
+    let started = match memory::session::start(&store, &config.memory.session).await {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("mcpomni run: {error}");
+            return None;
+        }
+    };
+    if let Some(note) = &started.note {
+        eprintln!("mcpomni run: {note}");
+    }
+    for warning in &started.loaded.warnings {
+        eprintln!("mcpomni run: warning: {warning}");
+    }
+    eprintln!(
+        "mcpomni run: session {} ({} store)",
+        started.id,
+        store.kind().label()
+    );
+    let history = memory::history::conversation(&started.loaded.entries);
+    let last_ids =
+        crate::agent::session_steps::last_ids(&memory::history::steps(&started.loaded.entries));
+    let (sink, _state) = memory::writer::spawn(store, started.id);
+    Some(RunSession {
+        sink,
+        history,
+        last_ids,
+    })
 }
 
 /// A `tool:GLOB` breakpoint that matches no tool of any Ready server never pauses: say so.
@@ -227,7 +290,8 @@ fn progress_line(event: AgentEvent) -> Option<String> {
         | AgentEvent::SamplingRequested { .. }
         | AgentEvent::SamplingWithdrawn { .. }
         | AgentEvent::UsageChanged(_)
-        | AgentEvent::Paused(_) => None,
+        | AgentEvent::Paused(_)
+        | AgentEvent::Session(_) => None,
         AgentEvent::Notice(notice) => Some(format!("mcpomni: {}", notice.text())),
     }
 }

@@ -38,9 +38,10 @@ pub(crate) fn to_genai(
     let mut options = g::ChatOptions::default()
         .with_capture_usage(true)
         .with_capture_tool_calls(true)
-        // Anthropic hands back thinking signatures only with the reasoning they sign. For
-        // Gemini this flag would ask for thought summaries (`includeThoughts`), so not there.
-        .with_capture_reasoning_content(wire == Wire::Anthropic)
+        // The reasoning text goes into the trace; Anthropic also hands back thinking
+        // signatures only with the reasoning they sign. For Gemini this flag would ask for
+        // thought summaries (`includeThoughts`), which costs tokens, so not there.
+        .with_capture_reasoning_content(wire != Wire::Gemini)
         .with_stream_header_timeout(header_timeout)
         .with_stream_read_timeout(idle_timeout);
     if let Some(t) = request.temperature.or(sampling.temperature) {

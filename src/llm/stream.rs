@@ -57,6 +57,8 @@ pub(crate) fn start(
 
 enum Phase {
     Connect,
+    /// A failed attempt is retried after this wait (the `Retrying` event went out first).
+    Backoff(std::time::Duration),
     Streaming(ChatStream),
     Done,
 }
@@ -83,6 +85,10 @@ impl Driver {
         loop {
             match std::mem::replace(&mut self.phase, Phase::Done) {
                 Phase::Done => return None,
+                Phase::Backoff(wait) => {
+                    tokio::time::sleep(wait).await;
+                    self.phase = Phase::Connect;
+                }
                 Phase::Connect => {
                     let client = match self.inner.client() {
                         Ok(client) => client,
@@ -97,10 +103,7 @@ impl Driver {
                         Ok(response) => self.phase = Phase::Streaming(response.stream),
                         Err(error) => {
                             let error = from_genai(&self.ctx(), &error);
-                            if self.wait_for_retry(&error).await {
-                                continue;
-                            }
-                            return Some(Err(error));
+                            return Some(self.retry_or_fail(error));
                         }
                     }
                 }
@@ -112,10 +115,7 @@ impl Driver {
                     }
                     Some(Err(error)) => {
                         let error = from_genai(&self.ctx(), &error);
-                        if self.wait_for_retry(&error).await {
-                            continue;
-                        }
-                        return Some(Err(error));
+                        return Some(self.retry_or_fail(error));
                     }
                     Some(Ok(event)) => {
                         let item = match event {
@@ -141,29 +141,31 @@ impl Driver {
         }
     }
 
-    /// Waits and rearms the request if `error` may be retried; false to report it.
-    async fn wait_for_retry(&mut self, error: &LlmError) -> bool {
+    /// A failed attempt: when `error` may be retried, says so (a `Retrying` event, so the
+    /// trace and the user see the wait) and arms the backoff; else the error ends the stream.
+    fn retry_or_fail(&mut self, error: LlmError) -> Result<StreamEvent, LlmError> {
         if self.delivered || !error.is_retryable() {
-            return false;
+            return Err(error);
         }
-        let Some(wait) = self
-            .inner
-            .options
-            .retry
-            .delay(self.retries, error.retry_after())
-        else {
-            return false;
+        let policy = &self.inner.options.retry;
+        let Some(wait) = policy.delay(self.retries, error.retry_after()) else {
+            return Err(error);
         };
         self.retries += 1;
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         tracing::warn!(
             provider = %self.inner.describe(),
             retry = self.retries,
-            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            wait_ms,
             "LLM request failed, retrying: {error}"
         );
-        tokio::time::sleep(wait).await;
-        self.phase = Phase::Connect;
-        true
+        self.phase = Phase::Backoff(wait);
+        Ok(StreamEvent::Retrying {
+            attempt: self.retries,
+            max_retries: policy.max_retries,
+            wait_ms,
+            reason: error.to_string(),
+        })
     }
 
     fn progress(&mut self, call: genai::chat::ToolCall) -> StreamEvent {
@@ -222,6 +224,10 @@ impl Driver {
         });
         Ok(StreamEvent::Finished {
             text: std::mem::take(&mut self.text),
+            reasoning: end
+                .captured_reasoning_content
+                .clone()
+                .filter(|text| !text.is_empty()),
             tool_calls: calls
                 .into_iter()
                 .map(|final_call| final_call.call)

@@ -8,15 +8,25 @@ use serde::{Deserialize, Serialize};
 ///
 /// `max_tokens`, `temperature` and `top_p` override the values of the `LLM` config block for
 /// this request only; `None` keeps the configured value (or the provider's default).
+///
+/// Saved traces carry requests (`model_request` steps), so every field but the messages may be
+/// missing when read — written by a version that did not have it, or left out because it was
+/// empty — and reads as "none".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     pub messages: Vec<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
     /// Stop sequences; empty sends none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
 }
 
@@ -105,9 +115,21 @@ pub enum StreamEvent {
         name: Option<String>,
         arguments_so_far: String,
     },
+    /// The request failed in a way worth another try (429, 5xx, a dropped connection before
+    /// anything arrived): retry `attempt` of `max_retries` follows after `wait_ms`.
+    Retrying {
+        attempt: u32,
+        max_retries: u32,
+        wait_ms: u64,
+        /// Why the attempt failed, as the error would have said it.
+        reason: String,
+    },
     /// The reply is complete. `text` is the concatenation of every `TextDelta`.
     Finished {
         text: String,
+        /// The model's reasoning ("thinking") text, where the provider sends it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning: Option<String>,
         tool_calls: Vec<ToolCall>,
         usage: Option<Usage>,
         /// The provider's own stop reason (`stop`, `tool_calls`, `end_turn`, `STOP`, ...).
@@ -132,5 +154,42 @@ impl StreamEvent {
             }),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_with_only_its_messages_reads_with_the_rest_empty() {
+        let line = r#"{"messages":[{"User":"add 2 and 40"}]}"#;
+        let request: ChatRequest = serde_json::from_str(line).expect("reads");
+        assert_eq!(
+            request,
+            ChatRequest {
+                messages: vec![ChatMessage::user("add 2 and 40")],
+                ..ChatRequest::default()
+            }
+        );
+        // Empty fields are left out when written, so the same line comes back.
+        assert_eq!(serde_json::to_string(&request).ok().as_deref(), Some(line));
+    }
+
+    #[test]
+    fn a_request_line_from_an_older_version_reads_inside_a_trace_step() {
+        // No `tools`, `top_p` or `stop` (an older writer), an unknown field (a newer one).
+        let line = r#"{"v":1,"id":2,"parent":1,"turn":1,"started_ms":5,"status":"ok",
+            "kind":"model_request","model":"openai/gpt-4o","request":{"system":"be brief",
+            "messages":[{"User":"hi"}],"max_tokens":null,"temperature":0.5,"seed":7}}"#;
+        let step = crate::protocol::TraceStep::from_json_line(line).expect("reads");
+        let crate::protocol::StepBody::ModelRequest { request, .. } = step.body else {
+            panic!("a model request: {:?}", step.body);
+        };
+        assert_eq!(request.system.as_deref(), Some("be brief"));
+        assert_eq!(request.messages, vec![ChatMessage::user("hi")]);
+        assert!(request.tools.is_empty() && request.stop.is_empty());
+        assert_eq!((request.max_tokens, request.top_p), (None, None));
+        assert_eq!(request.temperature, Some(0.5));
     }
 }

@@ -87,6 +87,9 @@ pub enum StepBody {
     /// What the model answered to its parent request.
     ModelReply {
         text: String,
+        /// The model's reasoning ("thinking") text, where the provider sends it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCall>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,6 +170,14 @@ pub enum StepBody {
     Fork {
         from: StepId,
     },
+    /// An attempt at its parent model request failed (429, 5xx, a dropped connection) and is
+    /// tried again after `wait_ms`.
+    Retry {
+        attempt: u32,
+        max_retries: u32,
+        wait_ms: u64,
+        reason: String,
+    },
     /// A limit stopped the run.
     Limit {
         reason: String,
@@ -206,6 +217,7 @@ impl StepBody {
             StepBody::SubAgent { .. } => "sub_agent",
             StepBody::Edit { .. } => "edit",
             StepBody::Fork { .. } => "fork",
+            StepBody::Retry { .. } => "retry",
             StepBody::Limit { .. } => "limit",
             StepBody::Error { .. } => "error",
             StepBody::Unknown => "unknown",
@@ -315,6 +327,7 @@ mod tests {
                     name: "demo__add".into(),
                     arguments: json!({"a": 1}),
                 }],
+                reasoning: Some("The user wants a sum.".into()),
                 stop_reason: Some("tool_calls".into()),
                 first_token_ms: Some(40),
                 error: None,
@@ -347,6 +360,12 @@ mod tests {
                 server: "demo".into(),
                 request: json!({"messages": []}),
                 reply: Some("hello".into()),
+            },
+            StepBody::Retry {
+                attempt: 1,
+                max_retries: 3,
+                wait_ms: 1000,
+                reason: "HTTP 429: slow down".into(),
             },
             StepBody::Limit {
                 reason: "tokens".into(),

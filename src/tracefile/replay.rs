@@ -1,47 +1,69 @@
-//! Re-running a recorded run (`mcpomni replay`): the agent's own turn loop runs again, but
-//! the model is [`ReplayProvider`] (the recorded replies, in order) and tool calls go to
-//! [`RecordedTools`] (the recorded results, by call id) — or, with `--live`, to the real
-//! servers through [`LiveTools`], which notes the first result that differs from the
-//! recording. Approval prompts are answered with the recorded decisions ([`RecordedApprover`]),
-//! so denied and edited calls replay as they happened.
+//! Re-running a recorded run (`mcpomni replay`): the agent's own code runs again — the tool
+//! loop, the orchestrator, a fork — but the model is [`ReplayProvider`] (the recorded
+//! replies, in order) and tool calls go to the recorded results — or, with `--live`, to the
+//! real servers, noting the first result that differs from the recording
+//! (`replay_tools.rs`). Approval prompts are answered with the recorded decisions, so denied
+//! and edited calls replay as they happened.
 //!
-//! Limits: a reply recorded as cancelled replays as a finished reply with its partial text,
-//! and a turn stopped by a request or token limit replays until its recorded replies run out.
+//! Each turn replays as it was recorded: a chat or auto turn through the tool loop, an
+//! orchestrated one through the planner and its sub-agents, a fork from the conversation its
+//! first request sent (and, like a fork in the dashboard, without adding to the conversation
+//! of the turns after it). The tool protocol is the recorded one: a turn whose requests taught
+//! the text protocol replays under it, its replies parsed again for `Action:` and
+//! `Final Answer:`, and a request the provider refused for its tools is refused again, so an
+//! `auto` run switches to text at the same step.
+//!
+//! Sub-agents replay one at a time. A recorded phase ran them at the same time, so their
+//! requests reached the model in an order that depended on timing, and the recorded replies
+//! interleave accordingly; one at a time, in plan order, is an order a replay can always
+//! meet, and the recording is read in that order (`order.rs`). Matching replies to requests
+//! by their content instead would break on the first request that differs (a `--live`
+//! result, a catalog smaller than the recorded one); this keeps every branch on its own
+//! replies whatever the replay's requests look like.
+//!
+//! Limits — what does not replay as it happened:
+//! - sub-agents of a phase run one after another, so the replayed trace has their steps in
+//!   sequence, and with `--live` slow calls take the sum of their times;
+//! - a reply recorded as cancelled replays as a finished reply with its partial text;
+//! - a turn stopped by a request or token limit, or by the user in the debugger, replays
+//!   until its recorded replies run out;
+//! - edits made in the debugger are not made again (offline the recorded results come back
+//!   anyway; `--live` sends the model's own arguments), nor are servers' sampling requests;
+//! - offline, the catalog holds only the tools the recording offered natively, called or
+//!   named in a plan, so prompts listing tools (text protocol, planner) list fewer of them;
+//! - a replayed fork's `fork` step names the recorded step it re-ran: the replay's own steps
+//!   have ids of their own.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::recording::{RecordedReply, RecordedResult, RecordedTurn, Recording};
+use super::recording::{RecordedReply, RecordedTurn, Recording};
+pub use super::replay_tools::Difference;
+use super::replay_tools::{FirstDifference, LiveTools, RecordedApprover, RecordedTools};
 use crate::agent::debugger::Debugger;
 use crate::agent::policy::ApprovalPolicy;
 use crate::agent::prompt;
-use crate::agent::tool_call::text_for_model;
+use crate::agent::run_turn_in_mode;
 use crate::agent::tool_runner::ToolRunner;
 use crate::agent::trace::Tracer;
-use crate::agent::turn::{Approver, ToolProtocol, TurnContext, TurnRecord, run_turn};
+use crate::agent::turn::{TurnContext, TurnRecord, run_fork};
 use crate::agent::usage::UsageMeter;
 use crate::config::ApprovalConfig;
 use crate::llm::{ChatRequest, LlmError, LlmProvider, StreamEvent};
-use crate::protocol::{
-    AgentEvent, AgentMode, CallOutcome, Decision, IdSource, ProposedCall, StepId, ToolCallId,
-    TurnId,
-};
+use crate::protocol::{AgentEvent, AgentMode, IdSource};
 use crate::redact::Secrets;
-use crate::runtime::catalog::ToolEntry;
-use crate::runtime::request::RequestError;
-use crate::runtime::server::{CallError, CallOptions};
-use crate::runtime::{RuntimeError, RuntimeHandle};
+use crate::runtime::RuntimeHandle;
 
 /// How long a replayed call may take when nothing is recorded about the config.
 const OFFLINE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Sub-agents replayed at once: one, in plan order (see the module comment).
+const REPLAYED_PARALLEL_AGENTS: usize = 1;
 
 /// The model, played back: each request gets the next recorded reply of the turn.
 #[derive(Debug)]
@@ -55,6 +77,26 @@ impl ReplayProvider {
         Self {
             model,
             replies: Mutex::new(replies.into()),
+        }
+    }
+
+    /// The error a recorded failure replays as.
+    fn failure(&self, reply: &RecordedReply, error: &str) -> LlmError {
+        if !reply.tools_rejected {
+            return LlmError::Config {
+                message: format!("the recorded request failed: {error}"),
+            };
+        }
+        let (provider, model) = self
+            .model
+            .split_once('/')
+            .unwrap_or(("recorded", self.model.as_str()));
+        // The recorded text is this error's whole message; keep only the provider's part.
+        let prefix = format!("{provider}/{model} does not accept tool definitions: ");
+        LlmError::ToolsUnsupported {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            message: error.strip_prefix(&prefix).unwrap_or(error).to_owned(),
         }
     }
 }
@@ -74,199 +116,26 @@ impl LlmProvider for ReplayProvider {
             None => vec![Err(LlmError::Config {
                 message: "the recording has no more model replies for this turn".to_owned(),
             })],
-            Some(RecordedReply {
-                error: Some(error), ..
-            }) => vec![Err(LlmError::Config {
-                message: format!("the recorded request failed: {error}"),
-            })],
-            Some(reply) => {
-                let mut events = Vec::new();
-                if !reply.text.is_empty() {
-                    events.push(Ok(StreamEvent::TextDelta(reply.text.clone())));
+            Some(reply) => match &reply.error {
+                Some(error) => vec![Err(self.failure(&reply, error))],
+                None => {
+                    let mut events = Vec::new();
+                    if !reply.text.is_empty() {
+                        events.push(Ok(StreamEvent::TextDelta(reply.text.clone())));
+                    }
+                    events.push(Ok(StreamEvent::Finished {
+                        text: reply.text,
+                        reasoning: None,
+                        tool_calls: reply.tool_calls,
+                        usage: reply.tokens,
+                        stop_reason: reply.stop_reason,
+                        provider_state: None,
+                    }));
+                    events
                 }
-                events.push(Ok(StreamEvent::Finished {
-                    text: reply.text,
-                    tool_calls: reply.tool_calls,
-                    usage: reply.tokens,
-                    stop_reason: reply.stop_reason,
-                    provider_state: None,
-                }));
-                events
-            }
+            },
         };
         futures::stream::iter(events).boxed()
-    }
-}
-
-/// The first tool result of a replay that is not what the recording has.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Difference {
-    /// The recorded `tool_result` step (`None` when nothing was recorded for the call).
-    pub step: Option<StepId>,
-    pub call: ToolCallId,
-    pub tool: String,
-    pub recorded: String,
-    pub replayed: String,
-}
-
-#[derive(Default)]
-struct FirstDifference(Mutex<Option<Difference>>);
-
-impl FirstDifference {
-    fn note(&self, difference: Difference) {
-        let mut first = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if first.is_none() {
-            *first = Some(difference);
-        }
-    }
-
-    fn get(&self) -> Option<Difference> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-/// Tool calls answered from the recording, by call id.
-pub struct RecordedTools {
-    results: HashMap<ToolCallId, RecordedResult>,
-    differences: Arc<FirstDifference>,
-}
-
-impl ToolRunner for RecordedTools {
-    fn call(
-        &self,
-        call: ToolCallId,
-        entry: &ToolEntry,
-        _arguments: JsonObject,
-        _options: CallOptions,
-    ) -> BoxFuture<'static, Result<CallToolResult, RuntimeError>> {
-        let answer = match self.results.get(&call) {
-            Some(recorded) => recorded_answer(recorded, entry),
-            None => {
-                let text = "the recording has no result for this call".to_owned();
-                self.differences.note(Difference {
-                    step: None,
-                    call,
-                    tool: entry.qualified_name.clone(),
-                    recorded: "(nothing)".to_owned(),
-                    replayed: text.clone(),
-                });
-                Ok(CallToolResult::error(vec![ContentBlock::text(text)]))
-            }
-        };
-        Box::pin(async move { answer })
-    }
-}
-
-fn recorded_answer(
-    recorded: &RecordedResult,
-    entry: &ToolEntry,
-) -> Result<CallToolResult, RuntimeError> {
-    if recorded.outcome == CallOutcome::Cancelled {
-        return Err(RuntimeError::Call(CallError::Request {
-            server: entry.server.clone(),
-            error: RequestError::Cancelled {
-                method: "tools/call",
-            },
-        }));
-    }
-    let content = if recorded.content.is_empty() {
-        Vec::new()
-    } else {
-        vec![ContentBlock::text(recorded.content.clone())]
-    };
-    let mut result = if recorded.is_error() {
-        CallToolResult::error(content)
-    } else {
-        CallToolResult::success(content)
-    };
-    result.structured_content = recorded.structured.clone();
-    Ok(result)
-}
-
-/// Tool calls sent to the real servers, each result compared with the recorded one (after
-/// the same scrubbing the recording had).
-pub struct LiveTools {
-    runtime: RuntimeHandle,
-    results: Arc<HashMap<ToolCallId, RecordedResult>>,
-    secrets: Secrets,
-    differences: Arc<FirstDifference>,
-}
-
-impl ToolRunner for LiveTools {
-    fn call(
-        &self,
-        call: ToolCallId,
-        entry: &ToolEntry,
-        arguments: JsonObject,
-        options: CallOptions,
-    ) -> BoxFuture<'static, Result<CallToolResult, RuntimeError>> {
-        let runtime = self.runtime.clone();
-        let results = self.results.clone();
-        let secrets = self.secrets.clone();
-        let differences = self.differences.clone();
-        let entry = entry.clone();
-        Box::pin(async move {
-            let live = runtime
-                .call_tool_with(entry.server.as_str(), &entry.name, arguments, options)
-                .await;
-            let (text, is_error) = match &live {
-                Ok(result) => (text_for_model(result), result.is_error.unwrap_or(false)),
-                Err(error) => (error.to_string(), true),
-            };
-            let text = secrets.scrub_owned(text);
-            let recorded = results.get(&call);
-            let same = recorded.is_some_and(|recorded| {
-                recorded.content == text && recorded.is_error() == is_error
-            });
-            if !same {
-                differences.note(Difference {
-                    step: recorded.map(|r| r.step),
-                    call,
-                    tool: entry.qualified_name.clone(),
-                    recorded: recorded.map_or_else(|| "(nothing)".to_owned(), describe_recorded),
-                    replayed: describe(&text, is_error),
-                });
-            }
-            live
-        })
-    }
-}
-
-fn describe_recorded(recorded: &RecordedResult) -> String {
-    describe(&recorded.content, recorded.is_error())
-}
-
-fn describe(text: &str, is_error: bool) -> String {
-    if is_error {
-        format!("error: {text}")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// Answers approval prompts with the recorded decisions (approve when none was recorded: the
-/// call ran by policy then).
-pub struct RecordedApprover {
-    decisions: HashMap<ToolCallId, Decision>,
-}
-
-impl Approver for RecordedApprover {
-    fn ask(
-        &self,
-        _turn: TurnId,
-        call: ProposedCall,
-        _index: usize,
-        _total: usize,
-    ) -> BoxFuture<'static, Decision> {
-        let decision = self
-            .decisions
-            .get(&call.id)
-            .cloned()
-            .unwrap_or(Decision::Approve);
-        Box::pin(async move { decision })
     }
 }
 
@@ -291,7 +160,7 @@ pub struct ReplayedTurn {
 #[derive(Debug, Clone)]
 pub struct Replay {
     pub turns: Vec<ReplayedTurn>,
-    /// The first tool result that differed from the recording.
+    /// The first tool call that differed from the recording.
     pub difference: Option<Difference>,
 }
 
@@ -304,11 +173,12 @@ pub async fn replay(
     cancel: CancellationToken,
 ) -> Replay {
     let differences = Arc::new(FirstDifference::default());
+    let calls = Arc::new(recording.calls.clone());
     let (runtime, runner): (RuntimeHandle, Arc<dyn ToolRunner>) = match tools {
         Tools::Recorded => (
             RuntimeHandle::offline(recording.catalog.clone(), OFFLINE_CALL_TIMEOUT),
             Arc::new(RecordedTools {
-                results: recording.results.clone(),
+                calls: calls.clone(),
                 differences: differences.clone(),
             }),
         ),
@@ -316,20 +186,20 @@ pub async fn replay(
             runtime.clone(),
             Arc::new(LiveTools {
                 runtime,
-                results: Arc::new(recording.results.clone()),
+                calls: calls.clone(),
                 secrets,
                 differences: differences.clone(),
             }),
         ),
     };
+    // One id source for the whole replay: its calls are numbered 1, 2, … in the order they
+    // are made, which is how `Recording::call` finds each one's recording.
     let ids = Arc::new(IdSource::default());
     // Limits were the recording's business: its replies decide how far each turn goes.
     let usage = Arc::new(Mutex::new(UsageMeter::new(None, 0, 0)));
     // Every call is asked about, and answered as it was answered then.
     let policy = Arc::new(Mutex::new(ApprovalPolicy::new(ApprovalConfig::default())));
-    let approver = Arc::new(RecordedApprover {
-        decisions: recording.decisions.clone(),
-    });
+    let approver = Arc::new(RecordedApprover { calls });
     let model = recording
         .model
         .clone()
@@ -337,9 +207,15 @@ pub async fn replay(
     let mut history = Vec::new();
     let mut turns = Vec::new();
     for recorded in &recording.turns {
+        let mode = match recorded.mode {
+            AgentMode::Orchestrator => AgentMode::Orchestrator,
+            // Auto mode would run calls without asking: chat mode asks, and the recorded
+            // approver answers as the recording did.
+            AgentMode::Chat | AgentMode::Auto => AgentMode::Chat,
+        };
         let ctx = TurnContext {
             turn: recorded.turn,
-            mode: AgentMode::Chat,
+            mode,
             provider: Arc::new(ReplayProvider::new(model.clone(), recorded.replies.clone())),
             runtime: runtime.clone(),
             tools: runner.clone(),
@@ -348,18 +224,25 @@ pub async fn replay(
             approver: approver.clone(),
             policy: policy.clone(),
             usage: usage.clone(),
-            max_steps: u32::try_from(recorded.replies.len().max(1)).unwrap_or(u32::MAX),
+            max_steps: recorded.max_steps(),
             system_prompt: prompt::system_prompt(recorded.mode),
             cancel: cancel.clone(),
             stream_text: true,
-            // Recorded replies are replayed as they came; a text-protocol run's actions are
-            // not parsed again (not replayed yet).
-            protocol: ToolProtocol::Native,
-            fallback: false,
+            protocol: recorded.protocol,
+            // Only a reply recorded as a refusal of the tools makes the switch.
+            fallback: true,
             debugger: Arc::new(Debugger::off()),
         };
-        let record = run_turn(&ctx, history.clone(), recorded.user_text.clone()).await;
-        history.extend(record.messages.iter().cloned());
+        let record = match &recorded.fork {
+            Some(fork) => run_fork(&ctx, fork.from, fork.messages.clone()).await,
+            None => {
+                let text = recorded.user_text.clone();
+                let record =
+                    run_turn_in_mode(&ctx, history.clone(), text, REPLAYED_PARALLEL_AGENTS).await;
+                history.extend(record.messages.iter().cloned());
+                record
+            }
+        };
         let stop = cancel.is_cancelled();
         turns.push(ReplayedTurn {
             recorded: recorded.clone(),
@@ -379,7 +262,10 @@ pub async fn replay(
 mod tests {
     use super::*;
     use crate::llm::ToolCall;
-    use crate::protocol::{StepBody, StepStatus, TraceStep, TurnOutcome};
+    use crate::protocol::{
+        CallOutcome, Decision, StepBody, StepId, StepStatus, ToolCallId, TraceStep, TurnId,
+        TurnOutcome,
+    };
     use crate::tracefile::Trace;
     use serde_json::json;
 
@@ -392,6 +278,7 @@ mod tests {
     fn reply(text: &str, calls: &[(&str, &str)]) -> StepBody {
         StepBody::ModelReply {
             text: text.into(),
+            reasoning: None,
             tool_calls: calls
                 .iter()
                 .map(|(id, name)| ToolCall {
@@ -469,7 +356,7 @@ mod tests {
     async fn a_recorded_turn_replays_to_its_answer_with_its_decisions() {
         let recording = recorded();
         assert_eq!(recording.turns.len(), 1);
-        assert_eq!(recording.turns[0].answer(), Some("It said hi."));
+        assert_eq!(recording.turns[0].answer().as_deref(), Some("It said hi."));
         let (events, mut seen) = mpsc::channel(256);
         let replayed = replay(
             &recording,
@@ -490,6 +377,67 @@ mod tests {
             traced += usize::from(matches!(event, AgentEvent::Trace(_)));
         }
         assert!(traced > 0, "the replay is traced like a run");
+    }
+
+    #[tokio::test]
+    async fn a_call_cancelled_while_it_ran_cancels_the_replayed_turn_again() {
+        let mut turn = step(
+            1,
+            None,
+            StepBody::Turn {
+                user_text: "echo hi".into(),
+                mode: AgentMode::Chat,
+                outcome: Some(TurnOutcome::Cancelled),
+            },
+        );
+        turn.status = StepStatus::Cancelled;
+        let mut cancelled = step(3, Some(2), call(1, "echo"));
+        cancelled.status = StepStatus::Cancelled;
+        let recording = Recording::from_trace(&Trace {
+            steps: vec![
+                turn,
+                step(2, Some(1), reply("", &[("a", "demo__echo")])),
+                cancelled,
+            ],
+            warning: None,
+        });
+        let (events, _seen) = mpsc::channel(256);
+        let replayed = replay(
+            &recording,
+            Tools::Recorded,
+            events,
+            CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(replayed.difference, None);
+        assert_eq!(replayed.turns[0].record.outcome, TurnOutcome::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_of_the_tools_replays_as_one() {
+        let refused = RecordedReply {
+            text: String::new(),
+            tool_calls: Vec::new(),
+            stop_reason: None,
+            error: Some(
+                "openai/gpt-4o does not accept tool definitions: model does not support tools"
+                    .into(),
+            ),
+            tokens: None,
+            branch: None,
+            protocol: crate::agent::turn::ToolProtocol::Native,
+            offered_tools: true,
+            tools_rejected: true,
+        };
+        let provider = ReplayProvider::new("openai/gpt-4o".into(), vec![refused]);
+        let mut stream = provider.stream(ChatRequest::default());
+        match stream.next().await {
+            Some(Err(error @ LlmError::ToolsUnsupported { .. })) => assert_eq!(
+                error.to_string(),
+                "openai/gpt-4o does not accept tool definitions: model does not support tools"
+            ),
+            other => panic!("expected a refusal of the tools, got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -47,6 +47,10 @@ pub enum Scope {
     PausedEdit,
     /// The Trace pane is focused.
     Trace,
+    /// Typing a filter or a breakpoint at the bottom of the Trace pane.
+    TraceInput,
+    /// The sessions picker (`S`, `/sessions`) is open.
+    Sessions,
     /// Any pane, not typing.
     Normal,
 }
@@ -74,6 +78,8 @@ impl Scope {
             Scope::Paused => "While a run is paused in the debugger",
             Scope::PausedEdit => "Paused run: editing what runs next",
             Scope::Trace => "Trace pane",
+            Scope::TraceInput => "Trace pane: typing a filter or breakpoint",
+            Scope::Sessions => "Sessions picker",
             Scope::Normal => "Any pane (not typing)",
         }
     }
@@ -81,6 +87,11 @@ impl Scope {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    OpenSessions,
+    ResumeSession,
+    DeleteSession,
+    ConfirmDelete,
+    CloseSessions,
     ForceQuit,
     Quit,
     ToggleHelp,
@@ -136,6 +147,17 @@ pub enum Action {
     SaveTrace,
     ToggleZoom,
     NextFailedStep,
+    OpenStep,
+    ToggleCollapse,
+    CollapseStep,
+    ExpandStep,
+    FilterSteps,
+    ClearStepFilter,
+    ToggleFollow,
+    ToggleBreakpoint,
+    TypeBreakpoint,
+    AcceptInput,
+    CancelInput,
     PromptDown,
 }
 
@@ -305,6 +327,23 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Trace, &[ch('w')], A::SaveTrace, "write the session's trace to a file (path shown)"),
     bind(S::Trace, &[ch('z')], A::ToggleZoom, "zoom: the Trace pane takes the whole screen (again: back)"),
     bind(S::Trace, &[ch('E')], A::NextFailedStep, "jump to the next step that failed (wraps around)"),
+    bind(S::Trace, &[key(KeyCode::Enter)], A::OpenStep, "open the selected step whole in the pager: the exact request, reply, arguments or result"),
+    bind(S::Trace, &[ch(' ')], A::ToggleCollapse, "collapse or expand the steps under the selected one"),
+    bind(S::Trace, &[key(KeyCode::Left), ch('h')], A::CollapseStep, "collapse the selected step (collapsed already: go to its parent)"),
+    bind(S::Trace, &[key(KeyCode::Right), ch('l')], A::ExpandStep, "expand the selected step (expanded already: go to its first child)"),
+    bind(S::Trace, &[ch('/')], A::FilterSteps, "filter the steps: words to search for, kind:K, turn:N, tool:GLOB, status:S"),
+    bind(S::Trace, &[key(KeyCode::Esc)], A::ClearStepFilter, "clear the filter"),
+    bind(S::Trace, &[ch('F')], A::ToggleFollow, "follow mode on/off: the newest step stays selected while a run goes on"),
+    bind(S::Trace, &[ch('b')], A::ToggleBreakpoint, "breakpoint on what the selected step is (model request, this tool, an error); again: remove it"),
+    bind(S::Trace, &[ch('B')], A::TypeBreakpoint, "type a breakpoint: model, tool:GLOB, error or step:N"),
+    bind(S::TraceInput, &[key(KeyCode::Enter)], A::AcceptInput, "keep the filter, or add the breakpoint"),
+    bind(S::TraceInput, &[key(KeyCode::Esc)], A::CancelInput, "drop what was typed (a filter being typed is cleared)"),
+    bind(S::Sessions, &[ch('k'), key(KeyCode::Up)], A::Up, "previous session"),
+    bind(S::Sessions, &[ch('j'), key(KeyCode::Down)], A::Down, "next session"),
+    bind(S::Sessions, &[key(KeyCode::Enter)], A::ResumeSession, "resume the selected session: its conversation and trace come back"),
+    bind(S::Sessions, &[ch('d')], A::DeleteSession, "delete the selected session's stored history (y confirms)"),
+    bind(S::Sessions, &[ch('y')], A::ConfirmDelete, "confirm the deletion"),
+    bind(S::Sessions, &[key(KeyCode::Esc), ch('q')], A::CloseSessions, "close the picker"),
     bind(S::Normal, &[ch('q')], A::Quit, "quit"),
     bind(S::Normal, &[ch('?')], A::ToggleHelp, "show or hide this help"),
     bind(S::Normal, &[ch('1')], A::FocusChat, "focus Chat (and type)"),
@@ -320,6 +359,7 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Normal, &[ch('g'), key(KeyCode::Home)], A::Top, "go to the top"),
     bind(S::Normal, &[ch('G'), key(KeyCode::End)], A::Bottom, "go to the bottom"),
     bind(S::Normal, &[ch('m')], A::ToggleMouse, "toggle mouse capture (off lets you select text)"),
+    bind(S::Normal, &[ch('S')], A::OpenSessions, "saved sessions: resume or delete one (also /sessions)"),
 ];
 
 /// The action bound to `event` in the first of `scopes` that binds it.
@@ -362,6 +402,8 @@ pub const SCOPE_ORDER: &[Scope] = &[
     Scope::SamplingEdit,
     Scope::Answering,
     Scope::Trace,
+    Scope::TraceInput,
+    Scope::Sessions,
     Scope::Paused,
     Scope::PausedEdit,
     Scope::Help,

@@ -60,6 +60,109 @@ pub enum Outcome {
     Panicked,
 }
 
+/// The dashboard's session: where turns are written (none when the store cannot be used), the
+/// conversation it resumes, and what to tell the user about it.
+struct DashboardSession {
+    store: Option<crate::memory::SharedStore>,
+    sink: Option<crate::memory::writer::SessionSink>,
+    history: Vec<crate::llm::ChatMessage>,
+    steps: Vec<crate::protocol::TraceStep>,
+    notes: Vec<String>,
+    /// The store, when it could not be opened at start and is being tried again.
+    late: Option<tokio::sync::oneshot::Receiver<crate::memory::SharedStore>>,
+}
+
+/// How often a store that could not be opened at start is tried again.
+const STORE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tries the configured store again every few seconds until it opens (Redis started late)
+/// or nobody waits any more.
+fn retry_store(config: &Config) -> tokio::sync::oneshot::Receiver<crate::memory::SharedStore> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let config = config.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(STORE_RETRY).await;
+            if tx.is_closed() {
+                return;
+            }
+            let opened =
+                crate::memory::open_store(&config.memory, &|name| config.env_var(name)).await;
+            if let Ok(store) = opened {
+                let _ = tx.send(store);
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Opens the configured store and session. The dashboard never refuses to start over it: a
+/// session open in another process gives a new session, and a store that cannot be used
+/// leaves the conversation unsaved — each said in the chat.
+async fn open_session(config: &Config) -> DashboardSession {
+    use crate::memory::{self, MemoryError, SessionChoice};
+    let mut notes = Vec::new();
+    let store = match memory::open_store(&config.memory, &|name| config.env_var(name)).await {
+        Ok(store) => store,
+        Err(error) => {
+            return DashboardSession {
+                store: None,
+                sink: None,
+                history: Vec::new(),
+                steps: Vec::new(),
+                notes: vec![format!(
+                    "This conversation is not saved yet: {error}. It is kept in memory and \
+                     written once the store can be used."
+                )],
+                late: Some(retry_store(config)),
+            };
+        }
+    };
+    let started = match memory::session::start(&store, &config.memory.session).await {
+        Err(error @ MemoryError::Locked { .. }) => {
+            notes.push(format!(
+                "{error}: this window starts a new session instead."
+            ));
+            memory::session::start(&store, &SessionChoice::New).await
+        }
+        other => other,
+    };
+    let started = match started {
+        Ok(started) => started,
+        Err(error) => {
+            notes.push(format!("This conversation is not saved: {error}"));
+            return DashboardSession {
+                store: Some(store),
+                sink: None,
+                history: Vec::new(),
+                steps: Vec::new(),
+                notes,
+                late: None,
+            };
+        }
+    };
+    notes.extend(started.note.clone());
+    notes.extend(
+        started
+            .loaded
+            .warnings
+            .iter()
+            .map(|w| format!("Warning: {w}")),
+    );
+    let history = memory::history::conversation(&started.loaded.entries);
+    let steps = memory::history::steps(&started.loaded.entries);
+    let (sink, _state) = memory::writer::spawn(store.clone(), started.id);
+    DashboardSession {
+        store: Some(store),
+        sink: Some(sink),
+        history,
+        steps,
+        notes,
+        late: None,
+    }
+}
+
 /// Runs the dashboard until the user quits; with `trace`, every agent trace step is also
 /// written there as it happens.
 pub async fn run(
@@ -84,8 +187,30 @@ pub async fn run(
     };
     let (handle, events) = runtime::start(config, options)?;
     let model = provider.as_ref().map(|provider| provider.describe());
+    // Conversations are kept only where there is an agent to have them.
+    let mut session = match provider {
+        Some(_) => Some(open_session(config).await),
+        None => None,
+    };
+    let session_id = session
+        .as_ref()
+        .and_then(|session| session.sink.as_ref())
+        .map(|sink| sink.id.to_string());
     let agent = provider.map(|provider| {
         let mut settings = agent::AgentSettings::from_config(config);
+        if let Some(session) = &mut session {
+            // The agent holds the only sink: switching sessions ends this writer.
+            settings.session = session.sink.take();
+            settings.store = session.store.clone();
+            if let Some(late) = session.late.take() {
+                settings.late_store = agent::sessions::LateStore::new(late);
+            }
+            if settings.session.is_some() {
+                settings.history = session.history.clone();
+                let (last_step, _) = agent::session_steps::last_ids(&session.steps);
+                settings.last_step = last_step;
+            }
+        }
         // Write errors are logged by the sink; the dashboard goes on without the file.
         settings.trace = trace.map(|writer| {
             Arc::new(tracefile::TraceSink::new(writer)) as Arc<dyn agent::trace::StepSink>
@@ -101,6 +226,7 @@ pub async fn run(
     let mut state = AppState::new(theme, label, model, config.ui.mouse);
     state.agent.mode = config.agent.mode;
     state.agent.step_mode = config.agent.step;
+    state.agent.breakpoints = config.agent.breakpoints.clone();
     // One row per server from the start, in config order. Rows added as servers first report
     // would come in whatever order their tasks happen to run, different on every start.
     for snapshot in handle.snapshots().iter() {
@@ -108,6 +234,12 @@ pub async fn run(
     }
     if let Some(error) = provider_error {
         state.llm_failed(error);
+    }
+    if let Some(session) = session {
+        state.resume_session(session_id, &session.history, session.steps);
+        for note in &session.notes {
+            state.chat.push(state::chat::Role::Notice, note.clone());
+        }
     }
     let trace_saver = crate::tracefile::TraceSaver::default_dir().map(|dir| {
         crate::tracefile::TraceSaver::new(

@@ -168,6 +168,19 @@ pub async fn start_agent(
     mcpomni::agent::AgentHandle,
     tokio::sync::mpsc::Receiver<mcpomni::protocol::AgentEvent>,
 ) {
+    start_agent_with(config, |_| {}).await
+}
+
+/// [`start_agent`] with the agent's settings changed by `tweak` first.
+#[allow(dead_code)]
+pub async fn start_agent_with(
+    config: &Config,
+    tweak: impl FnOnce(&mut mcpomni::agent::AgentSettings),
+) -> (
+    mcpomni::runtime::RuntimeHandle,
+    mcpomni::agent::AgentHandle,
+    tokio::sync::mpsc::Receiver<mcpomni::protocol::AgentEvent>,
+) {
     let llm = config.llm.as_ref().expect("the config has an LLM block");
     let provider = mcpomni::llm::build_provider(llm, &|name| {
         (name == "LLM_API_KEY").then(|| "sk-test".to_owned())
@@ -181,11 +194,8 @@ pub async fn start_agent(
     let (handle, _runtime_events) =
         mcpomni::runtime::start(config, options).expect("runtime starts");
     handle.wait_settled().await;
-    let (agent, events) = mcpomni::agent::spawn(
-        mcpomni::agent::AgentSettings::from_config(config),
-        provider,
-        handle.clone(),
-        sampling_rx,
-    );
+    let mut settings = mcpomni::agent::AgentSettings::from_config(config);
+    tweak(&mut settings);
+    let (agent, events) = mcpomni::agent::spawn(settings, provider, handle.clone(), sampling_rx);
     (handle, agent, events)
 }

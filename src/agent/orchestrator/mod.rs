@@ -306,7 +306,10 @@ impl Run<'_> {
             .cloned()
             .enumerate()
             .map(|(task_index, task)| {
-                let ctx = self.ctx.clone();
+                let mut ctx = self.ctx.clone();
+                // A provider that rejected tools in an earlier phase would reject them again:
+                // every later sub-agent starts with the text protocol at once.
+                ctx.protocol = self.protocol;
                 let briefing = briefing.clone();
                 async move { run_sub_agent(&ctx, phase_step, task_index, &task, &briefing).await }
             })
@@ -323,7 +326,7 @@ impl Run<'_> {
             cancelled: false,
         };
         for sub in ends {
-            if sub.protocol != self.ctx.protocol {
+            if sub.protocol != self.protocol {
                 end.protocol = Some(sub.protocol);
             }
             end.cancelled |= sub.outcome == TurnOutcome::Cancelled;

@@ -332,3 +332,29 @@ fn approval_lists_and_price() {
     );
     assert!(plain.llm.as_ref().is_some_and(|l| l.price.is_none()));
 }
+
+#[test]
+fn the_memory_section_picks_where_conversations_are_kept() {
+    use crate::memory::StoreKind;
+    assert_eq!(
+        parse_ok("{}").memory.backend,
+        StoreKind::File,
+        "files by default"
+    );
+    let config = parse_ok(
+        r#"{"memory": {"backend": "redis", "redis_url": "redis://:hunter2@127.0.0.1:6379/2", "ttl_seconds": 3600}}"#,
+    );
+    assert_eq!(config.memory.backend, StoreKind::Redis);
+    assert_eq!(config.memory.ttl_seconds, Some(3600));
+    assert_eq!(
+        config.memory.redis_url.as_deref(),
+        Some("redis://:hunter2@127.0.0.1:6379/2")
+    );
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hunter2"), "the password leaked: {debug}");
+    assert_eq!(
+        super::parse_err(r#"{"memory": {"backend": "sqlite"}}"#),
+        "bad.json:1:24: memory.backend: unknown backend `sqlite`; expected `file`, `redis` or `in_memory`"
+    );
+    assert!(super::parse_err(r#"{"memory": {"ttl_seconds": 0}}"#).contains("memory.ttl_seconds"));
+}

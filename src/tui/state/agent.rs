@@ -103,6 +103,14 @@ pub struct AgentState {
     pub step_mode: bool,
     /// Editing what the oldest paused run does next.
     pub pause_editor: Option<crate::tui::state::debugging::PauseEditor>,
+    /// Breakpoints as last sent to the agent (from the config, flags and the Trace pane).
+    pub breakpoints: Vec<crate::protocol::debug::Breakpoint>,
+    /// The configured breakpoints were checked against the servers' tools.
+    pub breakpoints_checked: bool,
+    /// The id of the session turns are saved to (none: not saved).
+    pub session: Option<String>,
+    /// Whether everything said has reached the store.
+    pub save_state: crate::memory::writer::SaveState,
 }
 
 impl AgentState {
@@ -125,6 +133,10 @@ impl AgentState {
             paused: VecDeque::new(),
             step_mode: false,
             pause_editor: None,
+            breakpoints: Vec::new(),
+            breakpoints_checked: false,
+            session: None,
+            save_state: crate::memory::writer::SaveState::Saved,
         }
     }
 
@@ -160,6 +172,11 @@ impl AgentState {
     }
 
     /// A new turn starts: its id.
+    /// New turns are numbered after `turn` (a resumed session's stored trace keeps its own).
+    pub fn turns_after(&mut self, turn: TurnId) {
+        self.next_turn = self.next_turn.max(turn.0);
+    }
+
     pub fn begin_turn(&mut self) -> TurnId {
         self.next_turn += 1;
         let turn = TurnId(self.next_turn);

@@ -117,47 +117,7 @@ pub struct Progress {
 #[derive(Debug, Default)]
 pub struct CallState {
     pub view: Option<CallView>,
-    /// Rows scrolled in the pager; `Some` while the pager is open.
-    pub pager: Option<usize>,
-    /// The result wrapped into pager rows for one width (a memo the pager view fills: wrapping
-    /// 20 MB takes tens of milliseconds, so it is done once per width, not per frame).
-    pub pager_rows: std::cell::RefCell<Option<PagerRows>>,
     next_id: u64,
-}
-
-/// Display rows of a result at one width: byte ranges into its text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PagerRows {
-    pub width: usize,
-    pub rows: Vec<(usize, usize)>,
-}
-
-impl PagerRows {
-    /// Wraps every line of `result` into rows of at most `width` characters.
-    pub fn wrap(result: &ResultText, width: usize) -> Self {
-        let width = width.max(1);
-        let mut rows = Vec::new();
-        for index in 0..result.line_count() {
-            let start = result.line_starts[index];
-            let line = result.line(index);
-            if line.is_empty() {
-                rows.push((start, start));
-                continue;
-            }
-            let mut row_start = start;
-            let mut chars = 0;
-            for (offset, _) in line.char_indices() {
-                if chars == width {
-                    rows.push((row_start, start + offset));
-                    row_start = start + offset;
-                    chars = 0;
-                }
-                chars += 1;
-            }
-            rows.push((row_start, start + line.len()));
-        }
-        Self { width, rows }
-    }
 }
 
 impl CallState {
@@ -170,7 +130,6 @@ impl CallState {
                 .collect(),
         ));
         editor.set_placeholder_text("{}");
-        self.pager = None;
         self.view = Some(CallView::Editing {
             target: CallTarget {
                 server: tool.server.clone(),
@@ -267,10 +226,20 @@ impl CallState {
         });
     }
 
+    /// The finished call's result, for the pager.
+    pub fn result(&self) -> Option<(&CallTarget, &ResultText)> {
+        match &self.view {
+            Some(CallView::Done {
+                target,
+                outcome: Ok(result),
+                ..
+            }) => Some((target, result)),
+            _ => None,
+        }
+    }
+
     pub fn close(&mut self) {
         self.view = None;
-        self.pager = None;
-        self.pager_rows.replace(None);
     }
 }
 
@@ -399,18 +368,6 @@ mod tests {
         let (preview, cut) = result.preview();
         assert!(cut);
         assert!(preview.len() <= PREVIEW_BYTES);
-    }
-
-    #[test]
-    fn pager_rows_wrap_long_lines_by_characters() {
-        let result = ResultText::new("abcdefgh\n\nxé", false);
-        let rows = PagerRows::wrap(&result, 3);
-        let texts: Vec<&str> = rows
-            .rows
-            .iter()
-            .map(|(a, b)| &result.text[*a..*b])
-            .collect();
-        assert_eq!(texts, ["abc", "def", "gh", "", "xé"]);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub fn on_paused(state: &mut AppState, paused: Paused) {
     }
     text.push_str("\nn runs the next step · c continues to the next breakpoint · x stops.");
     state.chat.push(Role::Notice, text);
+    state.trace.focus_step(paused.parent);
     state.agent.paused.push_back(paused);
     // "Running one step…" is over: the run is waiting again.
     state.notice = None;

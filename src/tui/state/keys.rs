@@ -6,7 +6,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::call::CallView;
 use super::servers::{ActionKind, PendingAction};
-use super::{AppState, Effect, Pane, conversation, debugging, move_selection};
+use super::trace::InputPurpose;
+use super::{
+    AppState, Effect, Pane, conversation, debugging, move_selection, pager, trace_actions,
+};
 use crate::protocol::debug::DebugAction;
 use crate::protocol::{AgentCommand, Decision};
 use crate::runtime::messages::RuntimeCommand;
@@ -63,6 +66,8 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
             state.chat.scroll = 0;
         } else if scopes.contains(&Scope::Filtering) {
             edit_filter(state, key);
+        } else if scopes.contains(&Scope::TraceInput) {
+            trace_actions::input_key(state, key);
         }
         return;
     };
@@ -86,6 +91,10 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         ));
         return;
     }
+    if state.sessions.is_some() {
+        super::sessions::on_action(state, action, effects);
+        return;
+    }
     if state.help {
         match action {
             Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
@@ -93,7 +102,7 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
             _ => {}
         }
     }
-    if let Some(scroll) = state.call.pager.as_mut() {
+    if let Some(scroll) = state.pager.as_mut().map(|pager| &mut pager.scroll) {
         let page = usize::from(state.size.1.saturating_sub(4)).max(1);
         match action {
             Action::Up => *scroll = scroll.saturating_sub(1),
@@ -123,6 +132,12 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
             state.help_scroll = 0;
         }
         Action::CloseHelp => state.help = false,
+        Action::OpenSessions => super::sessions::open_picker(state, effects),
+        // Only the open picker takes these (handled above).
+        Action::ResumeSession
+        | Action::DeleteSession
+        | Action::ConfirmDelete
+        | Action::CloseSessions => {}
         Action::FocusChat => state.focus(Pane::Chat),
         Action::FocusServers => state.focus(Pane::Servers),
         Action::FocusTools => state.focus(Pane::Tools),
@@ -183,8 +198,15 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
             }
         }
         Action::CloseCall => state.call.close(),
-        Action::OpenPager => state.call.pager = Some(0),
-        Action::ClosePager => state.call.pager = None,
+        Action::OpenPager => {
+            if let Some((target, result)) = state.call.result() {
+                state.pager = Some(pager::Pager::new(
+                    target.qualified_name.clone(),
+                    result.clone(),
+                ));
+            }
+        }
+        Action::ClosePager => state.pager = None,
         Action::ApproveOnce => conversation::decide(state, Decision::Approve, effects),
         Action::DenyCall => conversation::decide(state, Decision::Deny, effects),
         Action::AlwaysAllow => conversation::decide(state, Decision::Always, effects),
@@ -224,6 +246,24 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
             }
         }
         Action::PromptDown => state.agent.scroll_prompt(1),
+        Action::OpenStep => trace_actions::open_selected(state),
+        Action::ToggleCollapse => state.trace.toggle_collapsed(),
+        Action::CollapseStep => state.trace.collapse_or_up(),
+        Action::ExpandStep => state.trace.expand_or_down(),
+        Action::FilterSteps => trace_actions::start_input(state, InputPurpose::Filter),
+        Action::ClearStepFilter => trace_actions::clear_filter(state),
+        Action::ToggleFollow => {
+            state.trace.set_follow(!state.trace.follow);
+            state.notice = Some(if state.trace.follow {
+                "Follow on: the newest step stays selected.".to_owned()
+            } else {
+                "Follow off: the selection stays where you put it.".to_owned()
+            });
+        }
+        Action::ToggleBreakpoint => trace_actions::toggle_breakpoint(state, effects),
+        Action::TypeBreakpoint => trace_actions::start_input(state, InputPurpose::Breakpoint),
+        Action::AcceptInput => trace_actions::accept_input(state, effects),
+        Action::CancelInput => trace_actions::cancel_input(state),
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {
                 let name = server.name.clone();
@@ -271,11 +311,16 @@ fn split_escape_prefix(key: &KeyEvent, scopes: &[Scope]) -> Option<(KeyEvent, Ke
     let KeyCode::Char(_) = key.code else {
         return None;
     };
-    if key.modifiers != KeyModifiers::ALT || keymap::lookup(key, scopes).is_some() {
+    // "Esc, Shift-S" arrives as Alt-Shift-S: the Shift belongs to the second key.
+    let rest = key.modifiers - KeyModifiers::ALT;
+    if !key.modifiers.contains(KeyModifiers::ALT)
+        || !(rest - KeyModifiers::SHIFT).is_empty()
+        || keymap::lookup(key, scopes).is_some()
+    {
         return None;
     }
     let escape = KeyEvent::new_with_kind(KeyCode::Esc, KeyModifiers::NONE, key.kind);
-    let plain = KeyEvent::new_with_kind(key.code, KeyModifiers::NONE, key.kind);
+    let plain = KeyEvent::new_with_kind(key.code, rest, key.kind);
     Some((escape, plain))
 }
 

@@ -9,9 +9,14 @@ pub mod chat;
 pub mod conversation;
 pub mod debugging;
 mod keys;
+pub mod pager;
 pub mod servers;
+pub mod sessions;
 pub mod tools;
 pub mod trace;
+pub mod trace_actions;
+pub mod trace_filter;
+pub mod trace_page;
 pub mod trace_words;
 
 use std::sync::Arc;
@@ -99,8 +104,12 @@ pub struct AppState {
     pub trace: TraceState,
     /// A tool call made by hand from the Tools pane.
     pub call: CallState,
+    /// Long text read full screen (a call's result, a trace step); on top of everything.
+    pub pager: Option<pager::Pager>,
     /// The agent: mode, running turn, approval and sampling prompts, usage.
     pub agent: AgentState,
+    /// The sessions picker, when open.
+    pub sessions: Option<sessions::SessionPicker>,
     pub theme: Theme,
     /// Terminal size in cells.
     pub size: (u16, u16),
@@ -172,7 +181,9 @@ impl AppState {
             tools: ToolsState::default(),
             trace: TraceState::default(),
             call: CallState::default(),
+            pager: None,
             agent: AgentState::new(model.is_some()),
+            sessions: None,
             theme,
             size: (80, 24),
             config_label,
@@ -224,12 +235,63 @@ impl AppState {
         self.trace.select(self.trace.len().saturating_sub(1));
     }
 
+    /// A resumed session: its id for the status bar, and its conversation and trace back on
+    /// screen.
+    pub fn resume_session(
+        &mut self,
+        id: Option<String>,
+        history: &[crate::llm::ChatMessage],
+        steps: Vec<crate::protocol::TraceStep>,
+    ) {
+        self.agent.session = id;
+        if history.is_empty() {
+            return;
+        }
+        self.chat.push(
+            Role::Notice,
+            format!(
+                "Resumed session {} ({}).",
+                self.agent.session.as_deref().unwrap_or("?"),
+                crate::text::plural(history.len(), "message", "messages")
+            ),
+        );
+        self.show_history(history);
+        sessions::restore_steps(self, steps);
+    }
+
+    /// A stored conversation in the chat: what was said and the tool calls made (results are
+    /// in the model's context and the trace, not repeated).
+    pub fn show_history(&mut self, history: &[crate::llm::ChatMessage]) {
+        use crate::llm::ChatMessage;
+        for message in history {
+            match message {
+                ChatMessage::User(text) => {
+                    self.chat.push(Role::User, text.clone());
+                }
+                ChatMessage::Assistant {
+                    text, tool_calls, ..
+                } => {
+                    if !text.is_empty() {
+                        self.chat.push(Role::Assistant, text.clone());
+                    }
+                    for call in tool_calls {
+                        self.chat
+                            .push(Role::Tool, format!("{} {}", call.name, call.arguments));
+                    }
+                }
+                ChatMessage::ToolResult { .. } => {}
+            }
+        }
+    }
+
     /// Which keymap scopes apply right now, most specific first.
     pub fn scopes(&self) -> Vec<Scope> {
         let mut scopes = vec![Scope::Anywhere];
         if self.help {
             scopes.push(Scope::Help);
-        } else if self.call.pager.is_some() {
+        } else if self.sessions.is_some() {
+            scopes.push(Scope::Sessions);
+        } else if self.pager.is_some() {
             scopes.push(Scope::Pager);
         } else if let Some(view) = &self.call.view {
             scopes.push(match view {
@@ -256,6 +318,8 @@ impl AppState {
             scopes.push(Scope::Typing);
         } else if self.tools.filtering && self.focus == Pane::Tools {
             scopes.push(Scope::Filtering);
+        } else if self.trace.input.is_some() && self.focus == Pane::Trace {
+            scopes.push(Scope::TraceInput);
         } else {
             if !self.agent.paused.is_empty() {
                 scopes.push(Scope::Paused);
@@ -321,6 +385,8 @@ pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
             } else if state.tools.filtering {
                 state.tools.filter.push_str(&text.replace('\n', " "));
                 state.tools.filter_edited();
+            } else if state.focus == Pane::Trace {
+                trace_actions::input_paste(state, &text);
             }
         }
         Msg::Resize(width, height) => state.size = (width, height),
@@ -363,10 +429,7 @@ pub(super) fn move_selection(state: &mut AppState, delta: isize) {
             let next = shift(state.tools.selected);
             state.tools.select(next);
         }
-        Pane::Trace => {
-            let next = shift(state.trace.selected);
-            state.trace.select(next);
-        }
+        Pane::Trace => state.trace.move_by(delta),
     }
 }
 
@@ -416,6 +479,7 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
             {
                 state.notice = None;
             }
+            trace_actions::check_configured_breakpoints(state);
         }
         RuntimeEvent::LogLinesReceived {
             server,
@@ -427,7 +491,10 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
             lines,
             dropped,
         } => state.servers.add_stderr(server, lines, dropped),
-        RuntimeEvent::CatalogChanged(catalog) => state.tools.set_catalog(catalog),
+        RuntimeEvent::CatalogChanged(catalog) => {
+            state.tools.set_catalog(catalog);
+            trace_actions::check_configured_breakpoints(state);
+        }
         RuntimeEvent::CallProgress {
             id,
             progress,
@@ -460,3 +527,5 @@ mod tests_agent;
 mod tests_debugging;
 #[cfg(test)]
 mod tests_servers;
+#[cfg(test)]
+mod tests_trace;

@@ -620,17 +620,17 @@ fn pager_scrolls_and_closes() {
         Some(call::CallView::Done { elapsed, .. }) if elapsed == Duration::from_millis(31)
     ));
     update(&mut s, key(KeyCode::Char('p')));
-    assert_eq!(s.call.pager, Some(0));
+    assert_eq!(s.pager.as_ref().map(|p| p.scroll), Some(0));
     update(&mut s, key(KeyCode::Char('j')));
     update(&mut s, key(KeyCode::Char('j')));
-    assert_eq!(s.call.pager, Some(2));
+    assert_eq!(s.pager.as_ref().map(|p| p.scroll), Some(2));
     assert_eq!(
         s.focus,
         Pane::Tools,
         "j scrolled the pager, not the tool list"
     );
     update(&mut s, key(KeyCode::Char('q')));
-    assert_eq!(s.call.pager, None);
+    assert!(s.pager.is_none());
     assert!(
         s.call.view.is_some(),
         "q in the pager closes only the pager"
@@ -688,6 +688,20 @@ fn a_fast_escape_then_key_arriving_as_alt_key_is_split() {
     );
     assert!(!s.typing, "the Esc part left the input");
     assert_eq!(s.focus, Pane::Servers, "the 2 part focused Servers");
+    assert!(s.chat.input.is_empty());
+    // With Shift: "Esc, G" arrives as Alt-Shift-G, and the G keeps its Shift.
+    update(&mut s, key(KeyCode::Char('1')));
+    assert!(s.typing);
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new_with_kind(
+            KeyCode::Char('4'),
+            KeyModifiers::ALT | KeyModifiers::SHIFT,
+            KeyEventKind::Press,
+        )),
+    );
+    assert!(!s.typing, "the Esc part left the input");
+    assert_eq!(s.focus, Pane::Trace, "the 4 part focused Trace");
     assert!(s.chat.input.is_empty());
 }
 

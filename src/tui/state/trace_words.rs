@@ -24,9 +24,14 @@ pub fn title(step: &TraceStep) -> String {
             user_text, outcome, ..
         } => {
             let ask = truncate_chars(&sanitize_line(user_text), 60);
+            // The number is what the filter's `turn:N` takes.
+            let turn = step
+                .turn
+                .map(|t| format!("turn {t}"))
+                .unwrap_or("turn".into());
             match outcome {
-                Some(outcome) => format!("turn “{ask}” · {}", outcome_words(outcome)),
-                None => format!("turn “{ask}”"),
+                Some(outcome) => format!("{turn} “{ask}” · {}", outcome_words(outcome)),
+                None => format!("{turn} “{ask}”"),
             }
         }
         StepBody::ModelRequest { model, request } => format!(
@@ -107,6 +112,16 @@ pub fn title(step: &TraceStep) -> String {
         ),
         StepBody::Edit { target, .. } => format!("edit: {}", target.replace('_', " ")),
         StepBody::Fork { from } => format!("fork of step {from}"),
+        StepBody::Retry {
+            attempt,
+            max_retries,
+            wait_ms,
+            reason,
+        } => format!(
+            "retry {attempt}/{max_retries} in {} · {}",
+            human_ms(*wait_ms),
+            sanitize_line(reason)
+        ),
         StepBody::Limit { reason } => format!("limit: {}", sanitize_line(reason)),
         StepBody::Error { message } => format!("error: {}", sanitize_line(message)),
         StepBody::Unknown => "a step of a newer mcpomni".to_owned(),
@@ -156,6 +171,7 @@ pub fn detail(step: &TraceStep) -> String {
         }
         StepBody::ModelReply {
             text,
+            reasoning,
             tool_calls,
             stop_reason,
             error,
@@ -164,6 +180,9 @@ pub fn detail(step: &TraceStep) -> String {
             let mut lines = Vec::new();
             if let Some(error) = error {
                 lines.push(format!("error: {}", excerpt(error)));
+            }
+            if let Some(reasoning) = reasoning {
+                lines.push(format!("reasoning: {}", excerpt(reasoning.trim())));
             }
             if !text.trim().is_empty() {
                 lines.push(format!("text: {}", excerpt(text.trim())));
@@ -250,6 +269,7 @@ pub fn detail(step: &TraceStep) -> String {
             format!("after: {}", one_line(after, 300)),
         ],
         StepBody::Fork { from } => vec![format!("re-runs step {from} with its messages as edited")],
+        StepBody::Retry { reason, .. } => vec![sanitize(reason)],
         StepBody::Limit { reason } => vec![sanitize(reason)],
         StepBody::Error { message } => vec![sanitize(message)],
         StepBody::Unknown => Vec::new(),
@@ -356,6 +376,7 @@ mod tests {
             None,
             StepBody::ModelReply {
                 text: "Let me add them.".into(),
+                reasoning: None,
                 tool_calls: vec![ToolCall {
                     id: "c1".into(),
                     name: "demo__add".into(),

@@ -1,6 +1,5 @@
-//! The tool-call overlay (arguments editor, running call with progress, result preview) and
-//! the full-screen result pager. The pager draws only the visible lines of the result, so a
-//! 20 MB result scrolls as fast as a short one.
+//! The tool-call overlay: arguments editor, running call with progress, result preview (the
+//! whole result opens in the pager).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -10,25 +9,13 @@ use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
 
 use crate::text::{human_duration, truncate_chars};
 use crate::tui::state::AppState;
-use crate::tui::state::call::{CallTarget, CallView, PagerRows, ResultText};
+use crate::tui::state::call::{CallTarget, CallView, ResultText};
 use crate::tui::theme::Theme;
 
 use super::overlay_block;
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let theme = &state.theme;
-    if let (
-        Some(scroll),
-        Some(CallView::Done {
-            target,
-            outcome: Ok(result),
-            ..
-        }),
-    ) = (state.call.pager, &state.call.view)
-    {
-        draw_pager(frame, area, target, result, state, scroll);
-        return;
-    }
     let Some(view) = &state.call.view else {
         return;
     };
@@ -198,40 +185,4 @@ fn draw_result(
     let mut lines = vec![Line::from(status), Line::default()];
     lines.extend(body.lines().map(|l| Line::raw(truncate_chars(l, 2000))));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
-}
-
-fn draw_pager(
-    frame: &mut Frame,
-    area: Rect,
-    target: &CallTarget,
-    result: &ResultText,
-    state: &AppState,
-    scroll: usize,
-) {
-    let theme = &state.theme;
-    frame.render_widget(Clear, area);
-    let block = overlay_block(theme, "");
-    let inner = block.inner(area);
-    let width = usize::from(inner.width).max(1);
-    let height = usize::from(inner.height);
-    let mut memo = state.call.pager_rows.borrow_mut();
-    if memo.as_ref().is_none_or(|rows| rows.width != width) {
-        *memo = Some(PagerRows::wrap(result, width));
-    }
-    let rows = memo.as_ref().map(|r| r.rows.as_slice()).unwrap_or_default();
-    let total = rows.len();
-    let top = scroll.min(total.saturating_sub(height));
-    let title = format!(
-        " {} · lines {}–{} of {} · j/k PgUp/PgDn g/G · Esc closes ",
-        target.qualified_name,
-        top + 1,
-        (top + height).min(total),
-        total
-    );
-    frame.render_widget(overlay_block(theme, &title), area);
-    let lines: Vec<Line> = rows[top..(top + height).min(total)]
-        .iter()
-        .map(|(start, end)| Line::raw(result.text.get(*start..*end).unwrap_or("").to_owned()))
-        .collect();
-    frame.render_widget(Paragraph::new(lines), inner);
 }

@@ -6,7 +6,9 @@ mod arguments;
 mod call;
 mod chat;
 mod help;
+mod pager;
 mod servers;
+mod sessions;
 mod status;
 mod tools;
 mod trace;
@@ -51,6 +53,12 @@ pub fn draw(frame: &mut Frame, state: &AppState) {
     }
     approval::draw_editors(frame, area, state);
     call::draw(frame, area, state);
+    if let Some(open) = &state.pager {
+        pager::draw(frame, area, open, &state.theme);
+    }
+    if let Some(picker) = &state.sessions {
+        sessions::draw(frame, area, state, picker);
+    }
     if state.help {
         help::draw(frame, area, state);
     }

@@ -18,7 +18,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let theme = &state.theme;
     let (mode, hints) = if state.help {
         (" HELP ", "j/k scroll · Esc closes")
-    } else if state.call.pager.is_some() {
+    } else if state.pager.is_some() {
         (" PAGER ", "j/k PgUp/PgDn g/G scroll · Esc closes")
     } else if let Some(view) = &state.call.view {
         match view {
@@ -53,16 +53,33 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         (" TYPING ", "Enter send · Esc keys · Tab pane · Ctrl-C quit")
     } else if state.tools.filtering && state.focus == Pane::Tools {
         (" FILTER ", "Enter keep · Esc clear")
+    } else if state.trace.input.is_some() && state.focus == Pane::Trace {
+        (" TYPE ", "Enter keep · Esc drop")
+    } else if state.focus == Pane::Trace {
+        (" TRACE ", "Enter open · Space fold · / filter · b break")
     } else {
         (" KEYS ", "q quit · ? help · 1-4 pane · j/k move · m mouse")
     };
     let mode_style = theme.selection().add_modifier(Modifier::BOLD);
-    // The agent's mode is always shown: the hints give way to it first.
+    // The agent's mode is always shown: the hints give way to it first. The session is too
+    // when the hints still fit beside it; else it joins the summary, which gives way to them.
     let agent_mode = state
         .agent
         .available
         .then(|| format!("{} mode", state.agent.mode.label()));
-    let kept_for_mode = agent_mode.as_ref().map_or(0, |m| m.chars().count() + 4);
+    let session = session_label(state);
+    let needed = |parts: &[&String]| parts.iter().map(|p| p.chars().count() + 3).sum::<usize>();
+    let hints_width = mode.chars().count() + 1 + hints.chars().count() + 2;
+    let session_kept = session.as_ref().is_some_and(|session| {
+        let with: Vec<&String> = agent_mode.iter().chain([session]).collect();
+        hints_width + needed(&with) <= usize::from(area.width)
+    });
+    let kept: Vec<String> = [session.clone().filter(|_| session_kept), agent_mode]
+        .into_iter()
+        .flatten()
+        .collect();
+    let kept_for_mode =
+        kept.iter().map(|k| k.chars().count() + 3).sum::<usize>() + usize::from(!kept.is_empty());
     let room_for_middle = usize::from(area.width)
         .saturating_sub(mode.chars().count() + 1 + kept_for_mode)
         .max(1);
@@ -76,11 +93,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let mut spans = vec![Span::styled(mode, mode_style), Span::raw(" "), middle];
     let used: usize = spans.iter().map(Span::width).sum();
     let room = usize::from(area.width).saturating_sub(used);
-    let mut summary = fitted_summary(summary_parts(state), room.saturating_sub(kept_for_mode));
-    if let Some(agent_mode) = agent_mode {
+    let mut parts = summary_parts(state);
+    if let Some(session) = session.filter(|_| !session_kept) {
+        // A warning leads; a session id follows the server count and goes first when short.
+        let at = if session.contains("not saved") { 0 } else { 1 };
+        parts.insert(at.min(parts.len()), session);
+    }
+    let mut summary = fitted_summary(parts, room.saturating_sub(kept_for_mode));
+    if !kept.is_empty() {
+        let kept = kept.join(" · ");
         summary = Some(match summary {
-            Some(rest) => format!("{rest} · {agent_mode}"),
-            None => agent_mode,
+            Some(rest) => format!("{rest} · {kept}"),
+            None => kept,
         });
     }
     if let Some(summary) = summary {
@@ -89,6 +113,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         spans.push(Span::styled(summary, theme.muted()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Where the conversation is saved: `session ID`, `(not saved)` while the store is away, or
+/// `not saved` without a store. Nothing without an LLM (there is no conversation).
+fn session_label(state: &AppState) -> Option<String> {
+    use crate::memory::writer::SaveState;
+    if !state.agent.available {
+        return None;
+    }
+    Some(match (&state.agent.session, &state.agent.save_state) {
+        (Some(session), SaveState::Saved) => format!("session {session}"),
+        (Some(session), SaveState::NotSaved { .. }) => format!("session {session} (not saved)"),
+        (None, _) => "not saved".to_owned(),
+    })
 }
 
 /// The summary's parts, most important first; the least important go when space is short.

@@ -277,7 +277,11 @@ fn tool_call_overlays() {
         .call
         .on_finished(id, Ok(result), Duration::from_millis(1234));
     insta::assert_snapshot!("call_result", screen(&state));
-    state.call.pager = Some(480);
+    let (target, result) = state.call.result().expect("a result");
+    let mut pager =
+        crate::tui::state::pager::Pager::new(target.qualified_name.clone(), result.clone());
+    pager.scroll = 480;
+    state.pager = Some(pager);
     let pager = render(&state).backend().to_string();
     assert!(pager.contains("result line 500"), "{pager}");
     assert!(pager.contains("lines 479–500 of 500"), "{pager}");
@@ -339,7 +343,10 @@ fn the_trace_scrolls_to_the_selected_step() {
     }
     state.trace.select(40);
     let screen = render(&state).backend().to_string();
-    assert!(screen.contains("▶  41 ✗ limit: step title 41"), "{screen}");
+    assert!(
+        screen.contains("▶  41   ✗ limit: step title 41"),
+        "{screen}"
+    );
     assert!(screen.contains("second line of 41"), "{screen}");
     assert!(
         !screen.contains("step title 1 "),
@@ -347,7 +354,7 @@ fn the_trace_scrolls_to_the_selected_step() {
     );
     state.trace.select(0);
     let screen = render(&state).backend().to_string();
-    assert!(screen.contains("▶   1 ✗ limit: step title 1"), "{screen}");
+    assert!(screen.contains("▶   1   ✗ limit: step title 1"), "{screen}");
     assert!(screen.contains("second line of 1"), "{screen}");
 }
 
@@ -453,17 +460,25 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
             session_usage: usage,
         }),
     );
-    // At 80 columns only the server count and the mode (always shown) fit beside the typing
-    // hints; at 120 all of it.
+    // At 80 columns only where the conversation is saved and the mode (always shown) fit
+    // beside the typing hints; at 140 all of it, the session kept beside the mode.
+    let narrow = render(&state).backend().to_string();
+    assert!(
+        narrow.contains("Ctrl-C quit   not saved · chat mode"),
+        "{narrow}"
+    );
+    state.agent.session = Some("20261207-101500-4242".into());
     let narrow = render(&state).backend().to_string();
     assert!(
         narrow.contains("Ctrl-C quit   1/1 ready · chat mode"),
-        "{narrow}"
+        "the session gives way to the hints at 80 columns: {narrow}"
     );
-    state.size = (120, 30);
+    state.size = (140, 30);
     let screen = render(&state).backend().to_string();
     assert!(
-        screen.contains("1/1 ready · 13.2k tok $0.0031 · 3 tools · chat mode"),
+        screen.contains(
+            "1/1 ready · 13.2k tok $0.0031 · 3 tools · session 20261207-101500-4242 · chat mode"
+        ),
         "{screen}"
     );
 }

@@ -1,7 +1,9 @@
-//! The Trace pane: the agent's steps as a tree (indented under the step they belong to), each
-//! with a status mark, its words (worked out by the reducer) and, for the selected step, its
-//! detail. Only the rows that fit are built, so a trace of thousands of steps draws as fast as
-//! a short one. Empty until an agent has run.
+//! The Trace pane: the agent's steps as a tree (indented under the step they belong to, with
+//! ▾/▸ on steps that have children, shown or collapsed), each with a status mark, its words
+//! (worked out by the reducer) and, for the selected step, its detail. Only the rows that fit
+//! are built, so a trace of thousands of steps draws as fast as a short one. The title says
+//! how many steps there are (and match a filter), follow mode and the breakpoints; a line at
+//! the bottom shows a filter or breakpoint being typed. Empty until an agent has run.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -14,7 +16,7 @@ use super::{pane_block, placeholder};
 use crate::protocol::StepStatus;
 use crate::protocol::debug::PauseReason;
 use crate::text::{sanitize_line, truncate_chars};
-use crate::tui::state::trace::TraceRow;
+use crate::tui::state::trace::{InputPurpose, TraceState};
 use crate::tui::state::{AppState, Pane};
 use crate::tui::theme::Theme;
 
@@ -25,10 +27,10 @@ const DETAIL_INDENT: &str = "      ";
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     let theme = &state.theme;
     let trace = &state.trace;
-    let extra = format!("· {} steps", trace.len());
-    let block = pane_block(Pane::Trace, focused, theme, &extra);
+    let block = pane_block(Pane::Trace, focused, theme, &title_extra(state));
     let inner = paused_banner(frame, block.inner(area), state);
     frame.render_widget(block, area);
+    let inner = input_line(frame, inner, state);
     if trace.is_empty() {
         placeholder(
             frame,
@@ -39,11 +41,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
         );
         return;
     }
+    if trace.visible_len() == 0 {
+        placeholder(
+            frame,
+            inner,
+            theme,
+            "No step matches the filter. Esc shows every step.",
+        );
+        return;
+    }
     let width = usize::from(inner.width);
     let height = usize::from(inner.height);
-    let selected = trace.selected.min(trace.len() - 1);
-    // Every step is one row; the selected one is followed by its wrapped detail.
-    let detail = trace.rows.get(selected).map_or_else(Vec::new, |row| {
+    // Positions count shown rows; the selected one is followed by its wrapped detail.
+    let selected = trace.position_of(trace.selected);
+    let detail = trace.selected_row().map_or_else(Vec::new, |row| {
         if row.detail.is_empty() {
             Vec::new()
         } else {
@@ -52,14 +63,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
     });
     let offset = scroll_to_show(selected..selected + 1 + detail.len(), height);
     let mut lines = Vec::with_capacity(height);
-    let mut index = offset_to_step(offset, selected, detail.len());
+    let mut position = offset_to_step(offset, selected, detail.len());
     let mut skip_detail = offset.saturating_sub(selected + 1);
-    while lines.len() < height && index < trace.len() {
-        let row = &trace.rows[index];
-        if index != selected || offset <= selected {
-            lines.push(title_line(index, row, index == selected, width, theme));
+    while lines.len() < height
+        && let Some(index) = trace.visible_row(position)
+    {
+        if position != selected || offset <= selected {
+            lines.push(title_line(index, trace, position == selected, width, state));
         }
-        if index == selected {
+        if position == selected {
             for text in detail.iter().skip(std::mem::take(&mut skip_detail)) {
                 if lines.len() == height {
                     break;
@@ -70,9 +82,69 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
                 )));
             }
         }
-        index += 1;
+        position += 1;
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The title's extra words: step count (and how many match a filter), follow mode and the
+/// breakpoints set.
+fn title_extra(state: &AppState) -> String {
+    let trace = &state.trace;
+    let mut extra = match &trace.filter {
+        Some(filter) => format!(
+            "· {} of {} steps match “{}”",
+            trace.matched,
+            trace.len(),
+            sanitize_line(&filter.text)
+        ),
+        None => format!("· {} steps", trace.len()),
+    };
+    if trace.follow && !trace.is_empty() {
+        extra.push_str(" · following");
+    }
+    if !state.agent.breakpoints.is_empty() {
+        let names: Vec<String> = state
+            .agent
+            .breakpoints
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        extra.push_str(&format!(" · breaks: {}", sanitize_line(&names.join(", "))));
+    }
+    extra
+}
+
+/// The line being typed (filter or breakpoint) at the bottom, with what is wrong with it;
+/// the rest of the pane is returned.
+fn input_line(frame: &mut Frame, inner: Rect, state: &AppState) -> Rect {
+    let Some(input) = &state.trace.input else {
+        return inner;
+    };
+    if inner.height < 2 {
+        return inner;
+    }
+    let prompt = match input.purpose {
+        InputPurpose::Filter => "filter (kind:K turn:N tool:GLOB status:S words)",
+        InputPurpose::Breakpoint => "breakpoint (model, tool:GLOB, error, step:N)",
+    };
+    let mut spans = vec![
+        Span::styled(format!("{prompt}: "), state.theme.accent()),
+        Span::raw(sanitize_line(&input.text)),
+        Span::styled("█", state.theme.accent()),
+    ];
+    if let Some(error) = &input.error {
+        spans.push(Span::styled(
+            format!("  {}", sanitize_line(error)),
+            Style::default().fg(state.theme.error),
+        ));
+    }
+    let [rest, line] = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Min(0), Constraint::Length(1)])
+        .areas(inner);
+    frame.render_widget(Paragraph::new(Line::from(spans)), line);
+    rest
 }
 
 /// Rows a paused run's banner may take at most.
@@ -124,23 +196,43 @@ fn offset_to_step(offset: usize, selected: usize, detail_rows: usize) -> usize {
 
 fn title_line(
     index: usize,
-    row: &TraceRow,
+    trace: &TraceState,
     selected: bool,
     width: usize,
-    theme: &Theme,
+    state: &AppState,
 ) -> Line<'static> {
+    let theme = &state.theme;
+    let row = &trace.rows[index];
     let indent = "  ".repeat(row.depth.min(MAX_INDENT_LEVELS));
     let (mark, mark_style) = status_mark(row.step.status, theme);
     let marker = if selected { "▶ " } else { "  " };
     let number = format!("{:>3} ", index + 1);
-    let used = marker.len() + number.len() + indent.len() + 2;
+    let (fold, hidden) = if trace.is_collapsed(index) {
+        ("▸ ", format!(" · +{} hidden", trace.descendants(index)))
+    } else if trace.has_children(index) {
+        ("▾ ", String::new())
+    } else {
+        ("  ", String::new())
+    };
+    let used = marker.len() + number.len() + indent.len() + 5 + hidden.chars().count();
     let title = truncate_chars(&row.title, width.saturating_sub(used).max(1));
+    // With a filter, the ancestors shown for context are dimmed; the matches are not.
+    let context = trace
+        .filter
+        .as_ref()
+        .is_some_and(|filter| !filter.matches(row));
     let line = Line::from(vec![
         Span::raw(marker),
         Span::styled(number, theme.muted()),
         Span::raw(indent),
+        Span::styled(fold, theme.muted()),
         Span::styled(format!("{mark} "), mark_style),
-        Span::raw(title),
+        if context {
+            Span::styled(title, theme.muted())
+        } else {
+            Span::raw(title)
+        },
+        Span::styled(hidden, theme.muted()),
     ]);
     if selected {
         line.style(theme.selection())
