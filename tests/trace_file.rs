@@ -13,16 +13,18 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::Duration;
 
 use llm_mock::{MockCall, MockLlm, Reply};
+use mcpomni::agent::trace::StepSink;
 use mcpomni::protocol::{
     AgentCommand, AgentEvent, AgentMode, StepBody, StepId, TraceStep, TurnId, TurnOutcome,
 };
 use mcpomni::redact::Secrets;
 use mcpomni::tracefile::recording::Recording;
 use mcpomni::tracefile::replay::{Replay, Tools, replay};
-use mcpomni::tracefile::{Trace, TraceWriter, read_trace, tee};
+use mcpomni::tracefile::{Trace, TraceSink, TraceWriter, read_trace};
 use serde_json::{Value, json};
 use support::tmux::Tmux;
 use tokio::sync::mpsc;
@@ -566,10 +568,12 @@ async fn a_fork_replays_after_the_turn_it_forked_each_on_its_own_replies() {
             "base_url": format!("{}/v1", mock.base_url()),
         },
     }));
-    let (handle, agent, events) = support::start_agent(&config).await;
     let file = dir.path().join("fork.jsonl");
     let writer = TraceWriter::create(&file, Secrets::default()).expect("trace file");
-    let (mut events, _writing) = tee(events, writer);
+    // As `--trace` does: the agent's tracer writes each step before sending its event.
+    let sink: Arc<dyn StepSink> = Arc::new(TraceSink::new(writer));
+    let (handle, agent, mut events) =
+        support::start_agent_with(&config, |settings| settings.trace = Some(sink)).await;
     let mut steps = Vec::new();
 
     // The original turn: echo "first", then answer.
@@ -619,7 +623,7 @@ async fn a_fork_replays_after_the_turn_it_forked_each_on_its_own_replies() {
         finish_turn(&mut events, &mut steps, TurnId(2)).await,
         TurnOutcome::Answered
     );
-    // Every step reached the file before the turn's end passed the writer.
+    // Every step reached the file before its event was sent.
     handle.shutdown().await;
     drop(mock);
 

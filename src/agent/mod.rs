@@ -71,6 +71,8 @@ pub struct AgentSettings {
     pub total_tokens_limit: u64,
     pub price: Option<Price>,
     pub tool_calling: ToolCalling,
+    /// Where every step is saved as it happens (`--trace FILE`), besides the events.
+    pub trace: Option<Arc<dyn trace::StepSink>>,
     /// Where each finished turn's messages and usage are stored (none: kept in memory only).
     pub session: Option<crate::memory::writer::SessionSink>,
     /// The conversation a resumed session continues.
@@ -103,6 +105,7 @@ impl AgentSettings {
                 .llm
                 .as_ref()
                 .map_or(ToolCalling::default(), |llm| llm.tool_calling),
+            trace: None,
             session: None,
             history: Vec::new(),
             store: None,
@@ -112,11 +115,14 @@ impl AgentSettings {
         }
     }
 
-    /// Where a run's steps are saved besides its events: the session.
+    /// Where a run's steps are saved besides its events: the trace file, then the session.
     pub fn step_sink(&self) -> Option<Arc<dyn trace::StepSink>> {
-        session_steps::combine([self.session.clone().map(|sink| {
-            Arc::new(session_steps::SessionSteps::new(sink)) as Arc<dyn trace::StepSink>
-        })])
+        session_steps::combine([
+            self.trace.clone(),
+            self.session.clone().map(|sink| {
+                Arc::new(session_steps::SessionSteps::new(sink)) as Arc<dyn trace::StepSink>
+            }),
+        ])
     }
 
     /// The protocol a session starts with.
@@ -445,7 +451,7 @@ impl AgentActor {
         self.running = Some(Running { turn, cancel, task });
     }
 
-    /// Where this run's steps are saved besides the events: the session.
+    /// Where this run's steps are saved besides the events: the trace file and the session.
     fn step_sink(&self) -> Option<Arc<dyn trace::StepSink>> {
         self.settings.step_sink()
     }

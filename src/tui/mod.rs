@@ -18,6 +18,7 @@ pub mod theme;
 pub mod view;
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::EventStream;
@@ -216,12 +217,11 @@ pub async fn run(
                 settings.last_step = last_step;
             }
         }
-        let (agent, events) = agent::spawn(settings, provider, handle.clone(), sampling_rx);
-        match trace {
-            // Write errors are logged by the tee; the dashboard goes on without the file.
-            Some(writer) => (agent, tracefile::tee(events, writer).0),
-            None => (agent, events),
-        }
+        // Write errors are logged by the sink; the dashboard goes on without the file.
+        settings.trace = trace.map(|writer| {
+            Arc::new(tracefile::TraceSink::new(writer)) as Arc<dyn agent::trace::StepSink>
+        });
+        agent::spawn(settings, provider, handle.clone(), sampling_rx)
     });
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let bridge = tokio::spawn(runtime::bridge::run(handle.clone(), commands));
