@@ -70,8 +70,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let session = session_label(state);
     let needed = |parts: &[&String]| parts.iter().map(|p| p.chars().count() + 3).sum::<usize>();
     let hints_width = mode.chars().count() + 1 + hints.chars().count() + 2;
+    // The server count comes before the session: it is what an operator looks for first.
+    let servers_ready = summary_parts(state).into_iter().next();
     let session_kept = session.as_ref().is_some_and(|session| {
-        let with: Vec<&String> = agent_mode.iter().chain([session]).collect();
+        let with: Vec<&String> = agent_mode
+            .iter()
+            .chain(servers_ready.iter())
+            .chain([session])
+            .collect();
         hints_width + needed(&with) <= usize::from(area.width)
     });
     let kept: Vec<String> = [session.clone().filter(|_| session_kept), agent_mode]
