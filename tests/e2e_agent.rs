@@ -151,7 +151,10 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     mock.push(call("c1", "hole__hang", r#"{"path": "/etc/passwd"}"#));
     mock.push(reply("Understood, I did not touch it."));
     say(tmux, "remove the password file");
-    let screen = tmux.wait_for_text("Run hole__hang?", STEP);
+    // Wait for the whole frame: a capture can land while the prompt is half drawn.
+    let screen = tmux.wait_for("the approval prompt", STEP, |screen| {
+        screen.contains("Run hole__hang?") && status_line(screen).contains("APPROVE")
+    });
     assert!(screen.contains(r#""path": "/etc/passwd""#), "{screen}");
     assert!(screen.contains("server hole · tool hang"), "{screen}");
     assert!(
