@@ -320,12 +320,14 @@ async fn traced_turn() {
             Ok(writer) => writer,
             Err(error) => panic!("trace file: {error}"),
         };
+        // As `run --trace` does: the agent's tracer writes each step before sending it.
+        let mut traced_settings = settings.clone();
+        traced_settings.trace = Some(Arc::new(mcpomni::tracefile::TraceSink::new(writer)));
         let start = Instant::now();
-        let (events, received) = tokio::sync::mpsc::channel(64);
-        let (mut passed, task) = mcpomni::tracefile::tee(received, writer);
-        let drain = tokio::spawn(async move { while passed.recv().await.is_some() {} });
+        let (events, mut received) = tokio::sync::mpsc::channel(64);
+        let drain = tokio::spawn(async move { while received.recv().await.is_some() {} });
         let (record, _) = run_once(
-            &settings,
+            &traced_settings,
             provider.clone(),
             handle.clone(),
             "echo hello".into(),
@@ -336,7 +338,6 @@ async fn traced_turn() {
             CancellationToken::new(),
         )
         .await;
-        let _ = task.await;
         let _ = drain.await;
         let traced_took = start.elapsed();
         assert_eq!(record.outcome, TurnOutcome::Answered);

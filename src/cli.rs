@@ -21,6 +21,10 @@ fn parse_breakpoint(text: &str) -> Result<Breakpoint, String> {
         Without a subcommand it opens the dashboard. The config is --config PATH, else \
         ./servers_config.json, else $XDG_CONFIG_HOME/mcpomni/servers_config.json, else the \
         bundled default (the demo MCP server).\n\n\
+        Conversations are saved as they happen, by default as one file per session in \
+        $XDG_DATA_HOME/mcpomni/sessions (--memory redis|in_memory, or the config's \
+        memory.backend, keeps them elsewhere); each launch starts a new session unless \
+        --session ID or --continue. `mcpomni sessions` lists them.\n\n\
         Exit status: 0 success, 1 a server or tool failed, 2 usage or config error."
 )]
 pub struct Cli {
@@ -37,7 +41,8 @@ pub struct Cli {
     #[arg(long = "continue", global = true)]
     pub resume_latest: bool,
 
-    /// Where conversations are kept (default: the config's memory.backend, else file).
+    /// Where conversations are kept: file (the default), redis or in_memory (over the config's
+    /// memory.backend).
     #[arg(long, global = true, value_enum)]
     pub memory: Option<Memory>,
 

@@ -223,6 +223,12 @@ impl Secrets {
         self.needles.is_empty()
     }
 
+    /// Every form of every value that [`Secrets::scrub`] replaces, longest first: for callers
+    /// that first check a large text for them at once and scrub piece by piece only on a hit.
+    pub fn forms(&self) -> impl Iterator<Item = &str> {
+        self.needles.iter().map(String::as_str)
+    }
+
     /// `text` with every URL shown by [`display_url`] and every secret value replaced by `***`.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = redact_urls(text);

@@ -1103,13 +1103,36 @@ async fn a_resumed_session_continues_its_conversation_and_stores_each_turn() {
     let mut stored = Vec::new();
     for _ in 0..50 {
         stored = store.load(&id).await.map(|l| l.entries).unwrap_or_default();
-        if stored.len() >= 5 {
+        if stored
+            .iter()
+            .filter(|e| !matches!(e.body, EntryBody::Step { .. }))
+            .count()
+            >= 5
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The turn's finished steps are stored too (a resumed session shows its trace).
+    let steps = mcpomni::memory::history::steps(&stored);
+    assert!(
+        steps.iter().any(|s| matches!(
+            &s.body,
+            mcpomni::protocol::StepBody::Turn {
+                outcome: Some(TurnOutcome::Answered),
+                ..
+            }
+        )),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.status != mcpomni::protocol::StepStatus::Running)
+    );
     let kinds: Vec<String> = stored
         .iter()
+        .filter(|e| !matches!(e.body, EntryBody::Step { .. }))
         .map(|e| match &e.body {
             EntryBody::Message { message, .. } => match message {
                 ChatMessage::User(text) => format!("user: {text}"),
@@ -1133,6 +1156,208 @@ async fn a_resumed_session_continues_its_conversation_and_stores_each_turn() {
             "result: Ada",
             "assistant: Your name is Ada.",
             "usage true",
+        ]
+    );
+    rig.handle.shutdown().await;
+}
+
+/// The next session event, skipping everything else.
+async fn session_event(rig: &mut Rig) -> mcpomni::protocol::session::SessionEvent {
+    loop {
+        if let AgentEvent::Session(event) = rig.next().await {
+            if matches!(event, mcpomni::protocol::session::SessionEvent::Saved(_)) {
+                continue;
+            }
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_listed_resumed_compacted_saved_loaded_and_cleared() {
+    use mcpomni::llm::ChatMessage;
+    use mcpomni::memory::in_memory::InMemoryStore;
+    use mcpomni::memory::{EntryBody, MemoryStore, SessionEntry, SessionId};
+    use mcpomni::protocol::session::{SessionCommand, SessionEvent};
+    let store = std::sync::Arc::new(InMemoryStore::default());
+    let shared: mcpomni::memory::SharedStore = store.clone();
+    let old: SessionId = "old-one".parse().expect("id");
+    store
+        .append(
+            &old,
+            &[
+                SessionEntry::message(ChatMessage::user("my name is Ada")),
+                SessionEntry::message(ChatMessage::assistant("Hello Ada.")),
+            ],
+        )
+        .await
+        .expect("stored");
+    let here: SessionId = "here".parse().expect("id");
+    store.open(&here).await.expect("opened");
+    let (sink, _state) = mcpomni::memory::writer::spawn(shared.clone(), here.clone());
+    let mut rig = rig_with(json!({}), json!({}), |settings| {
+        settings.session = Some(sink);
+        settings.store = Some(shared.clone());
+    })
+    .await;
+    let send = |rig: &Rig, command: SessionCommand| {
+        rig.agent
+            .send(mcpomni::protocol::AgentCommand::Session(command));
+    };
+
+    // The picker's list names this window's session.
+    send(&rig, SessionCommand::List);
+    let SessionEvent::Listed { sessions, current } = session_event(&mut rig).await else {
+        panic!("a list");
+    };
+    assert_eq!(current, Some(here.clone()));
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.id == old && s.title == "my name is Ada")
+    );
+    // This window's session cannot be deleted from the picker.
+    send(&rig, SessionCommand::Delete(here.clone()));
+    let SessionEvent::Note(note) = session_event(&mut rig).await else {
+        panic!("a note");
+    };
+    assert!(note.contains("/clear_history"), "{note}");
+
+    // Resuming brings the old conversation into the model's context.
+    send(&rig, SessionCommand::Resume(old.clone()));
+    let SessionEvent::Switched { id, history, .. } = session_event(&mut rig).await else {
+        panic!("switched");
+    };
+    assert_eq!(id, Some(old.clone()));
+    assert_eq!(history.len(), 2);
+    rig.mock.push(answer("Ada."));
+    rig.start(1, "what is my name?", AgentMode::Chat);
+    rig.until_finished().await;
+    assert!(rig.request_text(0).contains("my name is Ada"));
+
+    // /compact: the model's summary stands for everything before the last turn.
+    rig.mock.push(answer("The user is called Ada."));
+    send(&rig, SessionCommand::Compact);
+    let SessionEvent::Note(started) = session_event(&mut rig).await else {
+        panic!("a note");
+    };
+    assert!(started.contains("Compacting"), "{started}");
+    let SessionEvent::Switched {
+        history, redraw, ..
+    } = session_event(&mut rig).await
+    else {
+        panic!("compacted");
+    };
+    assert!(!redraw);
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert!(matches!(&history[0], ChatMessage::User(t) if t.contains("The user is called Ada.")));
+    assert!(
+        rig.request_text(1).contains("my name is Ada"),
+        "the summariser read it"
+    );
+    // The store keeps the full history and the summary after it.
+    let mut entries = Vec::new();
+    for _ in 0..50 {
+        entries = store.load(&old).await.expect("loads").entries;
+        if entries
+            .iter()
+            .any(|e| matches!(e.body, EntryBody::Summary { .. }))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(entries.iter().any(|e| matches!(&e.body, EntryBody::Message { message: ChatMessage::User(t), .. } if t == "my name is Ada")));
+    assert_eq!(mcpomni::memory::history::conversation(&entries), history);
+
+    // Save, clear into a new session, load it back.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("chat.json");
+    send(&rig, SessionCommand::Save(path.clone()));
+    let SessionEvent::Note(saved) = session_event(&mut rig).await else {
+        panic!("a note");
+    };
+    assert!(saved.contains("Saved 3 messages"), "{saved}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path)
+        .expect("written")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    send(&rig, SessionCommand::New);
+    let SessionEvent::Switched {
+        id: new_id,
+        history,
+        ..
+    } = session_event(&mut rig).await
+    else {
+        panic!("new session");
+    };
+    assert!(history.is_empty());
+    let new_id = new_id.expect("a new session");
+    assert_ne!(new_id, old);
+    send(&rig, SessionCommand::Load(path.clone()));
+    let SessionEvent::Switched {
+        history: loaded, ..
+    } = session_event(&mut rig).await
+    else {
+        panic!("loaded");
+    };
+    assert_eq!(loaded.len(), 3);
+    // /clear_history deletes the stored session it leaves.
+    send(&rig, SessionCommand::ClearHistory);
+    let SessionEvent::Switched { note, .. } = session_event(&mut rig).await else {
+        panic!("cleared");
+    };
+    assert!(
+        note.contains(&format!("Deleted session {new_id}")),
+        "{note}"
+    );
+    assert!(matches!(
+        store.load(&new_id).await,
+        Err(mcpomni::memory::MemoryError::NotFound(_))
+    ));
+    rig.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_store_that_comes_late_gets_the_conversation_so_far() {
+    use mcpomni::llm::ChatMessage;
+    use mcpomni::memory::in_memory::InMemoryStore;
+    use mcpomni::memory::{MemoryStore, history};
+    use mcpomni::protocol::session::SessionEvent;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut rig = rig_with(json!({}), json!({}), |settings| {
+        settings.late_store = mcpomni::agent::sessions::LateStore::new(rx);
+    })
+    .await;
+    rig.mock.push(answer("Hello."));
+    rig.start(1, "hi, not saved yet", AgentMode::Chat);
+    rig.until_finished().await;
+    let store = std::sync::Arc::new(InMemoryStore::default());
+    assert!(tx.send(store.clone()).is_ok());
+    let SessionEvent::Switched {
+        id, note, redraw, ..
+    } = session_event(&mut rig).await
+    else {
+        panic!("attached");
+    };
+    assert!(!redraw);
+    assert!(note.contains("saved as session"), "{note}");
+    let id = id.expect("a session");
+    let mut stored = Vec::new();
+    for _ in 0..50 {
+        stored = store.load(&id).await.map(|l| l.entries).unwrap_or_default();
+        if stored.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        history::conversation(&stored),
+        [
+            ChatMessage::user("hi, not saved yet"),
+            ChatMessage::assistant("Hello.")
         ]
     );
     rig.handle.shutdown().await;

@@ -15,6 +15,7 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .env("XDG_STATE_HOME", dir.join("xdg-state"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
         .env("HOME", dir)
         .env_remove("NO_COLOR")
         .output()
@@ -305,6 +306,7 @@ fn large_results_are_printed_whole_and_a_closed_pipe_is_quiet() {
         .current_dir(dir.path())
         .env("XDG_CONFIG_HOME", dir.path())
         .env("XDG_STATE_HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
         .output()
         .expect("sh");
     assert!(
@@ -352,6 +354,7 @@ fn ctrl_c_interrupts_a_call_and_exits_130() {
         .current_dir(dir.path())
         .env("XDG_CONFIG_HOME", dir.path())
         .env("XDG_STATE_HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -400,6 +403,7 @@ fn ctrl_c_tells_the_server_the_call_is_cancelled() {
         .current_dir(dir.path())
         .env("XDG_CONFIG_HOME", dir.path())
         .env("XDG_STATE_HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

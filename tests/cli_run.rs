@@ -40,6 +40,7 @@ async fn mcpomni(dir: &Path, args: &[&str]) -> Output {
             .current_dir(&dir)
             .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
             .env("XDG_STATE_HOME", dir.join("xdg-state"))
+            .env("XDG_DATA_HOME", dir.join("xdg-data"))
             .env("HOME", &dir)
             .env("LLM_API_KEY", "sk-test-cli-0123456789")
             .stdin(std::process::Stdio::null())
@@ -379,4 +380,107 @@ async fn debugger_flags_are_checked_and_need_a_terminal() {
         stderr(&out)
     );
     assert!(mock.journal().is_empty(), "refused before asking the model");
+}
+
+#[tokio::test]
+async fn runs_are_saved_to_files_by_default_and_continued_across_processes() {
+    let mock = MockLlm::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), Some(&mock), json!({}));
+    mock.push(Reply::text(&["Hello Ada."], (10, 3)));
+    let out = mcpomni(dir.path(), &["run", "my name is Ada"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let id = err
+        .lines()
+        .find_map(|line| line.strip_prefix("mcpomni run: session "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the session id on stderr: {err}"))
+        .to_owned();
+    assert!(err.contains("(file store)"), "{err}");
+    // One JSON Lines file per session, private to its owner, in the data directory.
+    let file = dir
+        .path()
+        .join("xdg-data/mcpomni/sessions")
+        .join(format!("{id}.jsonl"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file)
+        .expect("the session file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    let dir_mode = std::fs::metadata(file.parent().expect("dir"))
+        .expect("dir")
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+
+    // --continue takes the latest session: the model sees the earlier exchange.
+    mock.push(Reply::text(&["Ada."], (20, 2)));
+    let out = mcpomni(dir.path(), &["--continue", "run", "what is my name?"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("session {id}")),
+        "{}",
+        stderr(&out)
+    );
+    let sent = mock.journal().last().expect("a request").body.to_string();
+    assert!(
+        sent.contains("my name is Ada") && sent.contains("Hello Ada."),
+        "{sent}"
+    );
+
+    let out = mcpomni(dir.path(), &["sessions", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let first = &listed[0];
+    assert_eq!(first["id"], json!(id));
+    assert_eq!(first["title"], json!("my name is Ada"));
+    assert_eq!(first["messages"], json!(4));
+    assert_eq!(first["tokens"], json!(35));
+    assert_eq!(first["store"], json!("file"));
+
+    // A session open in another process (here: this test) is refused, naming it.
+    let store = mcpomni::memory::file::FileStore::new(dir.path().join("xdg-data/mcpomni/sessions"));
+    let held: mcpomni::memory::SessionId = "held".parse().expect("id");
+    use mcpomni::memory::MemoryStore;
+    store.open(&held).await.expect("opened here");
+    let out = mcpomni(dir.path(), &["--session", "held", "run", "hi"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "session held is open in process {}",
+            std::process::id()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn redis_down_exits_2_in_time_naming_the_url_without_its_password() {
+    let mock = MockLlm::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), Some(&mock), json!({}));
+    // Nothing listens on port 9 (discard) on the loopback here.
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("servers_config.json")).expect("read"),
+    )
+    .expect("json");
+    let mut config = config;
+    config["memory"] =
+        json!({"backend": "redis", "redis_url": "redis://:hunter2-secret@127.0.0.1:9/0"});
+    std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("write");
+    let started = std::time::Instant::now();
+    let out = mcpomni(dir.path(), &["run", "hi"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = stderr(&out);
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    assert!(!err.contains("hunter2-secret"), "{err}");
+    assert!(mock.journal().is_empty(), "nothing was sent to the model");
 }

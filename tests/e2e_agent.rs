@@ -124,6 +124,7 @@ fn session(name: &str, args: &str) -> Session {
         ("HOME", home.as_str()),
         ("XDG_CONFIG_HOME", home.as_str()),
         ("XDG_STATE_HOME", home.as_str()),
+        ("XDG_DATA_HOME", home.as_str()),
         ("LLM_API_KEY", "sk-e2e-0123456789"),
     ];
     let command = format!("cd '{home}' && '{}' {args}", support::bin().display());
@@ -150,7 +151,10 @@ fn deny_approve_always_edit_and_cancel_by_keystroke() {
     mock.push(call("c1", "hole__hang", r#"{"path": "/etc/passwd"}"#));
     mock.push(reply("Understood, I did not touch it."));
     say(tmux, "remove the password file");
-    let screen = tmux.wait_for_text("Run hole__hang?", STEP);
+    // Wait for the whole frame: a capture can land while the prompt is half drawn.
+    let screen = tmux.wait_for("the approval prompt", STEP, |screen| {
+        screen.contains("Run hole__hang?") && status_line(screen).contains("APPROVE")
+    });
     assert!(screen.contains(r#""path": "/etc/passwd""#), "{screen}");
     assert!(screen.contains("server hole · tool hang"), "{screen}");
     assert!(
@@ -321,4 +325,87 @@ fn stepping_through_a_turn_and_editing_arguments_while_paused() {
         "the model saw the edited call's result: {sent}"
     );
     assert!(!sent.contains("\"original\""), "{sent}");
+}
+
+#[test]
+fn a_saved_session_is_resumed_from_the_picker_and_by_the_next_launch() {
+    let session = session("sessions", "");
+    let Session {
+        mock, tmux, _dir, ..
+    } = &session;
+    tmux.resize(140, 45);
+    let screen = tmux.wait_for("the session in the status bar", STARTUP, |screen| {
+        screen.contains("2/2 ready") && status_line(screen).contains("session ")
+    });
+    let id = status_line(&screen)
+        .split("session ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the status bar names the session:\n{screen}"))
+        .to_owned();
+    mock.push(call("c1", "demo__echo", r#"{"message": "Ada"}"#));
+    mock.push(reply("Hello Ada, I echoed your name."));
+    say(tmux, "my name is Ada");
+    tmux.wait_for_text("Run demo__echo?", STEP);
+    answer(tmux, "y");
+    answered(tmux, "Hello Ada, I echoed your name.");
+
+    // /clear starts a new session; the picker offers the old one, Enter brings it back.
+    say(tmux, "/clear");
+    let screen = tmux.wait_for("a new session", STEP, |screen| {
+        screen.contains("New session") && !status_line(screen).contains(&id)
+    });
+    assert!(!screen.contains("Hello Ada"), "{screen}");
+    tmux.keys(&["Escape", "S"]);
+    let screen = tmux.wait_for("the sessions listed", STEP, |screen| {
+        screen.contains("Enter resumes") && screen.contains("my name is Ada")
+    });
+    assert!(screen.contains(&id), "{screen}");
+    // The new session holds nothing yet, so the old one may be all there is; move to it.
+    let rows: Vec<&str> = screen.lines().filter(|l| l.contains(" msgs · ")).collect();
+    let position = rows
+        .iter()
+        .position(|row| row.contains(&id))
+        .unwrap_or_else(|| panic!("{screen}"));
+    for _ in 0..position {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for(&format!("session {id} resumed"), STEP, |screen| {
+        screen.contains("Resumed session") && status_line(screen).contains(&id)
+    });
+    assert!(
+        screen.contains("Hello Ada, I echoed your name."),
+        "{screen}"
+    );
+    assert!(screen.contains("demo__echo"), "{screen}");
+    // Its trace is back too.
+    tmux.keys(&["4"]);
+    let screen = tmux.wait_for_text("my name is Ada", STEP);
+    assert!(screen.contains("demo__echo"), "{screen}");
+
+    // A second launch with --continue takes the most recent session: the resumed one.
+    tmux.keys(&["q"]);
+    let home = _dir.path().display().to_string();
+    let env = [
+        ("RUST_BACKTRACE", "0"),
+        ("HOME", home.as_str()),
+        ("XDG_CONFIG_HOME", home.as_str()),
+        ("XDG_STATE_HOME", home.as_str()),
+        ("XDG_DATA_HOME", home.as_str()),
+        ("LLM_API_KEY", "sk-e2e-0123456789"),
+    ];
+    let command = format!("cd '{home}' && '{}' --continue", support::bin().display());
+    let again = Tmux::start("sessions-again", 80, 24, &command, &env);
+    let screen = again.wait_for_text("Hello Ada, I echoed your name.", STARTUP);
+    // At 80 columns the typing hints leave the status bar no room for the id: the chat names it.
+    assert!(
+        screen.contains(&format!("Resumed session {id}")),
+        "{screen}"
+    );
+    mock.push(reply("Your name is Ada."));
+    say(&again, "what is my name?");
+    answered(&again, "Your name is Ada.");
+    let sent = mock.journal().last().expect("a request").body.to_string();
+    assert!(sent.contains("my name is Ada"), "{sent}");
 }

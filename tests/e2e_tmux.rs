@@ -79,6 +79,7 @@ fn launch(
         ("HOME", &home),
         ("XDG_CONFIG_HOME", &home),
         ("XDG_STATE_HOME", &home),
+        ("XDG_DATA_HOME", &home),
     ];
     env.extend_from_slice(extra_env);
     let command = format!("cd '{home}' && '{}'", bin.display());

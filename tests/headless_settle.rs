@@ -15,6 +15,7 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .env("XDG_STATE_HOME", dir.join("xdg-state"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
         .env("HOME", dir)
         .output()
         .expect("binary runs")

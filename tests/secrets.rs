@@ -31,6 +31,7 @@ fn run_in(dir: &Path, config: &Value, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_DATA_HOME", dir.join("data"))
         .env("HOME", dir)
         .env("MCPOMNI_LOG", "debug")
         .output()

@@ -13,16 +13,18 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::Duration;
 
 use llm_mock::{MockCall, MockLlm, Reply};
+use mcpomni::agent::trace::StepSink;
 use mcpomni::protocol::{
     AgentCommand, AgentEvent, AgentMode, StepBody, StepId, TraceStep, TurnId, TurnOutcome,
 };
 use mcpomni::redact::Secrets;
 use mcpomni::tracefile::recording::Recording;
 use mcpomni::tracefile::replay::{Replay, Tools, replay};
-use mcpomni::tracefile::{Trace, TraceWriter, read_trace, tee};
+use mcpomni::tracefile::{Trace, TraceSink, TraceWriter, read_trace};
 use serde_json::{Value, json};
 use support::tmux::Tmux;
 use tokio::sync::mpsc;
@@ -66,6 +68,7 @@ fn command(dir: &Path, args: &[&str]) -> Command {
         .current_dir(dir)
         .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .env("XDG_STATE_HOME", dir.join("xdg-state"))
+        .env("XDG_DATA_HOME", dir.join("xdg-data"))
         .env("HOME", dir)
         .env("LLM_API_KEY", "sk-test-trace-0123456789")
         .stdin(std::process::Stdio::null());
@@ -248,6 +251,7 @@ async fn the_trace_command_opens_the_trace_pane_on_the_last_step() {
         ("HOME", home.as_str()),
         ("XDG_CONFIG_HOME", home.as_str()),
         ("XDG_STATE_HOME", home.as_str()),
+        ("XDG_DATA_HOME", home.as_str()),
     ];
     // Large enough for the grid: the Trace pane still fills the screen.
     let tmux = Tmux::start("trace-view", 130, 36, &command, &env);
@@ -564,10 +568,12 @@ async fn a_fork_replays_after_the_turn_it_forked_each_on_its_own_replies() {
             "base_url": format!("{}/v1", mock.base_url()),
         },
     }));
-    let (handle, agent, events) = support::start_agent(&config).await;
     let file = dir.path().join("fork.jsonl");
     let writer = TraceWriter::create(&file, Secrets::default()).expect("trace file");
-    let (mut events, _writing) = tee(events, writer);
+    // As `--trace` does: the agent's tracer writes each step before sending its event.
+    let sink: Arc<dyn StepSink> = Arc::new(TraceSink::new(writer));
+    let (handle, agent, mut events) =
+        support::start_agent_with(&config, |settings| settings.trace = Some(sink)).await;
     let mut steps = Vec::new();
 
     // The original turn: echo "first", then answer.
@@ -617,7 +623,7 @@ async fn a_fork_replays_after_the_turn_it_forked_each_on_its_own_replies() {
         finish_turn(&mut events, &mut steps, TurnId(2)).await,
         TurnOutcome::Answered
     );
-    // Every step reached the file before the turn's end passed the writer.
+    // Every step reached the file before its event was sent.
     handle.shutdown().await;
     drop(mock);
 

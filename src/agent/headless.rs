@@ -357,17 +357,17 @@ pub async fn run_once(
             stop_sampling.clone(),
         ));
     }
+    // A resumed session's stored trace keeps its ids: this turn and its steps come after it.
+    let turn = TurnId(settings.last_turn.0 + 1);
+    let ids = Arc::new(IdSource::default());
+    ids.steps_after(settings.last_step);
     let ctx = TurnContext {
-        turn: TurnId(1),
+        turn,
         mode,
         provider,
         tools: super::tool_runner::runtime_runner(&runtime),
         runtime,
-        tracer: Tracer::new(
-            Arc::new(IdSource::default()),
-            events.clone(),
-            Some(TurnId(1)),
-        ),
+        tracer: Tracer::new(ids, events.clone(), Some(turn)).saving_to(settings.step_sink()),
         events,
         approver,
         policy: Arc::new(Mutex::new(ApprovalPolicy::new(settings.approval.clone()))),

@@ -27,6 +27,8 @@ pub mod prompt;
 pub mod react_text;
 pub mod repeat;
 pub mod sampling;
+pub mod session_steps;
+pub mod sessions;
 pub mod tool_call;
 pub mod tool_runner;
 pub mod trace;
@@ -75,10 +77,22 @@ pub struct AgentSettings {
     pub context: ContextPolicy,
     pub price: Option<Price>,
     pub tool_calling: ToolCalling,
+    /// Where every step is saved as it happens (`--trace FILE`), besides the events.
+    pub trace: Option<Arc<dyn trace::StepSink>>,
     /// Where each finished turn's messages and usage are stored (none: kept in memory only).
     pub session: Option<crate::memory::writer::SessionSink>,
     /// The conversation a resumed session continues.
     pub history: Vec<ChatMessage>,
+    /// The store sessions are kept in (none: conversations are not saved), for the
+    /// dashboard's session commands.
+    pub store: Option<crate::memory::SharedStore>,
+    /// Where a resumed session's stored trace ends: new steps are numbered after it.
+    pub last_step: StepId,
+    /// And its turns (`run` numbers its turn after them; the dashboard numbers its own).
+    pub last_turn: TurnId,
+    /// A store that could not be opened at start and is being tried again: when it comes,
+    /// the conversation so far is written to a new session in it.
+    pub late_store: sessions::LateStore,
 }
 
 impl AgentSettings {
@@ -98,9 +112,24 @@ impl AgentSettings {
                 .llm
                 .as_ref()
                 .map_or(ToolCalling::default(), |llm| llm.tool_calling),
+            trace: None,
             session: None,
             history: Vec::new(),
+            store: None,
+            late_store: sessions::LateStore::default(),
+            last_step: StepId(0),
+            last_turn: TurnId(0),
         }
+    }
+
+    /// Where a run's steps are saved besides its events: the trace file, then the session.
+    pub fn step_sink(&self) -> Option<Arc<dyn trace::StepSink>> {
+        session_steps::combine([
+            self.trace.clone(),
+            self.session.clone().map(|sink| {
+                Arc::new(session_steps::SessionSteps::new(sink)) as Arc<dyn trace::StepSink>
+            }),
+        ])
     }
 
     /// The protocol a session starts with.
@@ -215,6 +244,10 @@ struct AgentActor {
     /// Where the user's answer to each open sampling prompt goes.
     sampling: HashMap<SamplingId, oneshot::Sender<sampling::SamplingDecision>>,
     next_sampling: u64,
+    /// A `/compact` summary being written.
+    compacting: Option<JoinHandle<sessions::Compacted>>,
+    /// The store, once it can be opened (see [`AgentSettings::late_store`]).
+    late_store: Option<oneshot::Receiver<crate::memory::SharedStore>>,
 }
 
 /// Room in the agent's event stream; the dashboard drains it every frame.
@@ -262,7 +295,15 @@ pub fn spawn(
         running: None,
         sampling: HashMap::new(),
         next_sampling: 0,
+        compacting: None,
+        late_store: None,
     };
+    let mut actor = actor;
+    actor.late_store = actor.settings.late_store.take();
+    actor.ids.steps_after(actor.settings.last_step);
+    if let Some(sink) = &actor.settings.session {
+        actor.watch_saves(sink);
+    }
     tokio::spawn(actor.run(commands, sampling));
     (AgentHandle { tx }, events_rx)
 }
@@ -280,6 +321,8 @@ impl AgentActor {
                     None => break,
                 },
                 record = finished(&mut self.running) => self.on_finished(record).await,
+                done = compacted(&mut self.compacting) => self.on_compacted(done).await,
+                store = sessions::late_store(&mut self.late_store) => self.attach_store(store).await,
                 Some(request) = sampling.recv() => self.on_sampling_request(request).await,
             }
         }
@@ -332,6 +375,7 @@ impl AgentActor {
                 from,
                 messages,
             } => self.start_fork(turn, from, messages).await,
+            AgentCommand::Session(command) => self.on_session_command(command).await,
             AgentCommand::ClearConversation => {
                 // Clearing under a running turn would lose what it streams and appends.
                 if self.running.is_some() {
@@ -375,7 +419,8 @@ impl AgentActor {
             runtime: self.runtime.clone(),
             tools: tool_runner::runtime_runner(&self.runtime),
             events: self.events.clone(),
-            tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn)),
+            tracer: Tracer::new(self.ids.clone(), self.events.clone(), Some(turn))
+                .saving_to(self.step_sink()),
             approver: self.approver.clone(),
             policy: self.policy.clone(),
             usage: self.usage.clone(),
@@ -417,6 +462,11 @@ impl AgentActor {
         let task =
             tokio::spawn(async move { run_turn_in_mode(&ctx, history, text, max_parallel).await });
         self.running = Some(Running { turn, cancel, task });
+    }
+
+    /// Where this run's steps are saved besides the events: the trace file and the session.
+    fn step_sink(&self) -> Option<Arc<dyn trace::StepSink>> {
+        self.settings.step_sink()
     }
 
     fn session_usage(&self) -> UsageTotals {
@@ -483,7 +533,7 @@ impl AgentActor {
             decided,
             self.provider.clone(),
             self.usage.clone(),
-            Tracer::new(self.ids.clone(), self.events.clone(), None),
+            Tracer::new(self.ids.clone(), self.events.clone(), None).saving_to(self.step_sink()),
         ));
     }
 
@@ -508,6 +558,15 @@ pub async fn run_turn_in_mode(
             orchestrator::run_orchestration(ctx, history, text, max_parallel_agents).await
         }
         AgentMode::Chat | AgentMode::Auto => run_turn(ctx, history, text).await,
+    }
+}
+
+async fn compacted(
+    compacting: &mut Option<JoinHandle<sessions::Compacted>>,
+) -> Result<sessions::Compacted, tokio::task::JoinError> {
+    match compacting {
+        Some(task) => task.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -18,6 +19,7 @@ use super::output::Out;
 use super::{EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, interruptible, start_runtime};
 use crate::agent::AgentSettings;
 use crate::agent::headless::{ApproveAll, run_once};
+use crate::agent::trace::StepSink;
 use crate::agent::turn::{CallRecord, TurnRecord};
 use crate::agent::usage::describe;
 use crate::cli::{Approve, RunMode};
@@ -31,7 +33,7 @@ use crate::protocol::{AgentEvent, CallOutcome, TurnOutcome, UsageTotals};
 use crate::runtime::RuntimeOptions;
 use crate::runtime::messages::ServerState;
 use crate::text::{human_duration, sanitize_line};
-use crate::tracefile::{TraceWriter, config_secrets, tee};
+use crate::tracefile::{TraceSink, TraceWriter, config_secrets};
 
 /// What `run` was asked to do.
 #[derive(Debug, Clone)]
@@ -78,10 +80,10 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let writer = match &args.trace {
+    let trace = match &args.trace {
         None => None,
         Some(path) => match TraceWriter::create(path, config_secrets(config)) {
-            Ok(writer) => Some(writer),
+            Ok(writer) => Some(TraceSink::new(writer)),
             Err(error) => {
                 eprintln!(
                     "mcpomni run: cannot create the trace file {}: {error}",
@@ -116,13 +118,6 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
             }
         }
         let (events, progress) = mpsc::channel(64);
-        let (progress, trace_task) = match writer {
-            Some(writer) => {
-                let (progress, task) = tee(progress, writer);
-                (progress, Some(task))
-            }
-            None => (progress, None),
-        };
         let printer = tokio::spawn(report_progress(progress));
         let mode = args.mode.map_or(config.agent.mode, RunMode::agent_mode);
         let approve = match args.approve {
@@ -133,9 +128,13 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
         let mut settings = AgentSettings::from_config(config);
         settings.history = session.history.clone();
         settings.session = Some(session.sink.clone());
+        (settings.last_step, settings.last_turn) = session.last_ids;
         settings.step = args.step;
         settings.breakpoints.extend(args.breaks.iter().cloned());
         warn_unmatched_tool_breakpoints(&settings.breakpoints, &handle.catalog());
+        settings.trace = trace
+            .clone()
+            .map(|sink| Arc::new(sink) as Arc<dyn StepSink>);
         let (record, usage) = run_once(
             &settings,
             provider,
@@ -155,9 +154,7 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
                 session.sink.id
             );
         }
-        if let Some(task) = trace_task
-            && let Ok(Some(error)) = task.await
-        {
+        if let Some(error) = trace.as_ref().and_then(TraceSink::failure) {
             eprintln!("mcpomni run: {error}");
         }
         print_result(&record, &usage, args.json)
@@ -171,6 +168,8 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
 struct RunSession {
     sink: SessionSink,
     history: Vec<crate::llm::ChatMessage>,
+    /// The newest step and turn of its stored trace.
+    last_ids: (crate::protocol::StepId, crate::protocol::TurnId),
 }
 
 /// Opens the store and the session (`--session`, `--continue`, else a new one) and says on
@@ -202,8 +201,14 @@ async fn open_session(config: &Config) -> Option<RunSession> {
         store.kind().label()
     );
     let history = memory::history::conversation(&started.loaded.entries);
+    let last_ids =
+        crate::agent::session_steps::last_ids(&memory::history::steps(&started.loaded.entries));
     let (sink, _state) = memory::writer::spawn(store, started.id);
-    Some(RunSession { sink, history })
+    Some(RunSession {
+        sink,
+        history,
+        last_ids,
+    })
 }
 
 /// A `tool:GLOB` breakpoint that matches no tool of any Ready server never pauses: say so.
@@ -286,7 +291,8 @@ fn progress_line(event: AgentEvent) -> Option<String> {
         | AgentEvent::SamplingWithdrawn { .. }
         | AgentEvent::UsageChanged(_)
         | AgentEvent::ContextMeasured { .. }
-        | AgentEvent::Paused(_) => None,
+        | AgentEvent::Paused(_)
+        | AgentEvent::Session(_) => None,
         AgentEvent::Notice(notice) => Some(format!("mcpomni: {}", notice.text())),
     }
 }

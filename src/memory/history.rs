@@ -30,12 +30,7 @@ pub fn conversation(entries: &[SessionEntry]) -> Vec<ChatMessage> {
                     .unwrap_or(usize::MAX)
                     .min(messages.len());
                 messages.drain(..replaced);
-                messages.insert(
-                    0,
-                    ChatMessage::user(format!(
-                        "Summary of the earlier part of our conversation:\n{text}"
-                    )),
-                );
+                messages.insert(0, summary_message(text));
             }
             EntryBody::Sampling { .. }
             | EntryBody::Usage { .. }
@@ -45,6 +40,74 @@ pub fn conversation(entries: &[SessionEntry]) -> Vec<ChatMessage> {
     }
     close_open_calls(&mut messages);
     messages
+}
+
+/// One line describing a message (`/history`).
+pub fn describe(message: &ChatMessage) -> String {
+    use crate::text::{sanitize_line, truncate_chars};
+    let short = |text: &str| truncate_chars(&sanitize_line(text), 100);
+    match message {
+        ChatMessage::User(text) => format!("user: {}", short(text)),
+        ChatMessage::Assistant {
+            text, tool_calls, ..
+        } => {
+            let mut line = format!("assistant: {}", short(text));
+            for call in tool_calls {
+                line.push_str(&format!(" [calls {}]", call.name));
+            }
+            line
+        }
+        ChatMessage::ToolResult {
+            name,
+            content,
+            is_error,
+            ..
+        } => {
+            let kind = if *is_error { "error" } else { "result" };
+            format!("{name} {kind}: {}", short(content))
+        }
+    }
+}
+
+/// How a `/compact` summary stands in the conversation: the first message, from the user.
+pub fn summary_message(text: &str) -> ChatMessage {
+    ChatMessage::user(format!(
+        "Summary of the earlier part of our conversation:\n{text}"
+    ))
+}
+
+/// The trace steps stored in a session, in order (a step's later versions replace earlier
+/// ones, though sessions store each step once, finished).
+pub fn steps(entries: &[SessionEntry]) -> Vec<TraceStep> {
+    let mut steps: Vec<TraceStep> = Vec::new();
+    let mut at: std::collections::HashMap<crate::protocol::StepId, usize> = Default::default();
+    for entry in entries {
+        if let EntryBody::Step { step } = &entry.body {
+            match at.get(&step.id) {
+                Some(&index) => steps[index] = (**step).clone(),
+                None => {
+                    at.insert(step.id, steps.len());
+                    steps.push((**step).clone());
+                }
+            }
+        }
+    }
+    // Steps are stored when they end, children before their parents; ids are given when
+    // steps begin, so in id order every parent comes before its children.
+    steps.sort_by_key(|step| step.id);
+    steps
+}
+
+/// Every message of a session as it was said, for the screen: what `/compact` summaries
+/// replaced in the model's context is still shown.
+pub fn said(entries: &[SessionEntry]) -> Vec<ChatMessage> {
+    entries
+        .iter()
+        .filter_map(|entry| match &entry.body {
+            EntryBody::Message { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Gives every call of the last assistant message that has no result an interrupted one.
@@ -179,5 +242,51 @@ mod tests {
         assert_eq!(history.len(), 3);
         assert!(matches!(&history[0], ChatMessage::User(text) if text.ends_with("We counted.")));
         assert!(matches!(&history[1], ChatMessage::User(text) if text == "three"));
+    }
+
+    #[test]
+    fn stored_steps_come_back_parents_first_and_the_screen_gets_every_message() {
+        use crate::protocol::{StepBody, StepId, StepStatus, TurnId};
+        let step = |id: u64, parent: Option<u64>| {
+            let mut step = TraceStep::begin(
+                StepId(id),
+                parent.map(StepId),
+                Some(TurnId(1)),
+                StepBody::Limit {
+                    reason: format!("step {id}"),
+                },
+            );
+            step.end(StepStatus::Ok);
+            SessionEntry::now(EntryBody::Step {
+                step: Box::new(step),
+            })
+        };
+        // Children end (and are stored) before their parent.
+        let entries = vec![
+            step(2, Some(1)),
+            SessionEntry::message(ChatMessage::user("one")),
+            SessionEntry::message(ChatMessage::assistant("a")),
+            step(1, None),
+            SessionEntry::now(EntryBody::Summary {
+                text: "they said one".into(),
+                replaces: 2,
+            }),
+            SessionEntry::message(ChatMessage::user("two")),
+        ];
+        let ids: Vec<u64> = steps(&entries).iter().map(|s| s.id.0).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(
+            said(&entries),
+            [
+                ChatMessage::user("one"),
+                ChatMessage::assistant("a"),
+                ChatMessage::user("two")
+            ]
+        );
+        assert_eq!(
+            conversation(&entries).len(),
+            2,
+            "the summary and the new message"
+        );
     }
 }

@@ -112,7 +112,7 @@ pub enum MemoryError {
 }
 
 /// A place sessions are kept.
-pub trait MemoryStore: Send + Sync {
+pub trait MemoryStore: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> StoreKind;
 
     /// Where the store is, for messages (a path, or a URL without its password).

@@ -28,6 +28,7 @@ pub enum SaveState {
 pub struct SessionSink {
     pub id: SessionId,
     tx: mpsc::UnboundedSender<Request>,
+    state: watch::Receiver<SaveState>,
 }
 
 #[derive(Debug)]
@@ -43,6 +44,11 @@ impl SessionSink {
             // The writer ends only when every sink is gone.
             let _ = self.tx.send(Request::Write(entries));
         }
+    }
+
+    /// Whether everything handed over has been written, as it changes.
+    pub fn state(&self) -> watch::Receiver<SaveState> {
+        self.state.clone()
     }
 
     /// Waits until everything handed over so far has been written (or refused: the state
@@ -61,7 +67,12 @@ pub fn spawn(store: SharedStore, id: SessionId) -> (SessionSink, watch::Receiver
     let (tx, rx) = mpsc::unbounded_channel();
     let (state_tx, state_rx) = watch::channel(SaveState::Saved);
     tokio::spawn(run(store, id.clone(), rx, state_tx));
-    (SessionSink { id, tx }, state_rx)
+    let sink = SessionSink {
+        id,
+        tx,
+        state: state_rx.clone(),
+    };
+    (sink, state_rx)
 }
 
 async fn run(
@@ -132,7 +143,7 @@ mod tests {
     use crate::memory::{Loaded, MemoryError, MemoryStore, SessionInfo, StoreKind};
 
     /// An in-memory store that refuses writes while `down` is set.
-    #[derive(Default)]
+    #[derive(Debug, Default)]
     struct Flaky {
         inner: InMemoryStore,
         down: AtomicBool,

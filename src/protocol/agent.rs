@@ -255,6 +255,8 @@ pub enum AgentCommand {
         from: StepId,
         messages: Vec<crate::llm::ChatMessage>,
     },
+    /// Sessions: list, resume, delete, start anew, save, load, compact.
+    Session(super::session::SessionCommand),
 }
 
 /// What the agent did.
@@ -318,6 +320,8 @@ pub enum AgentEvent {
         server: ServerName,
     },
     Notice(AgentNotice),
+    /// The answer to a session command, or the session's save state changing.
+    Session(super::session::SessionEvent),
     /// The run paused in the debugger and waits for a `Debug(Resume)`.
     Paused(Box<Paused>),
     /// The session's usage changed outside a turn (a sampling request was answered).

@@ -61,6 +61,11 @@ impl IdSource {
     pub fn next_step(&self) -> StepId {
         StepId(self.steps.fetch_add(1, Ordering::Relaxed) + 1)
     }
+
+    /// New steps get ids above `step` (a resumed session's stored steps keep theirs).
+    pub fn steps_after(&self, step: StepId) {
+        self.steps.fetch_max(step.0, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod debug;
 pub mod ids;
+pub mod session;
 pub mod trace;
 
 pub use agent::{

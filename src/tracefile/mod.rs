@@ -16,9 +16,11 @@ pub mod read;
 pub mod recording;
 pub mod replay;
 pub mod replay_tools;
+mod request_lines;
 pub mod save;
+mod scrub_json;
 pub mod write;
 
 pub use read::{ReadError, Trace, read_trace};
 pub use save::TraceSaver;
-pub use write::{TraceWriter, config_secrets, tee};
+pub use write::{TraceSink, TraceWriter, config_secrets};

@@ -2,26 +2,25 @@
 //! 0600, also when it replaces an existing file), scrubs configured secret values from every
 //! string of a step (tool arguments and results, model requests and replies) and appends the
 //! step as one line, written to the OS at once so a crash loses at most the line being
-//! written. [`tee`] puts a writer on an agent's event stream.
+//! written. [`TraceSink`] shares a writer with an agent, whose tracer writes each step itself
+//! before sending the step's event.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-
+use super::request_lines::RequestLines;
+use super::scrub_json::Scrubber;
+use crate::agent::trace::StepSink;
 use crate::config::Config;
 use crate::llm::GENERIC_KEY_VAR;
-use crate::protocol::{AgentEvent, TraceStep};
+use crate::protocol::TraceStep;
 use crate::redact::Secrets;
 
 /// Owner read and write only: a trace holds whole conversations and tool results.
 pub const TRACE_FILE_MODE: u32 = 0o600;
-/// Room between the agent and whoever reads its events after the writer.
-const TEE_QUEUE: usize = 1024;
 
 /// The values a trace must never contain: every server's configured secrets (headers,
 /// tokens, URL credentials, stdio `env` values) and the LLM key in `LLM_API_KEY`.
@@ -34,7 +33,10 @@ pub fn config_secrets(config: &Config) -> Secrets {
 pub struct TraceWriter {
     file: File,
     path: PathBuf,
-    secrets: Secrets,
+    scrubber: Scrubber,
+    requests: RequestLines,
+    /// The line being written, kept so its allocation serves every line.
+    line: Vec<u8>,
 }
 
 impl std::fmt::Debug for TraceWriter {
@@ -60,7 +62,9 @@ impl TraceWriter {
         Ok(Self {
             file,
             path: path.to_owned(),
-            secrets,
+            scrubber: Scrubber::new(secrets),
+            requests: RequestLines::default(),
+            line: Vec::new(),
         })
     }
 
@@ -68,84 +72,110 @@ impl TraceWriter {
         &self.path
     }
 
-    /// Appends the step's newest version as one line.
+    /// Appends the step's newest version as one line, in one write (the file is unbuffered,
+    /// so the line is with the OS when this returns).
     pub fn write(&mut self, step: &TraceStep) -> io::Result<()> {
-        let mut line = self.line(step);
-        line.push('\n');
-        self.file.write_all(line.as_bytes())?;
+        self.line.clear();
+        // A model request's end line reuses the JSON of the request its begin line wrote.
+        let written = match self.requests.push(&mut self.line, step, &self.scrubber) {
+            Ok(true) => Ok(()),
+            Ok(false) => self.scrubber.write(&mut self.line, step),
+            Err(error) => Err(error),
+        };
+        if written.is_err() {
+            empty_object(&mut self.line);
+        }
+        self.line.push(b'\n');
+        self.file.write_all(&self.line)?;
         self.file.flush()
     }
 
     /// The step as one JSON line with every string scrubbed (values are scrubbed after
     /// decoding, so an escaped secret cannot slip through).
     pub fn line(&self, step: &TraceStep) -> String {
-        match serde_json::to_value(step) {
-            Ok(mut value) => {
-                scrub_value(&mut value, &self.secrets);
-                serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_owned())
-            }
-            Err(_) => "{}".to_owned(),
+        let mut line = Vec::new();
+        if self.scrubber.write(&mut line, step).is_err() {
+            empty_object(&mut line);
         }
+        String::from_utf8(line).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 
-/// Every string in `value` (object keys too) with secrets and credential URLs hidden.
-fn scrub_value(value: &mut Value, secrets: &Secrets) {
-    match value {
-        Value::String(text) => {
-            let scrubbed = secrets.scrub_owned(std::mem::take(text));
-            *text = scrubbed;
+/// Serialising plain data with string keys cannot fail; an empty object keeps the line count
+/// right if it ever did.
+fn empty_object(line: &mut Vec<u8>) {
+    line.clear();
+    line.extend_from_slice(b"{}");
+}
+
+/// A trace file an agent writes to from its own tasks: the agent's tracer hands each step
+/// here before it sends the step's event, so no extra task sits between the agent and its
+/// events, and a step is in the file by the time anyone hears of it. The first write error
+/// is logged once and kept for [`TraceSink::failure`]; writing stops there, the run goes on.
+#[derive(Clone)]
+pub struct TraceSink {
+    state: Arc<Mutex<SinkState>>,
+}
+
+struct SinkState {
+    writer: TraceWriter,
+    failed: Option<String>,
+}
+
+impl TraceSink {
+    pub fn new(writer: TraceWriter) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(SinkState {
+                writer,
+                failed: None,
+            })),
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| scrub_value(item, secrets)),
-        Value::Object(map) => {
-            let entries = std::mem::take(map);
-            for (key, mut item) in entries {
-                scrub_value(&mut item, secrets);
-                map.insert(secrets.scrub_owned(key), item);
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+
+    /// Why writing stopped, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.lock().failed.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
+        // A panic mid-write leaves at worst a cut-short last line, which readers report.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Writes every trace step of `events` to `writer` and passes all events on. The task ends
-/// when `events` closes and returns the first write error (writing stops after it; the
-/// events still flow). Writes are small appends to a local file, done in place.
-pub fn tee(
-    mut events: mpsc::Receiver<AgentEvent>,
-    mut writer: TraceWriter,
-) -> (mpsc::Receiver<AgentEvent>, JoinHandle<Option<String>>) {
-    let (out, passed) = mpsc::channel(TEE_QUEUE);
-    let task = tokio::spawn(async move {
-        let mut failed = None;
-        while let Some(event) = events.recv().await {
-            if let AgentEvent::Trace(step) = &event
-                && failed.is_none()
-                && let Err(error) = writer.write(step)
-            {
-                let message = format!(
-                    "cannot write the trace to {}: {error}; it stops here",
-                    writer.path().display()
-                );
-                tracing::warn!("{message}");
-                failed = Some(message);
-            }
-            // Nobody reading the events any more is fine: the trace is still written.
-            let _ = out.send(event).await;
+impl std::fmt::Debug for TraceSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceSink").finish_non_exhaustive()
+    }
+}
+
+impl StepSink for TraceSink {
+    /// A small append to a local file, done in place on the agent's task: cheaper than
+    /// handing the step to another task or thread, and the step is written before the
+    /// agent goes on (a kill right after the step ends still finds it in the file).
+    fn save(&self, step: &TraceStep) {
+        let mut state = self.lock();
+        if state.failed.is_some() {
+            return;
         }
-        failed
-    });
-    (passed, task)
+        if let Err(error) = state.writer.write(step) {
+            let message = format!(
+                "cannot write the trace to {}: {error}; it stops here",
+                state.writer.path().display()
+            );
+            tracing::warn!("{message}");
+            state.failed = Some(message);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use crate::llm::ChatRequest;
     use crate::protocol::{StepBody, StepId, StepStatus, ToolCallId, TurnId};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     const SECRET: &str = "tok-s3cr3t-value-42";
 
@@ -248,33 +278,118 @@ mod tests {
         }
     }
 
+    fn read_steps(path: &Path) -> Vec<TraceStep> {
+        std::fs::read_to_string(path)
+            .expect("read")
+            .lines()
+            .map(|line| TraceStep::from_json_line(line).expect("a step"))
+            .collect()
+    }
+
     #[tokio::test]
-    async fn tee_writes_steps_and_passes_every_event_on() {
+    async fn a_tracer_with_a_sink_writes_each_step_before_sending_it() {
+        use crate::agent::trace::Tracer;
+        use crate::protocol::{AgentEvent, IdSource};
+
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("run.jsonl");
-        let writer = TraceWriter::create(&path, Secrets::default()).expect("create");
-        let (tx, rx) = mpsc::channel(8);
-        let (mut passed, task) = tee(rx, writer);
-        let step = std::sync::Arc::new(call_step(2, json!({})));
-        tx.send(AgentEvent::Trace(step.clone()))
-            .await
-            .expect("send");
+        let writer = TraceWriter::create(&path, Secrets::from_values([SECRET])).expect("create");
+        let sink = TraceSink::new(writer);
+        // A full channel: the tracer's send waits until the event below is taken.
+        let (tx, mut events) = tokio::sync::mpsc::channel(1);
         tx.send(AgentEvent::UsageChanged(Default::default()))
             .await
             .expect("send");
-        drop(tx);
-        assert!(matches!(passed.recv().await, Some(AgentEvent::Trace(_))));
+        let tracer = Tracer::new(Arc::new(IdSource::default()), tx, Some(TurnId(1)))
+            .saving_to(Some(Arc::new(sink.clone())));
+        let begin = tokio::spawn({
+            let tracer = tracer.clone();
+            async move {
+                tracer
+                    .begin(
+                        None,
+                        StepBody::Error {
+                            message: format!("leaked {SECRET}"),
+                        },
+                    )
+                    .await
+            }
+        });
+        // The tracer runs until its send waits for room: by then the step is in the file.
+        for _ in 0..100 {
+            if !read_steps(&path).is_empty() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(read_steps(&path).len(), 1, "written before it is sent");
+        assert!(!begin.is_finished(), "the send is still waiting for room");
         assert!(matches!(
-            passed.recv().await,
+            events.recv().await,
             Some(AgentEvent::UsageChanged(_))
         ));
-        assert_eq!(task.await.expect("join"), None);
-        let text = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(text.lines().count(), 1);
+        let mut step = begin.await.expect("join");
+        let Some(AgentEvent::Trace(sent)) = events.recv().await else {
+            panic!("the step is sent");
+        };
         assert_eq!(
-            TraceStep::from_json_line(text.trim_end()).expect("a step"),
-            *step
+            *sent, step,
+            "the event keeps the secret: only the file is scrubbed"
         );
+        tracer.finish(&mut step, StepStatus::Ok).await;
+        assert!(matches!(events.recv().await, Some(AgentEvent::Trace(_))));
+        let written = read_steps(&path);
+        assert_eq!(
+            written.len(),
+            2,
+            "written when it begins and again when it ends"
+        );
+        assert_eq!(written[0].status, StepStatus::Running);
+        assert_eq!(written[1].status, StepStatus::Ok);
+        assert_eq!(
+            written[1].body,
+            StepBody::Error {
+                message: "leaked ***".into()
+            }
+        );
+        assert_eq!(sink.failure(), None);
+    }
+
+    #[tokio::test]
+    async fn a_write_error_stops_the_file_but_not_the_run() {
+        use crate::agent::trace::Tracer;
+        use crate::protocol::{AgentEvent, IdSource};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run.jsonl");
+        let mut writer = TraceWriter::create(&path, Secrets::default()).expect("create");
+        // Opened for reading only: every write fails.
+        writer.file = File::open(&path).expect("open");
+        let sink = TraceSink::new(writer);
+        let (tx, mut events) = tokio::sync::mpsc::channel(8);
+        let tracer = Tracer::new(Arc::new(IdSource::default()), tx, Some(TurnId(1)))
+            .saving_to(Some(Arc::new(sink.clone())));
+        tracer
+            .record(None, StepBody::Limit { reason: "a".into() }, StepStatus::Ok)
+            .await;
+        let failure = sink.failure().expect("the failure is kept");
+        assert!(failure.contains("cannot write the trace to"), "{failure}");
+        assert!(failure.contains("run.jsonl"), "{failure}");
+        // Writing stopped: a file that would take the line now gets nothing.
+        sink.lock().writer.file = OpenOptions::new().append(true).open(&path).expect("open");
+        tracer
+            .record(None, StepBody::Limit { reason: "b".into() }, StepStatus::Ok)
+            .await;
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "");
+        assert_eq!(
+            sink.failure(),
+            Some(failure),
+            "the first error is the one kept"
+        );
+        // Every event still went out.
+        for _ in 0..2 {
+            assert!(matches!(events.recv().await, Some(AgentEvent::Trace(_))));
+        }
     }
 
     #[test]

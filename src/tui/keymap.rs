@@ -49,6 +49,8 @@ pub enum Scope {
     Trace,
     /// Typing a filter or a breakpoint at the bottom of the Trace pane.
     TraceInput,
+    /// The sessions picker (`S`, `/sessions`) is open.
+    Sessions,
     /// Any pane, not typing.
     Normal,
 }
@@ -77,6 +79,7 @@ impl Scope {
             Scope::PausedEdit => "Paused run: editing what runs next",
             Scope::Trace => "Trace pane",
             Scope::TraceInput => "Trace pane: typing a filter or breakpoint",
+            Scope::Sessions => "Sessions picker",
             Scope::Normal => "Any pane (not typing)",
         }
     }
@@ -84,6 +87,11 @@ impl Scope {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    OpenSessions,
+    ResumeSession,
+    DeleteSession,
+    ConfirmDelete,
+    CloseSessions,
     ForceQuit,
     Quit,
     ToggleHelp,
@@ -330,6 +338,12 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Trace, &[ch('B')], A::TypeBreakpoint, "type a breakpoint: model, tool:GLOB, error or step:N"),
     bind(S::TraceInput, &[key(KeyCode::Enter)], A::AcceptInput, "keep the filter, or add the breakpoint"),
     bind(S::TraceInput, &[key(KeyCode::Esc)], A::CancelInput, "drop what was typed (a filter being typed is cleared)"),
+    bind(S::Sessions, &[ch('k'), key(KeyCode::Up)], A::Up, "previous session"),
+    bind(S::Sessions, &[ch('j'), key(KeyCode::Down)], A::Down, "next session"),
+    bind(S::Sessions, &[key(KeyCode::Enter)], A::ResumeSession, "resume the selected session: its conversation and trace come back"),
+    bind(S::Sessions, &[ch('d')], A::DeleteSession, "delete the selected session's stored history (y confirms)"),
+    bind(S::Sessions, &[ch('y')], A::ConfirmDelete, "confirm the deletion"),
+    bind(S::Sessions, &[key(KeyCode::Esc), ch('q')], A::CloseSessions, "close the picker"),
     bind(S::Normal, &[ch('q')], A::Quit, "quit"),
     bind(S::Normal, &[ch('?')], A::ToggleHelp, "show or hide this help"),
     bind(S::Normal, &[ch('1')], A::FocusChat, "focus Chat (and type)"),
@@ -345,6 +359,7 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Normal, &[ch('g'), key(KeyCode::Home)], A::Top, "go to the top"),
     bind(S::Normal, &[ch('G'), key(KeyCode::End)], A::Bottom, "go to the bottom"),
     bind(S::Normal, &[ch('m')], A::ToggleMouse, "toggle mouse capture (off lets you select text)"),
+    bind(S::Normal, &[ch('S')], A::OpenSessions, "saved sessions: resume or delete one (also /sessions)"),
 ];
 
 /// The action bound to `event` in the first of `scopes` that binds it.
@@ -388,6 +403,7 @@ pub const SCOPE_ORDER: &[Scope] = &[
     Scope::Answering,
     Scope::Trace,
     Scope::TraceInput,
+    Scope::Sessions,
     Scope::Paused,
     Scope::PausedEdit,
     Scope::Help,

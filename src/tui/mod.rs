@@ -18,6 +18,7 @@ pub mod theme;
 pub mod view;
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::EventStream;
@@ -62,9 +63,40 @@ pub enum Outcome {
 /// The dashboard's session: where turns are written (none when the store cannot be used), the
 /// conversation it resumes, and what to tell the user about it.
 struct DashboardSession {
+    store: Option<crate::memory::SharedStore>,
     sink: Option<crate::memory::writer::SessionSink>,
     history: Vec<crate::llm::ChatMessage>,
+    /// Every stored message, for the screen (a `/compact` summary shortened `history`).
+    said: Vec<crate::llm::ChatMessage>,
+    steps: Vec<crate::protocol::TraceStep>,
     notes: Vec<String>,
+    /// The store, when it could not be opened at start and is being tried again.
+    late: Option<tokio::sync::oneshot::Receiver<crate::memory::SharedStore>>,
+}
+
+/// How often a store that could not be opened at start is tried again.
+const STORE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tries the configured store again every few seconds until it opens (Redis started late)
+/// or nobody waits any more.
+fn retry_store(config: &Config) -> tokio::sync::oneshot::Receiver<crate::memory::SharedStore> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let config = config.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(STORE_RETRY).await;
+            if tx.is_closed() {
+                return;
+            }
+            let opened =
+                crate::memory::open_store(&config.memory, &|name| config.env_var(name)).await;
+            if let Ok(store) = opened {
+                let _ = tx.send(store);
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Opens the configured store and session. The dashboard never refuses to start over it: a
@@ -77,9 +109,16 @@ async fn open_session(config: &Config) -> DashboardSession {
         Ok(store) => store,
         Err(error) => {
             return DashboardSession {
+                store: None,
                 sink: None,
                 history: Vec::new(),
-                notes: vec![format!("This conversation is not saved: {error}")],
+                said: Vec::new(),
+                steps: Vec::new(),
+                notes: vec![format!(
+                    "This conversation is not saved yet: {error}. It is kept in memory and \
+                     written once the store can be used."
+                )],
+                late: Some(retry_store(config)),
             };
         }
     };
@@ -97,9 +136,13 @@ async fn open_session(config: &Config) -> DashboardSession {
         Err(error) => {
             notes.push(format!("This conversation is not saved: {error}"));
             return DashboardSession {
+                store: Some(store),
                 sink: None,
                 history: Vec::new(),
+                said: Vec::new(),
+                steps: Vec::new(),
                 notes,
+                late: None,
             };
         }
     };
@@ -112,11 +155,17 @@ async fn open_session(config: &Config) -> DashboardSession {
             .map(|w| format!("Warning: {w}")),
     );
     let history = memory::history::conversation(&started.loaded.entries);
-    let (sink, _state) = memory::writer::spawn(store, started.id);
+    let steps = memory::history::steps(&started.loaded.entries);
+    let said = memory::history::said(&started.loaded.entries);
+    let (sink, _state) = memory::writer::spawn(store.clone(), started.id);
     DashboardSession {
+        store: Some(store),
         sink: Some(sink),
         history,
+        said,
+        steps,
         notes,
+        late: None,
     }
 }
 
@@ -145,27 +194,34 @@ pub async fn run(
     let (handle, events) = runtime::start(config, options)?;
     let model = provider.as_ref().map(|provider| provider.describe());
     // Conversations are kept only where there is an agent to have them.
-    let session = match provider {
+    let mut session = match provider {
         Some(_) => Some(open_session(config).await),
         None => None,
     };
+    let session_id = session
+        .as_ref()
+        .and_then(|session| session.sink.as_ref())
+        .map(|sink| sink.id.to_string());
     let agent = provider.map(|provider| {
         let mut settings = agent::AgentSettings::from_config(config);
-        if let Some(DashboardSession {
-            sink: Some(sink),
-            history,
-            ..
-        }) = &session
-        {
-            settings.history = history.clone();
-            settings.session = Some(sink.clone());
+        if let Some(session) = &mut session {
+            // The agent holds the only sink: switching sessions ends this writer.
+            settings.session = session.sink.take();
+            settings.store = session.store.clone();
+            if let Some(late) = session.late.take() {
+                settings.late_store = agent::sessions::LateStore::new(late);
+            }
+            if settings.session.is_some() {
+                settings.history = session.history.clone();
+                let (last_step, _) = agent::session_steps::last_ids(&session.steps);
+                settings.last_step = last_step;
+            }
         }
-        let (agent, events) = agent::spawn(settings, provider, handle.clone(), sampling_rx);
-        match trace {
-            // Write errors are logged by the tee; the dashboard goes on without the file.
-            Some(writer) => (agent, tracefile::tee(events, writer).0),
-            None => (agent, events),
-        }
+        // Write errors are logged by the sink; the dashboard goes on without the file.
+        settings.trace = trace.map(|writer| {
+            Arc::new(tracefile::TraceSink::new(writer)) as Arc<dyn agent::trace::StepSink>
+        });
+        agent::spawn(settings, provider, handle.clone(), sampling_rx)
     });
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let bridge = tokio::spawn(runtime::bridge::run(handle.clone(), commands));
@@ -185,11 +241,8 @@ pub async fn run(
     if let Some(error) = provider_error {
         state.llm_failed(error);
     }
-    if let Some(session) = &session {
-        state.resume_session(
-            session.sink.as_ref().map(|s| s.id.to_string()),
-            &session.history,
-        );
+    if let Some(session) = session {
+        state.resume_session(session_id, &session.said, session.steps);
         for note in &session.notes {
             state.chat.push(state::chat::Role::Notice, note.clone());
         }

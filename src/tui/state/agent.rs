@@ -109,6 +109,8 @@ pub struct AgentState {
     pub breakpoints_checked: bool,
     /// The id of the session turns are saved to (none: not saved).
     pub session: Option<String>,
+    /// Whether everything said has reached the store.
+    pub save_state: crate::memory::writer::SaveState,
     /// The context meter: what the last request was estimated to take, and the model's
     /// window (none before the first request and after `/clear`).
     pub context: Option<ContextMeter>,
@@ -146,6 +148,7 @@ impl AgentState {
             breakpoints: Vec::new(),
             breakpoints_checked: false,
             session: None,
+            save_state: crate::memory::writer::SaveState::Saved,
             context: None,
         }
     }
@@ -182,6 +185,11 @@ impl AgentState {
     }
 
     /// A new turn starts: its id.
+    /// New turns are numbered after `turn` (a resumed session's stored trace keeps its own).
+    pub fn turns_after(&mut self, turn: TurnId) {
+        self.next_turn = self.next_turn.max(turn.0);
+    }
+
     pub fn begin_turn(&mut self) -> TurnId {
         self.next_turn += 1;
         let turn = TurnId(self.next_turn);

@@ -19,7 +19,7 @@ use super::call::parse_arguments;
 use super::chat::{Role, no_llm_guidance};
 use super::{AppState, Effect};
 
-const SLASH_HELP: &str = "Slash commands:\n  /mode:chat — approve every tool call (the default)\n  /mode:auto — run tool calls without asking\n  /mode:orchestrator — (not built yet)\n  /api_stats — requests, tokens and cost so far\n  /clear — forget the conversation\n  /help — this list";
+const SLASH_HELP: &str = "Slash commands:\n  /mode:chat — approve every tool call (the default)\n  /mode:auto — run tool calls without asking\n  /mode:orchestrator — plan, then parallel sub-agents\n  /api_stats — requests, tokens and cost so far\n  /clear — forget the conversation and start a new session\n  /sessions — resume or delete a saved session (also S)\n  /history — the messages the model sees\n  /memory — where the conversation is kept, and its size\n  /compact — the model summarises the older part of the conversation\n  /clear_history — delete this session's stored history, start a new one\n  /save_history:<path> — write the conversation to a JSON file\n  /load_history:<path> — continue a conversation saved there\n  /help — this list";
 
 /// Enter in the chat input.
 pub fn send_message(state: &mut AppState, effects: &mut Vec<Effect>) {
@@ -57,6 +57,9 @@ pub fn send_message(state: &mut AppState, effects: &mut Vec<Effect>) {
 
 fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>) {
     state.chat.push(Role::User, command.to_owned());
+    if super::sessions::slash_command(state, command, effects).is_some() {
+        return;
+    }
     let reply = match command.trim() {
         "/mode:chat" => {
             state.agent.mode = AgentMode::Chat;
@@ -93,7 +96,10 @@ fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>)
                 state.chat.clear();
                 state.trace.clear();
                 if state.agent.available {
-                    effects.push(Effect::Agent(AgentCommand::ClearConversation));
+                    // The agent forgets the conversation and starts a new session.
+                    effects.push(Effect::Agent(AgentCommand::Session(
+                        crate::protocol::session::SessionCommand::New,
+                    )));
                 }
                 return;
             }
@@ -269,6 +275,7 @@ pub fn on_agent_event(state: &mut AppState, event: AgentEvent) {
             }
             state.chat.push(Role::Notice, notice.text());
         }
+        AgentEvent::Session(event) => super::sessions::on_event(state, event),
         AgentEvent::Paused(paused) => super::debugging::on_paused(state, *paused),
     }
 }

@@ -91,6 +91,10 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         ));
         return;
     }
+    if state.sessions.is_some() {
+        super::sessions::on_action(state, action, effects);
+        return;
+    }
     if state.help {
         match action {
             Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
@@ -128,6 +132,12 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
             state.help_scroll = 0;
         }
         Action::CloseHelp => state.help = false,
+        Action::OpenSessions => super::sessions::open_picker(state, effects),
+        // Only the open picker takes these (handled above).
+        Action::ResumeSession
+        | Action::DeleteSession
+        | Action::ConfirmDelete
+        | Action::CloseSessions => {}
         Action::FocusChat => state.focus(Pane::Chat),
         Action::FocusServers => state.focus(Pane::Servers),
         Action::FocusTools => state.focus(Pane::Tools),
@@ -301,11 +311,16 @@ fn split_escape_prefix(key: &KeyEvent, scopes: &[Scope]) -> Option<(KeyEvent, Ke
     let KeyCode::Char(_) = key.code else {
         return None;
     };
-    if key.modifiers != KeyModifiers::ALT || keymap::lookup(key, scopes).is_some() {
+    // "Esc, Shift-S" arrives as Alt-Shift-S: the Shift belongs to the second key.
+    let rest = key.modifiers - KeyModifiers::ALT;
+    if !key.modifiers.contains(KeyModifiers::ALT)
+        || !(rest - KeyModifiers::SHIFT).is_empty()
+        || keymap::lookup(key, scopes).is_some()
+    {
         return None;
     }
     let escape = KeyEvent::new_with_kind(KeyCode::Esc, KeyModifiers::NONE, key.kind);
-    let plain = KeyEvent::new_with_kind(key.code, KeyModifiers::NONE, key.kind);
+    let plain = KeyEvent::new_with_kind(key.code, rest, key.kind);
     Some((escape, plain))
 }
 

@@ -11,6 +11,7 @@ pub mod debugging;
 mod keys;
 pub mod pager;
 pub mod servers;
+pub mod sessions;
 pub mod tools;
 pub mod trace;
 pub mod trace_actions;
@@ -107,6 +108,8 @@ pub struct AppState {
     pub pager: Option<pager::Pager>,
     /// The agent: mode, running turn, approval and sampling prompts, usage.
     pub agent: AgentState,
+    /// The sessions picker, when open.
+    pub sessions: Option<sessions::SessionPicker>,
     pub theme: Theme,
     /// Terminal size in cells.
     pub size: (u16, u16),
@@ -180,6 +183,7 @@ impl AppState {
             call: CallState::default(),
             pager: None,
             agent: AgentState::new(model.is_some()),
+            sessions: None,
             theme,
             size: (80, 24),
             config_label,
@@ -231,10 +235,14 @@ impl AppState {
         self.trace.select(self.trace.len().saturating_sub(1));
     }
 
-    /// A resumed session: its id for the status bar, and its conversation back on screen (what
-    /// was said and the tool calls made; results are in the model's context, not repeated).
-    pub fn resume_session(&mut self, id: Option<String>, history: &[crate::llm::ChatMessage]) {
-        use crate::llm::ChatMessage;
+    /// A resumed session: its id for the status bar, and its conversation and trace back on
+    /// screen.
+    pub fn resume_session(
+        &mut self,
+        id: Option<String>,
+        history: &[crate::llm::ChatMessage],
+        steps: Vec<crate::protocol::TraceStep>,
+    ) {
         self.agent.session = id;
         if history.is_empty() {
             return;
@@ -247,6 +255,14 @@ impl AppState {
                 crate::text::plural(history.len(), "message", "messages")
             ),
         );
+        self.show_history(history);
+        sessions::restore_steps(self, steps);
+    }
+
+    /// A stored conversation in the chat: what was said and the tool calls made (results are
+    /// in the model's context and the trace, not repeated).
+    pub fn show_history(&mut self, history: &[crate::llm::ChatMessage]) {
+        use crate::llm::ChatMessage;
         for message in history {
             match message {
                 ChatMessage::User(text) => {
@@ -273,6 +289,8 @@ impl AppState {
         let mut scopes = vec![Scope::Anywhere];
         if self.help {
             scopes.push(Scope::Help);
+        } else if self.sessions.is_some() {
+            scopes.push(Scope::Sessions);
         } else if self.pager.is_some() {
             scopes.push(Scope::Pager);
         } else if let Some(view) = &self.call.view {

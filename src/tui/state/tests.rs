@@ -689,6 +689,20 @@ fn a_fast_escape_then_key_arriving_as_alt_key_is_split() {
     assert!(!s.typing, "the Esc part left the input");
     assert_eq!(s.focus, Pane::Servers, "the 2 part focused Servers");
     assert!(s.chat.input.is_empty());
+    // With Shift: "Esc, G" arrives as Alt-Shift-G, and the G keeps its Shift.
+    update(&mut s, key(KeyCode::Char('1')));
+    assert!(s.typing);
+    update(
+        &mut s,
+        Msg::Key(KeyEvent::new_with_kind(
+            KeyCode::Char('4'),
+            KeyModifiers::ALT | KeyModifiers::SHIFT,
+            KeyEventKind::Press,
+        )),
+    );
+    assert!(!s.typing, "the Esc part left the input");
+    assert_eq!(s.focus, Pane::Trace, "the 4 part focused Trace");
+    assert!(s.chat.input.is_empty());
 }
 
 #[test]

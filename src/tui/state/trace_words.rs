@@ -34,12 +34,21 @@ pub fn title(step: &TraceStep) -> String {
                 None => format!("{turn} “{ask}”"),
             }
         }
-        StepBody::ModelRequest { model, request } => format!(
-            "ask {} · {}, {}",
-            sanitize_line(model),
-            plural(request.messages.len(), "message", "messages"),
-            plural(request.tools.len(), "tool", "tools")
-        ),
+        StepBody::ModelRequest { model, request } => {
+            // A request restored from a session kept only its newest message.
+            let messages = match crate::agent::session_steps::elided_messages(request) {
+                Some(earlier) => format!(
+                    "{} (newest stored)",
+                    plural(request.messages.len() + earlier, "message", "messages")
+                ),
+                None => plural(request.messages.len(), "message", "messages"),
+            };
+            format!(
+                "ask {} · {messages}, {}",
+                sanitize_line(model),
+                plural(request.tools.len(), "tool", "tools")
+            )
+        }
         StepBody::ModelReply {
             tool_calls,
             error,

@@ -8,6 +8,7 @@ mod chat;
 mod help;
 mod pager;
 mod servers;
+mod sessions;
 mod status;
 mod tools;
 mod trace;
@@ -54,6 +55,9 @@ pub fn draw(frame: &mut Frame, state: &AppState) {
     call::draw(frame, area, state);
     if let Some(open) = &state.pager {
         pager::draw(frame, area, open, &state.theme);
+    }
+    if let Some(picker) = &state.sessions {
+        sessions::draw(frame, area, state, picker);
     }
     if state.help {
         help::draw(frame, area, state);

@@ -63,7 +63,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         (" KEYS ", "q quit · ? help · 1-4 pane · j/k move · m mouse")
     };
     let mode_style = theme.selection().add_modifier(Modifier::BOLD);
-    // The agent's mode and the context meter are always shown: the hints give way to them.
+    // The agent's mode and the context meter are always shown: the hints give way to them
+    // first. The session is too when the hints still fit beside it; else it joins the
+    // summary, which gives way to them.
     let meter = state
         .agent
         .available
@@ -76,8 +78,34 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         Some(_) => state.agent.mode.label().to_owned(),
         None => format!("{} mode", state.agent.mode.label()),
     });
-    let kept_for_mode = agent_mode.as_ref().map_or(0, |m| m.chars().count() + 4)
-        + meter.as_ref().map_or(0, |(m, _)| m.chars().count() + 3);
+    let session = session_label(state);
+    let needed = |parts: &[&String]| parts.iter().map(|p| p.chars().count() + 3).sum::<usize>();
+    let hints_width = mode.chars().count() + 1 + hints.chars().count() + 2;
+    // The server count comes before the session: it is what an operator looks for first.
+    let servers_ready = summary_parts(state).into_iter().next();
+    let session_kept = session.as_ref().is_some_and(|session| {
+        let with: Vec<&String> = agent_mode
+            .iter()
+            .chain(meter.iter().map(|(m, _)| m))
+            .chain(servers_ready.iter())
+            .chain([session])
+            .collect();
+        hints_width + needed(&with) <= usize::from(area.width)
+    });
+    // (text, in the warning colour), in order.
+    let kept: Vec<(String, bool)> = [
+        session.clone().filter(|_| session_kept).map(|s| (s, false)),
+        meter,
+        agent_mode.map(|mode| (mode, false)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let kept_for_mode = kept
+        .iter()
+        .map(|(k, _)| k.chars().count() + 3)
+        .sum::<usize>()
+        + usize::from(!kept.is_empty());
     let room_for_middle = usize::from(area.width)
         .saturating_sub(mode.chars().count() + 1 + kept_for_mode)
         .max(1);
@@ -91,11 +119,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let mut spans = vec![Span::styled(mode, mode_style), Span::raw(" "), middle];
     let used: usize = spans.iter().map(Span::width).sum();
     let room = usize::from(area.width).saturating_sub(used);
-    let summary = fitted_summary(summary_parts(state), room.saturating_sub(kept_for_mode));
-    // (text, warn) pieces, joined with " · ".
+    let mut parts = summary_parts(state);
+    if let Some(session) = session.filter(|_| !session_kept) {
+        // A warning leads; a session id follows the server count and goes first when short.
+        let at = if session.contains("not saved") { 0 } else { 1 };
+        parts.insert(at.min(parts.len()), session);
+    }
+    let summary = fitted_summary(parts, room.saturating_sub(kept_for_mode));
     let mut pieces: Vec<(String, bool)> = summary.into_iter().map(|s| (s, false)).collect();
-    pieces.extend(meter);
-    pieces.extend(agent_mode.map(|mode| (mode, false)));
+    pieces.extend(kept);
     if !pieces.is_empty() {
         let summary_len: usize =
             pieces.iter().map(|(p, _)| p.chars().count()).sum::<usize>() + 3 * (pieces.len() - 1);
@@ -115,7 +147,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// `ctx 12.3k/128.0k`, or `ctx 12.3k` when the window is not configured.
+/// `ctx 12.3k/128k`, or `ctx 12.3k` when the window is not configured.
 fn context_meter(meter: ContextMeter) -> String {
     match meter.window {
         Some(window) => format!("ctx {}/{}", compact(meter.estimate), window_size(window)),
@@ -140,6 +172,20 @@ fn nearly_full(meter: ContextMeter) -> bool {
     meter
         .window
         .is_some_and(|window| meter.estimate.saturating_mul(10) >= window.saturating_mul(9))
+}
+
+/// Where the conversation is saved: `session ID`, `(not saved)` while the store is away, or
+/// `not saved` without a store. Nothing without an LLM (there is no conversation).
+fn session_label(state: &AppState) -> Option<String> {
+    use crate::memory::writer::SaveState;
+    if !state.agent.available {
+        return None;
+    }
+    Some(match (&state.agent.session, &state.agent.save_state) {
+        (Some(session), SaveState::Saved) => format!("session {session}"),
+        (Some(session), SaveState::NotSaved { .. }) => format!("session {session} (not saved)"),
+        (None, _) => "not saved".to_owned(),
+    })
 }
 
 /// The summary's parts, most important first; the least important go when space is short.
@@ -167,9 +213,6 @@ fn summary_parts(state: &AppState) -> Vec<String> {
     )];
     if failed > 0 {
         parts.push(format!("{failed} failed"));
-    }
-    if let Some(session) = &state.agent.session {
-        parts.push(format!("session {session}"));
     }
     if state.agent.available {
         let usage = &state.agent.session_usage;

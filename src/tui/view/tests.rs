@@ -460,17 +460,25 @@ fn approval_prompt_editor_and_usage_in_the_status_bar() {
             session_usage: usage,
         }),
     );
-    // At 80 columns only the server count and the mode (always shown) fit beside the typing
-    // hints; at 120 all of it.
+    // At 80 columns only where the conversation is saved and the mode (always shown) fit
+    // beside the typing hints; at 140 all of it, the session kept beside the mode.
+    let narrow = render(&state).backend().to_string();
+    assert!(
+        narrow.contains("Ctrl-C quit   not saved · chat mode"),
+        "{narrow}"
+    );
+    state.agent.session = Some("20261207-101500-4242".into());
     let narrow = render(&state).backend().to_string();
     assert!(
         narrow.contains("Ctrl-C quit   1/1 ready · chat mode"),
-        "{narrow}"
+        "the session gives way to the hints at 80 columns: {narrow}"
     );
-    state.size = (120, 30);
+    state.size = (140, 30);
     let screen = render(&state).backend().to_string();
     assert!(
-        screen.contains("1/1 ready · 13.2k tok $0.0031 · 3 tools · chat mode"),
+        screen.contains(
+            "1/1 ready · 13.2k tok $0.0031 · 3 tools · session 20261207-101500-4242 · chat mode"
+        ),
         "{screen}"
     );
 }
