@@ -261,8 +261,8 @@ pub fn spawn(
     runtime: RuntimeHandle,
     sampling: mpsc::Receiver<SamplingRequest>,
 ) -> (AgentHandle, mpsc::Receiver<AgentEvent>) {
-    // The first request counts its tokens: have the encoder ready by then, off this thread.
-    crate::memory::tokens::warm_up();
+    // The encoder (~45 MB, ~300 ms) loads with the first turn, not here: a dashboard that is
+    // only watched never pays for it.
     let (tx, commands) = mpsc::unbounded_channel();
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let pauses = Arc::new(UiPauses::new(events.clone()));
@@ -455,6 +455,8 @@ impl AgentActor {
         if self.refuse_if_busy(turn).await {
             return;
         }
+        // Off this thread; the first request's counts are estimates until it is ready.
+        crate::memory::tokens::warm_up();
         let cancel = CancellationToken::new();
         let ctx = self.turn_context(turn, mode, cancel.clone());
         let history = self.history.clone();

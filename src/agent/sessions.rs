@@ -470,8 +470,9 @@ impl AgentActor {
         let provider = self.provider.clone();
         let usage = self.usage.clone();
         let older = self.history[..split].to_vec();
+        let limit = self.settings.context.request_limit();
         self.compacting = Some(tokio::spawn(async move {
-            summarise(provider, usage, &older)
+            summarise(provider, usage, &older, limit)
                 .await
                 .map(|text| (text, split))
         }));
@@ -565,9 +566,43 @@ fn message_chars(message: &ChatMessage) -> usize {
 
 /// The conversation as a transcript the summariser reads (tool calls and results as text, so
 /// no provider sees a call without its result).
-fn transcript(messages: &[ChatMessage]) -> String {
+///
+/// With `limit` (the model's window less the reply), the oldest messages that do not fit are
+/// left out, and the transcript says how many: the history fitting had kept them from the
+/// model already, and the stored session still has them.
+fn transcript(messages: &[ChatMessage], limit: Option<u64>) -> String {
+    let parts: Vec<String> = messages.iter().map(transcript_part).collect();
+    let mut first = 0;
+    if let Some(limit) = limit {
+        // Room for the instructions and the note about what was left out.
+        let room = limit.saturating_sub(200);
+        let mut total = 0u64;
+        first = parts.len();
+        for (index, part) in parts.iter().enumerate().rev() {
+            total = total.saturating_add(crate::memory::tokens::count(part).tokens);
+            if total > room {
+                break;
+            }
+            first = index;
+        }
+    }
     let mut out = String::new();
-    for message in messages {
+    if first > 0 {
+        out.push_str(&format!(
+            "({} earlier messages are left out: they do not fit the model's window.)\n\n",
+            first
+        ));
+    }
+    for part in &parts[first..] {
+        out.push_str(part);
+    }
+    out
+}
+
+/// One message of the transcript.
+fn transcript_part(message: &ChatMessage) -> String {
+    let mut out = String::new();
+    {
         match message {
             ChatMessage::User(text) => out.push_str(&format!("User: {text}\n\n")),
             ChatMessage::Assistant {
@@ -597,6 +632,7 @@ async fn summarise(
     provider: Arc<dyn LlmProvider>,
     usage: Arc<Mutex<UsageMeter>>,
     messages: &[ChatMessage],
+    limit: Option<u64>,
 ) -> Result<String, String> {
     let mut turn = {
         let meter = usage.lock().unwrap_or_else(PoisonError::into_inner);
@@ -605,7 +641,7 @@ async fn summarise(
     };
     let request = ChatRequest {
         system: Some(COMPACT_PROMPT.to_owned()),
-        messages: vec![ChatMessage::user(transcript(messages))],
+        messages: vec![ChatMessage::user(transcript(messages, limit))],
         ..ChatRequest::default()
     };
     let mut stream = provider.stream(request);
@@ -708,6 +744,26 @@ mod tests {
         ];
         assert_eq!(compaction_split(&history), 2);
         assert_eq!(compaction_split(&history[..2]), 0);
+    }
+
+    #[test]
+    fn a_transcript_too_big_for_the_window_leaves_out_its_oldest_messages() {
+        let messages: Vec<ChatMessage> = (0..50)
+            .map(|n| ChatMessage::user(format!("message {n} {}", "word ".repeat(100))))
+            .collect();
+        let whole = transcript(&messages, None);
+        assert!(whole.starts_with("User: message 0 "));
+        let fitted = transcript(&messages, Some(2_000));
+        assert!(fitted.starts_with("("), "{}", &fitted[..80]);
+        assert!(fitted.contains("message 49 "));
+        assert!(!fitted.contains("message 0 "));
+        let left_out: usize = fitted[1..]
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a count");
+        assert!(left_out > 0 && left_out < 50, "{left_out}");
+        assert!(crate::memory::tokens::count(&fitted).tokens <= 2_000);
     }
 
     #[test]
