@@ -35,6 +35,8 @@ pub mod trace;
 pub mod turn;
 pub mod usage;
 
+pub use ask::tool_specs;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -28,6 +28,12 @@ pub struct SelectedSchema {
 #[derive(Debug, Default)]
 pub struct ToolsState {
     pub catalog: Arc<Catalog>,
+    /// What each server's tool definitions cost in every request to the model (counted when
+    /// the catalog changes; an estimate until the token encoder is loaded).
+    pub schema_tokens: std::collections::HashMap<
+        crate::runtime::messages::ServerName,
+        crate::memory::tokens::TokenCount,
+    >,
     pub filter: String,
     /// The keyboard is in the filter.
     pub filtering: bool,
@@ -53,11 +59,30 @@ pub struct HighlightJob {
     pub text: String,
 }
 
+/// Each server's tool definitions as the model is offered them, counted.
+fn schema_tokens(
+    catalog: &Catalog,
+) -> std::collections::HashMap<
+    crate::runtime::messages::ServerName,
+    crate::memory::tokens::TokenCount,
+> {
+    let specs = crate::agent::tool_specs(catalog);
+    let mut by_server: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+    for (tool, spec) in catalog.tools.iter().zip(specs) {
+        by_server.entry(tool.server.clone()).or_default().push(spec);
+    }
+    by_server
+        .into_iter()
+        .map(|(server, specs)| (server, crate::memory::tokens::tools_tokens(&specs)))
+        .collect()
+}
+
 impl ToolsState {
     /// Replaces the catalog, keeping the selected tool selected if it still exists.
     pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
         let keep = self.selected_name();
         self.catalog = catalog;
+        self.schema_tokens = schema_tokens(&self.catalog);
         self.refilter();
         self.reselect(keep);
         self.schema_changed();

@@ -65,15 +65,20 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
         inner
     };
     if let Some(selected) = servers.selected() {
-        draw_details(
-            frame,
-            details_area,
-            selected,
-            servers.tails_of(&selected.name),
-            state.now,
-            servers.detail_scroll,
-            theme,
-        );
+        // Only worth saying where there is a model to send the schemas to.
+        let schema_tokens = state
+            .agent
+            .available
+            .then(|| state.tools.schema_tokens.get(&selected.name))
+            .flatten()
+            .copied();
+        let about = About {
+            tails: servers.tails_of(&selected.name),
+            schema_tokens,
+            now: state.now,
+            scroll: servers.detail_scroll,
+        };
+        draw_details(frame, details_area, selected, &about, theme);
     }
 }
 
@@ -377,15 +382,22 @@ fn dropped_lines<'a>(
     lines
 }
 
-fn draw_details(
-    frame: &mut Frame,
-    area: Rect,
-    s: &ServerSnapshot,
-    tails: Option<&ServerTails>,
+/// What the details of the selected server show besides its snapshot.
+struct About<'a> {
+    tails: Option<&'a ServerTails>,
+    /// What its tool schemas cost per model request (with an LLM configured).
+    schema_tokens: Option<crate::memory::tokens::TokenCount>,
     now: Instant,
     scroll: u16,
-    theme: &Theme,
-) {
+}
+
+fn draw_details(frame: &mut Frame, area: Rect, s: &ServerSnapshot, about: &About, theme: &Theme) {
+    let About {
+        tails,
+        schema_tokens,
+        now,
+        scroll,
+    } = *about;
     if area.height == 0 {
         return;
     }
@@ -430,6 +442,17 @@ fn draw_details(
         facts.push(format!("started in {}", human_duration(startup)));
     }
     lines.push(label_value("status", facts.join(" · "), theme));
+    if let Some(count) = schema_tokens {
+        let approx = if count.exact { "" } else { "~" };
+        lines.push(label_value(
+            "schemas",
+            format!(
+                "{approx}{} tokens in every request to the model",
+                crate::agent::usage::compact(count.tokens)
+            ),
+            theme,
+        ));
+    }
     if !s.subscriptions.is_empty() {
         lines.push(label_value("watching", s.subscriptions.join(", "), theme));
     }

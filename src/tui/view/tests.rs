@@ -607,3 +607,32 @@ fn every_theme_has_a_styled_snapshot() {
         );
     }
 }
+
+#[test]
+fn with_an_llm_each_server_says_what_its_tool_schemas_cost_per_request() {
+    let mut state = state((140, 45), Pane::Servers);
+    state.typing = false;
+    let shown = screen(&state);
+    assert!(
+        !shown.contains("schemas:"),
+        "no model, nothing to say: {shown}"
+    );
+    state.agent.available = true;
+    let count = state
+        .tools
+        .schema_tokens
+        .get(&crate::runtime::messages::ServerName::new("demo"))
+        .copied()
+        .expect("demo's tools are counted");
+    // Three small tools: names, descriptions and schemas, a few tokens each and more.
+    assert!((30..400).contains(&count.tokens), "{count:?}");
+    let shown = screen(&state);
+    let approx = if count.exact { "" } else { "~" };
+    assert!(
+        shown.contains(&format!(
+            "schemas: {approx}{} tokens in every request to the model",
+            count.tokens
+        )),
+        "{shown}"
+    );
+}
