@@ -123,9 +123,9 @@ async fn open_session(config: &Config) -> DashboardSession {
         }
     };
     let started = match memory::session::start(&store, &config.memory.session).await {
-        Err(error @ MemoryError::Locked { .. }) => {
+        Err(MemoryError::Locked { id, pid }) => {
             notes.push(format!(
-                "{error}: this window starts a new session instead."
+                "Session {id} is open in process {pid}: this window starts a new session instead."
             ));
             memory::session::start(&store, &SessionChoice::New).await
         }
