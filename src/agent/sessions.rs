@@ -223,6 +223,7 @@ impl AgentActor {
             .await;
             return;
         };
+        // Never the id being left: `generate` numbers a process's later ids.
         let id = SessionId::generate();
         match store.open(&id).await {
             Ok(loaded) => {

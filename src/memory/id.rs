@@ -16,10 +16,18 @@ pub struct SessionId(String);
 
 impl SessionId {
     /// A new id from the time and the process: `20261129-155900-4821`, sortable by start time
-    /// and distinct between processes started in the same second.
+    /// and distinct between processes started in the same second. A process's later ids get
+    /// a sequence number (`…-4821-2`): `/clear` within a second of the start must not land in
+    /// the session it leaves.
     pub fn generate() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static GENERATED: AtomicU64 = AtomicU64::new(0);
         let now = time_parts(crate::protocol::trace::now_ms());
-        Self(format!("{now}-{}", std::process::id()))
+        let pid = std::process::id();
+        match GENERATED.fetch_add(1, Ordering::Relaxed) {
+            0 => Self(format!("{now}-{pid}")),
+            earlier => Self(format!("{now}-{pid}-{}", earlier + 1)),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -136,6 +144,10 @@ mod tests {
     fn generated_ids_are_valid_and_dated() {
         let id = SessionId::generate();
         assert_eq!(id.as_str().parse::<SessionId>(), Ok(id.clone()));
+        // Ids made in the same second by one process still differ.
+        let ids: std::collections::HashSet<SessionId> =
+            (0..5).map(|_| SessionId::generate()).collect();
+        assert_eq!(ids.len(), 5);
         assert_eq!(time_parts(0), "19700101-000000");
         // 2026-11-29 15:59:00 UTC
         assert_eq!(time_parts(1_795_967_940_000), "20261129-155900");
