@@ -98,6 +98,21 @@ struct Session {
     _dir: tempfile::TempDir,
 }
 
+/// The dashboard (or `args`) in a tmux window of `size`, with `home` as its working
+/// directory, HOME and XDG directories.
+fn launch(name: &str, size: (u16, u16), home: &str, args: &str) -> Tmux {
+    let env = [
+        ("RUST_BACKTRACE", "0"),
+        ("HOME", home),
+        ("XDG_CONFIG_HOME", home),
+        ("XDG_STATE_HOME", home),
+        ("XDG_DATA_HOME", home),
+        ("LLM_API_KEY", "sk-e2e-0123456789"),
+    ];
+    let command = format!("cd '{home}' && '{}' {args}", support::bin().display());
+    Tmux::start(name, size.0, size.1, &command, &env)
+}
+
 fn session(name: &str, args: &str) -> Session {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let mock = runtime.block_on(MockLlm::start());
@@ -119,16 +134,7 @@ fn session(name: &str, args: &str) -> Session {
         },
     });
     std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("config");
-    let env = [
-        ("RUST_BACKTRACE", "0"),
-        ("HOME", home.as_str()),
-        ("XDG_CONFIG_HOME", home.as_str()),
-        ("XDG_STATE_HOME", home.as_str()),
-        ("XDG_DATA_HOME", home.as_str()),
-        ("LLM_API_KEY", "sk-e2e-0123456789"),
-    ];
-    let command = format!("cd '{home}' && '{}' {args}", support::bin().display());
-    let tmux = Tmux::start(name, 110, 34, &command, &env);
+    let tmux = launch(name, (110, 34), &home, args);
     Session {
         _runtime: runtime,
         mock,
@@ -387,16 +393,7 @@ fn a_saved_session_is_resumed_from_the_picker_and_by_the_next_launch() {
     // A second launch with --continue takes the most recent session: the resumed one.
     tmux.keys(&["q"]);
     let home = _dir.path().display().to_string();
-    let env = [
-        ("RUST_BACKTRACE", "0"),
-        ("HOME", home.as_str()),
-        ("XDG_CONFIG_HOME", home.as_str()),
-        ("XDG_STATE_HOME", home.as_str()),
-        ("XDG_DATA_HOME", home.as_str()),
-        ("LLM_API_KEY", "sk-e2e-0123456789"),
-    ];
-    let command = format!("cd '{home}' && '{}' --continue", support::bin().display());
-    let again = Tmux::start("sessions-again", 80, 24, &command, &env);
+    let again = launch("sessions-again", (80, 24), &home, "--continue");
     let screen = again.wait_for_text("Hello Ada, I echoed your name.", STARTUP);
     // At 80 columns the typing hints leave the status bar no room for the id: the chat names it.
     assert!(

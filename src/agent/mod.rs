@@ -17,6 +17,7 @@
 #![allow(deprecated)]
 
 mod ask;
+mod compact;
 pub mod debugger;
 mod fit;
 pub mod headless;
@@ -247,7 +248,7 @@ struct AgentActor {
     sampling: HashMap<SamplingId, oneshot::Sender<sampling::SamplingDecision>>,
     next_sampling: u64,
     /// A `/compact` summary being written.
-    compacting: Option<JoinHandle<sessions::Compacted>>,
+    compacting: Option<JoinHandle<compact::Compacted>>,
     /// The store, once it can be opened (see [`AgentSettings::late_store`]).
     late_store: Option<oneshot::Receiver<crate::memory::SharedStore>>,
 }
@@ -566,8 +567,8 @@ pub async fn run_turn_in_mode(
 }
 
 async fn compacted(
-    compacting: &mut Option<JoinHandle<sessions::Compacted>>,
-) -> Result<sessions::Compacted, tokio::task::JoinError> {
+    compacting: &mut Option<JoinHandle<compact::Compacted>>,
+) -> Result<compact::Compacted, tokio::task::JoinError> {
     match compacting {
         Some(task) => task.await,
         None => std::future::pending().await,

@@ -1,30 +1,20 @@
 //! The agent's session commands: the dashboard's `/sessions` picker (list, resume, delete),
 //! `/clear` (a new session), `/clear_history`, `/save_history:`, `/load_history:`, `/memory`
-//! and `/compact`. The actor owns the conversation and the writer of its session, so a switch
+//! and `/history` (`/compact` is in `compact.rs`). The actor owns the conversation and the writer of its session, so a switch
 //! happens between turns, never under one: while a turn or a compaction runs, the command is
 //! refused with a note.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use futures::StreamExt;
 use tokio::sync::oneshot;
 
 use super::AgentActor;
-use super::usage::UsageMeter;
-use crate::llm::{ChatMessage, ChatRequest, LlmProvider, StreamEvent};
+use crate::llm::ChatMessage;
 use crate::memory::writer::{self, SaveState, SessionSink};
 use crate::memory::{EntryBody, Loaded, SessionEntry, SessionId, SharedStore, history};
 use crate::protocol::AgentEvent;
 use crate::protocol::session::{SessionCommand, SessionEvent};
-
-/// What `/compact` asks the model for.
-const COMPACT_PROMPT: &str = "You compress conversations. Summarise the conversation below so \
-that it can be continued from the summary alone: the user's goals, facts learned, decisions \
-made, tool results that still matter (with their key values), and open questions. Be \
-concise; write plain prose or short lists; do not address the user.";
-/// Characters of one tool result shown to the summariser.
-const RESULT_CHARS: usize = 4000;
 
 /// The receiving end of a store that comes later (see `AgentSettings::late_store`);
 /// cloning shares it, and the agent takes it when it starts.
@@ -62,15 +52,21 @@ pub(super) async fn late_store(
     }
 }
 
-/// A finished `/compact`: the summary and how many messages it replaces.
-pub(super) type Compacted = Result<(String, usize), String>;
-
 impl AgentActor {
     fn store(&self) -> Option<&SharedStore> {
         self.settings.store.as_ref()
     }
 
-    fn current_session(&self) -> Option<&SessionId> {
+    /// The store, or `None` after telling the user there is none.
+    async fn store_or_say(&self) -> Option<SharedStore> {
+        let store = self.store().cloned();
+        if store.is_none() {
+            self.note(NOT_SAVED).await;
+        }
+        store
+    }
+
+    pub(super) fn current_session(&self) -> Option<&SessionId> {
         self.settings.session.as_ref().map(|sink| &sink.id)
     }
 
@@ -78,7 +74,7 @@ impl AgentActor {
         let _ = self.events.send(AgentEvent::Session(event)).await;
     }
 
-    async fn note(&self, text: impl Into<String>) {
+    pub(super) async fn note(&self, text: impl Into<String>) {
         self.session_event(SessionEvent::Note(text.into())).await;
     }
 
@@ -170,8 +166,7 @@ impl AgentActor {
     }
 
     async fn resume(&mut self, id: SessionId) {
-        let Some(store) = self.store().cloned() else {
-            self.note(NOT_SAVED).await;
+        let Some(store) = self.store_or_say().await else {
             return;
         };
         if self.current_session() == Some(&id) {
@@ -189,8 +184,7 @@ impl AgentActor {
     }
 
     async fn delete(&mut self, id: SessionId) {
-        let Some(store) = self.store().cloned() else {
-            self.note(NOT_SAVED).await;
+        let Some(store) = self.store_or_say().await else {
             return;
         };
         if self.current_session() == Some(&id) {
@@ -405,11 +399,13 @@ impl AgentActor {
     }
 
     async fn memory_info(&self) {
-        let characters: usize = self.history.iter().map(message_chars).sum();
+        let tokens = self.history.iter().fold(0u64, |sum, message| {
+            sum.saturating_add(crate::memory::tokens::message_tokens(message).tokens)
+        });
         let size = format!(
             "{} (~{} tokens)",
             crate::text::plural(self.history.len(), "message", "messages"),
-            characters / 4
+            crate::agent::usage::compact(tokens)
         );
         let text = match (self.store(), &self.settings.session) {
             (Some(store), Some(sink)) => {
@@ -455,73 +451,6 @@ impl AgentActor {
         }
         self.note(text).await;
     }
-
-    async fn start_compaction(&mut self) {
-        let split = compaction_split(&self.history);
-        if split < 2 {
-            self.note("Nothing to compact yet: the conversation is one turn long.")
-                .await;
-            return;
-        }
-        self.note(format!(
-            "Compacting: the model summarises the first {} (the last turn is kept as it is)…",
-            crate::text::plural(split, "message", "messages")
-        ))
-        .await;
-        let provider = self.provider.clone();
-        let usage = self.usage.clone();
-        let older = self.history[..split].to_vec();
-        let limit = self.settings.context.request_limit();
-        self.compacting = Some(tokio::spawn(async move {
-            summarise(provider, usage, &older, limit)
-                .await
-                .map(|text| (text, split))
-        }));
-    }
-
-    /// A `/compact` ended: the summary replaces what it summarised, in the context and in the
-    /// stored session (which keeps the full history before it).
-    pub(super) async fn on_compacted(&mut self, done: Result<Compacted, tokio::task::JoinError>) {
-        self.compacting = None;
-        let (summary, replaced) = match done {
-            Ok(Ok(done)) => done,
-            Ok(Err(why)) => {
-                self.note(format!("Not compacted: {why}.")).await;
-                return;
-            }
-            Err(_) => {
-                self.note("Not compacted: the task failed.").await;
-                return;
-            }
-        };
-        let before = self.history.len();
-        let replaced = replaced.min(before);
-        self.history.drain(..replaced);
-        self.history.insert(0, history::summary_message(&summary));
-        if let Some(sink) = &self.settings.session {
-            sink.write(vec![SessionEntry::now(EntryBody::Summary {
-                text: summary.clone(),
-                replaces: u64::try_from(replaced).unwrap_or(u64::MAX),
-            })]);
-        }
-        let after = self.history.len();
-        let note = format!(
-            "Compacted: {} became this summary; the model now sees {} (the stored session \
-             keeps everything).\n{}",
-            crate::text::plural(replaced, "message", "messages"),
-            crate::text::plural(after, "message", "messages"),
-            summary
-        );
-        self.session_event(SessionEvent::Switched {
-            id: self.current_session().cloned(),
-            history: self.history.clone(),
-            said: Vec::new(),
-            steps: Vec::new(),
-            redraw: false,
-            note,
-        })
-        .await;
-    }
 }
 
 /// Why there is no store.
@@ -538,139 +467,6 @@ fn resumed_note(id: &SessionId, loaded: &Loaded) -> String {
         "Resumed session {id} ({}).",
         crate::text::plural(messages, "message", "messages")
     )
-}
-
-/// Where `/compact` cuts: everything before the last turn (the last user message that is not
-/// a tool observation) is summarised.
-pub(super) fn compaction_split(history: &[ChatMessage]) -> usize {
-    history
-        .iter()
-        .rposition(|message| matches!(message, ChatMessage::User(_)))
-        .unwrap_or(0)
-}
-
-fn message_chars(message: &ChatMessage) -> usize {
-    match message {
-        ChatMessage::User(text) => text.len(),
-        ChatMessage::Assistant {
-            text, tool_calls, ..
-        } => {
-            text.len()
-                + tool_calls
-                    .iter()
-                    .map(|call| call.name.len() + call.arguments.to_string().len())
-                    .sum::<usize>()
-        }
-        ChatMessage::ToolResult { content, .. } => content.len(),
-    }
-}
-
-/// The conversation as a transcript the summariser reads (tool calls and results as text, so
-/// no provider sees a call without its result).
-///
-/// With `limit` (the model's window less the reply), the oldest messages that do not fit are
-/// left out, and the transcript says how many: the history fitting had kept them from the
-/// model already, and the stored session still has them.
-fn transcript(messages: &[ChatMessage], limit: Option<u64>) -> String {
-    let parts: Vec<String> = messages.iter().map(transcript_part).collect();
-    let mut first = 0;
-    if let Some(limit) = limit {
-        // Room for the instructions and the note about what was left out.
-        let room = limit.saturating_sub(200);
-        let mut total = 0u64;
-        first = parts.len();
-        for (index, part) in parts.iter().enumerate().rev() {
-            total = total.saturating_add(crate::memory::tokens::count(part).tokens);
-            if total > room {
-                break;
-            }
-            first = index;
-        }
-    }
-    let mut out = String::new();
-    if first > 0 {
-        out.push_str(&format!(
-            "({} earlier messages are left out: they do not fit the model's window.)\n\n",
-            first
-        ));
-    }
-    for part in &parts[first..] {
-        out.push_str(part);
-    }
-    out
-}
-
-/// One message of the transcript.
-fn transcript_part(message: &ChatMessage) -> String {
-    let mut out = String::new();
-    {
-        match message {
-            ChatMessage::User(text) => out.push_str(&format!("User: {text}\n\n")),
-            ChatMessage::Assistant {
-                text, tool_calls, ..
-            } => {
-                if !text.is_empty() {
-                    out.push_str(&format!("Assistant: {text}\n\n"));
-                }
-                for call in tool_calls {
-                    out.push_str(&format!(
-                        "Assistant called tool {} with {}\n\n",
-                        call.name, call.arguments
-                    ));
-                }
-            }
-            ChatMessage::ToolResult { name, content, .. } => {
-                let shown = crate::text::truncate_chars(content, RESULT_CHARS);
-                out.push_str(&format!("Tool {name} returned: {shown}\n\n"));
-            }
-        }
-    }
-    out
-}
-
-/// Asks the model for a summary of `messages`; its usage counts like any request.
-async fn summarise(
-    provider: Arc<dyn LlmProvider>,
-    usage: Arc<Mutex<UsageMeter>>,
-    messages: &[ChatMessage],
-    limit: Option<u64>,
-) -> Result<String, String> {
-    let mut turn = {
-        let meter = usage.lock().unwrap_or_else(PoisonError::into_inner);
-        meter.check()?;
-        meter.new_turn()
-    };
-    let request = ChatRequest {
-        system: Some(COMPACT_PROMPT.to_owned()),
-        messages: vec![ChatMessage::user(transcript(messages, limit))],
-        ..ChatRequest::default()
-    };
-    let mut stream = provider.stream(request);
-    let mut reply = Err("the model's reply ended early".to_owned());
-    let mut reply_usage = None;
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(StreamEvent::Finished { text, usage, .. }) => {
-                reply_usage = usage;
-                reply = Ok(text);
-                break;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                reply = Err(error.to_string());
-                break;
-            }
-        }
-    }
-    usage
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .record(reply_usage, &mut turn);
-    let text = reply?;
-    if text.trim().is_empty() {
-        return Err("the model's summary was empty".to_owned());
-    }
-    Ok(text.trim().to_owned())
 }
 
 /// A file written by `/save_history:` (JSON session entries, as `sessions export --format
@@ -704,14 +500,13 @@ fn parse_saved_history(text: &str) -> Result<Vec<SessionEntry>, String> {
 /// Writes `text` to `path`, readable by its owner only (a conversation may hold secrets).
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let mut file = crate::memory::file::private::open(
+        path,
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+    )?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
 }
@@ -719,53 +514,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::ToolCall;
-
-    #[test]
-    fn compaction_keeps_the_last_turn_whole() {
-        let history = vec![
-            ChatMessage::user("one"),
-            ChatMessage::assistant("a"),
-            ChatMessage::user("two"),
-            ChatMessage::Assistant {
-                text: String::new(),
-                tool_calls: vec![ToolCall {
-                    id: "c".into(),
-                    name: "t".into(),
-                    arguments: serde_json::json!({}),
-                }],
-                provider_state: None,
-            },
-            ChatMessage::ToolResult {
-                call_id: "c".into(),
-                name: "t".into(),
-                content: "r".into(),
-                is_error: false,
-            },
-        ];
-        assert_eq!(compaction_split(&history), 2);
-        assert_eq!(compaction_split(&history[..2]), 0);
-    }
-
-    #[test]
-    fn a_transcript_too_big_for_the_window_leaves_out_its_oldest_messages() {
-        let messages: Vec<ChatMessage> = (0..50)
-            .map(|n| ChatMessage::user(format!("message {n} {}", "word ".repeat(100))))
-            .collect();
-        let whole = transcript(&messages, None);
-        assert!(whole.starts_with("User: message 0 "));
-        let fitted = transcript(&messages, Some(2_000));
-        assert!(fitted.starts_with("("), "{}", &fitted[..80]);
-        assert!(fitted.contains("message 49 "));
-        assert!(!fitted.contains("message 0 "));
-        let left_out: usize = fitted[1..]
-            .split(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .expect("a count");
-        assert!(left_out > 0 && left_out < 50, "{left_out}");
-        assert!(crate::memory::tokens::count(&fitted).tokens <= 2_000);
-    }
 
     #[test]
     fn saved_histories_load_in_both_formats_and_junk_is_named() {

@@ -12,7 +12,7 @@
 
 mod index;
 mod lock;
-mod private;
+pub(crate) mod private;
 #[cfg(test)]
 mod tests;
 

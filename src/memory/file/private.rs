@@ -18,7 +18,7 @@ pub(super) fn create_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Opens `path` with `options`, created 0600, and narrows an existing file to its owner.
-pub(super) fn open(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+pub(crate) fn open(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
     let file = options.mode(0o600).open(path)?;
     let mode = file.metadata()?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {

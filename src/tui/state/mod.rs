@@ -528,4 +528,6 @@ mod tests_debugging;
 #[cfg(test)]
 mod tests_servers;
 #[cfg(test)]
+mod tests_sessions;
+#[cfg(test)]
 mod tests_trace;
