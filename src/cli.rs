@@ -238,6 +238,16 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Sign in to an OAuth-protected server now (the tokens are kept for later runs).
+    Auth { server: String },
+    /// Forget the OAuth tokens kept for a server.
+    Logout { server: String },
+    /// Act as the client of the official MCP conformance suite for the scenario named in
+    /// MCP_CONFORMANCE_SCENARIO (configured servers are ignored; tokens stay in memory).
+    Conformance {
+        /// The test server's URL (the suite appends it).
+        url: String,
+    },
     /// Run the bundled demo MCP server on stdin/stdout.
     #[command(hide = true)]
     DemoServer,

@@ -1,7 +1,7 @@
 //! mcpomni: a universal MCP client with an LLM agent, as a full-screen terminal dashboard.
 //!
 //! Layers, each using only the ones below it:
-//! - `runtime` (+ `config`, `text`): tokio actors, one per MCP server, a supervisor, the
+//! - `runtime` (+ `config`, `text`, `auth` for OAuth): tokio actors, one per MCP server, a supervisor, the
 //!   catalog; plain-data `Command`s in and `Event`s out. Never touches the terminal.
 //! - `tui`: the dashboard, a pure reducer over `AppState` plus views; `headless`: the
 //!   non-interactive subcommands. Both drive the same runtime.
@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod auth;
 pub mod backoff;
 pub mod cli;
 pub mod config;

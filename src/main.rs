@@ -38,6 +38,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(Cmd::Conformance { url }) = &cli.command {
+        // The suite's server is the only one: no config is read.
+        let status = runtime.block_on(headless::conformance(url));
+        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     let mut config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
         Err(message) => {

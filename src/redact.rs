@@ -271,7 +271,21 @@ impl Secrets {
         }
         match &http.auth {
             Some(AuthConfig::Bearer { token }) => self.add_value(token),
-            Some(AuthConfig::OAuth { .. }) | None => {}
+            Some(AuthConfig::OAuth(oauth)) => {
+                for secret in [&oauth.client_secret, &oauth.private_key]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.add_value(secret);
+                }
+                if let Some(cross_app) = &oauth.cross_app {
+                    self.add_value(&cross_app.id_token);
+                    if let Some(secret) = &cross_app.idp_client_secret {
+                        self.add_value(secret);
+                    }
+                }
+            }
+            None => {}
         }
         self.collect_url(&http.url);
     }

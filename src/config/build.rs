@@ -13,9 +13,9 @@ use super::interpolate;
 use super::locate::KeyPath;
 use super::raw::{Obj, RawAgent, RawAuth, RawLlm, RawMemory, RawServer, RawStore, RawUi};
 use super::{
-    AgentConfig, ApprovalConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, LlmConfig,
-    MemoryConfig, MemoryMode, Price, ServerConfig, StdioConfig, StoreConfig, ToolCalling,
-    TransportConfig, UiConfig,
+    AgentConfig, ApprovalConfig, AuthConfig, CrossAppConfig, HealthConfig, HttpConfig, HttpKind,
+    LlmConfig, MemoryConfig, MemoryMode, OAuthConfig, OAuthGrant, Price, ServerConfig, StdioConfig,
+    StoreConfig, ToolCalling, TransportConfig, UiConfig,
 };
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -509,14 +509,11 @@ impl Builder<'_> {
     }
 
     fn auth(&self, path: &KeyPath, raw: RawAuth) -> Result<AuthConfig, ConfigError> {
-        let Some(method) = raw.method else {
+        let Some(method) = raw.method.clone() else {
             return Err(self.error(path, "`auth` requires `method` (`oauth` or `bearer`)"));
         };
         match method.to_ascii_lowercase().as_str() {
-            "oauth" => Ok(AuthConfig::OAuth {
-                client_id: self.expand_opt(&path.key("client_id"), raw.client_id.as_deref())?,
-                scopes: raw.scopes.unwrap_or_default(),
-            }),
+            "oauth" => Ok(AuthConfig::OAuth(self.oauth(path, raw)?)),
             "bearer" => {
                 let Some(token) = raw.token else {
                     return Err(self.error(path, "bearer auth requires `token`"));
@@ -532,6 +529,101 @@ impl Builder<'_> {
                 format!("unknown auth method `{method}`; expected `oauth` or `bearer`"),
             )),
         }
+    }
+}
+
+impl Builder<'_> {
+    fn oauth(&self, path: &KeyPath, raw: RawAuth) -> Result<OAuthConfig, ConfigError> {
+        let grant = match raw.grant.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("authorization_code") => OAuthGrant::AuthorizationCode,
+            Some("client_credentials") => OAuthGrant::ClientCredentials,
+            Some("cross_app") => OAuthGrant::CrossApp,
+            Some(other) => {
+                return Err(self.error(
+                    &path.key("grant"),
+                    format!(
+                        "unknown grant `{other}`; expected `authorization_code`, \
+                         `client_credentials` or `cross_app`"
+                    ),
+                ));
+            }
+        };
+        let client_id = self.expand_opt(&path.key("client_id"), raw.client_id.as_deref())?;
+        let client_secret =
+            self.expand_opt(&path.key("client_secret"), raw.client_secret.as_deref())?;
+        let private_key = self.expand_opt(&path.key("private_key"), raw.private_key.as_deref())?;
+        let signing_algorithm = match raw.signing_algorithm {
+            None => None,
+            Some(alg) if ["ES256", "RS256"].contains(&alg.to_ascii_uppercase().as_str()) => {
+                Some(alg.to_ascii_uppercase())
+            }
+            Some(alg) => {
+                return Err(self.error(
+                    &path.key("signing_algorithm"),
+                    format!("unsupported signing algorithm `{alg}`; expected `ES256` or `RS256`"),
+                ));
+            }
+        };
+        let client_metadata_url = self.expand_opt(
+            &path.key("client_metadata_url"),
+            raw.client_metadata_url.as_deref(),
+        )?;
+        if let Some(url) = &client_metadata_url
+            && !url.to_ascii_lowercase().starts_with("https://")
+        {
+            return Err(self.error(
+                &path.key("client_metadata_url"),
+                "a client metadata document URL must start with `https://`",
+            ));
+        }
+        if grant == OAuthGrant::ClientCredentials {
+            if client_id.is_none() {
+                return Err(self.error(path, "the client_credentials grant requires `client_id`"));
+            }
+            if client_secret.is_none() && private_key.is_none() {
+                return Err(self.error(
+                    path,
+                    "the client_credentials grant requires `client_secret` or `private_key`",
+                ));
+            }
+        }
+        let cross_app = if grant == OAuthGrant::CrossApp {
+            let required = |key: &str, value: Option<&str>| -> Result<String, ConfigError> {
+                match value {
+                    Some(value) => self.expand(&path.key(key), value),
+                    None => Err(self.error(path, format!("the cross_app grant requires `{key}`"))),
+                }
+            };
+            if client_id.is_none() {
+                return Err(self.error(path, "the cross_app grant requires `client_id`"));
+            }
+            Some(CrossAppConfig {
+                idp_issuer: required("idp_issuer", raw.idp_issuer.as_deref())?,
+                idp_token_endpoint: required(
+                    "idp_token_endpoint",
+                    raw.idp_token_endpoint.as_deref(),
+                )?,
+                idp_client_id: required("idp_client_id", raw.idp_client_id.as_deref())?,
+                idp_client_secret: self.expand_opt(
+                    &path.key("idp_client_secret"),
+                    raw.idp_client_secret.as_deref(),
+                )?,
+                id_token: required("id_token", raw.id_token.as_deref())?,
+            })
+        } else {
+            None
+        };
+        Ok(OAuthConfig {
+            client_id,
+            client_secret,
+            scopes: raw.scopes.unwrap_or_default(),
+            client_metadata_url,
+            redirect_port: raw.redirect_port,
+            grant,
+            private_key,
+            signing_algorithm,
+            cross_app,
+        })
     }
 }
 

@@ -399,23 +399,82 @@ pub enum HttpKind {
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum AuthConfig {
-    OAuth {
-        client_id: Option<String>,
-        scopes: Vec<String>,
-    },
-    Bearer {
-        token: String,
-    },
+    OAuth(OAuthConfig),
+    Bearer { token: String },
+}
+
+/// How mcpomni signs in to an OAuth-protected server (`"auth": {"method": "oauth", ...}`).
+/// Everything is optional: discovery, dynamic registration and the server's scope hints fill
+/// in what is not given.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct OAuthConfig {
+    /// A client registered with the authorization server ahead of time.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Scopes to ask for instead of the server's hints.
+    pub scopes: Vec<String>,
+    /// An HTTPS URL of a client-id metadata document, used when the server supports them.
+    pub client_metadata_url: Option<String>,
+    /// The loopback port the browser is sent back to (a free one when absent).
+    pub redirect_port: Option<u16>,
+    pub grant: OAuthGrant,
+    /// A PEM private key (PKCS#8) for `private_key_jwt` client authentication.
+    pub private_key: Option<String>,
+    /// `ES256` (the default) or `RS256`, for `private_key`.
+    pub signing_algorithm: Option<String>,
+    /// Cross-app access: the enterprise identity provider and the ID token it issued.
+    pub cross_app: Option<CrossAppConfig>,
+}
+
+/// How the access token is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OAuthGrant {
+    /// A person signs in in a browser (authorization code + PKCE).
+    #[default]
+    AuthorizationCode,
+    /// The client authenticates as itself (a secret or a signed JWT); no browser.
+    ClientCredentials,
+    /// An ID token from the enterprise identity provider is exchanged for an ID-JAG, then
+    /// for an access token (RFC 8693 + RFC 7523); no browser.
+    CrossApp,
+}
+
+/// The identity provider of a cross-app access grant.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CrossAppConfig {
+    pub idp_issuer: String,
+    pub idp_token_endpoint: String,
+    pub idp_client_id: String,
+    pub idp_client_secret: Option<String>,
+    pub id_token: String,
+}
+
+impl fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuth")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| RedactedValue),
+            )
+            .field("scopes", &self.scopes)
+            .field("client_metadata_url", &self.client_metadata_url)
+            .field("redirect_port", &self.redirect_port)
+            .field("grant", &self.grant)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| RedactedValue),
+            )
+            .field("signing_algorithm", &self.signing_algorithm)
+            .field("cross_app", &self.cross_app.as_ref().map(|_| RedactedValue))
+            .finish()
+    }
 }
 
 impl fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AuthConfig::OAuth { client_id, scopes } => f
-                .debug_struct("OAuth")
-                .field("client_id", client_id)
-                .field("scopes", scopes)
-                .finish(),
+            AuthConfig::OAuth(oauth) => oauth.fmt(f),
             AuthConfig::Bearer { .. } => f
                 .debug_struct("Bearer")
                 .field("token", &RedactedValue)

@@ -7,10 +7,12 @@
 //! 130 interrupted. Commands report after each server's first attempt to start; they never
 //! wait for a server's retries.
 
+mod conformance;
 mod output;
 mod replay;
 mod run;
 mod sessions;
+mod sign_in;
 
 use std::future::Future;
 
@@ -25,6 +27,8 @@ use crate::runtime::request::RequestError;
 use crate::runtime::server::CallError;
 use crate::runtime::{self, RuntimeError, RuntimeHandle, RuntimeOptions, Snapshots};
 use output::Out;
+
+pub use conformance::conformance;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -56,6 +60,12 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         };
         return run::run(args, config).await;
     }
+    if let Cmd::Auth { server } = &command {
+        return sign_in::auth(config, server).await;
+    }
+    if let Cmd::Logout { server } = &command {
+        return sign_in::logout(config, server).await;
+    }
     if let Cmd::Replay { file, live } = command {
         return replay::replay(&file, live, config).await;
     }
@@ -79,6 +89,9 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         }
         Cmd::Servers { .. }
         | Cmd::DemoServer
+        | Cmd::Conformance { .. }
+        | Cmd::Auth { .. }
+        | Cmd::Logout { .. }
         | Cmd::Run { .. }
         | Cmd::Replay { .. }
         | Cmd::Sessions { .. }
@@ -252,6 +265,9 @@ async fn dispatch(command: Cmd, handle: &RuntimeHandle, cancel: CancellationToke
         }
         // Handled before any runtime starts (`main`, `run` above).
         Cmd::DemoServer
+        | Cmd::Conformance { .. }
+        | Cmd::Auth { .. }
+        | Cmd::Logout { .. }
         | Cmd::Run { .. }
         | Cmd::Replay { .. }
         | Cmd::Trace { .. }

@@ -7,6 +7,7 @@
 //! first and falls back to legacy SSE when the server answers the initialize POST with
 //! 400, 404 or 405, as the spec's backwards-compatibility section describes.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::RoleClient;
@@ -24,12 +25,13 @@ use super::challenge::AuthChallenge;
 use super::client::{McpClient, ProgressRouter, ServerNotice};
 use super::http_client::SharedHttpClient;
 use super::http_transports::{Headers, sse_transport, streamable_transport};
-use super::link_loss::LinkLoss;
+use super::link_loss::{LinkLoss, Loss};
 use super::messages::{ServerIdentity, ServerState, TransportKind};
 use super::request::{RequestError, Requester};
 use super::stdio::SpawnedServer;
 use super::stdout_noise::NoiseWatch;
 use super::transport_error;
+use crate::auth::ServerAuth;
 use crate::config::{HttpConfig, HttpKind};
 use crate::text::{human_duration, sanitize_line};
 
@@ -226,9 +228,10 @@ pub(super) async fn establish_http(
     config: HttpConfig,
     http: SharedHttpClient,
     session: Session,
+    auth: Option<Arc<ServerAuth>>,
 ) -> Result<Established, ConnectFailure> {
     let https = config.url.to_ascii_lowercase().starts_with("https://");
-    connect_http(config, http, session)
+    connect_http(config, http, session, auth)
         .await
         .map_err(|mut failure| {
             // rustls's words for "the first bytes back were not TLS", as it says them; the
@@ -246,24 +249,27 @@ async fn connect_http(
     config: HttpConfig,
     http: SharedHttpClient,
     session: Session,
+    auth: Option<Arc<ServerAuth>>,
 ) -> Result<Established, ConnectFailure> {
     let timeouts = session.timeouts;
-    let headers = Headers::from_config(&config)?;
+    let mut headers = Headers::from_config(&config)?;
     let http = http.get().map_err(ConnectFailure::failed)?;
     match config.kind {
         HttpKind::StreamableHttp => {
             let lost = LinkLoss::default();
-            let transport = streamable_transport(&config, &headers, http, lost.clone())?;
+            let transport = streamable_transport(&config, &headers, http, lost.clone(), auth)?;
             handshake_and_finish(transport, lost, session, TransportKind::StreamableHttp).await
         }
         HttpKind::Sse => {
+            sse_token(&mut headers, auth.as_deref()).await?;
             let lost = LinkLoss::default();
             let transport = sse_transport(&config, &headers, http, timeouts.startup, &lost);
             handshake_and_finish(transport, lost, session, TransportKind::Sse).await
         }
         HttpKind::Auto => {
             let lost = LinkLoss::default();
-            let transport = streamable_transport(&config, &headers, http.clone(), lost.clone())?;
+            let transport =
+                streamable_transport(&config, &headers, http.clone(), lost.clone(), auth.clone())?;
             let service_cancel = CancellationToken::new();
             match handshake(transport, &session, &service_cancel).await {
                 Ok(running) => {
@@ -278,6 +284,7 @@ async fn connect_http(
                     let refused = describe_init_error(&error);
                     let url = crate::redact::display_url(&config.url);
                     tracing::info!(%url, "streamable HTTP refused ({refused}); trying legacy SSE");
+                    sse_token(&mut headers, auth.as_deref()).await?;
                     let lost = LinkLoss::default();
                     let transport = sse_transport(&config, &headers, http, timeouts.startup, &lost);
                     // When both fail, say so: the SSE error alone hides that HTTP was tried.
@@ -292,10 +299,27 @@ async fn connect_http(
                             failure
                         })
                 }
-                Err(other) => Err(other.into_failure(timeouts.startup)),
+                Err(other) => Err(other.into_failure(timeouts.startup, &lost)),
             }
         }
     }
+}
+
+/// Legacy SSE carries the OAuth token in its headers, taken once per connection.
+async fn sse_token(headers: &mut Headers, auth: Option<&ServerAuth>) -> Result<(), ConnectFailure> {
+    if let Some(auth) = auth {
+        match auth.token().await {
+            Ok(Some(token)) => headers.set_bearer(token),
+            Ok(None) => {}
+            Err(failure) => {
+                return Err(ConnectFailure {
+                    state: ServerState::NeedsAuth,
+                    reason: failure.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 enum Handshake {
@@ -304,7 +328,13 @@ enum Handshake {
 }
 
 impl Handshake {
-    fn into_failure(self, startup: Duration) -> ConnectFailure {
+    fn into_failure(self, startup: Duration, lost: &LinkLoss) -> ConnectFailure {
+        if let Some(Loss::NeedsAuth(reason)) = lost.get() {
+            return ConnectFailure {
+                state: ServerState::NeedsAuth,
+                reason,
+            };
+        }
         match self {
             Handshake::TimedOut => initialize_timeout(startup),
             Handshake::Refused(error) if init_challenge(&error).is_some() => ConnectFailure {
@@ -367,7 +397,7 @@ where
             };
             finish_establish(running, ends, session, kind).await
         }
-        Err(failure) => Err(failure.into_failure(startup)),
+        Err(failure) => Err(failure.into_failure(startup, &lost)),
     }
 }
 

@@ -13,10 +13,11 @@ use rmcp::transport::{StreamableHttpClientTransport, WorkerTransport};
 
 use super::connect::{ConnectFailure, MAX_MESSAGE_BYTES};
 use super::link_loss::{LinkLoss, Loss};
-use super::messages::ServerState;
 use super::sse::{SseClientConfig, SseWorker};
 use super::streamable::StreamableClient;
 use super::transport_error;
+use crate::auth::ServerAuth;
+use crate::auth::http::OAuthHttp;
 use crate::config::{AuthConfig, HttpConfig};
 
 /// How the streamable HTTP GET stream is re-opened after it broke: every second at most, for
@@ -45,20 +46,25 @@ impl Headers {
                 _ => other.push((name.clone(), value.clone())),
             }
         }
-        match &config.auth {
-            Some(AuthConfig::Bearer { token }) => bearer = Some(token.clone()),
-            Some(AuthConfig::OAuth { .. }) if bearer.is_none() => {
-                return Err(ConnectFailure {
-                    state: ServerState::NeedsAuth,
-                    reason: "this server uses OAuth, which this build cannot sign in to yet; \
-                             give a token with \"auth\": {\"method\": \"bearer\", ...}"
-                        .to_owned(),
-                });
-            }
-            Some(AuthConfig::OAuth { .. }) | None => {}
+        if let Some(AuthConfig::Bearer { token }) = &config.auth {
+            bearer = Some(token.clone());
         }
         Ok(Self { bearer, other })
     }
+
+    /// An OAuth access token for this connection.
+    pub(super) fn set_bearer(&mut self, token: String) {
+        self.bearer = Some(token);
+    }
+}
+
+/// Whether the config gives a token of its own (then OAuth stays out of the way).
+pub(crate) fn has_static_token(config: &HttpConfig) -> bool {
+    matches!(config.auth, Some(AuthConfig::Bearer { .. }))
+        || config
+            .headers
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case("authorization"))
 }
 
 pub(super) fn streamable_transport(
@@ -66,7 +72,8 @@ pub(super) fn streamable_transport(
     headers: &Headers,
     http: reqwest::Client,
     lost: LinkLoss,
-) -> Result<StreamableHttpClientTransport<StreamableClient>, ConnectFailure> {
+    auth: Option<Arc<ServerAuth>>,
+) -> Result<StreamableHttpClientTransport<OAuthHttp<StreamableClient>>, ConnectFailure> {
     let mut custom = HashMap::new();
     for (name, value) in &headers.other {
         let header_name = reqwest::header::HeaderName::try_from(name.as_str())
@@ -92,8 +99,12 @@ pub(super) fn streamable_transport(
     if let Some(token) = &headers.bearer {
         transport_config = transport_config.auth_header(token.clone());
     }
+    // With OAuth, a 401 is the wrapper's to handle (it may sign in and retry); it reports
+    // the loss itself when it cannot.
+    let inner = StreamableClient::new(http, config.sse_read_timeout, lost.clone())
+        .reporting_unauthorized(auth.is_none());
     Ok(StreamableHttpClientTransport::with_client(
-        StreamableClient::new(http, config.sse_read_timeout, lost),
+        OAuthHttp::new(inner, auth, lost),
         transport_config,
     ))
 }

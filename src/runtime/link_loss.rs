@@ -20,6 +20,8 @@ use super::messages::ServerState;
 pub(crate) enum Loss {
     /// The server answered 401.
     Unauthorized(AuthChallenge),
+    /// The server answered 401 and signing in did not get a token it accepts; says why.
+    NeedsAuth(String),
     /// Anything else, in words (the server forgot the session, the stream died…).
     Gone(String),
 }
@@ -28,7 +30,7 @@ impl Loss {
     /// The state it leaves the server in.
     pub(crate) fn state(&self) -> ServerState {
         match self {
-            Loss::Unauthorized(_) => ServerState::NeedsAuth,
+            Loss::Unauthorized(_) | Loss::NeedsAuth(_) => ServerState::NeedsAuth,
             Loss::Gone(_) => ServerState::Failed,
         }
     }
@@ -43,7 +45,7 @@ impl fmt::Display for Loss {
                     "the server requires authorization (HTTP 401): {challenge}"
                 )
             }
-            Loss::Gone(reason) => f.write_str(reason),
+            Loss::NeedsAuth(reason) | Loss::Gone(reason) => f.write_str(reason),
         }
     }
 }

@@ -15,7 +15,7 @@ mod connect;
 pub mod content;
 pub mod http_client;
 mod http_transports;
-mod link_loss;
+pub(crate) mod link_loss;
 pub mod messages;
 pub mod request;
 pub mod sampling;
@@ -60,6 +60,8 @@ pub struct RuntimeOptions {
     pub parent_env: ParentEnv,
     /// Where servers' sampling requests go; `None` means sampling is not offered to servers.
     pub sampling: Option<sampling::SamplingSender>,
+    /// Where OAuth tokens are kept, and whether a request may start a browser sign-in.
+    pub auth: crate::auth::AuthOptions,
 }
 
 impl Default for RuntimeOptions {
@@ -68,8 +70,33 @@ impl Default for RuntimeOptions {
             only: None,
             parent_env: Arc::new(|name| std::env::var(name).ok()),
             sampling: None,
+            auth: crate::auth::AuthOptions::default(),
         }
     }
+}
+
+/// The OAuth state of an HTTP server that has no token of its own: any of them may answer
+/// 401, and then signs in like one configured with `"auth": {"method": "oauth"}`.
+pub fn server_auth(
+    server: &crate::config::ServerConfig,
+    options: &crate::auth::AuthOptions,
+) -> Option<Arc<crate::auth::ServerAuth>> {
+    let crate::config::TransportConfig::Http(http) = &server.transport else {
+        return None;
+    };
+    if http_transports::has_static_token(http) {
+        return None;
+    }
+    let oauth = match &http.auth {
+        Some(crate::config::AuthConfig::OAuth(oauth)) => Some(oauth.clone()),
+        _ => None,
+    };
+    Some(Arc::new(crate::auth::ServerAuth::new(
+        &server.name,
+        &http.url,
+        oauth,
+        options,
+    )))
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -157,6 +184,7 @@ pub fn start(
             http: http.clone(),
             sampling: options.sampling.clone(),
             secrets: Arc::new(crate::redact::Secrets::for_server(server_config)),
+            auth: server_auth(server_config, &options.auth),
         };
         let (handle, task) = spawn_actor(server_config.clone(), ctx);
         handles.push(handle);

@@ -432,10 +432,12 @@ impl Requester {
                     challenge: Box::new(challenge),
                 }
             }
-            (RequestError::Closed { .. }, Some(Loss::Gone(reason))) => RequestError::Transport {
-                method,
-                message: reason,
-            },
+            (RequestError::Closed { .. }, Some(Loss::Gone(reason) | Loss::NeedsAuth(reason))) => {
+                RequestError::Transport {
+                    method,
+                    message: reason,
+                }
+            }
             _ => mapped,
         };
         match mapped {

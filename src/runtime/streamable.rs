@@ -58,6 +58,8 @@ pub(crate) struct StreamableClient {
     /// gone, not that the server never offered the stream (the spec wants 405 for that, but
     /// some servers answer 404).
     get_worked: Arc<AtomicBool>,
+    /// Report a 401 as the session's end (off when OAuth handles 401s above this client).
+    report_unauthorized: bool,
 }
 
 impl StreamableClient {
@@ -67,7 +69,13 @@ impl StreamableClient {
             read_timeout,
             loss,
             get_worked: Arc::default(),
+            report_unauthorized: true,
         }
+    }
+
+    pub(crate) fn reporting_unauthorized(mut self, report: bool) -> Self {
+        self.report_unauthorized = report;
+        self
     }
 
     fn session_lost(&self, answer: &str) {
@@ -77,7 +85,9 @@ impl StreamableClient {
     }
 
     fn unauthorized(&self, challenge: AuthChallenge) {
-        self.loss.report(Loss::Unauthorized(challenge));
+        if self.report_unauthorized {
+            self.loss.report(Loss::Unauthorized(challenge));
+        }
     }
 
     /// Looks at a `POST`'s outcome for a lost session or a 401 (and words a lost session's

@@ -144,10 +144,10 @@ fn every_string_field_is_interpolated() {
     };
     assert_eq!(
         oauth.auth,
-        Some(AuthConfig::OAuth {
+        Some(AuthConfig::OAuth(OAuthConfig {
             client_id: Some("c-val".into()),
-            scopes: vec![]
-        })
+            ..OAuthConfig::default()
+        }))
     );
 }
 

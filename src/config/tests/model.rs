@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{parse_err, parse_ok, vars};
 use crate::config::{
     AgentConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, MemoryConfig, MemoryMode,
-    ServerConfig, StdioConfig, TransportConfig, UiConfig,
+    OAuthConfig, ServerConfig, StdioConfig, TransportConfig, UiConfig,
 };
 
 fn http_of(server: &ServerConfig) -> &HttpConfig {
@@ -189,14 +189,12 @@ fn auth_variants() {
     assert_eq!(
         auths,
         [
-            Some(AuthConfig::OAuth {
-                client_id: None,
-                scopes: vec![]
-            }),
-            Some(AuthConfig::OAuth {
+            Some(AuthConfig::OAuth(OAuthConfig::default())),
+            Some(AuthConfig::OAuth(OAuthConfig {
                 client_id: Some("cid".into()),
-                scopes: vec!["a".into(), "b".into()]
-            }),
+                scopes: vec!["a".into(), "b".into()],
+                ..OAuthConfig::default()
+            })),
             Some(AuthConfig::Bearer {
                 token: "tok".into()
             }),

@@ -365,8 +365,13 @@ impl ServerActor {
                 }
             }
             TransportConfig::Http(http_config) => {
-                let handshake = establish_http(http_config.clone(), self.ctx.http.clone(), session)
-                    .instrument(self.connection_span.clone());
+                let handshake = establish_http(
+                    http_config.clone(),
+                    self.ctx.http.clone(),
+                    session,
+                    self.ctx.auth.clone(),
+                )
+                .instrument(self.connection_span.clone());
                 self.link = Link::Connecting(Box::pin(handshake));
                 self.set_state(ServerState::Initializing, None).await;
             }

@@ -41,6 +41,8 @@ pub struct ActorContext {
     pub sampling: Option<super::sampling::SamplingSender>,
     /// This server's configured credentials, scrubbed from everything it sends back.
     pub secrets: Arc<crate::redact::Secrets>,
+    /// OAuth for an HTTP server without a token of its own (kept across reconnects).
+    pub auth: Option<Arc<crate::auth::ServerAuth>>,
 }
 
 /// What an actor tells the supervisor.

@@ -1,0 +1,530 @@
+//! OAuth 2.1 for HTTP servers. A [`ServerAuth`] per server holds its access token and knows
+//! how to get a better one: refresh it before it expires, sign in again when the server
+//! answers 401, step up to more scopes on a 403 `insufficient_scope` (at most
+//! [`MAX_STEP_UPS`] times per challenge), or use a grant that needs no browser (client
+//! credentials, cross-app access). Discovery (RFC 9728 protected-resource metadata, RFC 8414
+//! and OpenID Connect authorization-server metadata, the 2025-03-26 fallbacks), client
+//! registration (pre-registered, client-id metadata document, dynamic), PKCE and the token
+//! exchange are rmcp's `AuthorizationManager`; this module decides when, shows the person
+//! what to do ([`browser`]), keeps the tokens ([`store`]) and signs client assertions
+//! ([`jwt`]).
+//!
+//! Whether a request may start a browser sign-in is the runtime's choice ([`AuthOptions`]):
+//! the dashboard signs in when asked (a key on a NeedsAuth server), headless commands in a
+//! terminal when a server asks, listing commands and pipes never. No token, code, verifier
+//! or secret is ever put in a message.
+
+pub mod browser;
+mod grants;
+pub(crate) mod http;
+pub mod jwt;
+pub mod store;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use oauth2::TokenResponse;
+use rmcp::transport::auth::{
+    AuthError, AuthorizationManager, AuthorizationMetadata, AuthorizationRequest,
+    AuthorizationSession, CredentialStore, OAuthClientConfig, OAuthState,
+};
+use tokio::sync::Mutex;
+
+use crate::config::{OAuthConfig, OAuthGrant};
+use crate::runtime::challenge::AuthChallenge;
+use browser::BrowserStep;
+use store::{ServerTokens, TokenStorage};
+
+/// Sign-ins one challenged scope may cause (the first included) before requests fail: a
+/// server that keeps refusing the scope it asked for gets no authorization loop.
+pub const MAX_STEP_UPS: u32 = 3;
+/// The name a dynamically registered client gets.
+const CLIENT_NAME: &str = "mcpomni";
+
+/// How a runtime handles OAuth for all its servers.
+#[derive(Clone, Debug)]
+pub struct AuthOptions {
+    pub tokens: TokenStorage,
+    /// How a person signs in when a request needs it; `None`: requests never start a
+    /// sign-in (the server shows NeedsAuth until one is started on purpose).
+    pub sign_in_on_demand: Option<BrowserStep>,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        Self {
+            tokens: TokenStorage::default_files(),
+            sign_in_on_demand: None,
+        }
+    }
+}
+
+impl fmt::Debug for BrowserStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrowserStep::Loopback { wait, .. } => write!(f, "Loopback({wait:?})"),
+            BrowserStep::FetchRedirect => f.write_str("FetchRedirect"),
+        }
+    }
+}
+
+/// Why a server has no usable token: which server, at which step, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthFailure {
+    pub server: String,
+    pub step: &'static str,
+    pub message: String,
+}
+
+impl AuthFailure {
+    pub fn new(server: &str, step: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            server: server.to_owned(),
+            step,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "server `{}`: {}: {}",
+            self.server, self.step, self.message
+        )
+    }
+}
+
+impl std::error::Error for AuthFailure {}
+
+/// One server's OAuth state, shared by its connections (it outlives reconnects).
+pub struct ServerAuth {
+    server: String,
+    url: String,
+    config: OAuthConfig,
+    tokens: ServerTokens,
+    sign_in_on_demand: Option<BrowserStep>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Holds the current tokens (in the store) and the client that refreshes them.
+    manager: Option<AuthorizationManager>,
+    /// The store has been read.
+    loaded: bool,
+    /// Every scope asked for so far: a step-up asks for their union.
+    scopes: BTreeSet<String>,
+    /// Sign-ins per challenged scope set.
+    sign_ins: HashMap<String, u32>,
+}
+
+impl ServerAuth {
+    pub fn new(
+        server: &str,
+        url: &str,
+        config: Option<OAuthConfig>,
+        options: &AuthOptions,
+    ) -> Self {
+        Self {
+            server: server.to_owned(),
+            url: url.to_owned(),
+            config: config.unwrap_or_default(),
+            tokens: options.tokens.for_server(server, url),
+            sign_in_on_demand: options.sign_in_on_demand.clone(),
+            state: Mutex::default(),
+        }
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn tokens(&self) -> &ServerTokens {
+        &self.tokens
+    }
+
+    fn failure(&self, step: &'static str, message: impl Into<String>) -> AuthFailure {
+        AuthFailure::new(&self.server, step, message)
+    }
+
+    /// What rmcp said, in a line, with anything configured as secret taken out.
+    fn rmcp_failure(&self, step: &'static str, error: &AuthError) -> AuthFailure {
+        let mut text = crate::text::sanitize_line(&error.to_string());
+        for secret in [&self.config.client_secret, &self.config.private_key]
+            .into_iter()
+            .flatten()
+        {
+            if !secret.is_empty() {
+                text = text.replace(secret.as_str(), "<redacted>");
+            }
+        }
+        self.failure(step, text)
+    }
+
+    /// The resource indicator (RFC 8707) sent with every token request: the server's URL.
+    fn resource(&self) -> String {
+        self.url.split('#').next().unwrap_or(&self.url).to_owned()
+    }
+
+    /// Signs in in the browser; `NeedsAuth` failures name `mcpomni auth` when no browser
+    /// sign-in may start from a request.
+    fn needs_sign_in(&self, why: &str) -> AuthFailure {
+        self.failure(
+            "authorization",
+            format!(
+                "{why}; sign in from the dashboard or run `mcpomni auth {}`",
+                self.server
+            ),
+        )
+    }
+
+    async fn new_manager(&self, step: &'static str) -> Result<AuthorizationManager, AuthFailure> {
+        let mut manager = AuthorizationManager::new(self.url.as_str())
+            .await
+            .map_err(|e| self.rmcp_failure(step, &e))?;
+        manager.set_credential_store(self.tokens.clone());
+        Ok(manager)
+    }
+
+    /// The current access token (refreshed when it is about to expire), or `None` when
+    /// there is none yet and the request should go out without one.
+    pub async fn token(&self) -> Result<Option<String>, AuthFailure> {
+        let mut state = self.state.lock().await;
+        if !state.loaded {
+            state.loaded = true;
+            state.manager = self.load(&mut state).await?;
+        }
+        if state.manager.is_none() && self.config.grant != OAuthGrant::AuthorizationCode {
+            state.manager = Some(self.without_browser(None, &[]).await?);
+        }
+        let Some(manager) = &state.manager else {
+            return Ok(None);
+        };
+        match manager.get_access_token().await {
+            Ok(token) => Ok(Some(token)),
+            Err(AuthError::AuthorizationRequired) => {
+                // No refresh token, or the authorization server refused it.
+                state.manager = None;
+                if self.config.grant != OAuthGrant::AuthorizationCode {
+                    let manager = self.without_browser(None, &[]).await?;
+                    let token = manager
+                        .get_access_token()
+                        .await
+                        .map_err(|e| self.rmcp_failure("client credentials", &e))?;
+                    state.manager = Some(manager);
+                    return Ok(Some(token));
+                }
+                Ok(None)
+            }
+            Err(error) => Err(self.rmcp_failure("token refresh", &error)),
+        }
+    }
+
+    /// Tokens saved by an earlier run (or another process).
+    async fn load(&self, state: &mut State) -> Result<Option<AuthorizationManager>, AuthFailure> {
+        let Some(stored) = self
+            .tokens
+            .load()
+            .await
+            .map_err(|e| self.rmcp_failure("token store", &e))?
+        else {
+            return Ok(None);
+        };
+        if stored.token_response.is_none() {
+            return Ok(None);
+        }
+        state.scopes.extend(stored.granted_scopes.iter().cloned());
+        let mut manager = self.new_manager("discovery").await?;
+        let usable = manager
+            .initialize_from_store()
+            .await
+            .map_err(|e| self.rmcp_failure("discovery", &e))?;
+        if !usable {
+            return Ok(None);
+        }
+        if let (Some(id), Some(secret)) = (&self.config.client_id, &self.config.client_secret)
+            && *id == stored.client_id
+        {
+            // A confidential client refreshes with its secret.
+            let client = OAuthClientConfig::new(id.clone(), "http://127.0.0.1/callback")
+                .with_client_secret(secret.clone());
+            manager
+                .configure_client(client)
+                .map_err(|e| self.rmcp_failure("token store", &e))?;
+        }
+        Ok(Some(manager))
+    }
+
+    /// The server refused `sent` (HTTP 401): a token another request got meanwhile, a
+    /// refreshed one, or a new sign-in when this runtime may start one.
+    pub async fn unauthorized(
+        &self,
+        challenge: &str,
+        sent: Option<&str>,
+    ) -> Result<String, AuthFailure> {
+        let mut state = self.state.lock().await;
+        if let Some(manager) = &state.manager {
+            if let Ok(current) = manager.get_access_token().await
+                && Some(current.as_str()) != sent
+            {
+                return Ok(current);
+            }
+            if sent.is_some()
+                && let Ok(fresh) = manager.refresh_token().await
+                && Some(fresh.access_token().secret().as_str()) != sent
+            {
+                return Ok(fresh.access_token().secret().to_owned());
+            }
+        }
+        state.manager = None;
+        let scopes = self.scopes_for(&mut state, challenge);
+        let manager = match self.config.grant {
+            OAuthGrant::AuthorizationCode => match &self.sign_in_on_demand {
+                Some(step) => {
+                    Self::count_sign_in(&mut state, challenge)
+                        .map_err(|key| self.too_many_sign_ins(&key))?;
+                    self.sign_in_with(step, Some(challenge), &scopes).await?
+                }
+                None => return Err(self.needs_sign_in("the server wants a sign-in")),
+            },
+            _ => self.without_browser(Some(challenge), &scopes).await?,
+        };
+        let token = manager
+            .get_access_token()
+            .await
+            .map_err(|e| self.rmcp_failure("authorization", &e))?;
+        state.manager = Some(manager);
+        Ok(token)
+    }
+
+    /// The server wants more scope (HTTP 403 `insufficient_scope`): sign in again for the
+    /// union of what was asked for so far and what the challenge names.
+    pub async fn insufficient_scope(&self, challenge: &str) -> Result<String, AuthFailure> {
+        let mut state = self.state.lock().await;
+        let key = Self::count_sign_in(&mut state, challenge)
+            .map_err(|key| self.too_many_sign_ins(&key))?;
+        let scopes = self.scopes_for(&mut state, challenge);
+        let manager = match self.config.grant {
+            OAuthGrant::AuthorizationCode => match &self.sign_in_on_demand {
+                Some(step) => self.sign_in_with(step, Some(challenge), &scopes).await?,
+                None => {
+                    return Err(
+                        self.needs_sign_in(&format!("the server wants more scope (\"{key}\")"))
+                    );
+                }
+            },
+            _ => self.without_browser(Some(challenge), &scopes).await?,
+        };
+        let token = manager
+            .get_access_token()
+            .await
+            .map_err(|e| self.rmcp_failure("step-up", &e))?;
+        state.manager = Some(manager);
+        Ok(token)
+    }
+
+    /// Counts a sign-in for the challenge's scope; `Err(scope)` when it has had its share.
+    fn count_sign_in(state: &mut State, challenge: &str) -> Result<String, String> {
+        let key = AuthChallenge::parse(challenge).scope.unwrap_or_default();
+        let count = state.sign_ins.entry(key.clone()).or_insert(0);
+        if *count >= MAX_STEP_UPS {
+            return Err(key);
+        }
+        *count += 1;
+        Ok(key)
+    }
+
+    fn too_many_sign_ins(&self, scope: &str) -> AuthFailure {
+        self.failure(
+            "step-up",
+            format!(
+                "the server still refuses scope \"{scope}\" after {MAX_STEP_UPS} sign-ins; giving up"
+            ),
+        )
+    }
+
+    /// The scopes to ask for: the configured ones, else the union of the challenge's and
+    /// those asked for before (empty: let discovery choose).
+    fn scopes_for(&self, state: &mut State, challenge: &str) -> Vec<String> {
+        if !self.config.scopes.is_empty() {
+            state.scopes.extend(self.config.scopes.iter().cloned());
+        }
+        if let Some(scope) = AuthChallenge::parse(challenge).scope {
+            state
+                .scopes
+                .extend(scope.split_whitespace().map(str::to_owned));
+        }
+        state.scopes.iter().cloned().collect()
+    }
+
+    /// Signs in on purpose (`mcpomni auth`, the dashboard's key), whatever the runtime allows
+    /// for requests.
+    pub async fn sign_in(&self, step: &BrowserStep) -> Result<(), AuthFailure> {
+        let mut state = self.state.lock().await;
+        state.loaded = true;
+        let scopes: Vec<String> = if self.config.scopes.is_empty() {
+            state.scopes.iter().cloned().collect()
+        } else {
+            self.config.scopes.clone()
+        };
+        let manager = match self.config.grant {
+            OAuthGrant::AuthorizationCode => self.sign_in_with(step, None, &scopes).await?,
+            _ => self.without_browser(None, &scopes).await?,
+        };
+        state.manager = Some(manager);
+        Ok(())
+    }
+
+    /// Forgets this server's tokens (`mcpomni logout`); true when there were any.
+    pub async fn forget(&self) -> Result<bool, AuthFailure> {
+        let mut state = self.state.lock().await;
+        state.manager = None;
+        state.loaded = true;
+        self.tokens
+            .forget()
+            .map_err(|e| self.failure("token store", e.to_string()))
+    }
+
+    /// The authorization-code flow with PKCE, through `step`.
+    async fn sign_in_with(
+        &self,
+        step: &BrowserStep,
+        challenge: Option<&str>,
+        scopes: &[String],
+    ) -> Result<AuthorizationManager, AuthFailure> {
+        let pending = step.begin(&self.server, self.config.redirect_port).await?;
+        let mut request =
+            AuthorizationRequest::new(pending.redirect_uri()).with_client_name(CLIENT_NAME);
+        if let Some(client_id) = &self.config.client_id {
+            request = request.with_preregistered_client(client_id.clone());
+            if let Some(secret) = &self.config.client_secret {
+                request = request.with_client_secret(secret.clone());
+            }
+        }
+        if let Some(url) = &self.config.client_metadata_url {
+            request = request.with_client_metadata_url(url.clone());
+        }
+        if let Some(challenge) = challenge {
+            request = request.with_challenge(challenge.to_owned());
+        }
+        request = if scopes.is_empty() {
+            request.with_initial_scope_selection()
+        } else {
+            request.with_scopes(scopes.iter().cloned())
+        };
+        let manager = self.new_manager("discovery").await?;
+        let mut oauth = OAuthState::Unauthorized(manager);
+        match oauth.start_authorization(request.clone()).await {
+            Ok(()) => {}
+            Err(AuthError::AuthorizationServerMismatch { .. })
+                if challenge
+                    .is_none_or(|c| AuthChallenge::parse(c).resource_metadata.is_none()) =>
+            {
+                // A 2025-03-26 server: no protected-resource metadata, the authorization
+                // server's metadata at the server's origin naming an issuer with a path.
+                let OAuthState::Unauthorized(mut manager) = oauth else {
+                    return Err(self.failure("discovery", "unexpected authorization state"));
+                };
+                manager.set_metadata(self.legacy_origin_metadata().await?);
+                let session = AuthorizationSession::new(manager, request)
+                    .await
+                    .map_err(|(_, e)| self.rmcp_failure("registration", &e))?;
+                oauth = OAuthState::Session(session);
+            }
+            Err(error) => return Err(self.rmcp_failure("discovery and registration", &error)),
+        }
+        let url = oauth
+            .get_authorization_url()
+            .await
+            .map_err(|e| self.rmcp_failure("authorization", &e))?;
+        let callback = pending.wait(&self.server, &url).await?;
+        oauth
+            .handle_callback_with_issuer(
+                &callback.code,
+                &callback.state,
+                callback.issuer.as_deref(),
+            )
+            .await
+            .map_err(|e| self.rmcp_failure("token exchange", &e))?;
+        oauth
+            .into_authorization_manager()
+            .ok_or_else(|| self.failure("token exchange", "no authorization came back"))
+    }
+
+    /// The 2025-03-26 discovery: RFC 8414 metadata at the server's origin. Its issuer may
+    /// have a path there, but only on the server's own origin.
+    async fn legacy_origin_metadata(&self) -> Result<AuthorizationMetadata, AuthFailure> {
+        let step = "discovery";
+        let server = url::Url::parse(&self.url).map_err(|e| self.failure(step, e.to_string()))?;
+        let mut discovery = server.clone();
+        discovery.set_path("/.well-known/oauth-authorization-server");
+        discovery.set_query(None);
+        discovery.set_fragment(None);
+        let response = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| self.failure(step, e.to_string()))?
+            .get(discovery.as_str())
+            .send()
+            .await
+            .map_err(|e| self.failure(step, format!("{discovery}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(self.failure(
+                step,
+                format!("{discovery} answered HTTP {}", response.status().as_u16()),
+            ));
+        }
+        let metadata: AuthorizationMetadata = response
+            .json()
+            .await
+            .map_err(|e| self.failure(step, format!("{discovery} is not metadata ({e})")))?;
+        let same_origin = metadata
+            .issuer
+            .as_deref()
+            .and_then(|issuer| url::Url::parse(issuer).ok())
+            .is_some_and(|issuer| issuer.origin() == server.origin());
+        if !same_origin {
+            return Err(self.failure(
+                step,
+                format!(
+                    "the metadata at {discovery} names issuer {} from another origin",
+                    metadata.issuer.as_deref().unwrap_or("(none)")
+                ),
+            ));
+        }
+        Ok(metadata)
+    }
+
+    /// Client credentials or cross-app access: discovery, one grant, saved.
+    async fn without_browser(
+        &self,
+        challenge: Option<&str>,
+        scopes: &[String],
+    ) -> Result<AuthorizationManager, AuthFailure> {
+        let mut manager = self.new_manager("discovery").await?;
+        let metadata: AuthorizationMetadata = manager
+            .resolve_metadata_from_challenge(challenge)
+            .await
+            .map_err(|e| self.rmcp_failure("discovery", &e))?
+            .metadata;
+        let scopes: Vec<String> = if scopes.is_empty() {
+            self.config.scopes.clone()
+        } else {
+            scopes.to_vec()
+        };
+        let credentials = match self.config.grant {
+            OAuthGrant::CrossApp => self.cross_app(&metadata, &scopes).await?,
+            _ => self.client_credentials(&metadata, &scopes).await?,
+        };
+        self.save(credentials).await?;
+        manager.set_metadata(metadata);
+        manager
+            .initialize_from_store()
+            .await
+            .map_err(|e| self.rmcp_failure("token store", &e))?;
+        Ok(manager)
+    }
+}
