@@ -37,6 +37,9 @@ use crate::text::{human_duration, sanitize_line};
 
 /// Largest single JSON-RPC message accepted from a server (tool results can be big).
 pub(super) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// How long a streamable HTTP session waits for its `GET` stream before it counts as up:
+/// notifications sent before then (a list change, a log line) would be lost.
+const GET_STREAM_WAIT: Duration = Duration::from_secs(2);
 /// Lines of stderr quoted in the reason a stdio server failed to start, and their length.
 const STDERR_QUOTED_LINES: usize = 3;
 const STDERR_QUOTED_CHARS: usize = 400;
@@ -459,6 +462,13 @@ async fn finish_establish(
     } = ends;
     // If this future is dropped (shutdown during startup), end the session with it.
     let cancel_on_drop = service_cancel.clone().drop_guard();
+    if matches!(
+        transport,
+        TransportKind::StreamableHttp
+    ) && !lost.wait_get_stream(GET_STREAM_WAIT).await
+    {
+        tracing::debug!("the GET stream was not up within {GET_STREAM_WAIT:?}; going on");
+    }
     lost.arm(service_cancel.clone());
     let peer = running.peer().clone();
     let info = peer.peer_info();

@@ -5,10 +5,14 @@
 //! subscriptions and log level the actor set up). Instead the transport reports the loss here,
 //! which ends the rmcp service; the actor then sees the service end and takes the reported
 //! state and reason — Reconnecting with the server's own words, or NeedsAuth — and requests
-//! that fail because the session ended say why it ended.
+//! that fail because the session ended say why it ended. It also tells the handshake when the
+//! streamable HTTP `GET` stream is up, so a server is Ready only once it can reach us.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
 
 use tokio_util::sync::CancellationToken;
 
@@ -54,7 +58,15 @@ type Source = Box<dyn Fn() -> Option<Loss> + Send>;
 
 /// Shared by the transport (which reports) and the connection (which reads the report).
 #[derive(Clone, Default)]
-pub(crate) struct LinkLoss(Arc<Mutex<State>>);
+pub(crate) struct LinkLoss(Arc<Mutex<State>>, Arc<GetStream>);
+
+/// Whether the streamable HTTP `GET` stream has been tried (opened, or refused): until then,
+/// what the server sends outside a request's answer has nowhere to go.
+#[derive(Default)]
+struct GetStream {
+    settled: AtomicBool,
+    notify: Notify,
+}
 
 #[derive(Default)]
 struct State {
@@ -100,6 +112,23 @@ impl LinkLoss {
     /// Where to look for why the transport stopped, besides reports.
     pub(crate) fn set_source(&self, source: impl Fn() -> Option<Loss> + Send + 'static) {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).source = Some(Box::new(source));
+    }
+
+    /// The transport has opened its `GET` stream, or learnt it will not get one.
+    pub(crate) fn get_stream_settled(&self) {
+        self.1.settled.store(true, Ordering::Release);
+        self.1.notify.notify_waiters();
+    }
+
+    /// Waits (at most `limit`) until the `GET` stream is settled; false on timeout.
+    pub(crate) async fn wait_get_stream(&self, limit: std::time::Duration) -> bool {
+        let notified = self.1.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.1.settled.load(Ordering::Acquire) {
+            return true;
+        }
+        tokio::time::timeout(limit, notified).await.is_ok()
     }
 
     /// Why the session ended, if it did and the transport knows.

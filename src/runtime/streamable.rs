@@ -246,6 +246,34 @@ impl StreamableHttpClient for StreamableClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<EventStream, Error> {
+        let result = self
+            .open_get_stream(
+                uri,
+                session_id,
+                last_event_id,
+                auth_header,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await;
+        // Open or refused, the handshake stops waiting for it (a 401 is still in play).
+        if !matches!(result, Err(StreamableHttpError::AuthRequired(_))) {
+            self.loss.get_stream_settled();
+        }
+        result
+    }
+}
+
+impl StreamableClient {
+    async fn open_get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<EventStream, Error> {
         let mut request = self
             .http
             .get(uri.as_ref())
