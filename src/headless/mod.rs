@@ -97,8 +97,15 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         | Cmd::Sessions { .. }
         | Cmd::Trace { .. } => None,
     };
+    // Commands that use one server may sign in when it asks, if a person is at the terminal;
+    // listings, and anything without a terminal, report NeedsAuth instead.
+    let uses_a_server = matches!(
+        command,
+        Cmd::Call { .. } | Cmd::Read { .. } | Cmd::Prompt { .. }
+    );
     let options = RuntimeOptions {
         only,
+        auth: terminal_auth(uses_a_server),
         ..RuntimeOptions::default()
     };
     let Some(handle) = start_runtime(config, options) else {
@@ -108,6 +115,17 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
     let status = interruptible(dispatch(command, &handle, cancel.clone()), cancel).await;
     handle.shutdown().await;
     status
+}
+
+/// Where tokens are kept, and whether a server's 401 may start a browser sign-in (only when
+/// `may_sign_in` and stderr is a terminal, where the URL is shown).
+pub(crate) fn terminal_auth(may_sign_in: bool) -> crate::auth::AuthOptions {
+    use std::io::IsTerminal;
+    crate::auth::AuthOptions {
+        sign_in_on_demand: (may_sign_in && std::io::stderr().is_terminal())
+            .then(sign_in::terminal_browser_step),
+        ..crate::auth::AuthOptions::default()
+    }
 }
 
 /// Starts the runtime, or says on stderr why it cannot (the caller exits with 2). Headless
@@ -287,8 +305,13 @@ fn report_failures(snapshots: &Snapshots) -> i32 {
                 status = EXIT_FAILURE;
             }
             ServerState::NeedsAuth => {
+                let hint = if reason.contains("mcpomni auth") {
+                    String::new()
+                } else {
+                    format!("; run `mcpomni auth {}`", s.name)
+                };
                 eprintln!(
-                    "mcpomni: server `{}` needs authorization ({}): {reason}",
+                    "mcpomni: server `{}` needs authorization ({}): {reason}{hint}",
                     s.name, s.state
                 );
                 status = EXIT_FAILURE;

@@ -99,6 +99,7 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
     let (sampling_tx, sampling_rx) = mpsc::channel(8);
     let options = RuntimeOptions {
         sampling: Some(sampling_tx),
+        auth: super::terminal_auth(true),
         ..RuntimeOptions::default()
     };
     let Some(handle) = start_runtime(config, options) else {
