@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::RuntimeHandle;
-use super::messages::{CallId, RuntimeCommand, RuntimeEvent, ServerName};
+use super::messages::{CallId, RuntimeCommand, RuntimeEvent, ServerName, SignInStatus};
 use super::server::CallOptions;
 
 /// Runs until the command channel closes (the dashboard is gone).
@@ -37,12 +37,57 @@ pub async fn run(handle: RuntimeHandle, mut commands: mpsc::UnboundedReceiver<Ru
                 Some(RuntimeCommand::SetEnabled { server, enabled }) => {
                     let _ = handle.set_enabled(server.as_str(), enabled).await;
                 }
+                Some(RuntimeCommand::SignIn { server }) => {
+                    tokio::spawn(sign_in(handle.clone(), server));
+                }
                 None => return,
             },
             Some(id) = done.recv() => {
                 in_flight.remove(&id);
             }
         }
+    }
+}
+
+/// How long a dashboard sign-in waits for the browser.
+const SIGN_IN_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A sign-in started from the dashboard: the URL is shown (and the browser opened), then the
+/// server reconnects with its new token.
+async fn sign_in(handle: RuntimeHandle, server: ServerName) {
+    let events = handle.event_sender();
+    let report = |status: SignInStatus| {
+        let _ = events.try_send(RuntimeEvent::SignIn {
+            server: server.clone(),
+            status,
+        });
+    };
+    let Some(auth) = handle.server_auth(server.as_str()) else {
+        report(SignInStatus::Failed(format!(
+            "{server} has no OAuth sign-in (only HTTP servers without a token of their own)"
+        )));
+        return;
+    };
+    let announce_events = events.clone();
+    let announce_server = server.clone();
+    let step = crate::auth::browser::BrowserStep::Loopback {
+        announce: std::sync::Arc::new(move |_, url| {
+            let _ = announce_events.try_send(RuntimeEvent::SignIn {
+                server: announce_server.clone(),
+                status: SignInStatus::Open {
+                    url: url.to_owned(),
+                },
+            });
+        }),
+        open_browser: true,
+        wait: SIGN_IN_WAIT,
+    };
+    match auth.sign_in(&step).await {
+        Ok(()) => {
+            report(SignInStatus::Done);
+            let _ = handle.reconnect(server.as_str()).await;
+        }
+        Err(failure) => report(SignInStatus::Failed(failure.to_string())),
     }
 }
 

@@ -337,6 +337,21 @@ pub enum RuntimeCommand {
         server: ServerName,
         enabled: bool,
     },
+    /// Sign in to an OAuth-protected server in the browser, then reconnect it.
+    SignIn {
+        server: ServerName,
+    },
+}
+
+/// How a sign-in started from the dashboard is going.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInStatus {
+    /// Waiting for the browser: the URL to open (also copyable).
+    Open {
+        url: String,
+    },
+    Done,
+    Failed(String),
 }
 
 /// What happened in the runtime.
@@ -378,5 +393,9 @@ pub enum RuntimeEvent {
     ResourceUpdated {
         server: ServerName,
         uri: String,
+    },
+    SignIn {
+        server: ServerName,
+        status: SignInStatus,
     },
 }

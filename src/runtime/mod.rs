@@ -135,6 +135,8 @@ pub struct RuntimeHandle {
     resource_updates: broadcast::Sender<(ServerName, String)>,
     tool_call_timeout: Duration,
     http: SharedHttpClient,
+    /// Each HTTP server's OAuth state, by name (for sign-ins started on purpose).
+    auths: Arc<Vec<(String, Arc<crate::auth::ServerAuth>)>>,
 }
 
 /// Starts an actor for every configured server (or the `only` ones) and the supervisor.
@@ -174,7 +176,12 @@ pub fn start(
     let (catalog_tx, catalog) = watch::channel(Arc::new(Catalog::default()));
     let mut tasks = Vec::new();
     let mut handles = Vec::new();
+    let mut auths = Vec::new();
     for (index, server_config) in selected.into_iter().enumerate() {
+        let auth = server_auth(server_config, &options.auth);
+        if let Some(auth) = &auth {
+            auths.push((server_config.name.clone(), auth.clone()));
+        }
         let ctx = ActorContext {
             index,
             default_startup_timeout: config.agent.startup_timeout,
@@ -184,7 +191,7 @@ pub fn start(
             http: http.clone(),
             sampling: options.sampling.clone(),
             secrets: Arc::new(crate::redact::Secrets::for_server(server_config)),
-            auth: server_auth(server_config, &options.auth),
+            auth,
         };
         let (handle, task) = spawn_actor(server_config.clone(), ctx);
         handles.push(handle);
@@ -210,6 +217,7 @@ pub fn start(
         resource_updates,
         tool_call_timeout: config.agent.tool_call_timeout,
         http,
+        auths: Arc::new(auths),
     };
     Ok((handle, events))
 }
@@ -232,7 +240,17 @@ impl RuntimeHandle {
             resource_updates,
             tool_call_timeout,
             http: SharedHttpClient::default(),
+            auths: Arc::default(),
         }
+    }
+
+    /// The OAuth state of an HTTP server (`None` for stdio servers and servers with a token
+    /// of their own).
+    pub fn server_auth(&self, server: &str) -> Option<Arc<crate::auth::ServerAuth>> {
+        self.auths
+            .iter()
+            .find(|(name, _)| name == server)
+            .map(|(_, auth)| auth.clone())
     }
 
     /// Whether the shared HTTP client was built: only once an HTTP or SSE server connects.

@@ -33,6 +33,8 @@ const EVENT_BATCH: usize = 512;
 /// What the loop needs from the outside world.
 pub trait Host {
     fn set_mouse_capture(&mut self, enabled: bool);
+    /// Puts `text` on the clipboard with OSC 52 (terminals that do not support it ignore it).
+    fn copy_to_clipboard(&mut self, text: &str);
     /// False once a panic hook has restored the terminal: drawing then would garble it.
     fn can_draw(&self) -> bool;
 }
@@ -148,6 +150,7 @@ where
                         }
                     }
                     Effect::SetMouseCapture(enabled) => host.set_mouse_capture(enabled),
+                    Effect::Copy(text) => host.copy_to_clipboard(&text),
                     Effect::SaveTrace(steps) => {
                         let tx = internal_tx.clone();
                         let saver = ports.trace_saver.clone();

@@ -78,6 +78,7 @@ struct NoHost;
 
 impl Host for NoHost {
     fn set_mouse_capture(&mut self, _enabled: bool) {}
+    fn copy_to_clipboard(&mut self, _text: &str) {}
     fn can_draw(&self) -> bool {
         true
     }

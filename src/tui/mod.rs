@@ -47,6 +47,12 @@ impl Host for RealTerminal {
         }
     }
 
+    fn copy_to_clipboard(&mut self, text: &str) {
+        if let Err(error) = terminal::copy_to_clipboard(text) {
+            tracing::warn!("could not write to the clipboard: {error}");
+        }
+    }
+
     fn can_draw(&self) -> bool {
         terminal::is_active()
     }

@@ -79,6 +79,17 @@ pub fn set_mouse_capture(enabled: bool) -> io::Result<()> {
     }
 }
 
+/// Writes `text` to the system clipboard through the terminal: OSC 52 (`ESC ] 52 ; c ;
+/// base64 BEL`), which most terminals (and tmux with `set-clipboard on`) honour.
+pub fn copy_to_clipboard(text: &str) -> io::Result<()> {
+    use base64::Engine;
+    use std::io::Write;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+    let mut out = io::stdout();
+    write!(out, "\x1b]52;c;{encoded}\x07")?;
+    out.flush()
+}
+
 /// True while the TUI owns the terminal (drawing after a panic restored it would garble it).
 pub fn is_active() -> bool {
     ACTIVE.load(Ordering::SeqCst)

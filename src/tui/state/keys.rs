@@ -264,6 +264,29 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         Action::TypeBreakpoint => trace_actions::start_input(state, InputPurpose::Breakpoint),
         Action::AcceptInput => trace_actions::accept_input(state, effects),
         Action::CancelInput => trace_actions::cancel_input(state),
+        Action::SignIn => {
+            if let Some(server) = state.servers.selected() {
+                let name = server.name.clone();
+                state.notice = Some(format!("Signing in to {name}: the browser opens…"));
+                effects.push(Effect::Runtime(RuntimeCommand::SignIn { server: name }));
+            }
+        }
+        Action::CopySignInUrl => {
+            let url = state.servers.selected().and_then(|server| {
+                match state.servers.sign_ins.get(&server.name) {
+                    Some(crate::runtime::messages::SignInStatus::Open { url }) => Some(url.clone()),
+                    _ => None,
+                }
+            });
+            state.notice = Some(match url {
+                Some(url) => {
+                    effects.push(Effect::Copy(url));
+                    "Copied the sign-in URL (if your terminal lets programs use the clipboard: OSC 52)."
+                        .to_owned()
+                }
+                None => "No sign-in is waiting for this server (a starts one).".to_owned(),
+            });
+        }
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {
                 let name = server.name.clone();

@@ -156,6 +156,8 @@ pub enum Effect {
     },
     /// Write these steps to a new file in the traces directory.
     SaveTrace(Vec<Arc<crate::protocol::TraceStep>>),
+    /// Put this text on the clipboard through the terminal (OSC 52).
+    Copy(String),
 }
 
 impl AppState {
@@ -515,6 +517,17 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
         } => state.call.on_finished(id, outcome, elapsed),
         RuntimeEvent::ResourceUpdated { server, uri } => {
             state.notice = Some(format!("{server}: {uri} changed"));
+        }
+        RuntimeEvent::SignIn { server, status } => {
+            use crate::runtime::messages::SignInStatus;
+            state.notice = Some(match &status {
+                SignInStatus::Open { .. } => format!(
+                    "Sign in to {server} in your browser (the URL is in the Servers pane; y copies it)."
+                ),
+                SignInStatus::Done => format!("Signed in to {server}; reconnecting."),
+                SignInStatus::Failed(reason) => format!("Sign-in failed: {reason}"),
+            });
+            state.servers.sign_ins.insert(server, status);
         }
     }
 }

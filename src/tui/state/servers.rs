@@ -21,6 +21,8 @@ pub struct ServersState {
     pub tails: HashMap<ServerName, ServerTails>,
     /// The operator's reconnect / restart / enable / disable that has not finished yet.
     pub action: Option<PendingAction>,
+    /// Sign-ins started from the dashboard, per server, as they last reported.
+    pub sign_ins: HashMap<ServerName, crate::runtime::messages::SignInStatus>,
 }
 
 /// A server's newest log messages and stderr lines, oldest first, and how many were lost

@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::wrap::wrapped_height;
 use super::{label_value, pane_block, placeholder};
-use crate::runtime::messages::{LogLine, ServerSnapshot, ServerState};
+use crate::runtime::messages::{LogLine, ServerSnapshot, ServerState, SignInStatus};
 use crate::text::{human_duration, human_uptime, plural, truncate_chars};
 use crate::tui::state::servers::ServerTails;
 use crate::tui::state::{AppState, Pane};
@@ -53,7 +53,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
         .border_style(theme.border(false))
         .title(Span::styled(
             if focused {
-                " r reconnect · R restart · d disable/enable "
+                " r reconnect · R restart · d disable/enable · a sign in "
             } else {
                 ""
             },
@@ -73,6 +73,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
             .flatten()
             .copied();
         let about = About {
+            sign_in: servers.sign_ins.get(&selected.name),
             tails: servers.tails_of(&selected.name),
             schema_tokens,
             now: state.now,
@@ -341,6 +342,39 @@ fn reason_line<'a>(s: &ServerSnapshot, theme: &Theme) -> Option<Line<'a>> {
     })
 }
 
+/// How to sign in to a server that wants it, and the sign-in under way.
+fn sign_in_lines<'a>(
+    s: &ServerSnapshot,
+    sign_in: Option<&SignInStatus>,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let key = |k: &'static str| Span::styled(k, Style::default().fg(theme.accent));
+    match sign_in {
+        Some(SignInStatus::Open { url }) => vec![
+            Line::from(vec![
+                Span::styled("sign in: ", theme.muted()),
+                Span::raw("open this URL in your browser ("),
+                key("y"),
+                Span::raw(" copies it):"),
+            ]),
+            Line::from(Span::styled(url.clone(), Style::default().fg(theme.accent))),
+        ],
+        Some(SignInStatus::Failed(reason)) if s.state == ServerState::NeedsAuth => vec![
+            Line::from(vec![
+                Span::styled("sign-in failed: ", Style::default().fg(theme.error)),
+                Span::raw(reason.clone()),
+            ]),
+            Line::from(vec![key("a"), Span::raw(" tries again")]),
+        ],
+        _ if s.state == ServerState::NeedsAuth => vec![Line::from(vec![
+            Span::styled("sign in: ", theme.muted()),
+            key("a"),
+            Span::raw(" opens the browser to authorize mcpomni"),
+        ])],
+        _ => Vec::new(),
+    }
+}
+
 /// What was lost on the way: notifications the server sent too fast, progress that came
 /// after its call's result, log and stderr lines the dashboard could not keep up with.
 fn dropped_lines<'a>(
@@ -384,6 +418,8 @@ fn dropped_lines<'a>(
 
 /// What the details of the selected server show besides its snapshot.
 struct About<'a> {
+    /// A sign-in started from the dashboard.
+    sign_in: Option<&'a SignInStatus>,
     tails: Option<&'a ServerTails>,
     /// What its tool schemas cost per model request (with an LLM configured).
     schema_tokens: Option<crate::memory::tokens::TokenCount>,
@@ -393,6 +429,7 @@ struct About<'a> {
 
 fn draw_details(frame: &mut Frame, area: Rect, s: &ServerSnapshot, about: &About, theme: &Theme) {
     let About {
+        sign_in,
         tails,
         schema_tokens,
         now,
@@ -403,6 +440,7 @@ fn draw_details(frame: &mut Frame, area: Rect, s: &ServerSnapshot, about: &About
     }
     let mut lines = vec![state_line(s, now, theme)];
     lines.extend(reason_line(s, theme));
+    lines.extend(sign_in_lines(s, sign_in, theme));
     if let Some(ping) = ping_line(s, usize::from(area.width), theme) {
         lines.push(ping);
     }
