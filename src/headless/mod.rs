@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::Cmd;
 use crate::config::Config;
 use crate::runtime::content::{blocks_text, resource_text};
+use crate::runtime::elicitation::{Policy, Reporter};
 use crate::runtime::messages::ServerState;
 use crate::runtime::request::RequestError;
 use crate::runtime::server::CallError;
@@ -33,8 +34,18 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 /// Stderr lines `servers --json` shows per server.
 const STDERR_TAIL: usize = 20;
 
+/// How headless commands start the runtime: servers' requests for input are answered by
+/// `elicit`, and what was asked and answered (and roots not sent) is said on stderr.
+fn headless_options(elicit: Policy) -> RuntimeOptions {
+    RuntimeOptions {
+        elicitation: elicit,
+        report: Some(Reporter::stderr()),
+        ..RuntimeOptions::default()
+    }
+}
+
 /// Runs one headless command and returns the exit status.
-pub async fn run(command: Cmd, config: &Config) -> i32 {
+pub async fn run(command: Cmd, config: &Config, elicit: Policy) -> i32 {
     if let Cmd::Run {
         query,
         mode,
@@ -54,10 +65,10 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
             breaks,
             trace,
         };
-        return run::run(args, config).await;
+        return run::run(args, config, headless_options(elicit)).await;
     }
     if let Cmd::Replay { file, live } = command {
-        return replay::replay(&file, live, config).await;
+        return replay::replay(&file, live, config, headless_options(elicit)).await;
     }
     if let Cmd::Sessions { action, json } = command {
         let store =
@@ -86,7 +97,7 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
     };
     let options = RuntimeOptions {
         only,
-        ..RuntimeOptions::default()
+        ..headless_options(elicit)
     };
     let Some(handle) = start_runtime(config, options) else {
         return EXIT_USAGE;

@@ -13,11 +13,13 @@ pub mod challenge;
 pub mod client;
 mod connect;
 pub mod content;
+pub mod elicitation;
 pub mod http_client;
 mod http_transports;
 mod link_loss;
 pub mod messages;
 pub mod request;
+pub mod roots;
 pub mod sampling;
 pub mod schema;
 pub mod server;
@@ -60,6 +62,11 @@ pub struct RuntimeOptions {
     pub parent_env: ParentEnv,
     /// Where servers' sampling requests go; `None` means sampling is not offered to servers.
     pub sampling: Option<sampling::SamplingSender>,
+    /// Who answers servers' elicitation requests (headless: a policy; the dashboard: the user).
+    pub elicitation: elicitation::Policy,
+    /// Where headless commands say what servers asked and what was answered, and report
+    /// roots that were not sent (stderr); `None` in the dashboard, which shows them itself.
+    pub report: Option<elicitation::Reporter>,
 }
 
 impl Default for RuntimeOptions {
@@ -68,6 +75,8 @@ impl Default for RuntimeOptions {
             only: None,
             parent_env: Arc::new(|name| std::env::var(name).ok()),
             sampling: None,
+            elicitation: elicitation::Policy::default(),
+            report: None,
         }
     }
 }
@@ -108,6 +117,7 @@ pub struct RuntimeHandle {
     resource_updates: broadcast::Sender<(ServerName, String)>,
     tool_call_timeout: Duration,
     http: SharedHttpClient,
+    elicitation: Option<elicitation::ElicitationRouter>,
 }
 
 /// Starts an actor for every configured server (or the `only` ones) and the supervisor.
@@ -145,6 +155,13 @@ pub fn start(
         .collect();
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial.clone()));
     let (catalog_tx, catalog) = watch::channel(Arc::new(Catalog::default()));
+    let elicitation = elicitation::ElicitationRouter::new(
+        elicitation::ElicitationOptions {
+            policy: options.elicitation,
+            report: options.report.clone(),
+        },
+        events_tx.clone(),
+    );
     let mut tasks = Vec::new();
     let mut handles = Vec::new();
     for (index, server_config) in selected.into_iter().enumerate() {
@@ -157,6 +174,8 @@ pub fn start(
             http: http.clone(),
             sampling: options.sampling.clone(),
             secrets: Arc::new(crate::redact::Secrets::for_server(server_config)),
+            elicitation: elicitation.clone(),
+            report: options.report.clone(),
         };
         let (handle, task) = spawn_actor(server_config.clone(), ctx);
         handles.push(handle);
@@ -182,6 +201,7 @@ pub fn start(
         resource_updates,
         tool_call_timeout: config.agent.tool_call_timeout,
         http,
+        elicitation: Some(elicitation),
     };
     Ok((handle, events))
 }
@@ -204,6 +224,7 @@ impl RuntimeHandle {
             resource_updates,
             tool_call_timeout,
             http: SharedHttpClient::default(),
+            elicitation: None,
         }
     }
 
@@ -360,6 +381,43 @@ impl RuntimeHandle {
         arguments: JsonObject,
     ) -> Result<GetPromptResult, RuntimeError> {
         Ok(self.handle_for(server)?.get_prompt(name, arguments).await?)
+    }
+
+    /// The user's answer to an elicitation request (false: it no longer waits).
+    pub fn answer_elicitation(
+        &self,
+        id: elicitation::ElicitationId,
+        answer: elicitation::Answer,
+    ) -> bool {
+        self.elicitation
+            .as_ref()
+            .is_some_and(|router| router.answer(id, answer))
+    }
+
+    /// The roots of every server, in config order.
+    pub fn roots(&self) -> Vec<(ServerName, Vec<std::path::PathBuf>)> {
+        self.servers
+            .iter()
+            .map(|s| (s.name().clone(), s.roots().get()))
+            .collect()
+    }
+
+    /// Adds (or removes) a root for every server and tells the connected ones
+    /// (`notifications/roots/list_changed`). Returns the servers whose list changed.
+    pub async fn change_root(&self, path: &std::path::Path, add: bool) -> Vec<ServerName> {
+        let mut changed = Vec::new();
+        for server in self.servers.iter() {
+            let did = if add {
+                server.roots().add(path)
+            } else {
+                server.roots().remove(path)
+            };
+            if did {
+                server.notify_roots_changed().await;
+                changed.push(server.name().clone());
+            }
+        }
+        changed
     }
 
     /// Stops every server concurrently and waits (bounded) for them to be gone.
