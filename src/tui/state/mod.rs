@@ -552,6 +552,8 @@ mod tests_agent;
 #[cfg(test)]
 mod tests_debugging;
 #[cfg(test)]
+pub(crate) mod tests_elicitation;
+#[cfg(test)]
 mod tests_servers;
 #[cfg(test)]
 mod tests_sessions;

@@ -165,6 +165,8 @@ pub(crate) fn label_value<'a>(label: &'a str, value: String, theme: &Theme) -> L
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_elicitation;
+#[cfg(test)]
 mod tests_secrets;
 #[cfg(test)]
 mod tests_status;
