@@ -17,7 +17,7 @@ fn everything_schema() -> Value {
             "homepage": {"type": "string", "format": "uri"},
             "birthdate": {"type": "string", "format": "date"},
             "integer": {"type": "integer", "minimum": 1, "maximum": 100, "default": 42},
-            "number": {"type": "number", "minimum": 0, "maximum": 1000, "default": 3.14},
+            "number": {"type": "number", "minimum": 0, "maximum": 1000, "default": 2.5},
             "untitled": {"type": "string", "enum": ["Monica", "Rachel"], "default": "Monica"},
             "multi": {
                 "type": "array", "minItems": 1, "maxItems": 2,
@@ -88,7 +88,7 @@ fn accept_defaults_fills_every_default_of_every_type() {
         json!({
             "firstLine": "It was a dark and stormy night.",
             "integer": 42,
-            "number": 3.14,
+            "number": 2.5,
             "untitled": "Monica",
             "multi": ["Guitar"],
             "titled": "hero-1",

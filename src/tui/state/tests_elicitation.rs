@@ -91,7 +91,10 @@ fn errors_show_in_place_and_nothing_is_sent_until_the_form_is_valid() {
     typed(&mut state, "not-an-email");
     assert!(answers(update(&mut state, key(KeyCode::Enter))).is_empty());
     let front = state.input_requests.front().expect("still open");
-    assert_eq!(front.errors[0].as_deref(), Some("expected an email address"));
+    assert_eq!(
+        front.errors[0].as_deref(),
+        Some("expected an email address")
+    );
     assert_eq!(front.errors[1].as_deref(), Some("required"));
     assert_eq!(front.focus, 0, "the first wrong field has the keyboard");
     // Fix both: Ctrl-U clears the field, Tab moves on.
@@ -183,15 +186,19 @@ fn a_url_request_opens_only_on_request() {
 fn roots_slash_commands_go_to_the_runtime() {
     let mut state = app_state(None);
     let effects = super::tests_agent::send(&mut state, "/roots:add ../docs");
-    assert!(effects.contains(&Effect::Runtime(RuntimeCommand::ChangeRoot {
-        path: "../docs".into(),
-        add: true
-    })));
+    assert!(
+        effects.contains(&Effect::Runtime(RuntimeCommand::ChangeRoot {
+            path: "../docs".into(),
+            add: true
+        }))
+    );
     let effects = super::tests_agent::send(&mut state, "/roots");
     assert!(effects.contains(&Effect::Runtime(RuntimeCommand::ShowRoots)));
     let effects = super::tests_agent::send(&mut state, "/roots:remove /srv");
-    assert!(effects.contains(&Effect::Runtime(RuntimeCommand::ChangeRoot {
-        path: "/srv".into(),
-        add: false
-    })));
+    assert!(
+        effects.contains(&Effect::Runtime(RuntimeCommand::ChangeRoot {
+            path: "/srv".into(),
+            add: false
+        }))
+    );
 }

@@ -22,9 +22,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         (" HELP ", "j/k scroll · Esc closes")
     } else if let Some(front) = state.input_requests.front() {
         if front.form().is_some() {
-            (" INPUT ", "a server asks · Enter send · Ctrl-D decline · Esc cancel")
+            (
+                " INPUT ",
+                "a server asks · Enter send · Ctrl-D decline · Esc cancel",
+            )
         } else {
-            (" INPUT ", "a server asks · o open · a accept · n decline · Esc cancel")
+            (
+                " INPUT ",
+                "a server asks · o open · a accept · n decline · Esc cancel",
+            )
         }
     } else if state.pager.is_some() {
         (" PAGER ", "j/k PgUp/PgDn g/G scroll · Esc closes")

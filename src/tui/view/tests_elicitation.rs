@@ -29,7 +29,10 @@ fn form_with_errors_and_a_masked_secret_at_80x24() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("••••••••••••••"), "{shown}");
     assert!(shown.contains("✗ expected an email address"), "{shown}");
-    assert!(shown.contains("Esc cancel"), "the keys are on screen: {shown}");
+    assert!(
+        shown.contains("Esc cancel"),
+        "the keys are on screen: {shown}"
+    );
     insta::assert_snapshot!("elicitation_form_80x24", shown);
 }
 
@@ -82,6 +85,9 @@ fn url_request_at_80x24() {
     );
     let shown = screen(&state);
     assert!(shown.contains("`pay` asks for input"), "{shown}");
-    assert!(shown.contains("https://pay.example.com/checkout/abc"), "{shown}");
+    assert!(
+        shown.contains("https://pay.example.com/checkout/abc"),
+        "{shown}"
+    );
     insta::assert_snapshot!("elicitation_url_80x24", shown);
 }
