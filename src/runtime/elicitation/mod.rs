@@ -1,8 +1,8 @@
 //! Elicitation: a server asking the user for input in the middle of a request
 //! (`elicitation/create`), either as a form described by a JSON schema or as a URL to visit.
 //!
-//! `form.rs` parses the schema into fields (and gives [`accept_defaults`]); `formats.rs` checks
-//! the string formats; `url.rs` refuses anything but http(s) URLs and opens them on request.
+//! `form.rs` parses the schema into fields (and gives [`accept_defaults`]); `values.rs` holds
+//! and checks what the user fills in; `formats.rs` checks the string formats; `url.rs` refuses anything but http(s) URLs and opens them on request.
 //! [`ElicitationRouter`] (one per runtime, shared by every connection's `McpClient`) decides
 //! who answers: the headless policy at once (decline, or accept with the defaults, said on
 //! stderr), or the dashboard, which gets an event and answers with
@@ -13,6 +13,7 @@
 pub mod form;
 mod formats;
 pub mod url;
+pub mod values;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use form::{Field, FieldKind, FieldValue, Form, Unrenderable, accept_defaults};
+pub use form::{Field, FieldKind, Form, Unrenderable, accept_defaults};
+pub use values::FieldValue;
 
 use super::messages::{RuntimeEvent, ServerName};
 use crate::text::{sanitize, truncate_chars};
