@@ -60,6 +60,13 @@ pub struct Cli {
     /// AgentConfig.breakpoints.
     #[arg(long = "break", value_name = "WHERE", value_parser = parse_breakpoint)]
     pub breaks: Vec<Breakpoint>,
+    /// How headless commands answer a server's request for input (elicitation): `decline`
+    /// (the default) or `accept-defaults` (a form with the schema's defaults; declined when a
+    /// required field has none). What was asked and answered is said on stderr. The dashboard
+    /// always asks you.
+    #[arg(long, global = true, value_enum, default_value_t = Elicit::Decline)]
+    pub elicit: Elicit,
+
     /// Save the dashboard's agent trace to FILE as JSON Lines while it runs (mode 0600,
     /// secrets scrubbed; see "Trace files" in the README). For `run`, put it after `run`.
     #[arg(long, value_name = "FILE")]
@@ -67,6 +74,23 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Cmd>,
+}
+
+/// `--elicit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Elicit {
+    Decline,
+    AcceptDefaults,
+}
+
+impl Elicit {
+    pub fn policy(self) -> crate::runtime::elicitation::Policy {
+        use crate::runtime::elicitation::Policy;
+        match self {
+            Elicit::Decline => Policy::Decline,
+            Elicit::AcceptDefaults => Policy::AcceptDefaults,
+        }
+    }
 }
 
 /// `--memory`.

@@ -68,7 +68,7 @@ fn main() -> ExitCode {
     tracing::info!(source = %config.source.display_name(), "mcpomni {} starting", env!("CARGO_PKG_VERSION"));
     let status = match cli.command {
         Some(Cmd::Trace { file }) => view_trace(&runtime, &config, &file, logging.as_ref()),
-        Some(command) => runtime.block_on(headless::run(command, &config)),
+        Some(command) => runtime.block_on(headless::run(command, &config, cli.elicit.policy())),
         None => run_dashboard(&runtime, &config, logging.as_ref(), cli.trace.as_deref()),
     };
     drop(logging);

@@ -27,6 +27,8 @@ pub(crate) struct Builder<'a> {
     pub(crate) file: &'a str,
     pub(crate) text: &'a str,
     pub(crate) lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// Relative roots are taken from here (the working directory).
+    pub(crate) cwd: &'a std::path::Path,
 }
 
 /// The health keys as written (in `AgentConfig` or in a server).
@@ -342,6 +344,7 @@ impl Builder<'_> {
         &self,
         raw: Vec<(String, Obj<RawServer>)>,
         health: HealthConfig,
+        roots: Option<&[PathBuf]>,
     ) -> Result<Vec<ServerConfig>, ConfigError> {
         let root = KeyPath::root().key("mcpServers");
         let mut seen = HashSet::new();
@@ -354,7 +357,7 @@ impl Builder<'_> {
             if !seen.insert(name.clone()) {
                 return Err(self.error(&path, format!("duplicate server name `{name}`")));
             }
-            servers.push(self.server(&path, name, server, health)?);
+            servers.push(self.server(&path, name, server, health, roots)?);
         }
         Ok(servers)
     }
@@ -363,8 +366,9 @@ impl Builder<'_> {
         &self,
         path: &KeyPath,
         name: String,
-        raw: RawServer,
+        mut raw: RawServer,
         health: HealthConfig,
+        global_roots: Option<&[PathBuf]>,
     ) -> Result<ServerConfig, ConfigError> {
         let health = self.health(
             path,
@@ -389,6 +393,15 @@ impl Builder<'_> {
             }
         };
         let selected = self.select_transport(path, &raw)?;
+        let own_roots = self.roots(&path.key("roots"), raw.roots.take())?;
+        // The working directory tells a server a local path: only local (stdio) servers get
+        // it without asking.
+        let roots = match (own_roots, global_roots, &selected) {
+            (Some(own), _, _) => own,
+            (None, Some(global), _) => global.to_vec(),
+            (None, None, Selected::Stdio) => vec![self.cwd.to_path_buf()],
+            (None, None, Selected::Http(_)) => Vec::new(),
+        };
         let request_timeout = self
             .seconds(&path.key("timeout"), raw.timeout)?
             .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
@@ -401,6 +414,7 @@ impl Builder<'_> {
             file: self.file,
             text: self.text,
             lookup: &lenient_lookup,
+            cwd: self.cwd,
         };
         let builder = if enabled { self } else { &lenient };
         let transport = match selected {
@@ -415,7 +429,31 @@ impl Builder<'_> {
             startup_timeout,
             health,
             log_level,
+            roots,
         })
+    }
+
+    /// A `roots` list: paths (relative to the working directory, `${VAR}` expanded) or
+    /// `file://` URIs, as absolute paths.
+    pub(crate) fn roots(
+        &self,
+        path: &KeyPath,
+        raw: Option<Vec<String>>,
+    ) -> Result<Option<Vec<PathBuf>>, ConfigError> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let mut roots: Vec<PathBuf> = Vec::with_capacity(raw.len());
+        for (i, text) in raw.iter().enumerate() {
+            let at = path.index(i);
+            let text = self.expand(&at, text)?;
+            let root = crate::runtime::roots::resolve(&text, self.cwd)
+                .map_err(|why| self.error(&at, why))?;
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+        Ok(Some(roots))
     }
 
     fn select_transport(&self, path: &KeyPath, raw: &RawServer) -> Result<Selected, ConfigError> {

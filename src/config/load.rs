@@ -73,12 +73,15 @@ pub fn parse(text: &str, source: ConfigSource, env: &LoadEnv) -> Result<Config, 
         file: &file,
         text,
         lookup: &lookup,
+        cwd: env.cwd,
     };
     let agent = builder.agent(raw.agent)?;
     let llm = builder.llm(raw.llm)?;
+    let roots = builder.roots(&super::locate::KeyPath::root().key("roots"), raw.roots)?;
     let servers = builder.servers(
         raw.servers.map(|entries| entries.0).unwrap_or_default(),
         agent.health,
+        roots.as_deref(),
     )?;
     let ui = builder.ui(raw.ui);
     let memory = builder.store(raw.memory)?;

@@ -325,6 +325,9 @@ pub struct ServerConfig {
     pub health: HealthConfig,
     /// Sent as `logging/setLevel` after connecting, when the server supports logging.
     pub log_level: Option<String>,
+    /// The directories the server is told about (`roots/list`), absolute: the server's
+    /// `roots`, else the global `roots`, else the working directory (stdio) or none (remote).
+    pub roots: Vec<PathBuf>,
 }
 
 impl ServerConfig {

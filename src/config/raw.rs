@@ -77,6 +77,8 @@ pub(crate) struct RawConfig {
     #[serde(rename = "UI")]
     pub(crate) ui: Option<Obj<RawUi>>,
     pub(crate) memory: Option<Obj<RawStore>>,
+    /// Roots for every server (paths or `file://` URIs); a server's own `roots` wins.
+    pub(crate) roots: Option<Vec<String>>,
 }
 
 /// The top-level `memory` section: where conversations are kept.
@@ -165,6 +167,7 @@ pub(crate) struct RawServer {
     /// Claude Desktop's way to switch a server off.
     pub(crate) disabled: Option<bool>,
     pub(crate) auth: Option<Obj<RawAuth>>,
+    pub(crate) roots: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,7 @@ use crate::config::{
     AuthConfig, Config, ConfigSource, CrossAppConfig, LoadEnv, OAuthConfig, OAuthGrant,
     TransportConfig,
 };
+use crate::runtime::elicitation::{Policy, Reporter};
 use crate::runtime::messages::ServerState;
 use crate::runtime::{self, RuntimeOptions};
 
@@ -99,6 +100,8 @@ pub async fn conformance(url: &str) -> i32 {
             tokens: TokenStorage::memory(),
             sign_in_on_demand: Some(BrowserStep::FetchRedirect),
         },
+        elicitation: Policy::AcceptDefaults,
+        report: Some(Reporter::stderr()),
         ..RuntimeOptions::default()
     };
     let handle = match runtime::start(&config, options) {

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::Cmd;
 use crate::config::Config;
 use crate::runtime::content::{blocks_text, resource_text};
+use crate::runtime::elicitation::{Policy, Reporter};
 use crate::runtime::messages::ServerState;
 use crate::runtime::request::RequestError;
 use crate::runtime::server::CallError;
@@ -37,8 +38,18 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 /// Stderr lines `servers --json` shows per server.
 const STDERR_TAIL: usize = 20;
 
+/// How headless commands start the runtime: servers' requests for input are answered by
+/// `elicit`, and what was asked and answered (and roots not sent) is said on stderr.
+fn headless_options(elicit: Policy) -> RuntimeOptions {
+    RuntimeOptions {
+        elicitation: elicit,
+        report: Some(Reporter::stderr()),
+        ..RuntimeOptions::default()
+    }
+}
+
 /// Runs one headless command and returns the exit status.
-pub async fn run(command: Cmd, config: &Config) -> i32 {
+pub async fn run(command: Cmd, config: &Config, elicit: Policy) -> i32 {
     if let Cmd::Run {
         query,
         mode,
@@ -58,7 +69,7 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
             breaks,
             trace,
         };
-        return run::run(args, config).await;
+        return run::run(args, config, headless_options(elicit)).await;
     }
     if let Cmd::Auth { server } = &command {
         return sign_in::auth(config, server).await;
@@ -67,7 +78,7 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
         return sign_in::logout(config, server).await;
     }
     if let Cmd::Replay { file, live } = command {
-        return replay::replay(&file, live, config).await;
+        return replay::replay(&file, live, config, headless_options(elicit)).await;
     }
     if let Cmd::Sessions { action, json } = command {
         let store =
@@ -106,7 +117,7 @@ pub async fn run(command: Cmd, config: &Config) -> i32 {
     let options = RuntimeOptions {
         only,
         auth: terminal_auth(uses_a_server),
-        ..RuntimeOptions::default()
+        ..headless_options(elicit)
     };
     let Some(handle) = start_runtime(config, options) else {
         return EXIT_USAGE;

@@ -28,7 +28,7 @@ use crate::tracefile::{config_secrets, read_trace};
 /// Characters of a differing result shown in the report.
 const SHOWN_CHARS: usize = 200;
 
-pub async fn replay(file: &Path, live: bool, config: &Config) -> i32 {
+pub async fn replay(file: &Path, live: bool, config: &Config, options: RuntimeOptions) -> i32 {
     let trace = match read_trace(file) {
         Ok(trace) => trace,
         Err(error) => {
@@ -48,7 +48,7 @@ pub async fn replay(file: &Path, live: bool, config: &Config) -> i32 {
         return EXIT_USAGE;
     }
     let runtime = if live {
-        let Some(handle) = start_runtime(config, RuntimeOptions::default()) else {
+        let Some(handle) = start_runtime(config, options) else {
             return EXIT_USAGE;
         };
         Some(handle)

@@ -51,7 +51,7 @@ pub struct RunArgs {
     pub trace: Option<PathBuf>,
 }
 
-pub async fn run(args: RunArgs, config: &Config) -> i32 {
+pub async fn run(args: RunArgs, config: &Config, options: RuntimeOptions) -> i32 {
     let pauses_wanted =
         args.step || !args.breaks.is_empty() || !config.agent.breakpoints.is_empty();
     if pauses_wanted && !std::io::stdin().is_terminal() {
@@ -100,7 +100,7 @@ pub async fn run(args: RunArgs, config: &Config) -> i32 {
     let options = RuntimeOptions {
         sampling: Some(sampling_tx),
         auth: super::terminal_auth(true),
-        ..RuntimeOptions::default()
+        ..options
     };
     let Some(handle) = start_runtime(config, options) else {
         return EXIT_USAGE;

@@ -40,6 +40,21 @@ pub async fn run(handle: RuntimeHandle, mut commands: mpsc::UnboundedReceiver<Ru
                 Some(RuntimeCommand::SignIn { server }) => {
                     tokio::spawn(sign_in(handle.clone(), server));
                 }
+                Some(RuntimeCommand::AnswerElicitation { id, answer }) => {
+                    // A request the server already withdrew has nobody to answer.
+                    let _ = handle.answer_elicitation(id, answer);
+                }
+                Some(RuntimeCommand::ChangeRoot { path, add }) => {
+                    let text = change_root(&handle, &path, add).await;
+                    let _ = handle.event_sender().send(RuntimeEvent::RootsReported { text }).await;
+                }
+                Some(RuntimeCommand::OpenUrl { server, url }) => {
+                    tokio::spawn(open_url(handle.event_sender(), server, url));
+                }
+                Some(RuntimeCommand::ShowRoots) => {
+                    let text = show_roots(&handle);
+                    let _ = handle.event_sender().send(RuntimeEvent::RootsReported { text }).await;
+                }
                 None => return,
             },
             Some(id) = done.recv() => {
@@ -89,6 +104,83 @@ async fn sign_in(handle: RuntimeHandle, server: ServerName) {
         }
         Err(failure) => report(SignInStatus::Failed(failure.to_string())),
     }
+}
+
+/// `/roots`: every server's roots, marking those that do not exist.
+fn show_roots(handle: &RuntimeHandle) -> String {
+    let mut lines = vec!["Roots (the directories each server is told about):".to_owned()];
+    for (server, roots) in handle.roots() {
+        if roots.is_empty() {
+            lines.push(format!("  {server}: none"));
+        }
+        for root in roots {
+            let uri = super::roots::file_uri(&root).unwrap_or_else(|| root.display().to_string());
+            let missing = if root.exists() {
+                ""
+            } else {
+                " (does not exist: not sent)"
+            };
+            lines.push(format!("  {server}: {uri}{missing}"));
+        }
+    }
+    lines.push(
+        "/roots:add <path> and /roots:remove <path> change them for every server.".to_owned(),
+    );
+    lines.join("\n")
+}
+
+/// Opens a URL a server asked the user to visit; a failure is said in the dashboard.
+async fn open_url(
+    events: tokio::sync::mpsc::Sender<RuntimeEvent>,
+    server: ServerName,
+    url: String,
+) {
+    use super::elicitation::url::{check_url, open_in_browser};
+    let opened = tokio::task::spawn_blocking(move || {
+        check_url(server.as_str(), &url)
+            .and_then(|url| open_in_browser(&url))
+            .map_err(|why| (server, why))
+    })
+    .await;
+    if let Ok(Err((server, why))) = opened {
+        let _ = events
+            .send(RuntimeEvent::ElicitationNotice {
+                server,
+                text: format!("Could not open the page: {why}"),
+            })
+            .await;
+    }
+}
+
+/// `/roots:add` and `/roots:remove`.
+async fn change_root(handle: &RuntimeHandle, typed: &str, add: bool) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let path = match super::roots::resolve(typed, &cwd) {
+        Ok(path) => path,
+        Err(why) => return format!("Not changed: {why}."),
+    };
+    let path = path.as_path();
+    if add && !path.is_dir() {
+        return format!(
+            "Not added: {} is not an existing directory.",
+            path.display()
+        );
+    }
+    let changed = handle.change_root(path, add).await;
+    let verb = if add { "Added" } else { "Removed" };
+    if changed.is_empty() {
+        return if add {
+            format!("{} is a root of every server already.", path.display())
+        } else {
+            format!("{} is not a root of any server.", path.display())
+        };
+    }
+    let names: Vec<String> = changed.iter().map(ServerName::to_string).collect();
+    format!(
+        "{verb} root {} for {}; connected servers were told (roots/list_changed).",
+        path.display(),
+        names.join(", ")
+    )
 }
 
 /// One tool call: progress is forwarded only when it goes up (rmcp delivers notifications out

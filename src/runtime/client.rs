@@ -13,15 +13,19 @@ use std::time::SystemTime;
 
 use rmcp::model::{
     ClientCapabilities, ClientConfig, CreateMessageRequestMethod, CreateMessageRequestParams,
-    CreateMessageResult, Implementation, LoggingLevel, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProgressToken, ProtocolVersion, ResourceUpdatedNotificationParam,
-    RootsCapabilities, SamplingCapability,
+    CreateMessageResult, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
+    ElicitationAction, ElicitationCapability, FormElicitationCapability, Implementation,
+    ListRootsResult, LoggingLevel, LoggingMessageNotificationParam, ProgressNotificationParam,
+    ProgressToken, ProtocolVersion, ResourceUpdatedNotificationParam, RootsCapabilities,
+    SamplingCapability, UrlElicitationCapability,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleClient};
 use rmcp::{ClientHandler, ErrorData};
 use tokio::sync::mpsc;
 
+use super::elicitation::{ElicitationRouter, Incoming, Reporter};
 use super::messages::ServerName;
+use super::roots::SharedRoots;
 use super::sampling::SamplingSender;
 use crate::redact::Secrets;
 use crate::text::sanitize;
@@ -139,6 +143,12 @@ pub struct McpClient {
     sampling: Option<SamplingSender>,
     /// The server's configured credentials: scrubbed from its log messages.
     secrets: Arc<Secrets>,
+    /// Who answers the server's requests for input (none: declined).
+    elicitation: Option<ElicitationRouter>,
+    /// The directories the server is told about.
+    roots: SharedRoots,
+    /// Headless: where roots that were not sent are reported.
+    report: Option<Reporter>,
 }
 
 impl McpClient {
@@ -156,7 +166,23 @@ impl McpClient {
             server,
             sampling,
             secrets: Arc::default(),
+            elicitation: None,
+            roots: SharedRoots::default(),
+            report: None,
         }
+    }
+
+    /// Answer requests for input through `router`.
+    pub fn with_elicitation(mut self, router: ElicitationRouter) -> Self {
+        self.elicitation = Some(router);
+        self
+    }
+
+    /// Answer `roots/list` with `roots`; `report` hears about roots that were not sent.
+    pub fn with_roots(mut self, roots: SharedRoots, report: Option<Reporter>) -> Self {
+        self.roots = roots;
+        self.report = report;
+        self
     }
 
     /// Scrub these credentials from what the server says (and from the errors of the
@@ -185,12 +211,19 @@ impl McpClient {
 /// that still has an `initialize` handshake: rmcp's default (2026-07-28) is rejected by older
 /// servers and by the MCP conformance suite.
 ///
-/// `roots` is declared (and answered with no roots: mcpomni exposes no files) because some
-/// servers only offer part of their features to clients that declare it. `sampling` is declared
-/// when there is an LLM to sample with.
+/// `roots` is declared with `listChanged` (the roots can change at runtime: `/roots:add`), and
+/// `elicitation` in both modes (form and URL): the dashboard asks the user, headless commands
+/// answer by policy. `sampling` is declared when there is an LLM to sample with.
 pub fn client_config(sampling: bool) -> ClientConfig {
     let mut capabilities = ClientCapabilities::default();
-    capabilities.roots = Some(RootsCapabilities::default());
+    let mut roots = RootsCapabilities::default();
+    roots.list_changed = Some(true);
+    capabilities.roots = Some(roots);
+    capabilities.elicitation = Some(
+        ElicitationCapability::new()
+            .with_form(FormElicitationCapability::new().with_schema_validation(true))
+            .with_url(UrlElicitationCapability::new()),
+    );
     if sampling {
         capabilities.sampling = Some(SamplingCapability::default());
     }
@@ -223,6 +256,69 @@ impl ClientHandler for McpClient {
                 None,
             )),
         }
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let Some(router) = &self.elicitation else {
+            return Ok(ElicitResult::new(ElicitationAction::Decline));
+        };
+        let Some(incoming) = Incoming::from_params(request) else {
+            tracing::warn!(server = %self.server, "elicitation in a mode mcpomni does not know: declined");
+            return Ok(ElicitResult::new(ElicitationAction::Decline));
+        };
+        Ok(router.handle(&self.server, incoming, context.ct).await)
+    }
+
+    /// rmcp hands over as a custom request an `elicitation/create` whose schema is outside
+    /// MCP's subset (a nested object, say): it is declined with the reason shown.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CustomResult, ErrorData> {
+        if request.method != "elicitation/create" {
+            return Err(ErrorData::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                request.method,
+                None,
+            ));
+        }
+        let params = request.params.unwrap_or(serde_json::Value::Null);
+        let result = match &self.elicitation {
+            Some(router) => {
+                router
+                    .handle(&self.server, Incoming::from_raw(&params), context.ct)
+                    .await
+            }
+            None => ElicitResult::new(ElicitationAction::Decline),
+        };
+        serde_json::to_value(result)
+            .map(CustomResult::new)
+            .map_err(|error| ErrorData::internal_error(error.to_string(), None))
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let (roots, missing) = super::roots::answer(&self.roots.get());
+        for text in missing {
+            tracing::warn!(server = %self.server, "{text}");
+            if let Some(report) = &self.report {
+                report.say(&format!("server `{}`: {text}", self.server));
+            }
+            self.push(ServerNotice::Log {
+                at: SystemTime::now(),
+                level: LoggingLevel::Warning,
+                logger: Some("mcpomni".to_owned()),
+                text,
+            });
+        }
+        Ok(ListRootsResult::new(roots))
     }
 
     async fn on_progress(

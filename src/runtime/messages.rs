@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rmcp::model::{CallToolResult, JsonObject};
 
 use super::catalog::Catalog;
+use super::elicitation::{Answer, ElicitationId, ElicitationRequest};
 
 /// The name a server has in the config file; unique within one config.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -341,6 +342,24 @@ pub enum RuntimeCommand {
     SignIn {
         server: ServerName,
     },
+    /// The user's answer to a server's request for input.
+    AnswerElicitation {
+        id: ElicitationId,
+        answer: Answer,
+    },
+    /// Add (`add`) or remove a root for every server; connected servers are told. `path` is
+    /// as the user typed it (relative to the working directory, or a `file://` URI).
+    ChangeRoot {
+        path: String,
+        add: bool,
+    },
+    /// Open an elicitation's URL in the browser (checked again before it is opened).
+    OpenUrl {
+        server: ServerName,
+        url: String,
+    },
+    /// Report every server's roots (`/roots`).
+    ShowRoots,
 }
 
 /// How a sign-in started from the dashboard is going.
@@ -397,5 +416,22 @@ pub enum RuntimeEvent {
     SignIn {
         server: ServerName,
         status: SignInStatus,
+    },
+    /// A server asks the user for input; answer with `RuntimeCommand::AnswerElicitation`.
+    ElicitationRequested(Arc<ElicitationRequest>),
+    /// A request no longer waits (the server withdrew it, its session ended, or time ran
+    /// out): its form closes.
+    ElicitationClosed {
+        id: ElicitationId,
+        reason: String,
+    },
+    /// A server's request for input was refused without asking (why, naming the server).
+    ElicitationNotice {
+        server: ServerName,
+        text: String,
+    },
+    /// What `/roots`, `/roots:add` and `/roots:remove` did, for the chat.
+    RootsReported {
+        text: String,
     },
 }

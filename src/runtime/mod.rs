@@ -13,11 +13,13 @@ pub mod challenge;
 pub mod client;
 mod connect;
 pub mod content;
+pub mod elicitation;
 pub mod http_client;
 mod http_transports;
 pub(crate) mod link_loss;
 pub mod messages;
 pub mod request;
+pub mod roots;
 pub mod sampling;
 pub mod schema;
 pub mod server;
@@ -62,6 +64,11 @@ pub struct RuntimeOptions {
     pub sampling: Option<sampling::SamplingSender>,
     /// Where OAuth tokens are kept, and whether a request may start a browser sign-in.
     pub auth: crate::auth::AuthOptions,
+    /// Who answers servers' elicitation requests (headless: a policy; the dashboard: the user).
+    pub elicitation: elicitation::Policy,
+    /// Where headless commands say what servers asked and what was answered, and report
+    /// roots that were not sent (stderr); `None` in the dashboard, which shows them itself.
+    pub report: Option<elicitation::Reporter>,
 }
 
 impl Default for RuntimeOptions {
@@ -71,6 +78,8 @@ impl Default for RuntimeOptions {
             parent_env: Arc::new(|name| std::env::var(name).ok()),
             sampling: None,
             auth: crate::auth::AuthOptions::default(),
+            elicitation: elicitation::Policy::default(),
+            report: None,
         }
     }
 }
@@ -137,6 +146,7 @@ pub struct RuntimeHandle {
     http: SharedHttpClient,
     /// Each HTTP server's OAuth state, by name (for sign-ins started on purpose).
     auths: Arc<Vec<(String, Arc<crate::auth::ServerAuth>)>>,
+    elicitation: Option<elicitation::ElicitationRouter>,
 }
 
 /// Starts an actor for every configured server (or the `only` ones) and the supervisor.
@@ -174,6 +184,13 @@ pub fn start(
         .collect();
     let (snapshots_tx, snapshots) = watch::channel(Arc::new(initial.clone()));
     let (catalog_tx, catalog) = watch::channel(Arc::new(Catalog::default()));
+    let elicitation = elicitation::ElicitationRouter::new(
+        elicitation::ElicitationOptions {
+            policy: options.elicitation,
+            report: options.report.clone(),
+        },
+        events_tx.clone(),
+    );
     let mut tasks = Vec::new();
     let mut handles = Vec::new();
     let mut auths = Vec::new();
@@ -192,6 +209,8 @@ pub fn start(
             sampling: options.sampling.clone(),
             secrets: Arc::new(crate::redact::Secrets::for_server(server_config)),
             auth,
+            elicitation: elicitation.clone(),
+            report: options.report.clone(),
         };
         let (handle, task) = spawn_actor(server_config.clone(), ctx);
         handles.push(handle);
@@ -218,6 +237,7 @@ pub fn start(
         tool_call_timeout: config.agent.tool_call_timeout,
         http,
         auths: Arc::new(auths),
+        elicitation: Some(elicitation),
     };
     Ok((handle, events))
 }
@@ -241,6 +261,7 @@ impl RuntimeHandle {
             tool_call_timeout,
             http: SharedHttpClient::default(),
             auths: Arc::default(),
+            elicitation: None,
         }
     }
 
@@ -406,6 +427,43 @@ impl RuntimeHandle {
         arguments: JsonObject,
     ) -> Result<GetPromptResult, RuntimeError> {
         Ok(self.handle_for(server)?.get_prompt(name, arguments).await?)
+    }
+
+    /// The user's answer to an elicitation request (false: it no longer waits).
+    pub fn answer_elicitation(
+        &self,
+        id: elicitation::ElicitationId,
+        answer: elicitation::Answer,
+    ) -> bool {
+        self.elicitation
+            .as_ref()
+            .is_some_and(|router| router.answer(id, answer))
+    }
+
+    /// The roots of every server, in config order.
+    pub fn roots(&self) -> Vec<(ServerName, Vec<std::path::PathBuf>)> {
+        self.servers
+            .iter()
+            .map(|s| (s.name().clone(), s.roots().get()))
+            .collect()
+    }
+
+    /// Adds (or removes) a root for every server and tells the connected ones
+    /// (`notifications/roots/list_changed`). Returns the servers whose list changed.
+    pub async fn change_root(&self, path: &std::path::Path, add: bool) -> Vec<ServerName> {
+        let mut changed = Vec::new();
+        for server in self.servers.iter() {
+            let did = if add {
+                server.roots().add(path)
+            } else {
+                server.roots().remove(path)
+            };
+            if did {
+                server.notify_roots_changed().await;
+                changed.push(server.name().clone());
+            }
+        }
+        changed
     }
 
     /// Stops every server concurrently and waits (bounded) for them to be gone.

@@ -51,6 +51,12 @@ pub enum Scope {
     TraceInput,
     /// The sessions picker (`S`, `/sessions`) is open.
     Sessions,
+    /// A server asks for input with a form.
+    InputForm,
+    /// The form's focused field is a yes/no or a choice.
+    InputChoice,
+    /// A server asks the user to visit a URL.
+    InputUrl,
     /// Any pane, not typing.
     Normal,
 }
@@ -80,6 +86,9 @@ impl Scope {
             Scope::Trace => "Trace pane",
             Scope::TraceInput => "Trace pane: typing a filter or breakpoint",
             Scope::Sessions => "Sessions picker",
+            Scope::InputForm => "A server asks for input (form)",
+            Scope::InputChoice => "Form: a yes/no or choice field",
+            Scope::InputUrl => "A server asks you to visit a URL",
             Scope::Normal => "Any pane (not typing)",
         }
     }
@@ -161,6 +170,15 @@ pub enum Action {
     AcceptInput,
     CancelInput,
     PromptDown,
+    InputNext,
+    InputPrev,
+    InputAccept,
+    InputDecline,
+    InputCancel,
+    InputToggle,
+    InputOptionPrev,
+    InputOptionNext,
+    InputOpenUrl,
 }
 
 /// One key: a code plus the modifiers that must be held (Shift is implied by the character).
@@ -263,6 +281,18 @@ pub const KEYMAP: &[Binding] = &[
     bind(S::Help, &[key(KeyCode::Esc), ch('?'), ch('q')], A::CloseHelp, "close help"),
     bind(S::Help, &[ch('j'), key(KeyCode::Down)], A::Down, "scroll the help down"),
     bind(S::Help, &[ch('k'), key(KeyCode::Up)], A::Up, "scroll the help up"),
+    bind(S::InputChoice, &[ch(' ')], A::InputToggle, "yes/no: flip it; one of: next option; many of: tick or untick the highlighted option"),
+    bind(S::InputChoice, &[key(KeyCode::Left)], A::InputOptionPrev, "previous option (yes/no: no)"),
+    bind(S::InputChoice, &[key(KeyCode::Right)], A::InputOptionNext, "next option (yes/no: yes)"),
+    bind(S::InputForm, &[key(KeyCode::Tab), key(KeyCode::Down)], A::InputNext, "next field"),
+    bind(S::InputForm, &[key(KeyCode::BackTab), key(KeyCode::Up)], A::InputPrev, "previous field"),
+    bind(S::InputForm, &[key(KeyCode::Enter), ctrl('s')], A::InputAccept, "send the form (when a field is wrong, it says why in place and nothing is sent)"),
+    bind(S::InputForm, &[ctrl('d')], A::InputDecline, "decline: the server is told you will not answer"),
+    bind(S::InputForm, &[key(KeyCode::Esc)], A::InputCancel, "cancel: dismiss the request without answering it"),
+    bind(S::InputUrl, &[ch('o')], A::InputOpenUrl, "open the page in your browser (and accept)"),
+    bind(S::InputUrl, &[ch('a'), key(KeyCode::Enter)], A::InputAccept, "accept without opening it here (you visit it yourself)"),
+    bind(S::InputUrl, &[ch('n')], A::InputDecline, "decline"),
+    bind(S::InputUrl, &[key(KeyCode::Esc)], A::InputCancel, "cancel"),
     bind(S::Approval, &[ch('y')], A::ApproveOnce, "run this tool call once"),
     bind(S::Approval, &[ch('n')], A::DenyCall, "deny it (the model is told; the server never sees it)"),
     bind(S::Approval, &[ch('a')], A::AlwaysAllow, "run it, and this tool without asking for the rest of the session"),
@@ -401,6 +431,9 @@ pub const SCOPE_ORDER: &[Scope] = &[
     Scope::Pager,
     Scope::Approval,
     Scope::ApprovalEdit,
+    Scope::InputForm,
+    Scope::InputChoice,
+    Scope::InputUrl,
     Scope::Sampling,
     Scope::Prompt,
     Scope::SamplingEdit,

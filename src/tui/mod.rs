@@ -195,6 +195,8 @@ pub async fn run(
     let (sampling_tx, sampling_rx) = mpsc::channel(8);
     let options = RuntimeOptions {
         sampling: provider.as_ref().map(|_| sampling_tx),
+        // Servers' requests for input open a form; the dashboard shows refusals itself.
+        elicitation: runtime::elicitation::Policy::Ask,
         ..RuntimeOptions::default()
     };
     let (handle, events) = runtime::start(config, options)?;

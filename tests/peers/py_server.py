@@ -11,6 +11,7 @@ import sys
 
 # The pre-2.x `mcp.server.fastmcp` import path raises in 2.3; MCPServer is its successor.
 from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel, Field
 
 server = MCPServer(name="mcpomni-py-peer", log_level="WARNING")
 
@@ -61,6 +62,45 @@ async def add_tool(name: str, ctx: Context) -> str:
     # add_tool does not notify by itself; tell this session that its tool list changed.
     await ctx.session.send_tool_list_changed()
     return f"added {name}"
+
+
+class Tea(BaseModel):
+    """Every field has a default: accepting with the defaults is a full answer."""
+
+    name: str = Field(default="Ada", description="Who drinks it")
+    cups: int = Field(default=2, ge=0, le=10, description="Cups a day")
+    milk: bool = Field(default=True, description="With milk")
+
+
+@server.tool()
+async def ask_tea(ctx: Context) -> str:
+    """Ask the user (elicitation, form mode) how they take their tea; report the answer."""
+    result = await ctx.elicit("How do you take your tea?", schema=Tea)
+    if result.action == "accept":
+        tea = result.data
+        return f"accepted: name={tea.name} cups={tea.cups} milk={tea.milk}"
+    return result.action
+
+
+class Signup(BaseModel):
+    """A required email without a default, a secret, and a bounded number."""
+
+    email: str = Field(description="Where we write to you", json_schema_extra={"format": "email"})
+    password: str = Field(description="Never shown on screen")
+    age: int = Field(default=30, ge=18, le=120, description="Your age")
+
+
+@server.tool()
+async def sign_up(ctx: Context) -> str:
+    """Ask for an email and a password (elicitation); report what arrived, never the password."""
+    result = await ctx.elicit("Create your account", schema=Signup)
+    if result.action == "accept":
+        form = result.data
+        return (
+            f"signed up {form.email}, age {form.age}; "
+            f"password of {len(form.password)} characters received"
+        )
+    return result.action
 
 
 @server.resource("py://greeting", name="greeting", mime_type="text/plain")

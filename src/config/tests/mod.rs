@@ -6,6 +6,7 @@ mod interpolation;
 mod lookup;
 mod model;
 mod proptests;
+mod roots;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

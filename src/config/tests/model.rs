@@ -108,6 +108,8 @@ fn stdio_server_in_full() {
             startup_timeout: Some(Duration::from_secs(90)),
             health: HealthConfig::default(),
             log_level: Some("warning".into()),
+            // The working directory (a temporary one here): tests/roots.rs checks it.
+            roots: server.roots.clone(),
         }
     );
     assert_eq!(

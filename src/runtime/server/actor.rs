@@ -328,7 +328,9 @@ impl ServerActor {
             self.name.clone(),
             self.ctx.sampling.clone(),
         )
-        .with_secrets(self.ctx.secrets.clone());
+        .with_secrets(self.ctx.secrets.clone())
+        .with_elicitation(self.ctx.elicitation.clone())
+        .with_roots(self.shared.roots.clone(), self.ctx.report.clone());
         let session = Session {
             client,
             notices,

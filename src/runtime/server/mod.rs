@@ -24,6 +24,7 @@ use super::catalog::ServerListing;
 use super::client::{LateProgress, ProgressSink};
 use super::messages::{LogLine, ServerName, ServerSnapshot, ServerState};
 use super::request::{RequestError, Requester};
+use super::roots::SharedRoots;
 use super::stdio::StderrRing;
 use crate::config::ServerConfig;
 
@@ -43,6 +44,10 @@ pub struct ActorContext {
     pub secrets: Arc<crate::redact::Secrets>,
     /// OAuth for an HTTP server without a token of its own (kept across reconnects).
     pub auth: Option<Arc<crate::auth::ServerAuth>>,
+    /// Who answers elicitation requests.
+    pub elicitation: super::elicitation::ElicitationRouter,
+    /// Headless: where to say what the user must know (stderr).
+    pub report: Option<super::elicitation::Reporter>,
 }
 
 /// What an actor tells the supervisor.
@@ -108,10 +113,12 @@ struct Shared {
     stderr: Arc<StderrRing>,
     /// Progress notifications that arrived for no running call.
     late_progress: Arc<LateProgress>,
+    /// The directories the server is told about.
+    roots: SharedRoots,
 }
 
 impl Shared {
-    fn new() -> Self {
+    fn new(roots: Vec<std::path::PathBuf>) -> Self {
         Self {
             requester: watch::Sender::new(None),
             stats: Mutex::new(health::CallStats::default()),
@@ -120,6 +127,7 @@ impl Shared {
             wake: Notify::new(),
             stderr: Arc::new(StderrRing::default()),
             late_progress: Arc::new(LateProgress::default()),
+            roots: SharedRoots::new(roots),
         }
     }
 
@@ -213,6 +221,26 @@ impl ServerHandle {
         // Not up: the actor knows the state and the reason.
         self.ask(|reply| ServerCommand::GetRequester { reply })
             .await
+    }
+
+    /// The directories the server is told about.
+    pub fn roots(&self) -> &SharedRoots {
+        &self.shared.roots
+    }
+
+    /// Sends `notifications/roots/list_changed` if the server is connected (it asks again).
+    pub async fn notify_roots_changed(&self) {
+        let requester = self
+            .shared
+            .requester
+            .borrow()
+            .as_ref()
+            .map(|(_, r)| r.clone());
+        if let Some(requester) = requester
+            && let Err(error) = requester.peer().notify_roots_list_changed().await
+        {
+            tracing::warn!(server = %self.name, "could not send roots/list_changed: {error}");
+        }
     }
 
     /// Calls `tool`; the result (and how long it took) also feeds the server's statistics.
@@ -321,7 +349,7 @@ impl ServerHandle {
 pub fn spawn_actor(config: ServerConfig, ctx: ActorContext) -> (ServerHandle, JoinHandle<()>) {
     let name = ServerName::new(&config.name);
     let (tx, inbox) = mpsc::channel(64);
-    let shared = Arc::new(Shared::new());
+    let shared = Arc::new(Shared::new(config.roots.clone()));
     let actor = actor::ServerActor::new(name.clone(), config, ctx, inbox, shared.clone());
     let task = tokio::spawn(run_in_span(actor, &name));
     (ServerHandle { name, tx, shared }, task)
@@ -343,7 +371,7 @@ pub(in crate::runtime) fn spawn_test_actor(
 ) -> (ServerHandle, JoinHandle<()>) {
     let name = ServerName::new(&config.name);
     let (tx, inbox) = mpsc::channel(64);
-    let shared = Arc::new(Shared::new());
+    let shared = Arc::new(Shared::new(config.roots.clone()));
     let mut actor = actor::ServerActor::new(name.clone(), config, ctx, inbox, shared.clone());
     actor.connector = Some(connector);
     let task = tokio::spawn(run_in_span(actor, &name));

@@ -19,7 +19,7 @@ use super::call::parse_arguments;
 use super::chat::{Role, no_llm_guidance};
 use super::{AppState, Effect};
 
-const SLASH_HELP: &str = "Slash commands:\n  /mode:chat — approve every tool call (the default)\n  /mode:auto — run tool calls without asking\n  /mode:orchestrator — plan, then parallel sub-agents\n  /api_stats — requests, tokens and cost so far\n  /clear — forget the conversation and start a new session\n  /sessions — resume or delete a saved session (also S)\n  /history — the messages the model sees\n  /memory — where the conversation is kept, and its size\n  /compact — the model summarises the older part of the conversation\n  /clear_history — delete this session's stored history, start a new one\n  /save_history:<path> — write the conversation to a JSON file\n  /load_history:<path> — continue a conversation saved there\n  /help — this list";
+const SLASH_HELP: &str = "Slash commands:\n  /mode:chat — approve every tool call (the default)\n  /mode:auto — run tool calls without asking\n  /mode:orchestrator — plan, then parallel sub-agents\n  /api_stats — requests, tokens and cost so far\n  /clear — forget the conversation and start a new session\n  /sessions — resume or delete a saved session (also S)\n  /history — the messages the model sees\n  /memory — where the conversation is kept, and its size\n  /compact — the model summarises the older part of the conversation\n  /clear_history — delete this session's stored history, start a new one\n  /save_history:<path> — write the conversation to a JSON file\n  /load_history:<path> — continue a conversation saved there\n  /roots — the directories each server is told about\n  /roots:add <path> — add a root for every server (they are told)\n  /roots:remove <path> — remove it\n  /help — this list";
 
 /// Enter in the chat input.
 pub fn send_message(state: &mut AppState, effects: &mut Vec<Effect>) {
@@ -58,6 +58,10 @@ pub fn send_message(state: &mut AppState, effects: &mut Vec<Effect>) {
 fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>) {
     state.chat.push(Role::User, command.to_owned());
     if super::sessions::slash_command(state, command, effects).is_some() {
+        return;
+    }
+    if let Some(command) = roots_command(command.trim()) {
+        effects.push(Effect::Runtime(command));
         return;
     }
     let reply = match command.trim() {
@@ -108,6 +112,31 @@ fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>)
         other => format!("Unknown command `{other}`. {SLASH_HELP}"),
     };
     state.chat.push(Role::Notice, reply);
+}
+
+/// `/roots`, `/roots:add <path>`, `/roots:remove <path>` (the runtime answers in the chat).
+fn roots_command(command: &str) -> Option<crate::runtime::messages::RuntimeCommand> {
+    use crate::runtime::messages::RuntimeCommand;
+    if command == "/roots" {
+        return Some(RuntimeCommand::ShowRoots);
+    }
+    let (add, path) = if let Some(path) = command.strip_prefix("/roots:add") {
+        (true, path)
+    } else {
+        (false, command.strip_prefix("/roots:remove")?)
+    };
+    let path = path.trim().trim_start_matches(':').trim();
+    if path.is_empty() {
+        // `resolve` says a root must not be empty.
+        return Some(RuntimeCommand::ChangeRoot {
+            path: String::new(),
+            add,
+        });
+    }
+    Some(RuntimeCommand::ChangeRoot {
+        path: path.to_owned(),
+        add,
+    })
 }
 
 /// The agent's events.

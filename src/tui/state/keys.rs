@@ -33,6 +33,20 @@ fn answers_prompt(state: &AppState, action: Action) -> bool {
 
 pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effect>) {
     let scopes = state.scopes();
+    if let Some(front) = state.input_requests.front()
+        && keymap::lookup(&key, &scopes) != Some(Action::ForceQuit)
+        && !state.help
+    {
+        let age = state.now.saturating_duration_since(front.shown_at);
+        if age < super::agent::PROMPT_GRACE {
+            // Typed for whatever had the keyboard before the form appeared.
+            state.notice = Some(format!(
+                "Ignored a key: the request for input appeared only {} ms ago.",
+                age.as_millis()
+            ));
+            return;
+        }
+    }
     if let Some((escape, plain)) = split_escape_prefix(&key, &scopes) {
         // Without the kitty keyboard protocol a fast "Esc, x" arrives as one "Alt-x": when
         // Alt-x means nothing here, it was meant as Esc followed by x.
@@ -42,7 +56,9 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
     }
     let Some(action) = keymap::lookup(&key, &scopes) else {
         // Unbound keys are text where text is being typed.
-        if scopes.contains(&Scope::ApprovalEdit)
+        if scopes.contains(&Scope::InputForm) {
+            super::elicitation::type_key(state, key);
+        } else if scopes.contains(&Scope::ApprovalEdit)
             || scopes.contains(&Scope::SamplingEdit)
             || scopes.contains(&Scope::PausedEdit)
         {
@@ -91,7 +107,7 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
         ));
         return;
     }
-    if state.sessions.is_some() {
+    if state.sessions.is_some() && state.input_requests.is_empty() {
         super::sessions::on_action(state, action, effects);
         return;
     }
@@ -287,6 +303,15 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
                 None => "No sign-in is waiting for this server (a starts one).".to_owned(),
             });
         }
+        Action::InputNext => super::elicitation::next_field(state, 1),
+        Action::InputPrev => super::elicitation::next_field(state, -1),
+        Action::InputAccept => super::elicitation::accept(state, effects),
+        Action::InputDecline => super::elicitation::decline(state, effects),
+        Action::InputCancel => super::elicitation::cancel(state, effects),
+        Action::InputToggle => super::elicitation::toggle(state),
+        Action::InputOptionPrev => super::elicitation::step_option(state, -1),
+        Action::InputOptionNext => super::elicitation::step_option(state, 1),
+        Action::InputOpenUrl => super::elicitation::open_url(state, effects),
         Action::Reconnect | Action::Restart | Action::ToggleEnabled => {
             if let Some(server) = state.servers.selected() {
                 let name = server.name.clone();

@@ -8,6 +8,7 @@ pub mod call;
 pub mod chat;
 pub mod conversation;
 pub mod debugging;
+pub mod elicitation;
 mod keys;
 pub mod pager;
 pub mod servers;
@@ -110,6 +111,8 @@ pub struct AppState {
     pub agent: AgentState,
     /// The sessions picker, when open.
     pub sessions: Option<sessions::SessionPicker>,
+    /// Servers' requests for input (forms, URLs); the front one has the keyboard.
+    pub input_requests: elicitation::InputRequests,
     pub theme: Theme,
     /// Terminal size in cells.
     pub size: (u16, u16),
@@ -186,6 +189,7 @@ impl AppState {
             pager: None,
             agent: AgentState::new(model.is_some()),
             sessions: None,
+            input_requests: elicitation::InputRequests::default(),
             theme,
             size: (80, 24),
             config_label,
@@ -291,6 +295,17 @@ impl AppState {
         let mut scopes = vec![Scope::Anywhere];
         if self.help {
             scopes.push(Scope::Help);
+        } else if let Some(front) = self.input_requests.front() {
+            // A request for input comes from a call in progress (often the one in the call
+            // view): it must have the keyboard.
+            if front.form().is_none() {
+                scopes.push(Scope::InputUrl);
+            } else {
+                if front.choosing() {
+                    scopes.push(Scope::InputChoice);
+                }
+                scopes.push(Scope::InputForm);
+            }
         } else if self.sessions.is_some() {
             scopes.push(Scope::Sessions);
         } else if self.pager.is_some() {
@@ -373,7 +388,9 @@ pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
         Msg::Key(_) => {}
         Msg::Mouse(mouse) => on_mouse(state, mouse),
         Msg::Paste(text) => {
-            if let Some(CallView::Editing { editor, .. }) = &mut state.call.view {
+            if !state.input_requests.is_empty() {
+                elicitation::paste(state, &text);
+            } else if let Some(CallView::Editing { editor, .. }) = &mut state.call.view {
                 editor.insert_str(text);
             } else if let Some(editor) = state
                 .agent
@@ -529,6 +546,15 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
             });
             state.servers.sign_ins.insert(server, status);
         }
+        RuntimeEvent::ElicitationRequested(request) => elicitation::requested(state, request),
+        RuntimeEvent::ElicitationClosed { id, reason } => elicitation::closed(state, id, &reason),
+        RuntimeEvent::ElicitationNotice { server, text } => {
+            state.chat.push(Role::Notice, format!("{server}: {text}"));
+            state.notice = Some(text);
+        }
+        RuntimeEvent::RootsReported { text } => {
+            state.chat.push(Role::Notice, text);
+        }
     }
 }
 
@@ -538,6 +564,8 @@ mod tests;
 mod tests_agent;
 #[cfg(test)]
 mod tests_debugging;
+#[cfg(test)]
+pub(crate) mod tests_elicitation;
 #[cfg(test)]
 mod tests_servers;
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod approval;
 mod arguments;
 mod call;
 mod chat;
+mod elicitation;
 mod help;
 mod pager;
 mod servers;
@@ -59,6 +60,8 @@ pub fn draw(frame: &mut Frame, state: &AppState) {
     if let Some(picker) = &state.sessions {
         sessions::draw(frame, area, state, picker);
     }
+    // A request for input has the keyboard: it is drawn over everything but the help.
+    elicitation::draw(frame, area, state);
     if state.help {
         help::draw(frame, area, state);
     }
@@ -161,6 +164,8 @@ pub(crate) fn label_value<'a>(label: &'a str, value: String, theme: &Theme) -> L
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_elicitation;
 #[cfg(test)]
 mod tests_secrets;
 #[cfg(test)]

@@ -20,6 +20,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let theme = &state.theme;
     let (mode, hints) = if state.help {
         (" HELP ", "j/k scroll · Esc closes")
+    } else if let Some(front) = state.input_requests.front() {
+        if front.form().is_some() {
+            (
+                " INPUT ",
+                "a server asks · Enter send · Ctrl-D decline · Esc cancel",
+            )
+        } else {
+            (
+                " INPUT ",
+                "a server asks · o open · a accept · n decline · Esc cancel",
+            )
+        }
     } else if state.pager.is_some() {
         (" PAGER ", "j/k PgUp/PgDn g/G scroll · Esc closes")
     } else if let Some(view) = &state.call.view {

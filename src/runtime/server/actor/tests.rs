@@ -113,6 +113,7 @@ fn config(transport: TransportConfig, health: HealthConfig) -> ServerConfig {
         startup_timeout: Some(Duration::from_secs(5)),
         health,
         log_level: None,
+        roots: Vec::new(),
     }
 }
 
@@ -158,6 +159,11 @@ impl Harness {
             http: Default::default(),
             sampling: None,
             secrets: Arc::new(crate::redact::Secrets::for_server(&config)),
+            elicitation: crate::runtime::elicitation::ElicitationRouter::new(
+                Default::default(),
+                mpsc::channel(1).0,
+            ),
+            report: None,
         };
         let (handle, _task) = spawn_test_actor(config, ctx, connector(relay.clone()));
         Self {
