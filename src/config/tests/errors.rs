@@ -287,6 +287,50 @@ fn auth_errors() {
 }
 
 #[test]
+fn oauth_errors_name_the_key() {
+    let server =
+        |auth: &str| format!(r#"{{"mcpServers": {{"x": {{"url": "http://h", "auth": {auth}}}}}}}"#);
+    let error = parse_err(&server(r#"{"method": "oauth", "grant": "password"}"#));
+    assert!(
+        error.contains("mcpServers.x.auth.grant: unknown grant `password`"),
+        "{error}"
+    );
+    let error = parse_err(&server(
+        r#"{"method": "oauth", "grant": "client_credentials"}"#,
+    ));
+    assert!(
+        error.ends_with("mcpServers.x.auth: the client_credentials grant requires `client_id`"),
+        "{error}"
+    );
+    let error = parse_err(&server(
+        r#"{"method": "oauth", "grant": "client_credentials", "client_id": "c"}"#,
+    ));
+    assert!(
+        error.ends_with("requires `client_secret` or `private_key`"),
+        "{error}"
+    );
+    let error = parse_err(&server(
+        r#"{"method": "oauth", "client_id": "c", "signing_algorithm": "HS256"}"#,
+    ));
+    assert!(
+        error
+            .contains("mcpServers.x.auth.signing_algorithm: unsupported signing algorithm `HS256`"),
+        "{error}"
+    );
+    let error = parse_err(&server(
+        r#"{"method": "oauth", "client_metadata_url": "http://example.org/c.json"}"#,
+    ));
+    assert!(error.contains("must start with `https://`"), "{error}");
+    let error = parse_err(&server(
+        r#"{"method": "oauth", "grant": "cross_app", "client_id": "c", "idp_issuer": "https://idp"}"#,
+    ));
+    assert!(
+        error.ends_with("the cross_app grant requires `idp_token_endpoint`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn duplicate_server_points_at_the_second_entry() {
     assert_eq!(
         parse_err(

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{parse_err, parse_ok, vars};
+use super::{parse_err, parse_ok, parse_with, vars};
 use crate::config::{
     AgentConfig, AuthConfig, HealthConfig, HttpConfig, HttpKind, MemoryConfig, MemoryMode,
-    OAuthConfig, ServerConfig, StdioConfig, TransportConfig, UiConfig,
+    OAuthConfig, OAuthGrant, ServerConfig, StdioConfig, TransportConfig, UiConfig,
 };
 
 fn http_of(server: &ServerConfig) -> &HttpConfig {
@@ -172,6 +172,48 @@ fn agent_block_partially_given() {
             ..AgentConfig::default()
         }
     );
+}
+
+#[test]
+fn oauth_grants_and_their_secrets() {
+    let config = parse_with(
+        r#"{"mcpServers": {
+            "cc": {"url": "http://h", "auth": {"method": "oauth", "grant": "client_credentials",
+                   "client_id": "c", "private_key": "${KEY}", "signing_algorithm": "rs256",
+                   "redirect_port": 8765}},
+            "xa": {"url": "http://h", "auth": {"method": "oauth", "grant": "cross_app",
+                   "client_id": "c", "client_secret": "s", "idp_issuer": "https://idp",
+                   "idp_token_endpoint": "https://idp/token", "idp_client_id": "i",
+                   "id_token": "${ID_TOKEN}"}}
+        }}"#,
+        &vars(&[
+            ("KEY", "-----BEGIN PRIVATE KEY-----"),
+            ("ID_TOKEN", "eyJ.x.y"),
+        ]),
+    )
+    .unwrap();
+    let Some(AuthConfig::OAuth(cc)) = http_of(&config.servers[0]).auth.clone() else {
+        panic!("expected OAuth")
+    };
+    assert_eq!(cc.grant, OAuthGrant::ClientCredentials);
+    assert_eq!(
+        cc.private_key.as_deref(),
+        Some("-----BEGIN PRIVATE KEY-----")
+    );
+    assert_eq!(cc.signing_algorithm.as_deref(), Some("RS256"));
+    assert_eq!(cc.redirect_port, Some(8765));
+    let Some(AuthConfig::OAuth(xa)) = http_of(&config.servers[1]).auth.clone() else {
+        panic!("expected OAuth")
+    };
+    assert_eq!(xa.grant, OAuthGrant::CrossApp);
+    let cross = xa.cross_app.clone().expect("the identity provider");
+    assert_eq!(cross.id_token, "eyJ.x.y");
+    assert_eq!(cross.idp_token_endpoint, "https://idp/token");
+    // Debug output never shows a secret.
+    let shown = format!("{cc:?} {xa:?}");
+    for secret in ["BEGIN PRIVATE KEY", "eyJ.x.y", "\"s\""] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
 }
 
 #[test]

@@ -164,6 +164,7 @@ impl Harness {
                 mpsc::channel(1).0,
             ),
             report: None,
+            auth: None,
         };
         let (handle, _task) = spawn_test_actor(config, ctx, connector(relay.clone()));
         Self {
