@@ -551,7 +551,7 @@ impl Builder<'_> {
             return Err(self.error(path, "`auth` requires `method` (`oauth` or `bearer`)"));
         };
         match method.to_ascii_lowercase().as_str() {
-            "oauth" => Ok(AuthConfig::OAuth(self.oauth(path, raw)?)),
+            "oauth" => Ok(AuthConfig::OAuth(Box::new(self.oauth(path, raw)?))),
             "bearer" => {
                 let Some(token) = raw.token else {
                     return Err(self.error(path, "bearer auth requires `token`"));

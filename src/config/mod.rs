@@ -402,7 +402,8 @@ pub enum HttpKind {
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum AuthConfig {
-    OAuth(OAuthConfig),
+    /// Boxed: most servers have no OAuth settings, and configs are cloned often.
+    OAuth(Box<OAuthConfig>),
     Bearer { token: String },
 }
 

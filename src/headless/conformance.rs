@@ -228,7 +228,7 @@ fn server_config(url: &str, oauth: &OAuthConfig) -> Result<Config, String> {
         .map_err(|e| e.to_string())?;
     for server in &mut config.servers {
         if let TransportConfig::Http(http) = &mut server.transport {
-            http.auth = Some(AuthConfig::OAuth(oauth.clone()));
+            http.auth = Some(AuthConfig::OAuth(Box::new(oauth.clone())));
         }
     }
     Ok(config)

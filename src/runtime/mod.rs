@@ -97,7 +97,7 @@ pub fn server_auth(
         return None;
     }
     let oauth = match &http.auth {
-        Some(crate::config::AuthConfig::OAuth(oauth)) => Some(oauth.clone()),
+        Some(crate::config::AuthConfig::OAuth(oauth)) => Some((**oauth).clone()),
         _ => None,
     };
     Some(Arc::new(crate::auth::ServerAuth::new(

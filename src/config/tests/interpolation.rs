@@ -144,10 +144,10 @@ fn every_string_field_is_interpolated() {
     };
     assert_eq!(
         oauth.auth,
-        Some(AuthConfig::OAuth(OAuthConfig {
+        Some(AuthConfig::OAuth(Box::new(OAuthConfig {
             client_id: Some("c-val".into()),
             ..OAuthConfig::default()
-        }))
+        })))
     );
 }
 

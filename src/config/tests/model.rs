@@ -233,12 +233,12 @@ fn auth_variants() {
     assert_eq!(
         auths,
         [
-            Some(AuthConfig::OAuth(OAuthConfig::default())),
-            Some(AuthConfig::OAuth(OAuthConfig {
+            Some(AuthConfig::OAuth(Box::default())),
+            Some(AuthConfig::OAuth(Box::new(OAuthConfig {
                 client_id: Some("cid".into()),
                 scopes: vec!["a".into(), "b".into()],
                 ..OAuthConfig::default()
-            })),
+            }))),
             Some(AuthConfig::Bearer {
                 token: "tok".into()
             }),
