@@ -435,3 +435,72 @@ fn ctrl_c_tells_the_server_the_call_is_cancelled() {
         "the server was told: {lines:?}"
     );
 }
+
+#[test]
+fn auth_and_logout_name_servers_they_cannot_sign_in_to() {
+    let (out, _dir) = run(&["auth", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "mcpomni: no server named `nosuch` in the config (servers: demo)\n"
+    );
+    // The bundled demo server runs over stdio: there is nothing to sign in to.
+    let (out, _dir) = run(&["logout", "demo"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`demo` is not an HTTP server without a token of its own"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn logout_forgets_a_servers_kept_tokens_and_says_when_there_were_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("servers_config.json"),
+        r#"{"mcpServers": {"remote": {"url": "http://127.0.0.1:9/mcp", "auth": {"method": "oauth"}}}}"#,
+    )
+    .expect("config");
+    let out = run_in(dir.path(), &["logout", "remote"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "mcpomni: no tokens were kept for `remote`\n");
+    let tokens = dir.path().join("xdg-data/mcpomni/tokens");
+    std::fs::create_dir_all(&tokens).expect("tokens dir");
+    let kept: Vec<_> = std::fs::read_dir(&tokens).expect("dir").collect();
+    assert!(kept.is_empty());
+    // A file under the name the store uses for this server and URL.
+    let name = format!(
+        "remote-{:016x}.json",
+        mcpomni::hash::fnv1a("http://127.0.0.1:9/mcp".bytes())
+    );
+    std::fs::write(tokens.join(&name), "{}").expect("token file");
+    let out = run_in(dir.path(), &["logout", "remote"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "mcpomni: forgot the tokens of `remote`\n");
+    assert!(!tokens.join(&name).exists());
+}
+
+#[test]
+fn conformance_refuses_an_unknown_scenario_with_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(support::bin())
+        .args(["conformance", "http://127.0.0.1:9/mcp"])
+        .current_dir(dir.path())
+        .env("MCP_CONFORMANCE_SCENARIO", "no-such-scenario")
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("mcpomni conformance: unknown scenario `no-such-scenario`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = Command::new(support::bin())
+        .args(["conformance", "http://127.0.0.1:9/mcp"])
+        .current_dir(dir.path())
+        .env_remove("MCP_CONFORMANCE_SCENARIO")
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(2));
+}
