@@ -134,6 +134,42 @@ mod tests {
             .expect("the signature verifies with the public key");
     }
 
+    /// RS256 with a key from `openssl` (which `scripts/test` requires): ring cannot make RSA
+    /// keys, only use them.
+    #[test]
+    fn an_rs256_assertion_verifies_with_the_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        let status = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+            ])
+            .arg(&key)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success());
+        let pem = std::fs::read_to_string(&key).unwrap();
+        let jwt = client_assertion(&pem, "RS256", "client-1", "https://as.example", 5).unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "RS256");
+        let pair = RsaKeyPair::from_pkcs8(&pem_body(&pem).unwrap()).unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            pair.public().as_ref(),
+        )
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+        .expect("the signature verifies with the public key");
+    }
+
     #[test]
     fn a_bad_key_is_refused_without_quoting_it() {
         let error = client_assertion("secret-material", "ES256", "c", "a", 0).unwrap_err();

@@ -194,7 +194,17 @@ impl ServerAuth {
         let mut state = self.state.lock().await;
         if !state.loaded {
             state.loaded = true;
-            state.manager = self.load(&mut state).await?;
+            match self.load(&mut state).await {
+                Ok(manager) => state.manager = manager,
+                // The server (or its authorization server) cannot be reached: the request
+                // goes out without a token and fails with the real reason; the kept tokens
+                // are read again next time.
+                Err(failure) if failure.step == "discovery" => {
+                    tracing::warn!("{failure}");
+                    state.loaded = false;
+                }
+                Err(failure) => return Err(failure),
+            }
         }
         if state.manager.is_none() && self.config.grant != OAuthGrant::AuthorizationCode {
             state.manager = Some(self.without_browser(None, &[]).await?);

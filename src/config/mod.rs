@@ -404,7 +404,9 @@ pub enum HttpKind {
 pub enum AuthConfig {
     /// Boxed: most servers have no OAuth settings, and configs are cloned often.
     OAuth(Box<OAuthConfig>),
-    Bearer { token: String },
+    Bearer {
+        token: String,
+    },
 }
 
 /// How mcpomni signs in to an OAuth-protected server (`"auth": {"method": "oauth", ...}`).
