@@ -284,6 +284,29 @@ async fn python_server_over_streamable_http() {
     handle.shutdown().await;
 }
 
+/// A server without sessions gets no `GET` stream from rmcp: it is Ready at once, not after
+/// the wait for a stream that will never open (2 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_server_is_ready_without_waiting_for_a_get_stream() {
+    let server = PeerProcess::py_stateless_http().await;
+    let (handle, _events) =
+        start(json!({"py": http_entry(&server.url(), Some("streamable_http"))})).await;
+    let snapshots = handle.wait_settled().await;
+    let py = &snapshots[0];
+    assert_eq!(py.state, ServerState::Ready, "{py:?}");
+    let startup = py.startup_time.expect("a start time");
+    assert!(
+        startup < std::time::Duration::from_millis(1900),
+        "initialize and listing took {startup:?}: the start waited for a GET stream"
+    );
+    let echo = handle
+        .call_tool("py", "echo", args(json!({"message": "stateless"})), None)
+        .await
+        .expect("echo");
+    assert_eq!(blocks_text(&echo.content), "stateless");
+    handle.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_url_without_transport_falls_back_to_sse() {
     let everything = PeerProcess::everything_sse().await;

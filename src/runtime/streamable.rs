@@ -101,7 +101,8 @@ impl StreamableClient {
         match &result {
             // No session (a stateless server): rmcp opens no GET stream, nothing to wait for.
             Ok(
-                StreamableHttpPostResponse::Json(_, None) | StreamableHttpPostResponse::Sse(_, None),
+                StreamableHttpPostResponse::Json(_, None)
+                | StreamableHttpPostResponse::Sse(_, None),
             ) if !session_attached => self.loss.get_stream_settled(),
             Err(StreamableHttpError::AuthRequired(required)) => {
                 self.unauthorized(AuthChallenge::parse(&required.www_authenticate_header));

@@ -3,6 +3,7 @@
 peer by mcpomni's interop tests.
 
 Usage: py_server.py stdio | py_server.py sse PORT | py_server.py streamable-http PORT
+       | py_server.py streamable-http-stateless PORT (no session, JSON answers)
 HTTP transports bind 127.0.0.1 only: legacy SSE serves GET /sse + POST /messages/, streamable
 HTTP serves /mcp. Logs go to stderr (stdout is the stdio transport).
 """
@@ -115,6 +116,14 @@ def main() -> None:
         server.run("stdio")
     elif len(args) == 2 and args[0] in ("sse", "streamable-http"):
         server.run(args[0], host="127.0.0.1", port=int(args[1]))
+    elif len(args) == 2 and args[0] == "streamable-http-stateless":
+        server.run(
+            "streamable-http",
+            host="127.0.0.1",
+            port=int(args[1]),
+            stateless_http=True,
+            json_response=True,
+        )
     else:
         sys.exit(__doc__)
 

@@ -97,6 +97,8 @@ pub enum HttpTransport {
     Sse,
     /// Streamable HTTP: `/mcp`.
     StreamableHttp,
+    /// Streamable HTTP without sessions, answering with JSON (Python peer only).
+    StatelessHttp,
 }
 
 /// A peer serving HTTP on 127.0.0.1. The process (and anything it spawned) runs in its own
@@ -144,11 +146,16 @@ impl PeerProcess {
         Self::start(Peer::Python, HttpTransport::StreamableHttp).await
     }
 
+    /// The Python peer over streamable HTTP without sessions.
+    pub async fn py_stateless_http() -> Self {
+        Self::start(Peer::Python, HttpTransport::StatelessHttp).await
+    }
+
     /// `http://127.0.0.1:PORT/sse` or `http://127.0.0.1:PORT/mcp`.
     pub fn url(&self) -> String {
         let path = match self.transport {
             HttpTransport::Sse => "sse",
-            HttpTransport::StreamableHttp => "mcp",
+            HttpTransport::StreamableHttp | HttpTransport::StatelessHttp => "mcp",
         };
         format!("http://127.0.0.1:{}/{path}", self.port)
     }
@@ -209,7 +216,9 @@ impl PeerProcess {
                 let mut command = Command::new(node_bin());
                 let mode = match self.transport {
                     HttpTransport::Sse => "sse",
-                    HttpTransport::StreamableHttp => "streamableHttp",
+                    HttpTransport::StreamableHttp | HttpTransport::StatelessHttp => {
+                        "streamableHttp"
+                    }
                 };
                 // server-everything takes its port only from the environment.
                 command
@@ -223,6 +232,7 @@ impl PeerProcess {
                 let mode = match self.transport {
                     HttpTransport::Sse => "sse",
                     HttpTransport::StreamableHttp => "streamable-http",
+                    HttpTransport::StatelessHttp => "streamable-http-stateless",
                 };
                 command
                     .arg(py_server_script())
