@@ -90,7 +90,7 @@ where
                 Ok(fresh) => token = Some(fresh),
                 Err(failure) => {
                     if let Err(StreamableHttpError::AuthRequired(_)) = &result {
-                        self.loss.report(Loss::NeedsAuth(failure.to_string()));
+                        self.loss.report(Loss::NeedsAuth(failure.reason()));
                     }
                     return Err(StreamableHttpError::UnexpectedServerResponse(
                         failure.to_string().into(),

@@ -86,6 +86,14 @@ impl AuthFailure {
     }
 }
 
+impl AuthFailure {
+    /// The step and the message, for places that already name the server (its state's
+    /// reason in the Servers pane and `mcpomni servers`).
+    pub fn reason(&self) -> String {
+        format!("{}: {}", self.step, self.message)
+    }
+}
+
 impl fmt::Display for AuthFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -106,6 +114,8 @@ pub struct ServerAuth {
     tokens: ServerTokens,
     sign_in_on_demand: Option<BrowserStep>,
     state: Mutex<State>,
+    /// A browser sign-in is waiting for the person (deadlines pause meanwhile).
+    signing_in: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -134,7 +144,13 @@ impl ServerAuth {
             tokens: options.tokens.for_server(server, url),
             sign_in_on_demand: options.sign_in_on_demand.clone(),
             state: Mutex::default(),
+            signing_in: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether a browser sign-in is under way.
+    pub fn signing_in(&self) -> bool {
+        self.signing_in.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn server(&self) -> &str {
@@ -168,16 +184,10 @@ impl ServerAuth {
         self.url.split('#').next().unwrap_or(&self.url).to_owned()
     }
 
-    /// Signs in in the browser; `NeedsAuth` failures name `mcpomni auth` when no browser
-    /// sign-in may start from a request.
+    /// Why a request could not start a sign-in here: where one is started on purpose (the
+    /// dashboard's key, `mcpomni auth`) is said by whoever shows this.
     fn needs_sign_in(&self, why: &str) -> AuthFailure {
-        self.failure(
-            "authorization",
-            format!(
-                "{why}; sign in from the dashboard or run `mcpomni auth {}`",
-                self.server
-            ),
-        )
+        self.failure("authorization", format!("{why} (OAuth)"))
     }
 
     async fn new_manager(&self, step: &'static str) -> Result<AuthorizationManager, AuthFailure> {
@@ -449,7 +459,12 @@ impl ServerAuth {
             .get_authorization_url()
             .await
             .map_err(|e| self.rmcp_failure("authorization", &e))?;
-        let callback = pending.wait(&self.server, &url).await?;
+        self.signing_in
+            .store(true, std::sync::atomic::Ordering::Release);
+        let callback = pending.wait(&self.server, &url).await;
+        self.signing_in
+            .store(false, std::sync::atomic::Ordering::Release);
+        let callback = callback?;
         oauth
             .handle_callback_with_issuer(
                 &callback.code,

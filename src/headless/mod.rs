@@ -316,11 +316,7 @@ fn report_failures(snapshots: &Snapshots) -> i32 {
                 status = EXIT_FAILURE;
             }
             ServerState::NeedsAuth => {
-                let hint = if reason.contains("mcpomni auth") {
-                    String::new()
-                } else {
-                    format!("; run `mcpomni auth {}`", s.name)
-                };
+                let hint = format!("; run `mcpomni auth {}`", s.name);
                 eprintln!(
                     "mcpomni: server `{}` needs authorization ({}): {reason}{hint}",
                     s.name, s.state

@@ -136,6 +136,8 @@ pub(super) struct Session {
     pub(super) progress: ProgressRouter,
     pub(super) timeouts: Timeouts,
     pub(super) started: Instant,
+    /// The server's OAuth state (HTTP servers), whose sign-ins pause the startup deadline.
+    pub(super) auth: Option<Arc<ServerAuth>>,
 }
 
 /// Handshake over a child's pipes. A start that fails quotes the end of what the process
@@ -317,7 +319,7 @@ async fn sse_token(headers: &mut Headers, auth: Option<&ServerAuth>) -> Result<(
             Err(failure) => {
                 return Err(ConnectFailure {
                     state: ServerState::NeedsAuth,
-                    reason: failure.to_string(),
+                    reason: failure.reason(),
                 });
             }
         }
@@ -364,18 +366,23 @@ where
     T: IntoTransport<RoleClient, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    match timeout(
-        session.timeouts.startup,
-        session
-            .client
-            .clone()
-            .serve_with_ct(transport, service_cancel.clone()),
-    )
-    .await
-    {
-        Ok(Ok(running)) => Ok(running),
-        Ok(Err(error)) => Err(Handshake::Refused(Box::new(error))),
-        Err(_) => Err(Handshake::TimedOut),
+    let serve = session
+        .client
+        .clone()
+        .serve_with_ct(transport, service_cancel.clone());
+    tokio::pin!(serve);
+    // A person signing in in the browser is not a server that does not answer: the startup
+    // deadline starts again while a sign-in is under way.
+    let mut deadline = tokio::time::Instant::now() + session.timeouts.startup;
+    loop {
+        match tokio::time::timeout_at(deadline, &mut serve).await {
+            Ok(Ok(running)) => return Ok(running),
+            Ok(Err(error)) => return Err(Handshake::Refused(Box::new(error))),
+            Err(_) if session.auth.as_ref().is_some_and(|auth| auth.signing_in()) => {
+                deadline = tokio::time::Instant::now() + session.timeouts.startup;
+            }
+            Err(_) => return Err(Handshake::TimedOut),
+        }
     }
 }
 

@@ -340,6 +340,7 @@ impl ServerActor {
                 request: self.config.request_timeout,
             },
             started,
+            auth: self.ctx.auth.clone(),
         };
         #[cfg(test)]
         if let Some(connect) = &self.connector {

@@ -70,10 +70,23 @@ pub enum ServerUpdate {
     },
 }
 
+/// How to get a NeedsAuth server going, for the error of a request it cannot take.
+fn sign_in_hint(server: &ServerName, state: ServerState) -> String {
+    if state == ServerState::NeedsAuth {
+        format!("; sign in with `mcpomni auth {server}` (or a in the dashboard's Servers pane)")
+    } else {
+        String::new()
+    }
+}
+
 /// Why a request could not be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
-    #[error("server `{server}` is {state}{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    #[error(
+        "server `{server}` is {state}{}{}",
+        reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default(),
+        sign_in_hint(server, *state)
+    )]
     NotReady {
         server: ServerName,
         state: ServerState,
