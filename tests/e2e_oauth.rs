@@ -183,3 +183,60 @@ fn a_needs_auth_server_signs_in_from_the_servers_pane_and_keeps_its_token() {
     again.keys(&["q"]);
     again.wait_for_text("EXITED 0", STEP);
 }
+
+#[test]
+fn a_call_at_a_terminal_signs_in_when_the_server_asks_and_a_listing_never_does() {
+    let suite = SuiteServer::start("auth/metadata-default");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().display().to_string();
+    let config = json!({"mcpServers": {"remote": {"url": suite.url}}});
+    std::fs::write(dir.path().join("servers_config.json"), config.to_string()).expect("config");
+    let bin = fake_browser(dir.path());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    // Without a terminal, a listing reports NeedsAuth and how to sign in.
+    let out = Command::new(support::bin())
+        .arg("tools")
+        .current_dir(dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("PATH", &path)
+        .output()
+        .expect("binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("server `remote` needs authorization (NeedsAuth)")
+            && stderr.contains("run `mcpomni auth remote`"),
+        "{stderr}"
+    );
+    assert!(!bin.join("opened").exists(), "a listing opened the browser");
+
+    // At a terminal, `call` shows the URL, opens the browser and goes on once signed in.
+    let command = format!(
+        "cd '{home}' && '{}' call remote test-tool",
+        support::bin().display()
+    );
+    let env = [
+        ("XDG_CONFIG_HOME", home.as_str()),
+        ("XDG_STATE_HOME", home.as_str()),
+        ("XDG_DATA_HOME", home.as_str()),
+        ("PATH", path.as_str()),
+    ];
+    let tmux = Tmux::start("oauth-call", 80, 24, &command, &env);
+    let screen = tmux.wait_for_text("EXITED 0", STARTUP);
+    assert!(
+        screen.contains("sign in to `remote` in your browser"),
+        "{screen}"
+    );
+    assert!(bin.join("opened").exists(), "the browser was not opened");
+    assert!(
+        !screen.contains("test-token"),
+        "a token on screen:\n{screen}"
+    );
+}
