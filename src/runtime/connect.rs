@@ -462,10 +462,8 @@ async fn finish_establish(
     } = ends;
     // If this future is dropped (shutdown during startup), end the session with it.
     let cancel_on_drop = service_cancel.clone().drop_guard();
-    if matches!(
-        transport,
-        TransportKind::StreamableHttp
-    ) && !lost.wait_get_stream(GET_STREAM_WAIT).await
+    if matches!(transport, TransportKind::StreamableHttp)
+        && !lost.wait_get_stream(GET_STREAM_WAIT).await
     {
         tracing::debug!("the GET stream was not up within {GET_STREAM_WAIT:?}; going on");
     }

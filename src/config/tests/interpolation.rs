@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{SELF_EXE, load_env, no_vars, parse_err_with, parse_with, vars};
 use crate::config::{
-    AuthConfig, Config, ConfigSource, TransportConfig, interpolate::ExpandError,
+    AuthConfig, Config, ConfigSource, OAuthConfig, TransportConfig, interpolate::ExpandError,
     interpolate::expand, parse,
 };
 

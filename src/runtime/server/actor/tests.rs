@@ -158,6 +158,7 @@ impl Harness {
             http: Default::default(),
             sampling: None,
             secrets: Arc::new(crate::redact::Secrets::for_server(&config)),
+            auth: None,
         };
         let (handle, _task) = spawn_test_actor(config, ctx, connector(relay.clone()));
         Self {
