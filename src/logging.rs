@@ -55,6 +55,15 @@ pub fn init(secrets: Secrets) -> Option<Logging> {
     if let Ok(quiet) = "genai=off".parse() {
         filter = filter.add_directive(quiet);
     }
+    // rmcp's OAuth module logs the authorization code at DEBUG ("start exchange code for
+    // token"), a secret nobody configured: it stays at INFO whatever MCPOMNI_LOG says.
+    if filter
+        .max_level_hint()
+        .is_none_or(|level| level > tracing_subscriber::filter::LevelFilter::INFO)
+        && let Ok(capped) = "rmcp::transport::auth=info".parse()
+    {
+        filter = filter.add_directive(capped);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(ScrubbingWriter {
