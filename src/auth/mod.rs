@@ -202,6 +202,13 @@ impl ServerAuth {
         let Some(manager) = &state.manager else {
             return Ok(None);
         };
+        // A refresh is due: wait for any other process refreshing these tokens, and hold
+        // the lock while rmcp reads them again (and refreshes only if they are still due).
+        let _refreshing = if self.tokens.expires_soon().await {
+            self.refresh_lock().await?
+        } else {
+            None
+        };
         match manager.get_access_token().await {
             Ok(token) => Ok(Some(token)),
             Err(AuthError::AuthorizationRequired) => {
@@ -220,6 +227,14 @@ impl ServerAuth {
             }
             Err(error) => Err(self.rmcp_failure("token refresh", &error)),
         }
+    }
+
+    /// The tokens' refresh lock (see [`ServerTokens::refresh_lock`]).
+    async fn refresh_lock(&self) -> Result<Option<store::RefreshLock>, AuthFailure> {
+        self.tokens
+            .refresh_lock()
+            .await
+            .map_err(|e| self.rmcp_failure("token store", &e))
     }
 
     /// Tokens saved by an earlier run (or another process).
@@ -266,6 +281,8 @@ impl ServerAuth {
     ) -> Result<String, AuthFailure> {
         let mut state = self.state.lock().await;
         if let Some(manager) = &state.manager {
+            // Another process may be refreshing after the same refusal: one refresh each.
+            let _refreshing = self.refresh_lock().await?;
             if let Ok(current) = manager.get_access_token().await
                 && Some(current.as_str()) != sent
             {
