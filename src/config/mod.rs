@@ -333,6 +333,8 @@ impl ServerConfig {
     }
 }
 
+// A config holds a handful of these, built once: boxing would buy nothing but derefs.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransportConfig {
     Stdio(StdioConfig),
@@ -397,6 +399,8 @@ pub enum HttpKind {
     Auto,
 }
 
+// One per server at most, built once (see `TransportConfig`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq)]
 pub enum AuthConfig {
     OAuth(OAuthConfig),
