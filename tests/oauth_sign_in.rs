@@ -179,6 +179,7 @@ async fn a_revoked_refresh_token_needs_a_sign_in_and_says_how_without_looping() 
     let started = std::time::Instant::now();
     let call = home.run(&["call", "srv", "whoami"]).await;
     let text = stderr(&call);
+    println!("{text}");
     assert_eq!(call.status.code(), Some(1), "{text}");
     assert!(text.contains("srv"), "{text}");
     assert!(text.contains("mcpomni auth srv"), "{text}");
