@@ -6,7 +6,8 @@
 //! Secrets are never logged: config types redact them in `Debug`, and every line passes
 //! through the configured servers' [`Secrets`] on its way to the file (URLs shown by
 //! `redact::display_url`, credential values replaced), whoever wrote it — rmcp and reqwest
-//! included.
+//! included. Secrets nobody configured (an OAuth authorization code, which rmcp logs at
+//! DEBUG) are kept out by capping rmcp's OAuth module at INFO.
 
 use std::fs::{File, OpenOptions};
 use std::io;

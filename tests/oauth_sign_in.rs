@@ -72,7 +72,7 @@ fn assert_nothing_leaked(server: &OAuthServer, home: &Home, runs: &[&Output]) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_browser_sign_in_keeps_private_tokens_that_the_next_runs_reuse_until_logout() {
+async fn a_browser_sign_in_keeps_private_tokens_that_the_next_runs_reuse() {
     let server = OAuthServer::start(Behaviour::default()).await;
     let home = Home::new(&server.url(), json!({}));
 
@@ -113,8 +113,21 @@ async fn a_browser_sign_in_keeps_private_tokens_that_the_next_runs_reuse_until_l
     assert_eq!(home.browser_opened(), 1);
     assert_eq!(server.calls(), 2);
 
+    assert_nothing_leaked(&server, &home, &[&auth, &first, &second]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_forgets_the_tokens_and_the_next_call_says_to_sign_in() {
+    let server = OAuthServer::start(Behaviour::default()).await;
+    let home = Home::new(&server.url(), json!({}));
+    let auth = sign_in(&home, &server).await;
     let logout = home.run(&["logout", "srv"]).await;
     assert!(logout.status.success(), "{}", stderr(&logout));
+    assert!(
+        stderr(&logout).contains("forgot the tokens of `srv`"),
+        "{}",
+        stderr(&logout)
+    );
     assert!(home.token_files().is_empty(), "logout removes the file");
     let after = home.run(&["call", "srv", "whoami"]).await;
     assert_eq!(after.status.code(), Some(1), "{}", stderr(&after));
@@ -123,9 +136,10 @@ async fn a_browser_sign_in_keeps_private_tokens_that_the_next_runs_reuse_until_l
         "{}",
         stderr(&after)
     );
+    // Not a terminal: no sign-in started.
     assert_eq!(server.requests_to("GET /authorize"), 1);
-
-    assert_nothing_leaked(&server, &home, &[&auth, &first, &second, &logout, &after]);
+    assert_eq!(home.browser_opened(), 1);
+    assert_nothing_leaked(&server, &home, &[&auth, &logout, &after]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,15 +202,14 @@ async fn a_revoked_refresh_token_needs_a_sign_in_and_says_how_without_looping() 
         "took {:?}",
         started.elapsed()
     );
-    // Not a terminal: no browser, no new authorization, and only a bounded number of
-    // refresh attempts.
+    // Not a terminal: no browser, no new authorization, one refresh attempt.
     assert_eq!(home.browser_opened(), 1);
     assert_eq!(server.requests_to("GET /authorize"), 1);
-    let refreshes = server.grant_count("refresh_token");
-    assert!(
-        (1..=2).contains(&refreshes),
-        "{refreshes} refreshes: {:?}",
-        server.grants()
+    assert_eq!(
+        server.grants(),
+        ["authorization_code", "refresh_token"],
+        "{}",
+        server.journal().join("\n")
     );
     assert_eq!(server.calls(), 0);
 
