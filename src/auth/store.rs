@@ -435,4 +435,24 @@ mod tests {
         drop(held);
         assert!(waiting.await.unwrap());
     }
+
+    #[tokio::test]
+    async fn a_held_refresh_lock_makes_rmcps_guard_a_no_op_for_its_store_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = TokenStorage::Files(dir.path().to_owned());
+        let mine = storage.for_server("srv", "http://h/mcp");
+        let other = storage.for_server("srv", "http://h/mcp");
+        let held = mine.refresh_lock().await.unwrap();
+        assert!(held.is_some());
+        // Ours: no second lock (it would wait for ourselves).
+        assert!(mine.acquire_refresh_guard().await.unwrap().is_none());
+        // Another store (another process) waits for it.
+        let waiting = tokio::spawn(async move { other.acquire_refresh_guard().await.is_ok() });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "the other store must wait");
+        drop(held);
+        assert!(waiting.await.unwrap());
+        // Released: our own guard is a real lock again.
+        assert!(mine.acquire_refresh_guard().await.unwrap().is_some());
+    }
 }
