@@ -6,7 +6,8 @@
 //! Secrets are never logged: config types redact them in `Debug`, and every line passes
 //! through the configured servers' [`Secrets`] on its way to the file (URLs shown by
 //! `redact::display_url`, credential values replaced), whoever wrote it — rmcp and reqwest
-//! included.
+//! included. Secrets nobody configured (an OAuth authorization code, which rmcp logs at
+//! DEBUG) are kept out by capping rmcp's OAuth module at INFO.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -54,6 +55,15 @@ pub fn init(secrets: Secrets) -> Option<Logging> {
         EnvFilter::try_from_env("MCPOMNI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     if let Ok(quiet) = "genai=off".parse() {
         filter = filter.add_directive(quiet);
+    }
+    // rmcp's OAuth module logs the authorization code at DEBUG ("start exchange code for
+    // token"), a secret nobody configured: it stays at INFO whatever MCPOMNI_LOG says.
+    if filter
+        .max_level_hint()
+        .is_none_or(|level| level > tracing_subscriber::filter::LevelFilter::INFO)
+        && let Ok(capped) = "rmcp::transport::auth=info".parse()
+    {
+        filter = filter.add_directive(capped);
     }
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -15,6 +15,7 @@
 //! or secret is ever put in a message.
 
 pub mod browser;
+mod checks;
 mod grants;
 pub(crate) mod http;
 pub mod jwt;
@@ -222,6 +223,13 @@ impl ServerAuth {
         let Some(manager) = &state.manager else {
             return Ok(None);
         };
+        // A refresh is due: wait for any other process refreshing these tokens, and hold
+        // the lock while rmcp reads them again (and refreshes only if they are still due).
+        let _refreshing = if self.tokens.expires_soon().await {
+            self.refresh_lock().await?
+        } else {
+            None
+        };
         match manager.get_access_token().await {
             Ok(token) => Ok(Some(token)),
             Err(AuthError::AuthorizationRequired) => {
@@ -240,6 +248,14 @@ impl ServerAuth {
             }
             Err(error) => Err(self.rmcp_failure("token refresh", &error)),
         }
+    }
+
+    /// The tokens' refresh lock (see [`ServerTokens::refresh_lock`]).
+    async fn refresh_lock(&self) -> Result<Option<store::RefreshLock>, AuthFailure> {
+        self.tokens
+            .refresh_lock()
+            .await
+            .map_err(|e| self.rmcp_failure("token store", &e))
     }
 
     /// Tokens saved by an earlier run (or another process).
@@ -286,6 +302,8 @@ impl ServerAuth {
     ) -> Result<String, AuthFailure> {
         let mut state = self.state.lock().await;
         if let Some(manager) = &state.manager {
+            // Another process may be refreshing after the same refusal: one refresh each.
+            let _refreshing = self.refresh_lock().await?;
             if let Ok(current) = manager.get_access_token().await
                 && Some(current.as_str()) != sent
             {
@@ -434,27 +452,31 @@ impl ServerAuth {
         } else {
             request.with_scopes(scopes.iter().cloned())
         };
-        let manager = self.new_manager("discovery").await?;
-        let mut oauth = OAuthState::Unauthorized(manager);
-        match oauth.start_authorization(request.clone()).await {
-            Ok(()) => {}
-            Err(AuthError::AuthorizationServerMismatch { .. })
+        // Discovery, our checks, then registration (rmcp's `start_authorization` would
+        // register right after discovering, before anything could be checked).
+        let mut manager = self.new_manager("discovery").await?;
+        let metadata = match manager.resolve_metadata_from_challenge(challenge).await {
+            Ok(resolution) => resolution.metadata,
+            Err(error @ AuthError::AuthorizationServerMismatch { .. })
                 if challenge
                     .is_none_or(|c| AuthChallenge::parse(c).resource_metadata.is_none()) =>
             {
                 // A 2025-03-26 server: no protected-resource metadata, the authorization
                 // server's metadata at the server's origin naming an issuer with a path.
-                let OAuthState::Unauthorized(mut manager) = oauth else {
-                    return Err(self.failure("discovery", "unexpected authorization state"));
-                };
-                manager.set_metadata(self.legacy_origin_metadata().await?);
-                let session = AuthorizationSession::new(manager, request)
-                    .await
-                    .map_err(|(_, e)| self.rmcp_failure("registration", &e))?;
-                oauth = OAuthState::Session(session);
+                // When there is none, the mismatch is what to report.
+                match self.legacy_origin_metadata().await {
+                    Ok(metadata) => metadata,
+                    Err(_) => return Err(self.rmcp_failure("discovery", &error)),
+                }
             }
-            Err(error) => return Err(self.rmcp_failure("discovery and registration", &error)),
-        }
+            Err(error) => return Err(self.rmcp_failure("discovery", &error)),
+        };
+        checks::endpoints(&self.server, &metadata)?;
+        manager.set_metadata(metadata);
+        let session = AuthorizationSession::new(manager, request)
+            .await
+            .map_err(|(_, e)| self.rmcp_failure("registration", &e))?;
+        let mut oauth = OAuthState::Session(session);
         let url = oauth
             .get_authorization_url()
             .await
@@ -465,6 +487,7 @@ impl ServerAuth {
         self.signing_in
             .store(false, std::sync::atomic::Ordering::Release);
         let callback = callback?;
+        checks::callback_state(&self.server, &url, &callback.state)?;
         oauth
             .handle_callback_with_issuer(
                 &callback.code,
@@ -535,6 +558,7 @@ impl ServerAuth {
             .await
             .map_err(|e| self.rmcp_failure("discovery", &e))?
             .metadata;
+        checks::endpoints(&self.server, &metadata)?;
         let scopes: Vec<String> = if scopes.is_empty() {
             self.config.scopes.clone()
         } else {

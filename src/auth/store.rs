@@ -4,13 +4,18 @@
 //! name and URL, so tokens never go to another server; the issuer that minted them is stored
 //! with them, and rmcp drops them when the server's authorization server changes. Refreshes
 //! take an exclusive lock on `<file>.lock`, so several mcpomni processes sharing a server
-//! refresh one at a time and each sees the token the other saved.
+//! refresh one at a time and each sees the token the other saved. rmcp takes that lock only
+//! around the refresh itself and then refreshes whatever it finds, so a process that waited
+//! would refresh the token just refreshed by the other: [`ServerTokens::refresh_lock`] lets
+//! the caller hold the lock from before rmcp looks at the token (rmcp then finds a fresh
+//! one and keeps it) until after it saved a new one.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rmcp::transport::auth::{
@@ -59,6 +64,7 @@ impl TokenStorage {
                 dir: dir.clone(),
                 url: url.to_owned(),
                 server: server.to_owned(),
+                held: AtomicBool::new(false),
             })),
             TokenStorage::Memory(map) => ServerTokens::Memory {
                 map: map.clone(),
@@ -111,6 +117,49 @@ impl ServerTokens {
         }
     }
 
+    /// Whether the kept access token is about to expire (rmcp would refresh it now). Unknown
+    /// expiry, or no token: false.
+    pub async fn expires_soon(&self) -> bool {
+        let Ok(Some(stored)) = self.load().await else {
+            return false;
+        };
+        let (Some(response), Some(received)) =
+            (stored.token_response.as_ref(), stored.token_received_at)
+        else {
+            return false;
+        };
+        let Some(lifetime) = oauth2::TokenResponse::expires_in(response) else {
+            return false;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let left = lifetime
+            .as_secs()
+            .saturating_sub(now.saturating_sub(received));
+        let window = REFRESH_WINDOW_SECS.min(lifetime.as_secs() / 2).max(1);
+        left < window + REFRESH_MARGIN_SECS
+    }
+
+    /// Takes the refresh lock for the caller until the returned value is dropped, waiting
+    /// for another process that holds it; meanwhile rmcp's refresh guard on this store is a
+    /// no-op. Memory stores have no lock (`None`). The caller must not run two refreshes of
+    /// this store at once (`ServerAuth` holds its state lock throughout).
+    pub async fn refresh_lock(&self) -> Result<Option<RefreshLock>, AuthError> {
+        match self {
+            ServerTokens::File(file) => {
+                let lock = file.clone().lock().await?;
+                file.held.store(true, Ordering::Release);
+                Ok(Some(RefreshLock {
+                    file: file.clone(),
+                    _lock: lock,
+                }))
+            }
+            ServerTokens::Memory { .. } => Ok(None),
+        }
+    }
+
     /// Where the tokens are kept, for messages.
     pub fn location(&self) -> String {
         match self {
@@ -126,7 +175,27 @@ pub struct TokenFile {
     dir: PathBuf,
     url: String,
     server: String,
+    /// A [`RefreshLock`] of this store is held: the refresh guard rmcp asks for is already
+    /// ours (taking the file lock again would wait for ourselves).
+    held: AtomicBool,
 }
+
+/// The refresh lock, held by the caller (see [`ServerTokens::refresh_lock`]).
+pub struct RefreshLock {
+    file: Arc<TokenFile>,
+    _lock: File,
+}
+
+impl Drop for RefreshLock {
+    fn drop(&mut self) {
+        self.file.held.store(false, Ordering::Release);
+    }
+}
+
+/// rmcp refreshes a token when less than `min(30 s, half its lifetime)` is left; the lock is
+/// taken a little earlier, so it is held whenever rmcp decides to refresh.
+const REFRESH_WINDOW_SECS: u64 = 30;
+const REFRESH_MARGIN_SECS: u64 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct OnDisk {
@@ -281,6 +350,7 @@ impl CredentialStore for ServerTokens {
 
     async fn acquire_refresh_guard(&self) -> Result<Option<CredentialRefreshGuard>, AuthError> {
         match self {
+            ServerTokens::File(file) if file.held.load(Ordering::Acquire) => Ok(None),
             ServerTokens::File(file) => {
                 let lock = file.clone().lock().await?;
                 Ok(Some(CredentialRefreshGuard::new(lock)))
@@ -364,5 +434,25 @@ mod tests {
         );
         drop(held);
         assert!(waiting.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_held_refresh_lock_makes_rmcps_guard_a_no_op_for_its_store_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = TokenStorage::Files(dir.path().to_owned());
+        let mine = storage.for_server("srv", "http://h/mcp");
+        let other = storage.for_server("srv", "http://h/mcp");
+        let held = mine.refresh_lock().await.unwrap();
+        assert!(held.is_some());
+        // Ours: no second lock (it would wait for ourselves).
+        assert!(mine.acquire_refresh_guard().await.unwrap().is_none());
+        // Another store (another process) waits for it.
+        let waiting = tokio::spawn(async move { other.acquire_refresh_guard().await.is_ok() });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "the other store must wait");
+        drop(held);
+        assert!(waiting.await.unwrap());
+        // Released: our own guard is a real lock again.
+        assert!(mine.acquire_refresh_guard().await.unwrap().is_some());
     }
 }
