@@ -18,6 +18,7 @@ use rmcp::transport::streamable_http_client::{
 use sse_stream::Sse;
 
 use super::ServerAuth;
+use crate::runtime::challenge::AuthChallenge;
 use crate::runtime::link_loss::{LinkLoss, Loss};
 
 /// `C` with the server's OAuth tokens attached (cheap to clone, as rmcp needs).
@@ -89,7 +90,14 @@ where
             match next {
                 Ok(fresh) => token = Some(fresh),
                 Err(failure) => {
-                    if let Err(StreamableHttpError::AuthRequired(_)) = &result {
+                    if let Err(StreamableHttpError::AuthRequired(required)) = &result {
+                        if failure.step == super::SIGN_IN_NEEDED {
+                            // Only a person can help: the server's own challenge says the
+                            // most (realm, scope, error), as for a server without OAuth.
+                            let challenge = AuthChallenge::parse(&required.www_authenticate_header);
+                            self.loss.report(Loss::Unauthorized(challenge));
+                            return result;
+                        }
                         self.loss.report(Loss::NeedsAuth(failure.reason()));
                     }
                     return Err(StreamableHttpError::UnexpectedServerResponse(

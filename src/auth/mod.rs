@@ -39,6 +39,8 @@ use store::{ServerTokens, TokenStorage};
 /// Sign-ins one challenged scope may cause (the first included) before requests fail: a
 /// server that keeps refusing the scope it asked for gets no authorization loop.
 pub const MAX_STEP_UPS: u32 = 3;
+/// The step of a failure that only a person signing in can fix (nothing else went wrong).
+pub const SIGN_IN_NEEDED: &str = "sign-in";
 /// The name a dynamically registered client gets.
 const CLIENT_NAME: &str = "mcpomni";
 
@@ -188,7 +190,7 @@ impl ServerAuth {
     /// Why a request could not start a sign-in here: where one is started on purpose (the
     /// dashboard's key, `mcpomni auth`) is said by whoever shows this.
     fn needs_sign_in(&self, why: &str) -> AuthFailure {
-        self.failure("authorization", format!("{why} (OAuth)"))
+        self.failure(SIGN_IN_NEEDED, format!("{why} (OAuth)"))
     }
 
     async fn new_manager(&self, step: &'static str) -> Result<AuthorizationManager, AuthFailure> {
