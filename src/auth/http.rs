@@ -62,6 +62,9 @@ where
         let mut token = match auth.token().await {
             Ok(token) => token,
             Err(failure) => {
+                // The kept tokens cannot be used (a corrupt or exposed file, a refusal from
+                // the authorization server): the user has to act, as for a 401.
+                self.loss.report(Loss::NeedsAuth(failure.reason()));
                 return Err(StreamableHttpError::UnexpectedServerResponse(
                     failure.to_string().into(),
                 ));

@@ -52,10 +52,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState, focused: bool) {
         .borders(Borders::TOP)
         .border_style(theme.border(false))
         .title(Span::styled(
-            if focused {
-                " r reconnect · R restart · d disable/enable · a sign in "
-            } else {
-                ""
+            match servers.selected() {
+                // Signing in is the one thing to do for a server that wants it.
+                Some(selected) if focused && selected.state == ServerState::NeedsAuth => {
+                    " a sign in · y copy its URL · r reconnect · d disable "
+                }
+                _ if focused => " r reconnect · R restart · d disable/enable ",
+                _ => "",
             },
             theme.muted(),
         ));

@@ -636,3 +636,45 @@ fn with_an_llm_each_server_says_what_its_tool_schemas_cost_per_request() {
         "{shown}"
     );
 }
+
+/// A server that wants a sign-in says how (`a`) and, once one is under way, shows the whole
+/// authorization URL (wrapped, never cut) with how to copy it; a failed sign-in says why.
+#[test]
+fn a_needs_auth_server_shows_how_to_sign_in_and_the_whole_url() {
+    use crate::runtime::messages::SignInStatus;
+    let mut state = state((80, 24), Pane::Servers);
+    let mut remote = ServerSnapshot::new(
+        ServerName::new("remote"),
+        crate::runtime::messages::TransportKind::StreamableHttp,
+    );
+    remote.state = ServerState::NeedsAuth;
+    remote.last_error =
+        Some("the server requires authorization (HTTP 401): Bearer (error invalid_token)".into());
+    remote.first_attempt_done = true;
+    state.servers.upsert(Arc::new(remote));
+    state.servers.select(2);
+    let before = screen(&state);
+    assert!(
+        before.contains("a opens the browser to authorize mcpomni"),
+        "{before}"
+    );
+    assert!(before.contains(" a sign in · y copy its URL "), "{before}");
+    let url = "https://auth.example.com/authorize?response_type=code&client_id=mcpomni&state=abc&code_challenge=xyz&code_challenge_method=S256&redirect_uri=http%3A%2F%2F127.0.0.1%3A41234%2Fcallback";
+    state.servers.sign_ins.insert(
+        ServerName::new("remote"),
+        SignInStatus::Open { url: url.into() },
+    );
+    insta::assert_snapshot!(screen(&state));
+    let joined: String = screen(&state)
+        .lines()
+        .map(|line| line.trim_matches(|c| c == '"' || c == '┃' || c == ' '))
+        .collect();
+    assert!(joined.contains("callback"), "the URL's end is on screen");
+    state.servers.sign_ins.insert(
+        ServerName::new("remote"),
+        SignInStatus::Failed("server `remote`: authorization: access_denied".into()),
+    );
+    let failed = screen(&state);
+    assert!(failed.contains("sign-in failed:"), "{failed}");
+    assert!(failed.contains("a tries again"), "{failed}");
+}
