@@ -88,13 +88,35 @@ fn servers_reports_after_the_first_attempt_without_waiting_for_retries() {
     }
 }
 
+/// A server that answers every request with 401 and a challenge (closing each connection).
+fn always_unauthorized() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+            let mut buffer = [0u8; 8192];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm=\"mcp\"\r\n\
+                  content-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}/mcp")
+}
+
+/// Without a terminal nothing starts a browser sign-in: every command reports NeedsAuth and
+/// exits 1 (a listing would never sign in, even at a terminal).
 #[test]
 fn a_server_that_needs_authorization_fails_headless_commands() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_config(
         dir.path(),
         &json!({"mcpServers": {
-            "secure": {"url": "http://127.0.0.1:9/mcp", "auth": {"method": "oauth"}},
+            "secure": {"url": always_unauthorized(), "auth": {"method": "oauth"}},
         }}),
     );
     for args in [
@@ -107,7 +129,8 @@ fn a_server_that_needs_authorization_fails_headless_commands() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         let said = stderr(&out);
         assert!(
-            said.starts_with("mcpomni: server `secure` needs authorization (NeedsAuth): "),
+            said.starts_with("mcpomni: server `secure` needs authorization (NeedsAuth): ")
+                && said.contains("run `mcpomni auth secure`"),
             "{args:?}: {said}"
         );
     }

@@ -297,8 +297,7 @@ pub(super) fn on_key(state: &mut AppState, key: KeyEvent, effects: &mut Vec<Effe
             state.notice = Some(match url {
                 Some(url) => {
                     effects.push(Effect::Copy(url));
-                    "Copied the sign-in URL (if your terminal lets programs use the clipboard: OSC 52)."
-                        .to_owned()
+                    "Copied the sign-in URL (OSC 52: if the terminal allows it).".to_owned()
                 }
                 None => "No sign-in is waiting for this server (a starts one).".to_owned(),
             });

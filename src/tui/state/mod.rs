@@ -538,9 +538,9 @@ fn on_runtime(state: &mut AppState, event: RuntimeEvent) {
         RuntimeEvent::SignIn { server, status } => {
             use crate::runtime::messages::SignInStatus;
             state.notice = Some(match &status {
-                SignInStatus::Open { .. } => format!(
-                    "Sign in to {server} in your browser (the URL is in the Servers pane; y copies it)."
-                ),
+                SignInStatus::Open { .. } => {
+                    format!("Sign in to {server} in the browser (y copies the URL).")
+                }
                 SignInStatus::Done => format!("Signed in to {server}; reconnecting."),
                 SignInStatus::Failed(reason) => format!("Sign-in failed: {reason}"),
             });

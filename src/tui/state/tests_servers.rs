@@ -127,3 +127,53 @@ fn log_and_stderr_lines_are_kept_per_server_bounded_with_drops_counted() {
         Some(TAIL_LINES)
     );
 }
+
+#[test]
+fn a_signs_in_and_y_copies_the_url_once_the_sign_in_shows_one() {
+    use crate::runtime::messages::{RuntimeCommand, SignInStatus};
+    let mut s = servers_pane();
+    update(&mut s, snapshot(ServerState::NeedsAuth, true));
+    // Nothing to copy before a sign-in has started.
+    let effects = update(&mut s, key(KeyCode::Char('y')));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("No sign-in is waiting for this server (a starts one).")
+    );
+    let effects = update(&mut s, key(KeyCode::Char('a')));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Runtime(RuntimeCommand::SignIn { server })] if server.as_str() == "a"
+        ),
+        "{effects:?}"
+    );
+    let url = "https://as.example/authorize?state=s";
+    update(
+        &mut s,
+        Msg::Runtime(RuntimeEvent::SignIn {
+            server: ServerName::new("a"),
+            status: SignInStatus::Open { url: url.into() },
+        }),
+    );
+    assert_eq!(
+        s.notice.as_deref(),
+        Some("Sign in to a in the browser (y copies the URL).")
+    );
+    let effects = update(&mut s, key(KeyCode::Char('y')));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Copy(copied)] if copied == url),
+        "{effects:?}"
+    );
+    update(
+        &mut s,
+        Msg::Runtime(RuntimeEvent::SignIn {
+            server: ServerName::new("a"),
+            status: SignInStatus::Done,
+        }),
+    );
+    assert_eq!(s.notice.as_deref(), Some("Signed in to a; reconnecting."));
+    // The URL of a finished sign-in is not offered any more.
+    let effects = update(&mut s, key(KeyCode::Char('y')));
+    assert!(effects.is_empty(), "{effects:?}");
+}
