@@ -6,6 +6,10 @@
 //! comes up Ready. The token the suite issued appears nowhere on screen or on disk except the
 //! private token file, and a second start uses the kept token without signing in.
 
+#[path = "support/oauth_home.rs"]
+mod oauth_home;
+#[path = "support/oauth_server.rs"]
+mod oauth_server;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -238,5 +242,49 @@ fn a_call_at_a_terminal_signs_in_when_the_server_asks_and_a_listing_never_does()
     assert!(
         !screen.contains("test-token"),
         "a token on screen:\n{screen}"
+    );
+}
+
+/// Legacy SSE cannot sign in in the middle of a request: a server configured for OAuth is
+/// signed in to before connecting, when a person is at the terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_sse_server_configured_for_oauth_signs_in_before_connecting_at_a_terminal() {
+    let server = oauth_server::OAuthServer::start(oauth_server::Behaviour::default()).await;
+    let home = oauth_home::Home::with_transport(&server.sse_url(), json!({}), "sse");
+    let dir = home.path().display().to_string();
+    let path = format!(
+        "{dir}/fakebin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (config, data, state) = (
+        format!("{dir}/config"),
+        format!("{dir}/data"),
+        format!("{dir}/state"),
+    );
+    let command = format!(
+        "cd '{dir}' && '{}' call srv whoami",
+        support::bin().display()
+    );
+    let screen = tokio::task::spawn_blocking(move || {
+        let env = [
+            ("XDG_CONFIG_HOME", config.as_str()),
+            ("XDG_DATA_HOME", data.as_str()),
+            ("XDG_STATE_HOME", state.as_str()),
+            ("PATH", path.as_str()),
+        ];
+        let tmux = Tmux::start("oauth-sse", 80, 24, &command, &env);
+        tmux.wait_for_text("EXITED 0", STARTUP)
+    })
+    .await
+    .expect("tmux");
+    assert!(
+        screen.contains("sign in to `srv` in your browser"),
+        "{screen}"
+    );
+    assert!(screen.contains("signed in as tester"), "{screen}");
+    assert_eq!(home.browser_opened(), 1);
+    assert!(
+        oauth_server::leaked(&server, &screen).is_empty(),
+        "{screen}"
     );
 }

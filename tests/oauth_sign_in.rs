@@ -248,3 +248,25 @@ async fn two_processes_refreshing_at_once_make_one_refresh() {
     );
     assert_nothing_leaked(&server, &home, &[&auth, &a, &b]);
 }
+
+/// Legacy HTTP+SSE: the kept token goes with the `GET /sse` stream and every `POST`; without
+/// one (and no terminal) the server needs a sign-in and says how.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_sse_server_gets_the_kept_token_too() {
+    let server = OAuthServer::start(Behaviour::default()).await;
+    let home = Home::with_transport(&server.sse_url(), json!({}), "sse");
+    let before = home.run(&["call", "srv", "whoami"]).await;
+    assert_eq!(before.status.code(), Some(1), "{}", stderr(&before));
+    assert!(
+        stderr(&before).contains("run `mcpomni auth srv`")
+            || stderr(&before).contains("mcpomni auth srv"),
+        "{}",
+        stderr(&before)
+    );
+    let signed_in = sign_in(&home, &server).await;
+    let call = home.run(&["call", "srv", "whoami"]).await;
+    assert!(call.status.success(), "{}", stderr(&call));
+    assert_eq!(stdout(&call).trim(), "signed in as tester");
+    assert_eq!(server.calls(), 1);
+    assert_nothing_leaked(&server, &home, &[&before, &signed_in, &call]);
+}

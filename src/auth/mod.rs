@@ -119,6 +119,8 @@ pub struct ServerAuth {
     state: Mutex<State>,
     /// A browser sign-in is waiting for the person (deadlines pause meanwhile).
     signing_in: std::sync::atomic::AtomicBool,
+    /// The config says `"auth": {"method": "oauth"}` (not just a 401 seen).
+    configured: bool,
 }
 
 #[derive(Default)]
@@ -143,6 +145,7 @@ impl ServerAuth {
         Self {
             server: server.to_owned(),
             url: url.to_owned(),
+            configured: config.is_some(),
             config: config.unwrap_or_default(),
             tokens: options.tokens.for_server(server, url),
             sign_in_on_demand: options.sign_in_on_demand.clone(),
@@ -258,6 +261,22 @@ impl ServerAuth {
             .refresh_lock()
             .await
             .map_err(|e| self.rmcp_failure("token store", &e))
+    }
+
+    /// For legacy SSE, which cannot answer a 401 by signing in in the middle of a request:
+    /// the current token, or — for a server configured for OAuth, when this runtime may start
+    /// a sign-in — one got by signing in before connecting.
+    pub async fn token_or_sign_in(&self) -> Result<Option<String>, AuthFailure> {
+        if let Some(token) = self.token().await? {
+            return Ok(Some(token));
+        }
+        match &self.sign_in_on_demand {
+            Some(step) if self.configured => {
+                self.sign_in(step).await?;
+                self.token().await
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Tokens saved by an earlier run (or another process).

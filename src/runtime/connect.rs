@@ -310,10 +310,11 @@ async fn connect_http(
     }
 }
 
-/// Legacy SSE carries the OAuth token in its headers, taken once per connection.
+/// Legacy SSE carries the OAuth token in its headers, taken once per connection (a server
+/// configured for OAuth is signed in to first, where this runtime may).
 async fn sse_token(headers: &mut Headers, auth: Option<&ServerAuth>) -> Result<(), ConnectFailure> {
     if let Some(auth) = auth {
-        match auth.token().await {
+        match auth.token_or_sign_in().await {
             Ok(Some(token)) => headers.set_bearer(token),
             Ok(None) => {}
             Err(failure) => {

@@ -25,6 +25,11 @@ impl Home {
     /// A home whose config has server `srv` at `url` with `"auth": {"method": "oauth"}` plus
     /// `auth` (an object of more keys).
     pub fn new(url: &str, auth: Value) -> Self {
+        Self::with_transport(url, auth, "streamable_http")
+    }
+
+    /// Like [`Home::new`], over `transport` (`sse` for legacy HTTP+SSE).
+    pub fn with_transport(url: &str, auth: Value, transport: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut auth_block = json!({"method": "oauth"});
         if let (Some(block), Value::Object(more)) = (auth_block.as_object_mut(), auth) {
@@ -33,7 +38,7 @@ impl Home {
         let config = json!({
             "AgentConfig": {"startup_timeout": 10},
             "mcpServers": {
-                "srv": {"transport_type": "streamable_http", "url": url, "auth": auth_block},
+                "srv": {"transport_type": transport, "url": url, "auth": auth_block},
             },
         });
         std::fs::write(dir.path().join("servers_config.json"), config.to_string())

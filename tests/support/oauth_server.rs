@@ -135,6 +135,8 @@ struct Shared {
     resource_origin: String,
     /// `http://127.0.0.1:PORT` of the authorization server (its issuer).
     issuer: String,
+    /// What the legacy SSE endpoint sends: the answers to `POST /messages`.
+    sse: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Shared {
@@ -181,9 +183,16 @@ impl OAuthServer {
             })),
             resource_origin: format!("http://127.0.0.1:{}", port(&resource)),
             issuer: format!("http://127.0.0.1:{}", port(&authorization)),
+            sse: tokio::sync::broadcast::channel(64).0,
         };
         let resource_app = Router::new()
             .route("/mcp", post(mcp).get(no_stream).delete(no_stream))
+            .route("/sse", get(sse_stream))
+            .route("/messages", post(sse_message))
+            .route(
+                "/.well-known/oauth-protected-resource/sse",
+                get(protected_resource),
+            )
             .route(
                 "/.well-known/oauth-protected-resource",
                 get(protected_resource),
@@ -213,6 +222,11 @@ impl OAuthServer {
             }),
         ];
         Self { shared, tasks }
+    }
+
+    /// The legacy SSE endpoint of the same server (`GET /sse`, `POST /messages`).
+    pub fn sse_url(&self) -> String {
+        format!("{}/sse", self.shared.resource_origin)
     }
 
     /// The MCP server's URL (what a config names).
@@ -333,6 +347,9 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 async fn protected_resource(State(shared): State<Shared>, method: Method, uri: Uri) -> Response {
     record(&shared, &method, &uri);
     let resource = match shared.lock().behaviour.resource_metadata {
+        ResourceMetadata::Good if uri.path().ends_with("/sse") => {
+            format!("{}/sse", shared.resource_origin)
+        }
         ResourceMetadata::Good => format!("{}/mcp", shared.resource_origin),
         ResourceMetadata::WrongResource => format!("{}/other", shared.resource_origin),
     };
@@ -566,8 +583,13 @@ async fn token(
 }
 
 fn unauthorized(shared: &Shared, given: bool) -> Response {
+    unauthorized_at(shared, given, "mcp")
+}
+
+/// A 401 naming the protected-resource metadata of the endpoint at `/{resource}`.
+fn unauthorized_at(shared: &Shared, given: bool, resource: &str) -> Response {
     let mut challenge = format!(
-        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\"",
+        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/{resource}\", scope=\"mcp\"",
         shared.resource_origin
     );
     if given {
@@ -597,10 +619,66 @@ async fn mcp(
         Some(token) if shared.valid(&token) => {}
         given => return unauthorized(&shared, given.is_some()),
     }
-    let Some(id) = message.get("id").cloned() else {
+    match answer(&shared, &message) {
+        Some(answer) => Json(answer).into_response(),
         // A notification.
-        return StatusCode::ACCEPTED.into_response();
-    };
+        None => StatusCode::ACCEPTED.into_response(),
+    }
+}
+
+/// `GET /sse` (legacy HTTP+SSE): with a good token, the `endpoint` event, then every answer.
+async fn sse_stream(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    record(&shared, &method, &uri);
+    match bearer(&headers) {
+        Some(token) if shared.valid(&token) => {}
+        given => return unauthorized_at(&shared, given.is_some(), "sse"),
+    }
+    let answers = shared.sse.subscribe();
+    let endpoint = futures::stream::once(async {
+        Ok::<_, std::convert::Infallible>("event: endpoint\ndata: /messages\n\n".to_owned())
+    });
+    let messages = futures::stream::unfold(answers, |mut answers| async move {
+        loop {
+            match answers.recv().await {
+                Ok(text) => {
+                    return Some((Ok(format!("event: message\ndata: {text}\n\n")), answers));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(futures::StreamExt::chain(endpoint, messages));
+    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
+}
+
+/// `POST /messages`: the answer goes out on the SSE stream.
+async fn sse_message(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Json(message): Json<Value>,
+) -> Response {
+    record(&shared, &method, &uri);
+    match bearer(&headers) {
+        Some(token) if shared.valid(&token) => {}
+        given => return unauthorized_at(&shared, given.is_some(), "sse"),
+    }
+    if let Some(answer) = answer(&shared, &message) {
+        let _ = shared.sse.send(answer.to_string());
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+/// The JSON-RPC answer to `message`, `None` for a notification.
+fn answer(shared: &Shared, message: &Value) -> Option<Value> {
+    let id = message.get("id").cloned()?;
     let result = match message["method"].as_str().unwrap_or_default() {
         "initialize" => json!({
             "protocolVersion": message["params"]["protocolVersion"],
@@ -620,13 +698,12 @@ async fn mcp(
             json!({"content": [{"type": "text", "text": "signed in as tester"}], "isError": false})
         }
         other => {
-            return Json(json!({
+            return Some(json!({
                 "jsonrpc": "2.0",
                 "id": id,
                 "error": {"code": -32601, "message": format!("no method {other}")},
-            }))
-            .into_response();
+            }));
         }
     };
-    Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+    Some(json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
