@@ -8,6 +8,7 @@ HTTP transports bind 127.0.0.1 only: legacy SSE serves GET /sse + POST /messages
 HTTP serves /mcp. Logs go to stderr (stdout is the stdio transport).
 """
 
+import asyncio
 import sys
 
 # The pre-2.x `mcp.server.fastmcp` import path raises in 2.3; MCPServer is its successor.
@@ -34,6 +35,9 @@ async def count(steps: int, ctx: Context) -> str:
     """Count to `steps`, reporting progress after each step (a no-op without a progress token)."""
     for step in range(1, steps + 1):
         await ctx.report_progress(step, steps, f"step {step} of {steps}")
+        # rmcp hands each notification to a task of its own: a result sent right behind the
+        # last one can overtake it on a busy machine (the client then counts it as late).
+        await asyncio.sleep(0.02)
     return f"counted to {steps}"
 
 
