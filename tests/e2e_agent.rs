@@ -358,8 +358,12 @@ fn a_saved_session_is_resumed_from_the_picker_and_by_the_next_launch() {
 
     // /clear starts a new session; the picker offers the old one, Enter brings it back.
     say(tmux, "/clear");
+    // Compared as whole words: a session made in the same second is `<id>-2`.
     let screen = tmux.wait_for("a new session", STEP, |screen| {
-        screen.contains("New session") && !status_line(screen).contains(&id)
+        screen.contains("New session")
+            && !status_line(screen)
+                .split_whitespace()
+                .any(|word| word.trim_matches(|c: char| !c.is_ascii_alphanumeric()) == id)
     });
     assert!(!screen.contains("Hello Ada"), "{screen}");
     tmux.keys(&["Escape", "S"]);
@@ -369,16 +373,17 @@ fn a_saved_session_is_resumed_from_the_picker_and_by_the_next_launch() {
     assert!(screen.contains(&id), "{screen}");
     // The new session holds nothing yet, so the old one may be all there is; move to it.
     let rows: Vec<&str> = screen.lines().filter(|l| l.contains(" msgs · ")).collect();
+    let is_id = |word: &str| word.trim_matches(|c: char| !c.is_ascii_alphanumeric()) == id;
     let position = rows
         .iter()
-        .position(|row| row.contains(&id))
+        .position(|row| row.split_whitespace().any(is_id))
         .unwrap_or_else(|| panic!("{screen}"));
     for _ in 0..position {
         tmux.keys(&["j"]);
     }
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for(&format!("session {id} resumed"), STEP, |screen| {
-        screen.contains("Resumed session") && status_line(screen).contains(&id)
+        screen.contains("Resumed session") && status_line(screen).split_whitespace().any(is_id)
     });
     assert!(
         screen.contains("Hello Ada, I echoed your name."),
