@@ -168,6 +168,38 @@ async fn protected_resource_metadata_for_another_resource_is_refused() {
     assert_eq!(server.requests_to("POST /register"), 0, "{text}");
 }
 
+/// RFC 8414 §3: an issuer with a path publishes its metadata at the path-aware well-known
+/// URLs; the origin's root document belongs to another issuer and is never even asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_root_metadata_is_never_asked_for_an_issuer_with_a_path() {
+    let (text, server, home) = failed_sign_in(
+        Behaviour {
+            resource_metadata: ResourceMetadata::PathIssuer,
+            ..Behaviour::default()
+        },
+        "discovery",
+    )
+    .await;
+    let journal = server.journal();
+    assert!(
+        journal
+            .iter()
+            .any(|line| line == "GET /.well-known/oauth-authorization-server/tenant"),
+        "the path-aware URL is tried: {journal:?}"
+    );
+    for root in [
+        "GET /.well-known/oauth-authorization-server",
+        "GET /.well-known/openid-configuration",
+    ] {
+        assert!(
+            !journal.iter().any(|line| line == root),
+            "{root} was requested: {journal:?}"
+        );
+    }
+    assert_eq!(home.browser_opened(), 0, "{text}");
+    assert_eq!(server.requests_to("POST /register"), 0, "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_callback_port_is_named_before_anything_is_asked() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -19,10 +19,12 @@ mod checks;
 mod grants;
 pub(crate) mod http;
 pub mod jwt;
+mod oauth_http;
 pub mod store;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use oauth2::TokenResponse;
 use rmcp::transport::auth::{
@@ -121,6 +123,8 @@ pub struct ServerAuth {
     signing_in: std::sync::atomic::AtomicBool,
     /// The config says `"auth": {"method": "oauth"}` (not just a 401 seen).
     configured: bool,
+    /// The OAuth HTTP client of the newest manager (what it learnt during a sign-in).
+    last_http: std::sync::Mutex<Option<oauth_http::GuardedHttp>>,
 }
 
 #[derive(Default)]
@@ -146,6 +150,7 @@ impl ServerAuth {
             server: server.to_owned(),
             url: url.to_owned(),
             configured: config.is_some(),
+            last_http: std::sync::Mutex::default(),
             config: config.unwrap_or_default(),
             tokens: options.tokens.for_server(server, url),
             sign_in_on_demand: options.sign_in_on_demand.clone(),
@@ -197,9 +202,18 @@ impl ServerAuth {
     }
 
     async fn new_manager(&self, step: &'static str) -> Result<AuthorizationManager, AuthFailure> {
-        let mut manager = AuthorizationManager::new(self.url.as_str())
-            .await
-            .map_err(|e| self.rmcp_failure(step, &e))?;
+        let http =
+            oauth_http::GuardedHttp::for_server(&self.url).map_err(|e| self.failure(step, e))?;
+        let mut manager = AuthorizationManager::new_with_oauth_http_client(
+            self.url.as_str(),
+            Arc::new(http.clone()),
+        )
+        .await
+        .map_err(|e| self.rmcp_failure(step, &e))?;
+        *self
+            .last_http
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(http);
         manager.set_credential_store(self.tokens.clone());
         Ok(manager)
     }
@@ -301,12 +315,15 @@ impl ServerAuth {
         if !usable {
             return Ok(None);
         }
-        if let (Some(id), Some(secret)) = (&self.config.client_id, &self.config.client_secret)
-            && *id == stored.client_id
-        {
+        let secret = match (&self.config.client_id, &self.config.client_secret) {
+            (Some(id), Some(secret)) if *id == stored.client_id => Some(secret.clone()),
+            _ => self.tokens.registered_secret(&stored.client_id),
+        };
+        if let Some(secret) = secret {
             // A confidential client refreshes with its secret.
-            let client = OAuthClientConfig::new(id.clone(), "http://127.0.0.1/callback")
-                .with_client_secret(secret.clone());
+            let client =
+                OAuthClientConfig::new(stored.client_id.clone(), "http://127.0.0.1/callback")
+                    .with_client_secret(secret);
             manager
                 .configure_client(client)
                 .map_err(|e| self.rmcp_failure("token store", &e))?;
@@ -517,9 +534,26 @@ impl ServerAuth {
             )
             .await
             .map_err(|e| self.rmcp_failure("token exchange", &e))?;
-        oauth
+        let manager = oauth
             .into_authorization_manager()
-            .ok_or_else(|| self.failure("token exchange", "no authorization came back"))
+            .ok_or_else(|| self.failure("token exchange", "no authorization came back"))?;
+        self.keep_registered_secret().await;
+        Ok(manager)
+    }
+
+    /// Keeps a secret dynamic registration handed back, for refreshes in later runs.
+    async fn keep_registered_secret(&self) {
+        let registered = self
+            .last_http
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .and_then(oauth_http::GuardedHttp::registered_secret);
+        if let Some((client_id, secret)) = registered
+            && let Err(error) = self.tokens.keep_registered_secret(&client_id, &secret)
+        {
+            tracing::warn!("{}", self.rmcp_failure("token store", &error));
+        }
     }
 
     /// The 2025-03-26 discovery: RFC 8414 metadata at the server's origin. Its issuer may

@@ -160,6 +160,38 @@ impl ServerTokens {
         }
     }
 
+    /// Keeps the secret dynamic registration gave `client_id`, beside its credentials (a
+    /// file only: in memory the manager that holds it lives as long as the process).
+    pub fn keep_registered_secret(&self, client_id: &str, secret: &str) -> Result<(), AuthError> {
+        let ServerTokens::File(file) = self else {
+            return Ok(());
+        };
+        let Some(mut on_disk) = file.read_on_disk()? else {
+            return Ok(());
+        };
+        if on_disk.credentials.client_id != client_id {
+            return Ok(());
+        }
+        on_disk.registered = Some(RegisteredClient {
+            client_id: client_id.to_owned(),
+            client_secret: secret.to_owned(),
+        });
+        file.write_on_disk(on_disk)
+    }
+
+    /// The secret kept for a dynamically registered `client_id`.
+    pub fn registered_secret(&self, client_id: &str) -> Option<String> {
+        let ServerTokens::File(file) = self else {
+            return None;
+        };
+        file.read_on_disk()
+            .ok()
+            .flatten()
+            .and_then(|on_disk| on_disk.registered)
+            .filter(|registered| registered.client_id == client_id)
+            .map(|registered| registered.client_secret)
+    }
+
     /// Where the tokens are kept, for messages.
     pub fn location(&self) -> String {
         match self {
@@ -202,6 +234,16 @@ struct OnDisk {
     version: u32,
     server_url: String,
     credentials: StoredCredentials,
+    /// The secret an authorization server gave the client it registered dynamically (rmcp
+    /// keeps none): refreshes in later runs need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registered: Option<RegisteredClient>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct RegisteredClient {
+    client_id: String,
+    client_secret: String,
 }
 
 impl TokenFile {
@@ -214,6 +256,10 @@ impl TokenFile {
     }
 
     fn read(&self) -> Result<Option<StoredCredentials>, AuthError> {
+        Ok(self.read_on_disk()?.map(|on_disk| on_disk.credentials))
+    }
+
+    fn read_on_disk(&self) -> Result<Option<OnDisk>, AuthError> {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -242,16 +288,27 @@ impl TokenFile {
             // The server's URL changed in the config: these tokens belong elsewhere.
             return Ok(None);
         }
-        Ok(Some(on_disk.credentials))
+        Ok(Some(on_disk))
     }
 
     fn write(&self, credentials: StoredCredentials) -> Result<(), AuthError> {
-        create_private_dir(&self.dir).map_err(|e| self.error(e))?;
-        let on_disk = OnDisk {
+        // A registered client's secret stays with the credentials of that client.
+        let registered = self
+            .read_on_disk()
+            .ok()
+            .flatten()
+            .and_then(|old| old.registered)
+            .filter(|registered| registered.client_id == credentials.client_id);
+        self.write_on_disk(OnDisk {
             version: FORMAT_VERSION,
             server_url: self.url.clone(),
             credentials,
-        };
+            registered,
+        })
+    }
+
+    fn write_on_disk(&self, on_disk: OnDisk) -> Result<(), AuthError> {
+        create_private_dir(&self.dir).map_err(|e| self.error(e))?;
         let bytes = serde_json::to_vec(&on_disk).map_err(|e| self.error(e))?;
         let temporary = self
             .path
@@ -388,6 +445,28 @@ mod tests {
         assert!(other.load().await.unwrap().is_none());
         assert!(tokens.forget().unwrap());
         assert!(tokens.load().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_registered_clients_secret_stays_with_its_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = TokenStorage::Files(dir.path().to_owned()).for_server("srv", "http://h/mcp");
+        tokens.save(credentials("c1")).await.unwrap();
+        tokens.keep_registered_secret("c1", "s1").unwrap();
+        assert_eq!(tokens.registered_secret("c1").as_deref(), Some("s1"));
+        // A refresh saves new credentials of the same client: the secret stays.
+        tokens.save(credentials("c1")).await.unwrap();
+        assert_eq!(tokens.registered_secret("c1").as_deref(), Some("s1"));
+        assert_eq!(tokens.registered_secret("c2"), None);
+        // Another client's credentials do not inherit it.
+        tokens.save(credentials("c2")).await.unwrap();
+        assert_eq!(tokens.registered_secret("c1"), None);
+        assert_eq!(tokens.registered_secret("c2"), None);
+        let ServerTokens::File(file) = &tokens else {
+            panic!("expected a file store")
+        };
+        let mode = fs::metadata(&file.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[tokio::test]

@@ -61,6 +61,9 @@ pub enum ResourceMetadata {
     Good,
     /// Names another resource than the server's URL.
     WrongResource,
+    /// Names an authorization server whose issuer has a path (`/tenant`) but publishes its
+    /// metadata nowhere but the origin's root, where it belongs to another issuer.
+    PathIssuer,
 }
 
 /// The knobs a test turns.
@@ -350,12 +353,18 @@ async fn protected_resource(State(shared): State<Shared>, method: Method, uri: U
         ResourceMetadata::Good if uri.path().ends_with("/sse") => {
             format!("{}/sse", shared.resource_origin)
         }
-        ResourceMetadata::Good => format!("{}/mcp", shared.resource_origin),
+        ResourceMetadata::Good | ResourceMetadata::PathIssuer => {
+            format!("{}/mcp", shared.resource_origin)
+        }
         ResourceMetadata::WrongResource => format!("{}/other", shared.resource_origin),
+    };
+    let authorization_server = match shared.lock().behaviour.resource_metadata {
+        ResourceMetadata::PathIssuer => format!("{}/tenant", shared.issuer),
+        _ => shared.issuer.clone(),
     };
     Json(json!({
         "resource": resource,
-        "authorization_servers": [shared.issuer],
+        "authorization_servers": [authorization_server],
         "scopes_supported": ["mcp"],
         "bearer_methods_supported": ["header"],
     }))
