@@ -9,6 +9,8 @@
 //!   well-known URLs and then the origin's root one. Once protected-resource metadata has
 //!   named an issuer with a path, the root documents of its origin are answered 404 here
 //!   without a request (RFC 8414 §3: that document belongs to another issuer).
+//! - **No credential over plain http.** Registrations and token requests (a refresh too,
+//!   whose endpoint rmcp re-discovers in later runs) go only to https or to a loopback host.
 //! - **A client secret from dynamic registration is kept.** rmcp registers as a public
 //!   client, but an authorization server may hand back a secret it then requires; the secret
 //!   is noted so the token store can keep it for refreshes in later runs.
@@ -34,6 +36,20 @@ const ROOT_METADATA: [&str; 2] = [
     "/.well-known/oauth-authorization-server",
     "/.well-known/openid-configuration",
 ];
+
+/// https, or plain http to a loopback host (where nothing crosses a network).
+fn secure_enough(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(v4)) => v4.is_loopback(),
+            Some(url::Host::Ipv6(v6)) => v6.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        },
+        _ => false,
+    }
+}
 
 /// What an address may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +270,13 @@ impl GuardedHttp {
                 format!("OAuth request to {url} refused: not an address it may go to").into(),
             );
         }
+        if method == reqwest::Method::POST && !secure_enough(&url) {
+            return Err(format!(
+                "OAuth request to {} refused: plain http to a host that is not loopback",
+                crate::redact::display_url(url.as_str())
+            )
+            .into());
+        }
         if method == reqwest::Method::GET && self.skips(&url) {
             return Ok(oauth2::http::Response::builder()
                 .status(404)
@@ -336,6 +359,21 @@ mod tests {
         assert!(http.skips(&oidc_root));
         assert!(!http.skips(&path_aware));
         assert!(!http.skips(&other_origin));
+    }
+
+    #[test]
+    fn credentials_go_only_over_https_or_to_loopback() {
+        for (url, ok) in [
+            ("https://as.example.com/token", true),
+            ("http://127.0.0.1:9/token", true),
+            ("http://[::1]:9/token", true),
+            ("http://localhost:9/token", true),
+            ("http://as.example.com/token", false),
+            ("http://10.0.0.9/token", false),
+            ("ftp://as.example.com/token", false),
+        ] {
+            assert_eq!(secure_enough(&Url::parse(url).unwrap()), ok, "{url}");
+        }
     }
 
     #[test]
