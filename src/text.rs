@@ -119,6 +119,12 @@ pub fn human_uptime(d: std::time::Duration) -> String {
 }
 
 /// `1 tool`, `2 tools`.
+/// Line breaks as `\n` whatever a terminal sent: bracketed paste carries CR (most terminals,
+/// and tmux) or CRLF (Windows text) as often as LF.
+pub fn unify_line_breaks(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -210,6 +216,12 @@ mod proptests;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pasted_line_breaks_are_unified() {
+        assert_eq!(super::unify_line_breaks("a\rb\r\nc\nd\r"), "a\nb\nc\nd\n");
+        assert_eq!(super::unify_line_breaks("\r\r\n"), "\n\n");
+    }
+
     use super::*;
 
     #[test]

@@ -176,6 +176,37 @@ fn dashboard_shows_the_demo_server_switches_panes_and_quits_cleanly() {
     assert_restored_and_exited(&tmux, "0", pid);
 }
 
+/// A bracketed paste arrives with CR line breaks (as from most terminals): each line stays a
+/// line in the input.
+#[test]
+fn a_pasted_block_keeps_its_lines_in_the_chat_input() {
+    let (tmux, _dir) = start("paste", 80, 24, &[]);
+    tmux.wait_for_text("1/1 ready", STARTUP);
+    tmux.paste("first pasted line\nsecond pasted line\nthird pasted line");
+    let screen = tmux.wait_for("the pasted lines", EXIT, |s| {
+        s.contains("third pasted line")
+    });
+    let lines: Vec<&str> = screen.lines().collect();
+    let row = |text: &str| {
+        lines
+            .iter()
+            .position(|line| line.contains(text))
+            .unwrap_or_else(|| panic!("{text} on screen:\n{screen}"))
+    };
+    assert_eq!(
+        row("second pasted line"),
+        row("first pasted line") + 1,
+        "{screen}"
+    );
+    assert_eq!(
+        row("third pasted line"),
+        row("second pasted line") + 1,
+        "{screen}"
+    );
+    tmux.keys(&["C-c"]);
+    tmux.wait_for_text("EXITED", EXIT);
+}
+
 #[test]
 fn ctrl_c_quits_from_the_chat_input() {
     let (tmux, _dir) = start("ctrlc", 80, 24, &[]);

@@ -53,6 +53,17 @@ impl Tmux {
             .expect("tmux runs")
     }
 
+    /// Pastes `text` the way a terminal does: bracketed, with every line break sent as CR
+    /// (tmux's `paste-buffer` turns LF into CR).
+    pub fn paste(&self, text: &str) {
+        assert!(self.run(&["set-buffer", "--", text]).status.success());
+        assert!(
+            self.run(&["paste-buffer", "-p", "-t", &self.target])
+                .status
+                .success()
+        );
+    }
+
     /// Sends keys in tmux's key syntax (`Escape`, `C-c`, `Enter`, or literal text with `-l`).
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", &self.target];

@@ -388,6 +388,7 @@ pub fn update(state: &mut AppState, msg: Msg, at: Instant) -> Vec<Effect> {
         Msg::Key(_) => {}
         Msg::Mouse(mouse) => on_mouse(state, mouse),
         Msg::Paste(text) => {
+            let text = crate::text::unify_line_breaks(&text);
             if !state.input_requests.is_empty() {
                 elicitation::paste(state, &text);
             } else if let Some(CallView::Editing { editor, .. }) = &mut state.call.view {

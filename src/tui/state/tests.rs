@@ -475,6 +475,16 @@ fn paste_goes_into_the_input() {
     assert_eq!(s.chat.input.lines(), ["line one", "line two"]);
 }
 
+/// Terminals send CR (or CRLF) in bracketed paste: every kind of break starts a new line.
+#[test]
+fn a_paste_keeps_its_lines_whatever_the_terminal_sends() {
+    for pasted in ["one\rtwo\rthree", "one\r\ntwo\r\nthree", "one\ntwo\nthree"] {
+        let mut s = state();
+        update(&mut s, Msg::Paste(pasted.into()));
+        assert_eq!(s.chat.input.lines(), ["one", "two", "three"], "{pasted:?}");
+    }
+}
+
 #[test]
 fn key_releases_are_ignored() {
     let mut s = state();
