@@ -19,7 +19,7 @@ use super::call::parse_arguments;
 use super::chat::{Role, no_llm_guidance};
 use super::{AppState, Effect};
 
-const SLASH_HELP: &str = "Slash commands:\n  /mode:chat — approve every tool call (the default)\n  /mode:auto — run tool calls without asking\n  /mode:orchestrator — plan, then parallel sub-agents\n  /api_stats — requests, tokens and cost so far\n  /clear — forget the conversation and start a new session\n  /sessions — resume or delete a saved session (also S)\n  /history — the messages the model sees\n  /memory — where the conversation is kept, and its size\n  /compact — the model summarises the older part of the conversation\n  /clear_history — delete this session's stored history, start a new one\n  /save_history:<path> — write the conversation to a JSON file\n  /load_history:<path> — continue a conversation saved there\n  /roots — the directories each server is told about\n  /roots:add <path> — add a root for every server (they are told)\n  /roots:remove <path> — remove it\n  /help — this list";
+const SLASH_HELP: &str = "Slash commands:\n  /mode:chat — approve every tool call (the default)\n  /mode:auto — run tool calls without asking\n  /mode:orchestrator — plan, then parallel sub-agents\n  /api_stats — requests, tokens and cost so far\n  /clear — forget the conversation and start a new session\n  /sessions — resume or delete a saved session (also S)\n  /history — the messages the model sees\n  /memory — where the conversation is kept, and its size\n  /compact — the model summarises the older part of the conversation\n  /clear_history — delete this session's stored history, start a new one\n  /save_history:<path> — write the conversation to a JSON file\n  /load_history:<path> — continue a conversation saved there\n  /roots — the directories each server is told about\n  /roots:add <path> — add a root for every server (they are told)\n  /roots:remove <path> — remove it\n  /tools — every server's tools\n  /quit — leave mcpomni\n  /help — this list";
 
 /// Enter in the chat input.
 pub fn send_message(state: &mut AppState, effects: &mut Vec<Effect>) {
@@ -108,10 +108,42 @@ fn slash_command(state: &mut AppState, command: &str, effects: &mut Vec<Effect>)
                 return;
             }
         }
+        "/tools" => tools_listing(state),
+        "/quit" => {
+            state.quitting = true;
+            return;
+        }
         "/help" => SLASH_HELP.to_owned(),
         other => format!("Unknown command `{other}`. {SLASH_HELP}"),
     };
     state.chat.push(Role::Notice, reply);
+}
+
+/// `/tools`: every server's tools, a line each with the first line of its description.
+fn tools_listing(state: &AppState) -> String {
+    let tools = &state.tools.catalog.tools;
+    if tools.is_empty() {
+        return "No connected server offers tools yet.".to_owned();
+    }
+    let mut text = format!("{} tools:", tools.len());
+    let mut server = None;
+    for tool in tools {
+        if server != Some(&tool.server) {
+            server = Some(&tool.server);
+            text.push_str(&format!("\n  {}:", tool.server));
+        }
+        let summary = tool.description.lines().next().unwrap_or("");
+        if summary.is_empty() {
+            text.push_str(&format!("\n    {}", tool.name));
+        } else {
+            text.push_str(&format!(
+                "\n    {} — {}",
+                tool.name,
+                truncate_chars(summary, 80)
+            ));
+        }
+    }
+    text
 }
 
 /// `/roots`, `/roots:add <path>`, `/roots:remove <path>` (the runtime answers in the chat).

@@ -25,7 +25,7 @@ fn type_text(state: &mut AppState, text: &str) {
     }
 }
 
-fn catalog(names: &[&str]) -> Arc<Catalog> {
+pub(super) fn catalog(names: &[&str]) -> Arc<Catalog> {
     demo_catalog(
         names
             .iter()

@@ -134,6 +134,26 @@ fn state_failed() -> AppState {
     state
 }
 
+/// `/tools` lists every server's tools without a model; `/quit` quits.
+#[test]
+fn tools_and_quit_commands_work_without_an_llm() {
+    let mut state = state(false);
+    send(&mut state, "/tools");
+    assert_eq!(last_text(&state), "No connected server offers tools yet.");
+    update(
+        &mut state,
+        Msg::Runtime(crate::runtime::messages::RuntimeEvent::CatalogChanged(
+            super::tests::catalog(&["echo", "add"]),
+        )),
+    );
+    send(&mut state, "/tools");
+    let text = last_text(&state);
+    assert!(text.starts_with("2 tools:\n  demo:\n    echo"), "{text}");
+    assert!(text.contains("\n    add"), "{text}");
+    let effects = send(&mut state, "/quit");
+    assert!(effects.contains(&Effect::Quit), "{effects:?}");
+}
+
 #[test]
 fn slash_commands() {
     let mut state = state(true);
