@@ -139,7 +139,8 @@ fn tools_listing(state: &AppState) -> String {
             text.push_str(&format!(
                 "\n    {} — {}",
                 tool.name,
-                truncate_chars(summary, 80)
+                // Short enough that a line mostly fits an 80-column chat.
+                truncate_chars(summary, 48)
             ));
         }
     }
