@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
@@ -16,23 +15,6 @@ use support::tmux::Tmux;
 const STARTUP: Duration = Duration::from_secs(20);
 const STEP: Duration = Duration::from_secs(10);
 const SECRET: &str = "hunter2-secret";
-
-/// Every file under `dir`, read as text where it is text.
-fn all_text_under(dir: &Path) -> String {
-    let mut out = String::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.push_str(&all_text_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push_str(&String::from_utf8_lossy(&bytes));
-        }
-    }
-    out
-}
 
 /// Types `first` until the form takes it: keys within 250 ms of the form appearing are
 /// ignored (meant for whatever had the keyboard before), with a notice; like a person, the
@@ -119,7 +101,7 @@ fn a_form_is_filled_validated_and_sent_and_its_secret_stays_hidden() {
     tmux.keys(&["Escape"]);
     tmux.keys(&["q"]);
     tmux.wait_for_text("EXITED 0", STEP);
-    let written = all_text_under(dir.path());
+    let written = support::all_text_under(dir.path(), None);
     assert!(trace.exists(), "the trace file was written");
     assert!(
         !written.contains(SECRET),

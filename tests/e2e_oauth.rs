@@ -88,25 +88,6 @@ fn fake_browser(dir: &Path) -> PathBuf {
     bin
 }
 
-fn all_text_under(dir: &Path, skip: &Path) -> String {
-    let mut out = String::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.starts_with(skip) {
-            continue;
-        }
-        if path.is_dir() {
-            out.push_str(&all_text_under(&path, skip));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push_str(&String::from_utf8_lossy(&bytes));
-        }
-    }
-    out
-}
-
 #[test]
 fn a_needs_auth_server_signs_in_from_the_servers_pane_and_keeps_its_token() {
     let suite = SuiteServer::start("auth/metadata-default");
@@ -171,7 +152,7 @@ fn a_needs_auth_server_signs_in_from_the_servers_pane_and_keeps_its_token() {
             .expect("read")
             .contains("test-token")
     );
-    let elsewhere = all_text_under(dir.path(), &tokens);
+    let elsewhere = support::all_text_under(dir.path(), Some(&tokens));
     assert!(
         !elsewhere.contains("test-token"),
         "a token outside the token file"

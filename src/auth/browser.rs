@@ -116,7 +116,10 @@ impl Pending {
             } => {
                 announce(server, url);
                 if open_browser {
-                    open_in_browser(url);
+                    // Quietly: the URL is shown anyway, for a person to open by hand.
+                    if let Ok(parsed) = url::Url::parse(url) {
+                        let _ = crate::runtime::elicitation::url::open_in_browser(&parsed);
+                    }
                 }
                 match tokio::time::timeout(wait, receive(&listener, server)).await {
                     Ok(result) => result,
@@ -137,21 +140,6 @@ impl Pending {
             )),
         }
     }
-}
-
-/// Tries the platform's opener, quietly: the URL is shown anyway.
-pub fn open_in_browser(url: &str) {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    let _ = std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
 }
 
 /// Accepts connections until one brings the callback (browsers also ask for a favicon).

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -308,7 +308,7 @@ impl TokenFile {
     }
 
     fn write_on_disk(&self, on_disk: OnDisk) -> Result<(), AuthError> {
-        create_private_dir(&self.dir).map_err(|e| self.error(e))?;
+        crate::memory::file::private::create_dir(&self.dir).map_err(|e| self.error(e))?;
         let bytes = serde_json::to_vec(&on_disk).map_err(|e| self.error(e))?;
         let temporary = self
             .path
@@ -335,7 +335,7 @@ impl TokenFile {
     async fn lock(self: Arc<Self>) -> Result<File, AuthError> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || -> io::Result<File> {
-            create_private_dir(&me.dir)?;
+            crate::memory::file::private::create_dir(&me.dir)?;
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -350,19 +350,6 @@ impl TokenFile {
         .map_err(|e| self.error(e))?
         .map_err(|e| self.error(format!("cannot take its lock: {e}")))
     }
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
-    if mode != 0o700 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -505,12 +492,10 @@ mod tests {
         let first = storage.for_server("srv", "http://h/mcp");
         let second = storage.for_server("srv", "http://h/mcp");
         let held = first.acquire_refresh_guard().await.unwrap();
-        let waiting = tokio::spawn(async move { second.acquire_refresh_guard().await.is_ok() });
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(
-            !waiting.is_finished(),
-            "the second lock must wait for the first"
-        );
+        let mut waiting = tokio::spawn(async move { second.acquire_refresh_guard().await.is_ok() });
+        // It must not finish while the first is held (nothing to observe but that).
+        let early = tokio::time::timeout(std::time::Duration::from_millis(100), &mut waiting).await;
+        assert!(early.is_err(), "the second lock must wait for the first");
         drop(held);
         assert!(waiting.await.unwrap());
     }
@@ -526,9 +511,9 @@ mod tests {
         // Ours: no second lock (it would wait for ourselves).
         assert!(mine.acquire_refresh_guard().await.unwrap().is_none());
         // Another store (another process) waits for it.
-        let waiting = tokio::spawn(async move { other.acquire_refresh_guard().await.is_ok() });
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(!waiting.is_finished(), "the other store must wait");
+        let mut waiting = tokio::spawn(async move { other.acquire_refresh_guard().await.is_ok() });
+        let early = tokio::time::timeout(std::time::Duration::from_millis(100), &mut waiting).await;
+        assert!(early.is_err(), "the other store must wait");
         drop(held);
         assert!(waiting.await.unwrap());
         // Released: our own guard is a real lock again.

@@ -199,3 +199,25 @@ pub async fn start_agent_with(
     let (agent, events) = mcpomni::agent::spawn(settings, provider, handle.clone(), sampling_rx);
     (handle, agent, events)
 }
+
+/// Every file under `dir` (but not under `skip`), read as text where it is text: what a test
+/// searches for a secret that must not have been written anywhere.
+#[allow(dead_code)]
+pub fn all_text_under(dir: &std::path::Path, skip: Option<&std::path::Path>) -> String {
+    let mut out = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if skip.is_some_and(|skip| path.starts_with(skip)) {
+            continue;
+        }
+        if path.is_dir() {
+            out.push_str(&all_text_under(&path, skip));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    out
+}
